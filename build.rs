@@ -1,0 +1,40 @@
+//! Link-time set-up for libtorch (see `scripts/env.sh`):
+//! - an rpath to libtorch's `lib/` folder, so the binary runs without LD_LIBRARY_PATH;
+//! - `libtorch_cuda.so` linked even though no symbol of it is used, so that its CUDA
+//!   hooks register at start-up and `tch::Cuda::is_available()` sees a GPU where one is.
+use std::path::PathBuf;
+
+fn main() {
+    git_commit();
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-changed=build.rs");
+    let Some(root) = std::env::var_os("LIBTORCH").map(PathBuf::from) else {
+        println!(
+            "cargo:warning=LIBTORCH is not set: run `scripts/setup.sh` (or `source scripts/env.sh`) first"
+        );
+        return;
+    };
+    let root = root.canonicalize().unwrap_or(root);
+    let lib = root.join("lib");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    if lib.join("libtorch_cuda.so").exists() {
+        println!(
+            "cargo:rustc-link-arg=-Wl,-L{},--push-state,--no-as-needed,-ltorch_cuda,--pop-state",
+            lib.display()
+        );
+    }
+}
+
+/// The commit the binary was built from, for run.json (`unknown` outside a git checkout).
+fn git_commit() {
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/refs/heads");
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output();
+    let commit = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => "unknown".to_string(),
+    };
+    println!("cargo:rustc-env=DDIM_GIT_COMMIT={commit}");
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what ddim-sweep needs into the project-local, git-ignored .venv, idempotently,
+# then builds the release binary:
+#   - PyTorch 2.11.0 from PyPI (its libtorch is what tch 0.24.0 binds; the Python side
+#     is also used by the test suite's reference checks);
+# A second call finds everything in place and only runs an incremental `cargo build`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$DDIM_ROOT"
+
+TORCH_VERSION=2.11.0
+PY=${PYTHON:-python3}
+
+if [ ! -x "$DDIM_VENV/bin/python" ]; then
+  echo "setup: creating $DDIM_VENV"
+  "$PY" -m venv "$DDIM_VENV"
+fi
+have=$("$DDIM_VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
+if [ "$have" != "$TORCH_VERSION" ]; then
+  echo "setup: installing torch==$TORCH_VERSION into $DDIM_VENV (about 4.6 GB, a few minutes)"
+  "$DDIM_VENV/bin/pip" install --disable-pip-version-check -q "torch==$TORCH_VERSION"
+fi
+# A stable path to libtorch, whatever the Python minor version.
+torch_dir=$("$DDIM_VENV/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2>/dev/null)
+if [ "$(readlink "$LIBTORCH" 2>/dev/null)" != "$torch_dir" ]; then
+  ln -sfn "$torch_dir" "$LIBTORCH"
+fi
+
+if [ "${DDIM_SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release --quiet
+  echo "setup: built $DDIM_BIN"
+fi

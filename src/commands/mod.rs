@@ -1,0 +1,46 @@
+//! The command line: one module per subcommand, each turning arguments into library calls.
+
+pub mod flags;
+pub mod sample;
+pub mod summary;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "ddim-sweep", version, about = "Train denoising diffusion models (DDIM) and run experiment sweeps over them")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train one run (or continue an unfinished one) in a run directory.
+    Train(train::Args),
+    /// Write a square grid of samples from a run's weights.
+    Sample(sample::Args),
+    /// Print the model's module tree with parameter counts.
+    Summary(summary::Args),
+    /// List every training flag with its default and accepted values.
+    Flags(flags::Args),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Summary(a) => summary::run(a),
+        Command::Flags(a) => flags::run(a),
+    }
+}
+
+/// Usage errors (bad flags) exit 2, everything else 1.
+pub fn exit_code_for(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<crate::flags::FlagError>().is_some() {
+        2
+    } else {
+        1
+    }
+}

@@ -1,0 +1,43 @@
+use crate::flags::DeviceSpec;
+use crate::track::grid;
+use anyhow::bail;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A run directory (its model.safetensors, or its last checkpoint while unfinished).
+    pub run_dir: PathBuf,
+    /// Number of images; the grid is the smallest square that holds them.
+    #[arg(long, default_value_t = 36)]
+    pub n: i64,
+    /// Diffusion steps (steps - 1 network evaluations).
+    #[arg(long, default_value_t = 20)]
+    pub steps: i64,
+    /// Seed of the initial noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: i64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Output PNG.
+    #[arg(long, default_value = "grid.png")]
+    pub out: PathBuf,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.n < 1 {
+        bail!("--n must be at least 1, not {}", a.n);
+    }
+    if a.steps < 2 {
+        bail!("--steps must be at least 2 (steps - 1 network evaluations), not {}", a.steps);
+    }
+    let Some(spec) = DeviceSpec::parse(&a.device) else {
+        bail!("--device {}: expected auto, cpu, cuda or cuda:N", a.device);
+    };
+    let device = crate::device::resolve(spec)?;
+    let images = crate::train::sample_run(&a.run_dir, a.n, a.steps, a.seed, device)?;
+    grid::save_grid(&images, grid::square_cols(a.n), &a.out)?;
+    println!("wrote {} ({} samples, {} steps)", a.out.display(), a.n, a.steps);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,28 @@
+use crate::flags::parse_assignments;
+use crate::train::{self, Outcome, Stop};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run directory: created for a new run; an unfinished run in it continues from its
+    /// last checkpoint; a completed one is left as it is.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// Training flags as FLAG=VALUE (see `ddim-sweep flags`).
+    #[arg(value_name = "FLAG=VALUE")]
+    pub flags: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let given = parse_assignments(&args.flags)?;
+    let stop = Stop::install()?;
+    match train::run(&args.run_dir, &given, &stop)? {
+        Outcome::Completed { .. } => Ok(ExitCode::SUCCESS),
+        Outcome::AlreadyCompleted => {
+            println!("run {} is already completed; nothing to do", args.run_dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Interrupted { signal, .. } => Ok(ExitCode::from(signal.exit_code())),
+    }
+}

@@ -1,0 +1,246 @@
+//! The diffusion model: network + normaliser + schedule, the seed's `denoise` and its
+//! deterministic DDIM sampler, with optional EMA weights for sampling and evaluation.
+
+use super::normalizer::Normalizer;
+use super::schedule::Schedule;
+use super::summary::{variable_counts, ModuleInfo};
+use super::unet::{NetConfig, Network};
+use crate::flags::{Flags, LossOn};
+use std::path::Path;
+use tch::{nn, Device, Kind, Tensor};
+
+/// An exponential moving average of the network's weights and BatchNorm statistics.
+#[derive(Debug)]
+pub struct Ema {
+    pub vs: nn::VarStore,
+    pub net: Network,
+    pub decay: f64,
+}
+
+#[derive(Debug)]
+pub struct DiffusionModel {
+    /// Network ("net.*") and normaliser ("normalize.*") variables.
+    pub vs: nn::VarStore,
+    pub net: Network,
+    pub normalizer: Normalizer,
+    pub ema: Option<Ema>,
+    pub schedule: Schedule,
+    pub loss_on: LossOn,
+    pub config: NetConfig,
+}
+
+/// Predicted noises and images.
+pub struct Denoised {
+    pub noises: Tensor,
+    pub images: Tensor,
+}
+
+pub fn net_config(flags: &Flags) -> NetConfig {
+    NetConfig {
+        channels: 3,
+        image_size: flags.image_size,
+        embedding_dim: flags.embedding_dim,
+        widths: flags.unet_widths.clone(),
+        block_depth: flags.block_depth,
+    }
+}
+
+impl DiffusionModel {
+    /// A freshly initialised model; the caller seeds the generator first.
+    pub fn new(flags: &Flags, device: Device) -> Self {
+        let config = net_config(flags);
+        let vs = nn::VarStore::new(device);
+        let net = Network::new(&(vs.root() / "net"), &config);
+        let normalizer = Normalizer::new(&(vs.root() / "normalize"), config.channels);
+        let ema = (flags.ema > 0.0).then(|| {
+            let mut evs = nn::VarStore::new(device);
+            let enet = Network::new(&(evs.root() / "net"), &config);
+            evs.copy(&vs).expect("same architecture");
+            evs.freeze();
+            Ema {
+                vs: evs,
+                net: enet,
+                decay: flags.ema,
+            }
+        });
+        DiffusionModel {
+            vs,
+            net,
+            normalizer,
+            ema,
+            schedule: Schedule::new(flags.schedule_type, flags.min_signal_rate, flags.max_signal_rate, device),
+            loss_on: flags.loss_on,
+            config,
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Trainable parameters of the network.
+    pub fn parameter_count(&self) -> i64 {
+        self.vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.numel() as i64)
+            .sum()
+    }
+
+    /// The module tree with parameter counts, and the total.
+    pub fn summary(&self) -> String {
+        let counts = variable_counts(&self.vs);
+        let root = self.vs.root();
+        let net = Network::info(&(&root / "net"), &self.config);
+        let norm = ModuleInfo::leaf(
+            "normalize",
+            &(&root / "normalize"),
+            format!("Normalizer({} channels, first 55 batches; buffers)", self.config.channels),
+        );
+        let top = ModuleInfo::node("model", &root, "DiffusionModel".into(), vec![norm, net]);
+        let total = self.parameter_count();
+        let buffers: i64 = counts.values().filter(|(_, t)| !t).map(|(n, _)| n).sum();
+        format!(
+            "{}\nTotal parameters: {} (trainable); buffers: {} (BatchNorm running statistics, normaliser)\n",
+            top.render(&counts),
+            super::summary::thousands(total),
+            super::summary::thousands(buffers)
+        )
+    }
+
+    /// The network that samples and evaluates: the EMA copy when there is one.
+    pub fn eval_net(&self) -> &Network {
+        self.ema.as_ref().map(|e| &e.net).unwrap_or(&self.net)
+    }
+
+    /// Moves the EMA weights (and BatchNorm statistics) towards the current ones.
+    pub fn update_ema(&mut self) {
+        let Some(ema) = &self.ema else { return };
+        let src = self.vs.variables();
+        let d = ema.decay;
+        tch::no_grad(|| {
+            for (name, mut e) in ema.vs.variables() {
+                if let Some(s) = src.get(&name) {
+                    e.copy_(&(&e * d + s * (1.0 - d)));
+                }
+            }
+        });
+    }
+
+    /// The seed's `denoise`: predicted noises and images from noisy images and their rates.
+    pub fn denoise(&self, net: &Network, noisy: &Tensor, signal: &Tensor, noise: &Tensor, train: bool) -> Denoised {
+        match self.loss_on {
+            LossOn::Noise => {
+                let noises = net.forward_t(noisy, &noise.square(), train);
+                let images = (noisy - noise * &noises) / signal;
+                Denoised { noises, images }
+            }
+            LossOn::Image => {
+                let images = net.forward_t(noisy, &signal.square(), train);
+                let noises = (noisy - signal * &images) / noise;
+                Denoised { noises, images }
+            }
+        }
+    }
+
+    /// Deterministic DDIM from `initial_noise` (N, C, H, W) at t = 1 down to t = 0 in
+    /// `diffusion_steps - 1` network evaluations; images in [0, 1]. Eval mode, no grad.
+    pub fn generate_from(&self, initial_noise: &Tensor, diffusion_steps: i64) -> Tensor {
+        assert!(diffusion_steps >= 2, "at least 2 diffusion steps");
+        let net = self.eval_net();
+        tch::no_grad(|| {
+            let n = initial_noise.size()[0];
+            let times = |t: f64| Tensor::full([n, 1, 1, 1], t, (Kind::Float, self.device()));
+            let (mut signal, mut noise) = self.schedule.rates(&times(1.0));
+            let mut noisy = initial_noise.shallow_clone();
+            let mut pred_images = noisy.shallow_clone();
+            for k in 1..diffusion_steps {
+                let d = self.denoise(net, &noisy, &signal, &noise, false);
+                let t = 1.0 - k as f64 / (diffusion_steps - 1) as f64;
+                (signal, noise) = self.schedule.rates(&times(t));
+                noisy = &signal * &d.images + &noise * &d.noises;
+                pred_images = d.images;
+            }
+            self.normalizer.denormalize(&pred_images)
+        })
+    }
+
+    /// `n` samples from noise drawn with `seed` (on the CPU generator, so the same seed gives
+    /// the same noise on any device).
+    pub fn generate(&self, n: i64, diffusion_steps: i64, seed: i64) -> Tensor {
+        let noise = seeded_randn(&[n, self.config.channels, self.config.image_size, self.config.image_size], seed)
+            .to_device(self.device());
+        self.generate_from(&noise, diffusion_steps)
+    }
+
+    /// The variables that sampling uses (EMA network when there is one, and the normaliser),
+    /// as (name, tensor), sorted by name.
+    pub fn sampling_variables(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> = match &self.ema {
+            Some(e) => e.vs.variables().into_iter().collect(),
+            None => self
+                .vs
+                .variables()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("net."))
+                .collect(),
+        };
+        out.extend(
+            self.vs
+                .variables()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("normalize.")),
+        );
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Loads weights written by [`crate::train`] (`model.safetensors`) into the main network.
+    pub fn load_weights(&mut self, path: &Path) -> Result<(), tch::TchError> {
+        self.vs.load(path)
+    }
+}
+
+/// Standard normal noise from a generator seeded with `seed`, on the CPU.
+pub fn seeded_randn(shape: &[i64], seed: i64) -> Tensor {
+    tch::manual_seed(seed);
+    Tensor::randn(shape, (Kind::Float, Device::Cpu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::{parse_assignments, Flags};
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::resolve(&parse_assignments(args).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn default_parameter_count_is_the_seeds() {
+        tch::manual_seed(0);
+        let m = DiffusionModel::new(&Flags::default(), Device::Cpu);
+        assert_eq!(m.parameter_count(), 3_562_211);
+        let s = m.summary();
+        assert!(s.contains("Total parameters: 3,562,211"), "{s}");
+        // the U-Net alone
+        let unet_line = s.lines().find(|l| l.contains("unet: UNet")).unwrap();
+        assert!(unet_line.trim_end().ends_with("3,561,984"), "{unet_line}");
+    }
+
+    #[test]
+    fn untrained_output_is_zero_and_shapes_hold() {
+        tch::manual_seed(0);
+        let f = flags(&["unet_widths=[8,16]", "block_depth=1", "embedding_dim=8", "image_size=16"]);
+        let m = DiffusionModel::new(&f, Device::Cpu);
+        let x = Tensor::randn([2, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let v = Tensor::rand([2, 1, 1, 1], (Kind::Float, Device::Cpu));
+        let y = m.net.forward_t(&x, &v, true);
+        assert_eq!(y.size(), vec![2, 3, 16, 16]);
+        assert_eq!(y.abs().max().double_value(&[]), 0.0, "zero-initialised output conv");
+        let g = m.generate(4, 5, 1);
+        assert_eq!(g.size(), vec![4, 3, 16, 16]);
+        assert!(g.min().double_value(&[]) >= 0.0 && g.max().double_value(&[]) <= 1.0);
+        assert!(g.equal(&m.generate(4, 5, 1)), "same seed, same samples");
+    }
+}

@@ -1,0 +1,11 @@
+//! The seed's DDIM: schedules, sinusoidal embedding, U-Net, normaliser, denoising and sampling.
+
+pub mod diffusion;
+pub mod embedding;
+pub mod normalizer;
+pub mod schedule;
+pub mod summary;
+pub mod unet;
+
+pub use diffusion::DiffusionModel;
+pub use unet::NetConfig;

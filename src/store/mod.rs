@@ -1,0 +1,145 @@
+//! Run directories: their files, `run.json` status, atomic writes and the per-run lock.
+
+pub mod run_info;
+
+pub use run_info::{RunInfo, Status};
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The files of one run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RunDir { root: root.into() }
+    }
+    pub fn flags(&self) -> PathBuf {
+        self.root.join("flags.yaml")
+    }
+    pub fn run_json(&self) -> PathBuf {
+        self.root.join("run.json")
+    }
+    pub fn scalars(&self) -> PathBuf {
+        self.root.join("scalars.csv")
+    }
+    pub fn checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint.safetensors")
+    }
+    pub fn weights(&self) -> PathBuf {
+        self.root.join("model.safetensors")
+    }
+    pub fn samples(&self) -> PathBuf {
+        self.root.join("samples")
+    }
+    pub fn sample_grid(&self, epoch: i64) -> PathBuf {
+        self.samples().join(format!("epoch_{epoch:03}.png"))
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(".lock")
+    }
+
+    pub fn read_info(&self) -> anyhow::Result<Option<RunInfo>> {
+        let p = self.run_json();
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text = fs::read_to_string(&p)?;
+        let info = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a valid run.json: {e}", p.display()))?;
+        Ok(Some(info))
+    }
+
+    pub fn write_info(&self, info: &RunInfo) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(info).expect("serialisable");
+        write_atomic(&self.run_json(), format!("{text}\n").as_bytes())
+    }
+
+    /// Takes the run's exclusive lock (held until the returned file is dropped), or says
+    /// that another process holds it.
+    pub fn lock(&self) -> anyhow::Result<File> {
+        fs::create_dir_all(&self.root)?;
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.lock_file())?;
+        match f.try_lock() {
+            Ok(()) => Ok(f),
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = self
+                    .read_info()
+                    .ok()
+                    .flatten()
+                    .map(|i| format!(" (pid {} on {})", i.pid, i.host))
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "run {} is being trained by another process{holder}; wait for it or stop it first",
+                    self.root.display()
+                )
+            }
+            Err(fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, synced and
+/// renamed over: a reader sees the old file or the new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = tmp_path(path);
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    commit_tmp(&tmp, path)
+}
+
+/// The temporary name used while writing `path`.
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Syncs and renames a finished temporary file over `path`, then syncs the directory.
+pub fn commit_tmp(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    File::open(tmp)?.sync_all()?;
+    fs::rename(tmp, path)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.txt");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "two");
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn lock_is_exclusive() {
+        let d = tempfile::tempdir().unwrap();
+        let r = RunDir::new(d.path().join("run"));
+        let held = r.lock().unwrap();
+        let e = r.lock().unwrap_err().to_string();
+        assert!(e.contains("being trained by another process"), "{e}");
+        drop(held);
+        r.lock().unwrap();
+    }
+}

@@ -1,0 +1,55 @@
+//! `run.json`: a run's status and provenance.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Interrupted,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self).expect("serialisable");
+        f.write_str(s.as_str().unwrap_or("?"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub status: Status,
+    /// Why the run failed or stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the run was first started (RFC 3339, UTC).
+    pub created: String,
+    /// When the current (or last) attempt started.
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    /// How many times a process has worked on this run.
+    pub attempts: u32,
+    pub host: String,
+    pub pid: u32,
+    pub seed: i64,
+    pub tool_version: String,
+    pub git_commit: String,
+    pub tch_version: String,
+    pub libtorch_version: String,
+    pub device: String,
+    pub parameters: i64,
+    pub train_images: i64,
+    pub valid_images: i64,
+    /// Progress at the last checkpoint or the end.
+    pub epoch: i64,
+    pub step: i64,
+    pub total_steps: i64,
+    /// Final metrics (validation noise_loss, image_loss; MAE), when completed.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}

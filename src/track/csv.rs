@@ -1,0 +1,125 @@
+//! `scalars.csv`: one row per epoch.
+//!
+//! Header: `epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,seconds,images_per_s`
+//! - `epoch` 0 is the untrained model (validation columns only); `step` is the optimizer step
+//!   count at the end of the epoch;
+//! - `loss` is the mean training loss (the `loss` flag's), `noise_loss` and `image_loss` the
+//!   mean training MAE of the predicted noises and images (images in normalised units);
+//! - `val_*` the same MAE on the validation split (eval mode, fixed noise), empty when not
+//!   computed that epoch;
+//! - `seconds` the epoch's wall time, `images_per_s` training images per second.
+//!
+//! Rows are appended and flushed as epochs end. When a run continues from a checkpoint at step
+//! S, rows with a larger step are dropped first, so every epoch appears exactly once.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+pub const HEADER: &str = "epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,seconds,images_per_s";
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EpochRow {
+    pub epoch: i64,
+    pub step: i64,
+    pub loss: Option<f64>,
+    pub noise_loss: Option<f64>,
+    pub image_loss: Option<f64>,
+    pub val_noise_loss: Option<f64>,
+    pub val_image_loss: Option<f64>,
+    pub seconds: Option<f64>,
+    pub images_per_s: Option<f64>,
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map(|x| format!("{x}")).unwrap_or_default()
+}
+
+impl EpochRow {
+    pub fn to_line(&self) -> String {
+        format!(
+            "{},{},{},{},{},{},{},{},{}",
+            self.epoch,
+            self.step,
+            cell(self.loss),
+            cell(self.noise_loss),
+            cell(self.image_loss),
+            cell(self.val_noise_loss),
+            cell(self.val_image_loss),
+            cell(self.seconds),
+            cell(self.images_per_s)
+        )
+    }
+
+    pub fn parse(line: &str) -> Option<EpochRow> {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 9 {
+            return None;
+        }
+        let num = |s: &str| -> Option<Option<f64>> {
+            if s.is_empty() {
+                Some(None)
+            } else {
+                s.parse().ok().map(Some)
+            }
+        };
+        Some(EpochRow {
+            epoch: f[0].parse().ok()?,
+            step: f[1].parse().ok()?,
+            loss: num(f[2])?,
+            noise_loss: num(f[3])?,
+            image_loss: num(f[4])?,
+            val_noise_loss: num(f[5])?,
+            val_image_loss: num(f[6])?,
+            seconds: num(f[7])?,
+            images_per_s: num(f[8])?,
+        })
+    }
+}
+
+/// Reads every row of a scalars.csv.
+pub fn read(path: &Path) -> std::io::Result<Vec<EpochRow>> {
+    let text = fs::read_to_string(path)?;
+    Ok(text.lines().skip(1).filter_map(EpochRow::parse).collect())
+}
+
+/// Keeps the rows with `step <= max_step` (rewritten atomically); creates the file with its
+/// header when missing.
+pub fn truncate_after(path: &Path, max_step: i64) -> std::io::Result<()> {
+    let rows = if path.exists() { read(path)? } else { Vec::new() };
+    let mut text = format!("{HEADER}\n");
+    for r in rows.iter().filter(|r| r.step <= max_step) {
+        text.push_str(&r.to_line());
+        text.push('\n');
+    }
+    crate::store::write_atomic(path, text.as_bytes())
+}
+
+/// Appends one row and flushes it to disk.
+pub fn append(path: &Path, row: &EpochRow) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().append(true).create(true).open(path)?;
+    writeln!(f, "{}", row.to_line())?;
+    f.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_truncate() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("scalars.csv");
+        truncate_after(&p, 0).unwrap();
+        let r0 = EpochRow { epoch: 0, step: 0, val_noise_loss: Some(0.8), ..Default::default() };
+        let r1 = EpochRow { epoch: 1, step: 10, loss: Some(0.1234567890123), noise_loss: Some(0.5), image_loss: Some(1.0 / 3.0), seconds: Some(1.5), images_per_s: Some(100.0), ..Default::default() };
+        let r2 = EpochRow { epoch: 2, step: 20, ..r1.clone() };
+        for r in [&r0, &r1, &r2] {
+            append(&p, r).unwrap();
+        }
+        assert_eq!(read(&p).unwrap(), vec![r0.clone(), r1.clone(), r2]);
+        truncate_after(&p, 15).unwrap();
+        assert_eq!(read(&p).unwrap(), vec![r0, r1]);
+        assert!(fs::read_to_string(&p).unwrap().starts_with(HEADER));
+    }
+}

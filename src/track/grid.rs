@@ -1,0 +1,73 @@
+//! Image grids: a batch of images in [0, 1] written as one PNG.
+
+use anyhow::Context;
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+/// `images` (N, 3, H, W) floats in [0, 1], laid out `cols` per row (rows as needed), as
+/// RGB bytes of a (rows*H, cols*W) picture.
+pub fn grid_rgb(images: &Tensor, cols: i64) -> (u32, u32, Vec<u8>) {
+    let s = images.size();
+    let (n, h, w) = (s[0], s[2], s[3]);
+    let cols = cols.max(1).min(n.max(1));
+    let rows = (n + cols - 1) / cols;
+    let bytes = (images.to_device(tch::Device::Cpu).to_kind(Kind::Float).clamp(0.0, 1.0) * 255.0)
+        .round()
+        .to_kind(Kind::Uint8);
+    // pad to rows*cols images with black, then (rows, cols, 3, h, w) -> (rows, h, cols, w, 3)
+    let pad = rows * cols - n;
+    let bytes = if pad > 0 {
+        Tensor::cat(&[bytes, Tensor::zeros([pad, 3, h, w], (Kind::Uint8, tch::Device::Cpu))], 0)
+    } else {
+        bytes
+    };
+    let laid = bytes
+        .reshape([rows, cols, 3, h, w])
+        .permute([0, 3, 1, 4, 2])
+        .contiguous()
+        .reshape([-1]);
+    let data: Vec<u8> = Vec::<u8>::try_from(&laid).expect("uint8 tensor");
+    ((cols * w) as u32, (rows * h) as u32, data)
+}
+
+/// Writes the grid as a PNG, atomically.
+pub fn save_grid(images: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> {
+    let (width, height, data) = grid_rgb(images, cols);
+    let img = image::RgbImage::from_raw(width, height, data).context("grid size")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = crate::store::tmp_path(path);
+    img.save_with_format(&tmp, image::ImageFormat::Png)
+        .with_context(|| format!("writing {}", path.display()))?;
+    crate::store::commit_tmp(&tmp, path)?;
+    Ok(())
+}
+
+/// The side of the smallest square grid holding `n` images.
+pub fn square_cols(n: i64) -> i64 {
+    (n as f64).sqrt().ceil().max(1.0) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        // 3 images 2x2: image k filled with value k/4 in channel 0
+        let imgs = Tensor::zeros([3, 3, 2, 2], (Kind::Float, tch::Device::Cpu));
+        for k in 0..3 {
+            let _ = imgs.get(k).get(0).fill_(k as f64 / 4.0);
+        }
+        let (w, h, data) = grid_rgb(&imgs, 2);
+        assert_eq!((w, h), (4, 4));
+        let px = |x: usize, y: usize| data[(y * 4 + x) * 3];
+        assert_eq!(px(0, 0), 0);
+        assert_eq!(px(2, 0), 64); // image 1 at column 1
+        assert_eq!(px(0, 2), 128); // image 2 at row 1
+        assert_eq!(px(3, 3), 0); // padding
+        assert_eq!(square_cols(36), 6);
+        assert_eq!(square_cols(37), 7);
+    }
+}

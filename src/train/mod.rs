@@ -1,0 +1,616 @@
+//! One training run in a run directory: the loop, validation, checkpoints, samples, status.
+
+pub mod checkpoint;
+pub mod optim;
+
+use crate::data::{self, to_float, ImageSet};
+use crate::flags::{check_value, closest_flag, show_value, spec, Flags, Loss, LossOn};
+use crate::model::DiffusionModel;
+use crate::seeds;
+use crate::store::{RunDir, RunInfo, Status};
+use crate::track::{csv, grid};
+use anyhow::{anyhow, bail, Context};
+use checkpoint::{EpochSums, Progress};
+use optim::AdamW;
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tch::{Device, Kind, Tensor};
+
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const TCH_VERSION: &str = "0.24.0";
+pub const LIBTORCH_VERSION: &str = "2.11.0";
+/// Sample grids: 36 images (6x6), 20 diffusion steps, fixed noise.
+pub const GRID_IMAGES: i64 = 36;
+pub const GRID_STEPS: i64 = 20;
+/// How often a line of progress is printed within an epoch.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Requests to stop, set by signal handlers: the loop checkpoints and returns.
+#[derive(Debug, Clone, Default)]
+pub struct Stop {
+    pub sigint: Arc<AtomicBool>,
+    pub sigterm: Arc<AtomicBool>,
+}
+
+impl Stop {
+    /// Installs SIGINT and SIGTERM handlers: the first asks the loop to stop after its current
+    /// step (with a checkpoint); a second one ends the process at once.
+    pub fn install() -> std::io::Result<Stop> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        use signal_hook::flag;
+        let stop = Stop::default();
+        // Registered first, so it sees the flag as it was before this signal.
+        flag::register_conditional_shutdown(SIGINT, 130, stop.sigint.clone())?;
+        flag::register_conditional_shutdown(SIGTERM, 143, stop.sigterm.clone())?;
+        flag::register(SIGINT, stop.sigint.clone())?;
+        flag::register(SIGTERM, stop.sigterm.clone())?;
+        Ok(stop)
+    }
+
+    /// The signal asked for, if any.
+    pub fn requested(&self) -> Option<Signal> {
+        if self.sigint.load(Ordering::Relaxed) {
+            Some(Signal::Int)
+        } else if self.sigterm.load(Ordering::Relaxed) {
+            Some(Signal::Term)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Int,
+    Term,
+}
+
+impl Signal {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Int => 130,
+            Signal::Term => 143,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Int => "SIGINT",
+            Signal::Term => "SIGTERM",
+        }
+    }
+}
+
+/// How a `train` call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed { metrics: BTreeMap<String, f64> },
+    AlreadyCompleted,
+    Interrupted { signal: Signal, step: i64 },
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The flags a run trains with: a new run resolves `given` over the defaults; an existing
+/// run keeps its stored flags, and any given flag must equal the stored value.
+pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Flags, bool)> {
+    let path = dir.flags();
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)?;
+        let stored = Flags::from_yaml(&text).map_err(|e| anyhow!("{}: not a valid flags file: {e}", path.display()))?;
+        let map = stored.to_map();
+        for (name, value) in given {
+            let s = spec(name).ok_or_else(|| {
+                anyhow!(crate::flags::FlagError::Unknown {
+                    name: name.clone(),
+                    suggestion: closest_flag(name)
+                })
+            })?;
+            let mut canonical = check_value(s, value)?;
+            if name == "dataset_repetitions" && canonical.as_str() == Some("auto") {
+                canonical = Value::from(crate::flags::default_repetitions(&stored.dataset_name));
+            }
+            let have = map.get(name).cloned().unwrap_or(Value::Null);
+            if have != canonical {
+                bail!(
+                    "run {} was started with {name}={}, not {name}={}: refusing to continue it with other flags (use a new --run-dir, or leave the flag out to continue)",
+                    dir.root.display(),
+                    show_value(&have).trim_matches('`'),
+                    show_value(&canonical).trim_matches('`')
+                );
+            }
+        }
+        return Ok((stored, false));
+    }
+    if dir.root.exists() {
+        let others: Vec<String> = std::fs::read_dir(&dir.root)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".lock")
+            .collect();
+        if !others.is_empty() {
+            bail!(
+                "{} exists and is not a run directory (it has no flags.yaml but holds {}): choose an empty or new --run-dir",
+                dir.root.display(),
+                others.join(", ")
+            );
+        }
+    }
+    Ok((Flags::resolve(given)?, true))
+}
+
+/// Trains (or continues) the run in `run_dir`.
+pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Result<Outcome> {
+    let dir = RunDir::new(run_dir);
+    std::fs::create_dir_all(&dir.root).with_context(|| format!("creating {}", dir.root.display()))?;
+    let _lock = dir.lock()?;
+    let (flags, is_new) = flags_for(&dir, given)?;
+    let previous = dir.read_info()?;
+    if let Some(info) = &previous {
+        if info.status == Status::Completed {
+            return Ok(Outcome::AlreadyCompleted);
+        }
+    }
+    if is_new {
+        crate::store::write_atomic(&dir.flags(), flags.to_yaml().as_bytes())?;
+    }
+    let device = crate::device::resolve(flags.device_spec())?;
+    let now = now_rfc3339();
+    let mut info = RunInfo {
+        status: Status::Running,
+        reason: None,
+        created: previous.as_ref().map(|p| p.created.clone()).unwrap_or_else(|| now.clone()),
+        started: now,
+        ended: None,
+        attempts: previous.as_ref().map(|p| p.attempts).unwrap_or(0) + 1,
+        host: hostname(),
+        pid: std::process::id(),
+        seed: flags.seed,
+        tool_version: TOOL_VERSION.into(),
+        git_commit: option_env!("DDIM_GIT_COMMIT").unwrap_or("unknown").into(),
+        tch_version: TCH_VERSION.into(),
+        libtorch_version: LIBTORCH_VERSION.into(),
+        device: crate::device::name(device),
+        parameters: 0,
+        train_images: 0,
+        valid_images: 0,
+        epoch: previous.as_ref().map(|p| p.epoch).unwrap_or(0),
+        step: previous.as_ref().map(|p| p.step).unwrap_or(0),
+        total_steps: 0,
+        metrics: BTreeMap::new(),
+    };
+    dir.write_info(&info)?;
+
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Trainer::prepare(&dir, &flags, device, &mut info)?.train(&dir, &mut info, stop)
+    }))
+    .unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<String>()
+            .map(|s| s.as_str())
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("panic");
+        Err(anyhow!("{}", msg.lines().next().unwrap_or(msg)))
+    });
+
+    info.ended = Some(now_rfc3339());
+    match &result {
+        Ok(Outcome::Completed { metrics }) => {
+            info.status = Status::Completed;
+            info.reason = None;
+            info.metrics = metrics.clone();
+        }
+        Ok(Outcome::Interrupted { signal, step }) => {
+            info.status = Status::Interrupted;
+            info.reason = Some(format!("stopped by {} at step {step}; checkpoint saved", signal.name()));
+        }
+        Ok(Outcome::AlreadyCompleted) => {}
+        Err(e) => {
+            info.status = Status::Failed;
+            info.reason = Some(format!("{e:#}"));
+        }
+    }
+    dir.write_info(&info)?;
+    result
+}
+
+/// Per-batch outputs, kept on the device until logged.
+struct StepLosses {
+    loss: Tensor,
+    noise_loss: Tensor,
+    image_loss: Tensor,
+}
+
+struct Trainer {
+    flags: Flags,
+    data: ImageSet,
+    model: DiffusionModel,
+    opt: AdamW,
+    progress: Progress,
+    sums: EpochSums,
+    steps_per_epoch: i64,
+}
+
+impl Trainer {
+    fn prepare(dir: &RunDir, flags: &Flags, device: Device, info: &mut RunInfo) -> anyhow::Result<Trainer> {
+        let data = data::load(flags)?.to_device(device);
+        tch::manual_seed(seeds::derive(flags.seed, seeds::INIT, 0));
+        let mut model = DiffusionModel::new(flags, device);
+        let params: Vec<(String, Tensor)> = model
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
+        let mut opt = AdamW::new(flags.optimizer, flags.lr, flags.weight_decay, params);
+        let per_epoch = data.train_len() * flags.dataset_repetitions;
+        let steps_per_epoch = (per_epoch + flags.batch_size - 1) / flags.batch_size;
+        let (progress, sums) = if dir.checkpoint().exists() {
+            let (p, s) = checkpoint::load(&dir.checkpoint(), &mut model, &mut opt)?;
+            println!(
+                "continuing {} from its checkpoint at step {} (epoch {}, batch {})",
+                dir.root.display(),
+                p.step,
+                p.epoch,
+                p.batch
+            );
+            (p, s)
+        } else {
+            (Progress::default(), EpochSums::default())
+        };
+        // Forget whatever an interrupted attempt logged past the checkpoint.
+        csv::truncate_after(&dir.scalars(), progress.step)?;
+        remove_samples_after(dir, progress.epoch)?;
+        info.parameters = model.parameter_count();
+        info.train_images = data.train_len();
+        info.valid_images = data.valid_len();
+        info.total_steps = steps_per_epoch * flags.epochs;
+        info.epoch = progress.epoch;
+        info.step = progress.step;
+        dir.write_info(info)?;
+        Ok(Trainer {
+            flags: flags.clone(),
+            data,
+            model,
+            opt,
+            progress,
+            sums,
+            steps_per_epoch,
+        })
+    }
+
+    fn device(&self) -> Device {
+        self.model.device()
+    }
+
+    fn train(mut self, dir: &RunDir, info: &mut RunInfo, stop: &Stop) -> anyhow::Result<Outcome> {
+        let f = self.flags.clone();
+        println!(
+            "training {} on {}: {} parameters, {} train / {} validation images of {}x{}, {} steps per epoch, {} epochs",
+            dir.root.display(),
+            info.device,
+            info.parameters,
+            self.data.train_len(),
+            self.data.valid_len(),
+            f.image_size,
+            f.image_size,
+            self.steps_per_epoch,
+            f.epochs
+        );
+        if self.progress.step == 0 && self.progress.batch == 0 && f.eval_every > 0 && csv::read(&dir.scalars())?.is_empty() {
+            let (vn, vi) = self.validate();
+            csv::append(
+                &dir.scalars(),
+                &csv::EpochRow {
+                    epoch: 0,
+                    step: 0,
+                    val_noise_loss: Some(vn),
+                    val_image_loss: Some(vi),
+                    ..Default::default()
+                },
+            )?;
+            println!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
+        }
+        let mut last_val: Option<(f64, f64)> = None;
+        while self.progress.epoch < f.epochs {
+            let epoch = self.progress.epoch + 1;
+            let order = self.epoch_order(epoch);
+            let mut pending: Vec<(StepLosses, i64)> = Vec::new();
+            let mut segment_start = Instant::now();
+            let mut last_print = Instant::now();
+            while self.progress.batch < self.steps_per_epoch {
+                let b = self.progress.batch;
+                let lo = b * f.batch_size;
+                let hi = ((b + 1) * f.batch_size).min(order.size()[0]);
+                let idx = order.narrow(0, lo, hi - lo);
+                let images = self.data.train.index_select(0, &idx);
+                let losses = self.step(&images);
+                self.progress.step += 1;
+                self.progress.batch += 1;
+                let n = hi - lo;
+                // Divergence is checked on every step on the CPU, where reading the loss costs
+                // nothing; on a GPU, when the losses are gathered below.
+                if self.device() == Device::Cpu {
+                    self.check_finite(&losses.loss, self.progress.step)?;
+                }
+                pending.push((losses, n));
+                let checkpoint_now = f.checkpoint_every > 0 && self.progress.step % f.checkpoint_every == 0;
+                let stopping = stop.requested();
+                let print_now = last_print.elapsed() >= PROGRESS_EVERY;
+                if checkpoint_now || stopping.is_some() || print_now || pending.len() >= 64 {
+                    self.gather(&mut pending, &mut segment_start)?;
+                }
+                if print_now {
+                    last_print = Instant::now();
+                    println!(
+                        "epoch {epoch}/{} step {}/{} loss {:.6} images/s {:.1}",
+                        f.epochs,
+                        self.progress.batch,
+                        self.steps_per_epoch,
+                        self.sums.loss / self.sums.images.max(1.0),
+                        self.sums.images / self.sums.seconds.max(1e-9)
+                    );
+                }
+                if checkpoint_now || stopping.is_some() {
+                    self.save_checkpoint(dir, info)?;
+                }
+                if let Some(signal) = stopping {
+                    println!("{}: stopped at step {}, checkpoint saved", signal.name(), self.progress.step);
+                    return Ok(Outcome::Interrupted { signal, step: self.progress.step });
+                }
+            }
+            self.gather(&mut pending, &mut segment_start)?;
+            // End of the epoch: log, validate, sample, checkpoint.
+            let s = self.sums;
+            let val = if (f.eval_every > 0 && epoch % f.eval_every == 0) || epoch == f.epochs {
+                Some(self.validate())
+            } else {
+                None
+            };
+            last_val = val.or(last_val);
+            let row = csv::EpochRow {
+                epoch,
+                step: self.progress.step,
+                loss: Some(s.loss / s.images),
+                noise_loss: Some(s.noise_loss / s.images),
+                image_loss: Some(s.image_loss / s.images),
+                val_noise_loss: val.map(|v| v.0),
+                val_image_loss: val.map(|v| v.1),
+                seconds: Some(s.seconds),
+                images_per_s: Some(s.images / s.seconds.max(1e-9)),
+            };
+            csv::append(&dir.scalars(), &row)?;
+            println!(
+                "epoch {epoch}/{} step {} loss {:.6} noise_loss {:.6} image_loss {:.6}{} {:.1} images/s {:.1}s",
+                f.epochs,
+                self.progress.step,
+                row.loss.unwrap(),
+                row.noise_loss.unwrap(),
+                row.image_loss.unwrap(),
+                val.map(|(a, b)| format!(" val_noise_loss {a:.6} val_image_loss {b:.6}")).unwrap_or_default(),
+                row.images_per_s.unwrap(),
+                s.seconds
+            );
+            if f.sample_every > 0 && epoch % f.sample_every == 0 {
+                let images = self.model.generate(GRID_IMAGES, GRID_STEPS, seeds::derive(f.seed, seeds::SAMPLES, 0));
+                grid::save_grid(&images, 6, &dir.sample_grid(epoch))?;
+            }
+            self.progress.epoch = epoch;
+            self.progress.batch = 0;
+            self.sums = EpochSums::default();
+            if f.checkpoint_every == 0 || epoch == f.epochs {
+                self.save_checkpoint(dir, info)?;
+            }
+            if let Some(signal) = stop.requested() {
+                self.save_checkpoint(dir, info)?;
+                println!("{}: stopped at step {}, checkpoint saved", signal.name(), self.progress.step);
+                return Ok(Outcome::Interrupted { signal, step: self.progress.step });
+            }
+        }
+        // Final evaluation (the seed's `evaluate` on the validation split).
+        let (vn, vi) = match last_val {
+            Some(v) => v,
+            None => self.validate(),
+        };
+        let mut metrics = BTreeMap::new();
+        metrics.insert("noise_loss".to_string(), vn);
+        metrics.insert("image_loss".to_string(), vi);
+        let weights = self.model.sampling_variables();
+        let tmp = crate::store::tmp_path(&dir.weights());
+        Tensor::write_safetensors(&weights, &tmp)?;
+        crate::store::commit_tmp(&tmp, &dir.weights())?;
+        std::fs::remove_file(dir.checkpoint()).ok();
+        println!("completed {}: noise_loss {vn:.7} image_loss {vi:.7}", dir.root.display());
+        Ok(Outcome::Completed { metrics })
+    }
+
+    /// Reads the pending losses back, adds them to the epoch sums, and times the segment.
+    fn gather(&mut self, pending: &mut Vec<(StepLosses, i64)>, segment_start: &mut Instant) -> anyhow::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let first_step = self.progress.step - pending.len() as i64 + 1;
+        for (k, (l, n)) in pending.drain(..).enumerate() {
+            let n = n as f64;
+            let loss = l.loss.double_value(&[]);
+            if !loss.is_finite() {
+                bail!("diverged at step {}: loss is {loss}", first_step + k as i64);
+            }
+            self.sums.loss += loss * n;
+            self.sums.noise_loss += l.noise_loss.double_value(&[]) * n;
+            self.sums.image_loss += l.image_loss.double_value(&[]) * n;
+            self.sums.images += n;
+        }
+        self.sums.seconds += segment_start.elapsed().as_secs_f64();
+        *segment_start = Instant::now();
+        Ok(())
+    }
+
+    fn check_finite(&self, loss: &Tensor, step: i64) -> anyhow::Result<()> {
+        let v = loss.double_value(&[]);
+        if !v.is_finite() {
+            bail!("diverged at step {step}: loss is {v}");
+        }
+        Ok(())
+    }
+
+    fn save_checkpoint(&self, dir: &RunDir, info: &mut RunInfo) -> anyhow::Result<()> {
+        checkpoint::save(&dir.checkpoint(), &self.model, &self.opt, self.progress, self.sums)?;
+        info.epoch = self.progress.epoch;
+        info.step = self.progress.step;
+        dir.write_info(info)?;
+        Ok(())
+    }
+
+    /// The epoch's order of training images (the training set repeated
+    /// `dataset_repetitions` times, shuffled), from (seed, epoch) alone.
+    fn epoch_order(&self, epoch: i64) -> Tensor {
+        let n = self.data.train_len();
+        let total = n * self.flags.dataset_repetitions;
+        tch::manual_seed(seeds::derive(self.flags.seed, seeds::EPOCH_ORDER, epoch));
+        let perm = Tensor::randperm(total, (Kind::Int64, Device::Cpu));
+        perm.remainder(n).to_device(self.device())
+    }
+
+    /// One optimizer step on a batch of uint8 images.
+    fn step(&mut self, images: &Tensor) -> StepLosses {
+        tch::manual_seed(seeds::derive(self.flags.seed, seeds::TRAIN_STEP, self.progress.step));
+        let x = to_float(images);
+        self.model.normalizer.update(&x);
+        let x = self.model.normalizer.normalize(&x);
+        let n = x.size()[0];
+        let t = Tensor::rand([n, 1, 1, 1], (Kind::Float, self.device()));
+        let (signal, noise) = self.model.schedule.rates(&t);
+        let noises = x.randn_like();
+        let noisy = &signal * &x + &noise * &noises;
+        let d = self.model.denoise(&self.model.net, &noisy, &signal, &noise, true);
+        let (pred, target) = match self.flags.loss_on {
+            LossOn::Noise => (&d.noises, &noises),
+            LossOn::Image => (&d.images, &x),
+        };
+        let diff = pred - target;
+        let loss = match self.flags.loss {
+            Loss::Mae => diff.abs().mean(Kind::Float),
+            Loss::Mse => diff.square().mean(Kind::Float),
+        };
+        self.opt.zero_grad();
+        loss.backward();
+        self.opt.step();
+        self.model.update_ema();
+        tch::no_grad(|| StepLosses {
+            loss: loss.detach(),
+            noise_loss: (&d.noises - &noises).abs().mean(Kind::Float),
+            image_loss: (&d.images - &x).abs().mean(Kind::Float),
+        })
+    }
+
+    /// Validation noise_loss and image_loss (MAE) in eval mode with fixed noise, batches of
+    /// twice the training batch size.
+    fn validate(&self) -> (f64, f64) {
+        let valid = &self.data.valid;
+        let n_all = valid.size()[0];
+        let bs = 2 * self.flags.batch_size;
+        let net = self.model.eval_net();
+        let (mut noise_sum, mut image_sum) = (
+            Tensor::zeros([], (Kind::Double, self.device())),
+            Tensor::zeros([], (Kind::Double, self.device())),
+        );
+        tch::no_grad(|| {
+            let mut b = 0;
+            let mut lo = 0;
+            while lo < n_all {
+                let n = bs.min(n_all - lo);
+                tch::manual_seed(seeds::derive(self.flags.seed, seeds::VALIDATION, b));
+                let x = self.model.normalizer.normalize(&to_float(&valid.narrow(0, lo, n)));
+                let t = Tensor::rand([n, 1, 1, 1], (Kind::Float, self.device()));
+                let (signal, noise) = self.model.schedule.rates(&t);
+                let noises = x.randn_like();
+                let noisy = &signal * &x + &noise * &noises;
+                let d = self.model.denoise(net, &noisy, &signal, &noise, false);
+                noise_sum += (&d.noises - &noises).abs().mean(Kind::Double) * n as f64;
+                image_sum += (&d.images - &x).abs().mean(Kind::Double) * n as f64;
+                lo += n;
+                b += 1;
+            }
+        });
+        (
+            noise_sum.double_value(&[]) / n_all as f64,
+            image_sum.double_value(&[]) / n_all as f64,
+        )
+    }
+}
+
+/// Removes sample grids of epochs after `epoch` (left by an attempt past its checkpoint).
+fn remove_samples_after(dir: &RunDir, epoch: i64) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir.samples()) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let n = name
+            .strip_prefix("epoch_")
+            .and_then(|r| r.strip_suffix(".png"))
+            .and_then(|d| d.parse::<i64>().ok());
+        if matches!(n, Some(k) if k > epoch) {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds the sampling model of a run from its files: `model.safetensors` when the run is
+/// complete, else the weights of its last checkpoint (EMA weights when the run has them).
+pub fn load_for_sampling(run_dir: &Path, device: Device) -> anyhow::Result<(Flags, DiffusionModel)> {
+    let dir = RunDir::new(run_dir);
+    let fp = dir.flags();
+    let text = std::fs::read_to_string(&fp)
+        .with_context(|| format!("{} is not a run directory (no flags.yaml)", run_dir.display()))?;
+    let flags = Flags::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", fp.display()))?;
+    let mut plain = flags.clone();
+    plain.ema = 0.0;
+    let mut model = DiffusionModel::new(&plain, device);
+    if dir.weights().exists() {
+        model
+            .load_weights(&dir.weights())
+            .with_context(|| format!("loading {}", dir.weights().display()))?;
+    } else if dir.checkpoint().exists() {
+        let tensors: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(dir.checkpoint())?.into_iter().collect();
+        let net_prefix = if flags.ema > 0.0 { "ema" } else { "model" };
+        tch::no_grad(|| -> anyhow::Result<()> {
+            for (k, mut dst) in model.vs.variables() {
+                let key = if k.starts_with("net.") { format!("{net_prefix}/{k}") } else { format!("model/{k}") };
+                let src = tensors.get(&key).ok_or_else(|| anyhow!("checkpoint lacks `{key}`"))?;
+                dst.copy_(src);
+            }
+            Ok(())
+        })?;
+    } else {
+        bail!(
+            "{} has no weights yet (neither model.safetensors nor checkpoint.safetensors)",
+            run_dir.display()
+        );
+    }
+    Ok((flags, model))
+}
+
+/// `n` samples of a run, `steps` diffusion steps, noise from `seed`.
+pub fn sample_run(run_dir: &Path, n: i64, steps: i64, seed: i64, device: Device) -> anyhow::Result<Tensor> {
+    let (_, model) = load_for_sampling(run_dir, device)?;
+    Ok(model.generate(n, steps, seed))
+}
