@@ -15,10 +15,16 @@ pub enum DeviceError {
 pub fn resolve(spec: DeviceSpec) -> Result<Device, DeviceError> {
     match spec {
         DeviceSpec::Cpu => Ok(Device::Cpu),
-        DeviceSpec::Auto => Ok(if tch::Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu }),
+        DeviceSpec::Auto => Ok(if tch::Cuda::is_available() {
+            Device::Cuda(0)
+        } else {
+            Device::Cpu
+        }),
         DeviceSpec::Cuda(index) => {
             if !tch::Cuda::is_available() {
-                return Err(DeviceError::NoCuda { asked: format!("cuda:{index}") });
+                return Err(DeviceError::NoCuda {
+                    asked: format!("cuda:{index}"),
+                });
             }
             let count = tch::Cuda::device_count() as usize;
             if index >= count {

@@ -48,30 +48,173 @@ const fn choice(choices: &'static [&'static str]) -> FlagKind {
 
 /// Every flag `train` accepts, in the order `flags.yaml` lists them.
 pub const FLAG_SPECS: &[FlagSpec] = &[
-    FlagSpec { name: "optimizer", default: "adamw", kind: choice(&["adamw", "adam"]), help: "adamw (decoupled weight decay) or adam" },
-    FlagSpec { name: "lr", default: "1e-3", kind: FlagKind::Float { min: 0.0, max: 10.0, max_open: false }, help: "learning rate" },
-    FlagSpec { name: "weight_decay", default: "1e-4", kind: FlagKind::Float { min: 0.0, max: 1.0, max_open: false }, help: "decoupled weight decay of adamw (ignored by adam)" },
-    FlagSpec { name: "block_depth", default: "2", kind: FlagKind::Int { min: 1 }, help: "residual blocks per U-Net level" },
-    FlagSpec { name: "embedding_dim", default: "32", kind: FlagKind::Int { min: 2 }, help: "sinusoidal embedding size (even)" },
-    FlagSpec { name: "unet_widths", default: "[32, 64, 96, 128]", kind: FlagKind::IntList { min: 1 }, help: "channels of each U-Net level" },
-    FlagSpec { name: "schedule_type", default: "cosine", kind: choice(&["cosine", "linear"]), help: "diffusion schedule" },
-    FlagSpec { name: "min_signal_rate", default: "0.02", kind: FlagKind::Float { min: 0.0, max: 1.0, max_open: false }, help: "smallest signal rate (cosine) or signal variance (linear)" },
-    FlagSpec { name: "max_signal_rate", default: "0.95", kind: FlagKind::Float { min: 0.0, max: 1.0, max_open: false }, help: "largest signal rate (cosine) or signal variance (linear)" },
-    FlagSpec { name: "batch_size", default: "64", kind: FlagKind::Int { min: 1 }, help: "training batch size (evaluation uses twice this)" },
-    FlagSpec { name: "epochs", default: "50", kind: FlagKind::Int { min: 1 }, help: "training epochs" },
-    FlagSpec { name: "loss", default: "mae", kind: FlagKind::Choice { choices: &["mae", "mse"], aliases: &[("l1", "mae")] }, help: "training loss: mae (alias l1) or mse" },
-    FlagSpec { name: "loss_on", default: "noise", kind: choice(&["noise", "image"]), help: "the network predicts the noise or the image" },
-    FlagSpec { name: "dataset_name", default: "flowers", kind: choice(&["flowers", "pets", "folder", "shapes"]), help: "dataset (shapes is built in)" },
-    FlagSpec { name: "image_size", default: "64", kind: FlagKind::Int { min: 2 }, help: "image side length in pixels (3 channels)" },
-    FlagSpec { name: "num_workers", default: "0", kind: FlagKind::Int { min: 0 }, help: "threads that prepare the dataset (0 = one)" },
-    FlagSpec { name: "seed", default: "1", kind: FlagKind::Int { min: 0 }, help: "seed of every random draw" },
-    FlagSpec { name: "ema", default: "0", kind: FlagKind::Float { min: 0.0, max: 1.0, max_open: true }, help: "EMA decay of the weights used to sample and evaluate (0 = off)" },
-    FlagSpec { name: "device", default: "auto", kind: FlagKind::Device, help: "auto, cpu, cuda or cuda:N" },
-    FlagSpec { name: "checkpoint_every", default: "0", kind: FlagKind::Int { min: 0 }, help: "checkpoint every N steps (0 = at the end of each epoch)" },
-    FlagSpec { name: "sample_every", default: "1", kind: FlagKind::Int { min: 0 }, help: "write a 6x6 sample grid every N epochs (0 = never)" },
-    FlagSpec { name: "eval_every", default: "1", kind: FlagKind::Int { min: 0 }, help: "validation losses every N epochs (0 = only after training)" },
-    FlagSpec { name: "max_images", default: "0", kind: FlagKind::Int { min: 0 }, help: "use at most N images of the dataset (0 = all)" },
-    FlagSpec { name: "dataset_repetitions", default: "auto", kind: FlagKind::AutoInt { min: 1 }, help: "passes over the training set per epoch (auto: flowers 5, pets 3, others 1)" },
+    FlagSpec {
+        name: "optimizer",
+        default: "adamw",
+        kind: choice(&["adamw", "adam"]),
+        help: "adamw (decoupled weight decay) or adam",
+    },
+    FlagSpec {
+        name: "lr",
+        default: "1e-3",
+        kind: FlagKind::Float {
+            min: 0.0,
+            max: 10.0,
+            max_open: false,
+        },
+        help: "learning rate",
+    },
+    FlagSpec {
+        name: "weight_decay",
+        default: "1e-4",
+        kind: FlagKind::Float {
+            min: 0.0,
+            max: 1.0,
+            max_open: false,
+        },
+        help: "decoupled weight decay of adamw (ignored by adam)",
+    },
+    FlagSpec {
+        name: "block_depth",
+        default: "2",
+        kind: FlagKind::Int { min: 1 },
+        help: "residual blocks per U-Net level",
+    },
+    FlagSpec {
+        name: "embedding_dim",
+        default: "32",
+        kind: FlagKind::Int { min: 2 },
+        help: "sinusoidal embedding size (even)",
+    },
+    FlagSpec {
+        name: "unet_widths",
+        default: "[32, 64, 96, 128]",
+        kind: FlagKind::IntList { min: 1 },
+        help: "channels of each U-Net level",
+    },
+    FlagSpec {
+        name: "schedule_type",
+        default: "cosine",
+        kind: choice(&["cosine", "linear"]),
+        help: "diffusion schedule",
+    },
+    FlagSpec {
+        name: "min_signal_rate",
+        default: "0.02",
+        kind: FlagKind::Float {
+            min: 0.0,
+            max: 1.0,
+            max_open: false,
+        },
+        help: "smallest signal rate (cosine) or signal variance (linear)",
+    },
+    FlagSpec {
+        name: "max_signal_rate",
+        default: "0.95",
+        kind: FlagKind::Float {
+            min: 0.0,
+            max: 1.0,
+            max_open: false,
+        },
+        help: "largest signal rate (cosine) or signal variance (linear)",
+    },
+    FlagSpec {
+        name: "batch_size",
+        default: "64",
+        kind: FlagKind::Int { min: 1 },
+        help: "training batch size (evaluation uses twice this)",
+    },
+    FlagSpec {
+        name: "epochs",
+        default: "50",
+        kind: FlagKind::Int { min: 1 },
+        help: "training epochs",
+    },
+    FlagSpec {
+        name: "loss",
+        default: "mae",
+        kind: FlagKind::Choice {
+            choices: &["mae", "mse"],
+            aliases: &[("l1", "mae")],
+        },
+        help: "training loss: mae (alias l1) or mse",
+    },
+    FlagSpec {
+        name: "loss_on",
+        default: "noise",
+        kind: choice(&["noise", "image"]),
+        help: "the network predicts the noise or the image",
+    },
+    FlagSpec {
+        name: "dataset_name",
+        default: "flowers",
+        kind: choice(&["flowers", "pets", "folder", "shapes"]),
+        help: "dataset (shapes is built in)",
+    },
+    FlagSpec {
+        name: "image_size",
+        default: "64",
+        kind: FlagKind::Int { min: 2 },
+        help: "image side length in pixels (3 channels)",
+    },
+    FlagSpec {
+        name: "num_workers",
+        default: "0",
+        kind: FlagKind::Int { min: 0 },
+        help: "threads that prepare the dataset (0 = one)",
+    },
+    FlagSpec {
+        name: "seed",
+        default: "1",
+        kind: FlagKind::Int { min: 0 },
+        help: "seed of every random draw",
+    },
+    FlagSpec {
+        name: "ema",
+        default: "0",
+        kind: FlagKind::Float {
+            min: 0.0,
+            max: 1.0,
+            max_open: true,
+        },
+        help: "EMA decay of the weights used to sample and evaluate (0 = off)",
+    },
+    FlagSpec {
+        name: "device",
+        default: "auto",
+        kind: FlagKind::Device,
+        help: "auto, cpu, cuda or cuda:N",
+    },
+    FlagSpec {
+        name: "checkpoint_every",
+        default: "0",
+        kind: FlagKind::Int { min: 0 },
+        help: "checkpoint every N steps (0 = at the end of each epoch)",
+    },
+    FlagSpec {
+        name: "sample_every",
+        default: "1",
+        kind: FlagKind::Int { min: 0 },
+        help: "write a 6x6 sample grid every N epochs (0 = never)",
+    },
+    FlagSpec {
+        name: "eval_every",
+        default: "1",
+        kind: FlagKind::Int { min: 0 },
+        help: "validation losses every N epochs (0 = only after training)",
+    },
+    FlagSpec {
+        name: "max_images",
+        default: "0",
+        kind: FlagKind::Int { min: 0 },
+        help: "use at most N images of the dataset (0 = all)",
+    },
+    FlagSpec {
+        name: "dataset_repetitions",
+        default: "auto",
+        kind: FlagKind::AutoInt { min: 1 },
+        help: "passes over the training set per epoch (auto: flowers 5, pets 3, others 1)",
+    },
 ];
 
 /// Looks a flag up by name.
@@ -226,18 +369,26 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
             Value::String(s) if s == "auto" => Ok(value.clone()),
             _ => match value.as_i64() {
                 Some(i) if i >= min => Ok(Value::from(i)),
-                _ => Err(invalid(spec, value, format!("`auto` or an integer >= {min}"))),
+                _ => Err(invalid(
+                    spec,
+                    value,
+                    format!("`auto` or an integer >= {min}"),
+                )),
             },
         },
         FlagKind::Float { min, max, max_open } => {
-            let ok = as_f64(value)
-                .filter(|f| f.is_finite() && *f >= min && (if max_open { *f < max } else { *f <= max }));
+            let ok = as_f64(value).filter(|f| {
+                f.is_finite() && *f >= min && (if max_open { *f < max } else { *f <= max })
+            });
             match ok {
                 Some(f) => Ok(Value::from(f)),
                 None => Err(invalid(
                     spec,
                     value,
-                    format!("a number in [{min}, {max}{}", if max_open { ")" } else { "]" }),
+                    format!(
+                        "a number in [{min}, {max}{}",
+                        if max_open { ")" } else { "]" }
+                    ),
                 )),
             }
         }
@@ -382,7 +533,10 @@ impl Flags {
             let v: Value = serde_yaml::from_str(s.default).expect("valid default");
             map.insert(Value::from(s.name), v);
         }
-        let all = base.iter().map(|(k, v)| (k.as_str(), v)).chain(overrides.iter().map(|(k, v)| (k.as_str(), v)));
+        let all = base
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .chain(overrides.iter().map(|(k, v)| (k.as_str(), v)));
         for (name, value) in all {
             let Some(s) = spec(name) else {
                 return Err(FlagError::Unknown {
@@ -395,14 +549,18 @@ impl Flags {
         // `auto` repetitions resolve to the dataset's default.
         let key = Value::from("dataset_repetitions");
         if map.get(&key).and_then(|v| v.as_str()) == Some("auto") {
-            let ds = map.get(Value::from("dataset_name")).and_then(|v| v.as_str()).unwrap_or("");
+            let ds = map
+                .get(Value::from("dataset_name"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
             map.insert(key, Value::from(default_repetitions(ds)));
         }
-        let flags: Flags = serde_yaml::from_value(Value::Mapping(map)).map_err(|e| FlagError::Invalid {
-            name: "?".into(),
-            value: String::new(),
-            expected: e.to_string(),
-        })?;
+        let flags: Flags =
+            serde_yaml::from_value(Value::Mapping(map)).map_err(|e| FlagError::Invalid {
+                name: "?".into(),
+                value: String::new(),
+                expected: e.to_string(),
+            })?;
         flags.check_together()?;
         Ok(flags)
     }
@@ -414,13 +572,20 @@ impl Flags {
             expected,
         };
         if self.embedding_dim % 2 != 0 {
-            return Err(bad("embedding_dim", format!("`{}`", self.embedding_dim), "an even integer >= 2".into()));
+            return Err(bad(
+                "embedding_dim",
+                format!("`{}`", self.embedding_dim),
+                "an even integer >= 2".into(),
+            ));
         }
         if self.min_signal_rate <= 0.0 || self.min_signal_rate >= self.max_signal_rate {
             return Err(bad(
                 "min_signal_rate",
                 format!("`{}`", self.min_signal_rate),
-                format!("a number in (0, max_signal_rate = {})", self.max_signal_rate),
+                format!(
+                    "a number in (0, max_signal_rate = {})",
+                    self.max_signal_rate
+                ),
             ));
         }
         let levels = self.unet_widths.len() as u32;
@@ -507,7 +672,14 @@ mod tests {
 
     #[test]
     fn values_parse_as_yaml() {
-        let f = resolve(&["unet_widths=[8,16]", "lr=0.01", "loss=l1", "dataset_name=shapes", "image_size=16"]).unwrap();
+        let f = resolve(&[
+            "unet_widths=[8,16]",
+            "lr=0.01",
+            "loss=l1",
+            "dataset_name=shapes",
+            "image_size=16",
+        ])
+        .unwrap();
         assert_eq!(f.unet_widths, vec![8, 16]);
         assert_eq!(f.lr, 0.01);
         assert_eq!(f.loss, Loss::Mae, "l1 is an alias of mae");
@@ -531,20 +703,38 @@ mod tests {
     #[test]
     fn invalid_values_name_the_choices() {
         let e = resolve(&["loss=foo"]).unwrap_err().to_string();
-        assert_eq!(e, "invalid value for flag `loss`: `foo`; expected one of mae, mse (l1 = mae)");
+        assert_eq!(
+            e,
+            "invalid value for flag `loss`: `foo`; expected one of mae, mse (l1 = mae)"
+        );
         let e = resolve(&["unet_widths=[]"]).unwrap_err().to_string();
-        assert!(e.starts_with("invalid value for flag `unet_widths`: []; expected a non-empty list"), "{e}");
+        assert!(
+            e.starts_with("invalid value for flag `unet_widths`: []; expected a non-empty list"),
+            "{e}"
+        );
         let e = resolve(&["batch_size=0"]).unwrap_err().to_string();
-        assert_eq!(e, "invalid value for flag `batch_size`: `0`; expected an integer >= 1");
+        assert_eq!(
+            e,
+            "invalid value for flag `batch_size`: `0`; expected an integer >= 1"
+        );
         let e = resolve(&["device=gpu"]).unwrap_err().to_string();
         assert!(e.contains("auto, cpu, cuda or cuda:N"), "{e}");
         let e = resolve(&["ema=1"]).unwrap_err().to_string();
         assert!(e.contains("[0, 1)"), "{e}");
-        assert!(resolve(&["image_size=20"]).unwrap_err().to_string().contains("multiple of 16"));
+        assert!(resolve(&["image_size=20"])
+            .unwrap_err()
+            .to_string()
+            .contains("multiple of 16"));
         assert!(resolve(&["embedding_dim=7"]).is_err());
         assert!(resolve(&["min_signal_rate=0.99"]).is_err());
-        assert!(matches!(resolve(&["lr"]).unwrap_err(), FlagError::Syntax { .. }));
-        assert!(matches!(resolve(&["lr=1", "lr=2"]).unwrap_err(), FlagError::Duplicate { .. }));
+        assert!(matches!(
+            resolve(&["lr"]).unwrap_err(),
+            FlagError::Syntax { .. }
+        ));
+        assert!(matches!(
+            resolve(&["lr=1", "lr=2"]).unwrap_err(),
+            FlagError::Duplicate { .. }
+        ));
     }
 
     #[test]

@@ -14,7 +14,10 @@ fn accepted(kind: &FlagKind) -> String {
             s
         }
         FlagKind::Int { min } => format!("integer >= {min}"),
-        FlagKind::Float { min, max, max_open } => format!("number in [{min}, {max}{}", if *max_open { ")" } else { "]" }),
+        FlagKind::Float { min, max, max_open } => format!(
+            "number in [{min}, {max}{}",
+            if *max_open { ")" } else { "]" }
+        ),
         FlagKind::IntList { min } => format!("list of integers >= {min}"),
         FlagKind::Device => "auto | cpu | cuda | cuda:N".into(),
         FlagKind::AutoInt { min } => format!("auto | integer >= {min}"),
@@ -22,9 +25,18 @@ fn accepted(kind: &FlagKind) -> String {
 }
 
 pub fn run(_: Args) -> anyhow::Result<ExitCode> {
-    println!("{:<20} {:<18} {:<32} description", "flag", "default", "values");
+    println!(
+        "{:<20} {:<18} {:<32} description",
+        "flag", "default", "values"
+    );
     for s in FLAG_SPECS {
-        println!("{:<20} {:<18} {:<32} {}", s.name, s.default, accepted(&s.kind), s.help);
+        println!(
+            "{:<20} {:<18} {:<32} {}",
+            s.name,
+            s.default,
+            accepted(&s.kind),
+            s.help
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "ddim-sweep", version, about = "Train denoising diffusion models (DDIM) and run experiment sweeps over them")]
+#[command(
+    name = "ddim-sweep",
+    version,
+    about = "Train denoising diffusion models (DDIM) and run experiment sweeps over them"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -30,7 +30,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         bail!("--n must be at least 1, not {}", a.n);
     }
     if a.steps < 2 {
-        bail!("--steps must be at least 2 (steps - 1 network evaluations), not {}", a.steps);
+        bail!(
+            "--steps must be at least 2 (steps - 1 network evaluations), not {}",
+            a.steps
+        );
     }
     let Some(spec) = DeviceSpec::parse(&a.device) else {
         bail!("--device {}: expected auto, cpu, cuda or cuda:N", a.device);
@@ -38,6 +41,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let device = crate::device::resolve(spec)?;
     let images = crate::train::sample_run(&a.run_dir, a.n, a.steps, a.seed, device)?;
     grid::save_grid(&images, grid::square_cols(a.n), &a.out)?;
-    println!("wrote {} ({} samples, {} steps)", a.out.display(), a.n, a.steps);
+    println!(
+        "wrote {} ({} samples, {} steps)",
+        a.out.display(),
+        a.n,
+        a.steps
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match train::run(&args.run_dir, &given, &stop)? {
         Outcome::Completed { .. } => Ok(ExitCode::SUCCESS),
         Outcome::AlreadyCompleted => {
-            println!("run {} is already completed; nothing to do", args.run_dir.display());
+            println!(
+                "run {} is already completed; nothing to do",
+                args.run_dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Outcome::Interrupted { signal, .. } => Ok(ExitCode::from(signal.exit_code())),

@@ -68,7 +68,12 @@ impl DiffusionModel {
             net,
             normalizer,
             ema,
-            schedule: Schedule::new(flags.schedule_type, flags.min_signal_rate, flags.max_signal_rate, device),
+            schedule: Schedule::new(
+                flags.schedule_type,
+                flags.min_signal_rate,
+                flags.max_signal_rate,
+                device,
+            ),
             loss_on: flags.loss_on,
             config,
         }
@@ -95,7 +100,10 @@ impl DiffusionModel {
         let norm = ModuleInfo::leaf(
             "normalize",
             &(&root / "normalize"),
-            format!("Normalizer({} channels, first 55 batches; buffers)", self.config.channels),
+            format!(
+                "Normalizer({} channels, first 55 batches; buffers)",
+                self.config.channels
+            ),
         );
         let top = ModuleInfo::node("model", &root, "DiffusionModel".into(), vec![norm, net]);
         let total = self.parameter_count();
@@ -128,7 +136,14 @@ impl DiffusionModel {
     }
 
     /// The seed's `denoise`: predicted noises and images from noisy images and their rates.
-    pub fn denoise(&self, net: &Network, noisy: &Tensor, signal: &Tensor, noise: &Tensor, train: bool) -> Denoised {
+    pub fn denoise(
+        &self,
+        net: &Network,
+        noisy: &Tensor,
+        signal: &Tensor,
+        noise: &Tensor,
+        train: bool,
+    ) -> Denoised {
         match self.loss_on {
             LossOn::Noise => {
                 let noises = net.forward_t(noisy, &noise.square(), train);
@@ -165,11 +180,18 @@ impl DiffusionModel {
         })
     }
 
-    /// `n` samples from noise drawn with `seed` (on the CPU generator, so the same seed gives
-    /// the same noise on any device).
+    /// `n` samples from noise drawn with `seed` (see [`seeded_randn`]).
     pub fn generate(&self, n: i64, diffusion_steps: i64, seed: i64) -> Tensor {
-        let noise = seeded_randn(&[n, self.config.channels, self.config.image_size, self.config.image_size], seed)
-            .to_device(self.device());
+        let noise = seeded_randn(
+            &[
+                n,
+                self.config.channels,
+                self.config.image_size,
+                self.config.image_size,
+            ],
+            seed,
+        )
+        .to_device(self.device());
         self.generate_from(&noise, diffusion_steps)
     }
 
@@ -201,10 +223,16 @@ impl DiffusionModel {
     }
 }
 
-/// Standard normal noise from a generator seeded with `seed`, on the CPU.
+/// Standard normal noise from its own ChaCha8 stream seeded with `seed`, on the CPU: it does
+/// not touch (or depend on) torch's global generator, and is the same on every device.
 pub fn seeded_randn(shape: &[i64], seed: i64) -> Tensor {
-    tch::manual_seed(seed);
-    Tensor::randn(shape, (Kind::Float, Device::Cpu))
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed as u64);
+    let n: i64 = shape.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal))
+        .collect();
+    Tensor::from_slice(&values).reshape(shape)
 }
 
 #[cfg(test)]
@@ -231,13 +259,23 @@ mod tests {
     #[test]
     fn untrained_output_is_zero_and_shapes_hold() {
         tch::manual_seed(0);
-        let f = flags(&["unet_widths=[8,16]", "block_depth=1", "embedding_dim=8", "image_size=16"]);
+        // widths[0] != embedding_dim: the U-Net ends with embedding_dim channels
+        let f = flags(&[
+            "unet_widths=[8,16]",
+            "block_depth=1",
+            "embedding_dim=4",
+            "image_size=16",
+        ]);
         let m = DiffusionModel::new(&f, Device::Cpu);
         let x = Tensor::randn([2, 3, 16, 16], (Kind::Float, Device::Cpu));
         let v = Tensor::rand([2, 1, 1, 1], (Kind::Float, Device::Cpu));
         let y = m.net.forward_t(&x, &v, true);
         assert_eq!(y.size(), vec![2, 3, 16, 16]);
-        assert_eq!(y.abs().max().double_value(&[]), 0.0, "zero-initialised output conv");
+        assert_eq!(
+            y.abs().max().double_value(&[]),
+            0.0,
+            "zero-initialised output conv"
+        );
         let g = m.generate(4, 5, 1);
         assert_eq!(g.size(), vec![4, 3, 16, 16]);
         assert!(g.min().double_value(&[]) >= 0.0 && g.max().double_value(&[]) <= 1.0);

@@ -21,7 +21,11 @@ pub fn angular_speeds(dim: i64) -> Vec<f64> {
     let (lo, hi) = (MIN_FREQUENCY.ln(), MAX_FREQUENCY.ln());
     (0..n)
         .map(|i| {
-            let frac = if n > 1 { i as f64 / (n - 1) as f64 } else { 0.0 };
+            let frac = if n > 1 {
+                i as f64 / (n - 1) as f64
+            } else {
+                0.0
+            };
             2.0 * std::f64::consts::PI * (lo + frac * (hi - lo)).exp()
         })
         .collect()
@@ -30,7 +34,9 @@ pub fn angular_speeds(dim: i64) -> Vec<f64> {
 impl SinusoidalEmbedding {
     pub fn new(dim: i64, device: Device) -> Self {
         let speeds: Vec<f32> = angular_speeds(dim).iter().map(|&s| s as f32).collect();
-        let speeds = Tensor::from_slice(&speeds).reshape([1, dim / 2, 1, 1]).to_device(device);
+        let speeds = Tensor::from_slice(&speeds)
+            .reshape([1, dim / 2, 1, 1])
+            .to_device(device);
         SinusoidalEmbedding { speeds, dim }
     }
 
@@ -64,8 +70,16 @@ mod tests {
                 let s = out.double_value(&[n as i64, k, 0, 0]);
                 let c = out.double_value(&[n as i64, k + 16, 0, 0]);
                 let ang = (speeds[k as usize] as f32 as f64) * xv;
-                assert!((s - ang.sin()).abs() < 2e-4, "sin n={n} k={k}: {s} vs {}", ang.sin());
-                assert!((c - ang.cos()).abs() < 2e-4, "cos n={n} k={k}: {c} vs {}", ang.cos());
+                assert!(
+                    (s - ang.sin()).abs() < 2e-4,
+                    "sin n={n} k={k}: {s} vs {}",
+                    ang.sin()
+                );
+                assert!(
+                    (c - ang.cos()).abs() < 2e-4,
+                    "cos n={n} k={k}: {c} vs {}",
+                    ang.cos()
+                );
             }
         }
         // x = 0: sin part 0, cos part 1.

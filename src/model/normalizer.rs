@@ -25,7 +25,11 @@ impl Normalizer {
         let means = p.zeros_no_train("means", &[1, channels, 1, 1]);
         let stds = p.ones_no_train("stds", &[1, channels, 1, 1]);
         let counts = p.zeros_no_train("counts", &[2]);
-        Normalizer { means, stds, counts }
+        Normalizer {
+            means,
+            stds,
+            counts,
+        }
     }
 
     pub fn images_seen(&self) -> f64 {
@@ -120,7 +124,9 @@ mod tests {
         assert!((&got_m - &mean).abs().max().double_value(&[]) < 1e-5);
         // And the merged std is close to the direct std of all pixels.
         let direct = all.var_dim([0i64, 2, 3].as_slice(), true, true).sqrt();
-        assert!((&got_s - direct).abs().max().double_value(&[]) < 0.05 * n_pix.recip().sqrt() + 0.02);
+        assert!(
+            (&got_s - direct).abs().max().double_value(&[]) < 0.05 * n_pix.recip().sqrt() + 0.02
+        );
         assert_eq!(norm.images_seen(), 24.0);
         assert_eq!(norm.batches_seen(), 4);
         // normalize / denormalize round trip on [0, 1] data

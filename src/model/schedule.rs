@@ -36,7 +36,12 @@ pub fn linear_alpha_bar(min_signal_rate: f64, max_signal_rate: f64) -> Vec<f64> 
 }
 
 impl Schedule {
-    pub fn new(kind: ScheduleType, min_signal_rate: f64, max_signal_rate: f64, device: Device) -> Self {
+    pub fn new(
+        kind: ScheduleType,
+        min_signal_rate: f64,
+        max_signal_rate: f64,
+        device: Device,
+    ) -> Self {
         let (signal_table, noise_table) = match kind {
             ScheduleType::Cosine => (None, None),
             ScheduleType::Linear => {
@@ -72,8 +77,18 @@ impl Schedule {
                     .to_kind(Kind::Int64);
                 let shape = t.size();
                 let flat = idx.reshape([-1]);
-                let s = self.signal_table.as_ref().unwrap().index_select(0, &flat).reshape(&shape);
-                let n = self.noise_table.as_ref().unwrap().index_select(0, &flat).reshape(&shape);
+                let s = self
+                    .signal_table
+                    .as_ref()
+                    .unwrap()
+                    .index_select(0, &flat)
+                    .reshape(&shape);
+                let n = self
+                    .noise_table
+                    .as_ref()
+                    .unwrap()
+                    .index_select(0, &flat)
+                    .reshape(&shape);
                 (s, n)
             }
         }
@@ -86,7 +101,10 @@ impl Schedule {
     }
 
     fn device(&self) -> Device {
-        self.signal_table.as_ref().map(|t| t.device()).unwrap_or(Device::Cpu)
+        self.signal_table
+            .as_ref()
+            .map(|t| t.device())
+            .unwrap_or(Device::Cpu)
     }
 }
 
@@ -103,12 +121,21 @@ mod tests {
         let s = Schedule::new(ScheduleType::Cosine, 0.02, 0.95, Device::Cpu);
         let (a0, a1) = (0.95f64.acos(), 0.02f64.acos());
         let (sig, noi) = s.rates_at(0.0);
-        assert!(close(sig, 0.95) && close(noi, (1.0 - 0.95f64 * 0.95).sqrt()), "{sig} {noi}");
+        assert!(
+            close(sig, 0.95) && close(noi, (1.0 - 0.95f64 * 0.95).sqrt()),
+            "{sig} {noi}"
+        );
         let (sig, noi) = s.rates_at(1.0);
-        assert!(close(sig, 0.02) && close(noi, (1.0 - 0.0004f64).sqrt()), "{sig} {noi}");
+        assert!(
+            close(sig, 0.02) && close(noi, (1.0 - 0.0004f64).sqrt()),
+            "{sig} {noi}"
+        );
         let mid = a0 + 0.5 * (a1 - a0);
         let (sig, noi) = s.rates_at(0.5);
-        assert!(close(sig, mid.cos()) && close(noi, mid.sin()), "{sig} {noi}");
+        assert!(
+            close(sig, mid.cos()) && close(noi, mid.sin()),
+            "{sig} {noi}"
+        );
         // rates are a point on the unit circle
         let t = Tensor::linspace(0.0, 1.0, 11, (Kind::Float, Device::Cpu));
         let (sg, ns) = s.rates(&t);
@@ -121,10 +148,16 @@ mod tests {
         let s = Schedule::new(ScheduleType::Linear, 0.02, 0.95, Device::Cpu);
         // t = 0: abar_0 = 1 - 1e-4 = 0.9999, clipped to 0.95.
         let (sig, noi) = s.rates_at(0.0);
-        assert!(close(sig, 0.95f64.sqrt()) && close(noi, 0.05f64.sqrt()), "{sig} {noi}");
+        assert!(
+            close(sig, 0.95f64.sqrt()) && close(noi, 0.05f64.sqrt()),
+            "{sig} {noi}"
+        );
         // t = 1: abar_999 is about 4.0e-5, clipped up to 0.02.
         let (sig, noi) = s.rates_at(1.0);
-        assert!(close(sig, 0.02f64.sqrt()) && close(noi, 0.98f64.sqrt()), "{sig} {noi}");
+        assert!(
+            close(sig, 0.02f64.sqrt()) && close(noi, 0.98f64.sqrt()),
+            "{sig} {noi}"
+        );
         // t = 0.5: index floor(499.5) = 499, abar = prod_{i<=499} (1 - beta_i), unclipped.
         let mut abar = 1.0f64;
         for i in 0..=499 {
@@ -132,7 +165,10 @@ mod tests {
         }
         assert!(abar > 0.02 && abar < 0.95, "{abar}");
         let (sig, noi) = s.rates_at(0.5);
-        assert!(close(sig, abar.sqrt()) && close(noi, (1.0 - abar).sqrt()), "{sig} {noi}");
+        assert!(
+            close(sig, abar.sqrt()) && close(noi, (1.0 - abar).sqrt()),
+            "{sig} {noi}"
+        );
     }
 
     #[test]
@@ -153,7 +189,11 @@ mod tests {
         let s = Schedule::new(ScheduleType::Linear, 0.02, 0.95, Device::Cpu);
         let t_hi = hi as f64 / 999.0 + 1e-7;
         let (sig, _) = s.rates_at(t_hi);
-        assert!(close(sig, raw[hi].sqrt()), "t={t_hi}: {sig} vs {}", raw[hi].sqrt());
+        assert!(
+            close(sig, raw[hi].sqrt()),
+            "t={t_hi}: {sig} vs {}",
+            raw[hi].sqrt()
+        );
         let (sig, _) = s.rates_at((hi - 1) as f64 / 999.0 + 1e-7);
         assert!(close(sig, 0.95f64.sqrt()));
     }

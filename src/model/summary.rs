@@ -36,7 +36,9 @@ impl ModuleInfo {
         let dotted = format!("{}.", self.prefix);
         counts
             .iter()
-            .filter(|(k, (_, trainable))| *trainable && (k.starts_with(&dotted) || **k == self.prefix))
+            .filter(|(k, (_, trainable))| {
+                *trainable && (k.starts_with(&dotted) || **k == self.prefix)
+            })
             .map(|(_, (n, _))| n)
             .sum()
     }
@@ -45,7 +47,11 @@ impl ModuleInfo {
     pub fn render(&self, counts: &HashMap<String, (i64, bool)>) -> String {
         let mut rows: Vec<(String, i64)> = Vec::new();
         self.collect(counts, "", "", &mut rows);
-        let width = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+        let width = rows
+            .iter()
+            .map(|(l, _)| l.chars().count())
+            .max()
+            .unwrap_or(0);
         let mut out = String::new();
         for (label, n) in rows {
             let pad = width - label.chars().count();
@@ -54,13 +60,31 @@ impl ModuleInfo {
         out
     }
 
-    fn collect(&self, counts: &HashMap<String, (i64, bool)>, lead: &str, child_lead: &str, rows: &mut Vec<(String, i64)>) {
-        rows.push((format!("{lead}{}: {}", self.name, self.description), self.parameters(counts)));
+    fn collect(
+        &self,
+        counts: &HashMap<String, (i64, bool)>,
+        lead: &str,
+        child_lead: &str,
+        rows: &mut Vec<(String, i64)>,
+    ) {
+        rows.push((
+            format!("{lead}{}: {}", self.name, self.description),
+            self.parameters(counts),
+        ));
         let n = self.children.len();
         for (i, c) in self.children.iter().enumerate() {
             let last = i + 1 == n;
-            let (branch, cont) = if last { ("└─ ", "   ") } else { ("├─ ", "│  ") };
-            c.collect(counts, &format!("{child_lead}{branch}"), &format!("{child_lead}{cont}"), rows);
+            let (branch, cont) = if last {
+                ("└─ ", "   ")
+            } else {
+                ("├─ ", "│  ")
+            };
+            c.collect(
+                counts,
+                &format!("{child_lead}{branch}"),
+                &format!("{child_lead}{cont}"),
+                rows,
+            );
         }
     }
 }
@@ -78,7 +102,7 @@ pub fn thousands(n: i64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -22,14 +22,21 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64) -> nn::Conv2D {
     let bound = 1.0 / ((c_in * k * k) as f64).sqrt();
     let cfg = nn::ConvConfig {
         padding: k / 2,
-        bs_init: nn::Init::Uniform { lo: -bound, up: bound },
+        bs_init: nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
         ..Default::default()
     };
     nn::conv2d(p, c_in, c_out, k, cfg)
 }
 
 fn conv_info(name: &str, p: &nn::Path, c_in: i64, c_out: i64, k: i64) -> ModuleInfo {
-    ModuleInfo::leaf(name, &p.sub(name), format!("Conv2d({c_in} -> {c_out}, {k}x{k})"))
+    ModuleInfo::leaf(
+        name,
+        &p.sub(name),
+        format!("Conv2d({c_in} -> {c_out}, {k}x{k})"),
+    )
 }
 
 /// `conv_res(x) + conv2(swish(conv1(BN(x))))`; `conv_res` is a 1x1 conv, always present.
@@ -76,7 +83,11 @@ impl ResidualBlock {
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let residual = x.apply(&self.res);
-        let h = x.apply_t(&self.norm, train).apply(&self.conv1).silu().apply(&self.conv2);
+        let h = x
+            .apply_t(&self.norm, train)
+            .apply(&self.conv1)
+            .silu()
+            .apply(&self.conv2);
         h + residual
     }
 }
@@ -93,7 +104,7 @@ pub struct UNet {
 /// The (in, out) channels of every block, level by level: (down, middle, up).
 type Plan = (Vec<Vec<(i64, i64)>>, Vec<(i64, i64)>, Vec<Vec<(i64, i64)>>);
 
-fn unet_plan(c_in: i64, widths: &[i64], depth: i64) -> Plan {
+fn unet_plan(c_in: i64, c_out: i64, widths: &[i64], depth: i64) -> Plan {
     let mut ch = c_in;
     let mut skips = Vec::new();
     let down = widths
@@ -117,7 +128,7 @@ fn unet_plan(c_in: i64, widths: &[i64], depth: i64) -> Plan {
         .iter()
         .enumerate()
         .map(|(k, _)| {
-            let out = rev.get(k + 1).copied().unwrap_or(widths[0]);
+            let out = rev.get(k + 1).copied().unwrap_or(c_out);
             (0..depth)
                 .map(|_| {
                     let skip = skips.pop().expect("one skip per down block");
@@ -132,8 +143,9 @@ fn unet_plan(c_in: i64, widths: &[i64], depth: i64) -> Plan {
 }
 
 impl UNet {
-    pub fn new(p: &nn::Path, c_in: i64, widths: &[i64], depth: i64) -> Self {
-        let (down, middle, up) = unet_plan(c_in, widths, depth);
+    /// `c_in` channels in, `c_out` out (the seed's `unet(2 * embedding_dim, embedding_dim)`).
+    pub fn new(p: &nn::Path, c_in: i64, c_out: i64, widths: &[i64], depth: i64) -> Self {
+        let (down, middle, up) = unet_plan(c_in, c_out, widths, depth);
         let level = |p: nn::Path, blocks: &Vec<(i64, i64)>| {
             blocks
                 .iter()
@@ -142,23 +154,42 @@ impl UNet {
                 .collect::<Vec<_>>()
         };
         UNet {
-            down: down.iter().enumerate().map(|(l, b)| level(p / "down" / l, b)).collect(),
+            down: down
+                .iter()
+                .enumerate()
+                .map(|(l, b)| level(p / "down" / l, b))
+                .collect(),
             middle: middle
                 .iter()
                 .enumerate()
                 .map(|(j, &(i, o))| ResidualBlock::new(&(p / "middle" / j), i, o))
                 .collect(),
-            up: up.iter().enumerate().map(|(l, b)| level(p / "up" / l, b)).collect(),
+            up: up
+                .iter()
+                .enumerate()
+                .map(|(l, b)| level(p / "up" / l, b))
+                .collect(),
         }
     }
 
-    fn info(name: &str, p: &nn::Path, c_in: i64, widths: &[i64], depth: i64) -> ModuleInfo {
+    fn info(
+        name: &str,
+        p: &nn::Path,
+        c_in: i64,
+        c_out: i64,
+        widths: &[i64],
+        depth: i64,
+    ) -> ModuleInfo {
         let q = p.sub(name);
-        let (down, middle, up) = unet_plan(c_in, widths, depth);
+        let (down, middle, up) = unet_plan(c_in, c_out, widths, depth);
         let level = |path: nn::Path, label: String, blocks: &Vec<(i64, i64)>, extra: &str| {
             let mut kids: Vec<ModuleInfo> = Vec::new();
             if extra == "up" {
-                kids.push(ModuleInfo::leaf("upsample", &path.sub("upsample"), "Upsample(x2, bilinear)".into()));
+                kids.push(ModuleInfo::leaf(
+                    "upsample",
+                    &path.sub("upsample"),
+                    "Upsample(x2, bilinear)".into(),
+                ));
             }
             kids.extend(
                 blocks
@@ -167,7 +198,11 @@ impl UNet {
                     .map(|(j, &(i, o))| ResidualBlock::info(&j.to_string(), &path, i, o)),
             );
             if extra == "down" {
-                kids.push(ModuleInfo::leaf("pool", &path.sub("pool"), "AvgPool2d(2x2)".into()));
+                kids.push(ModuleInfo::leaf(
+                    "pool",
+                    &path.sub("pool"),
+                    "AvgPool2d(2x2)".into(),
+                ));
             }
             ModuleInfo::node(&label, &path, format!("{} level", extra), kids)
         };
@@ -178,7 +213,12 @@ impl UNet {
             .enumerate()
             .map(|(l, b)| level(dq.sub(l), l.to_string(), b, "down"))
             .collect();
-        kids.push(ModuleInfo::node("down", &dq, "DownBlocks".into(), down_levels));
+        kids.push(ModuleInfo::node(
+            "down",
+            &dq,
+            "DownBlocks".into(),
+            down_levels,
+        ));
         let mq = q.sub("middle");
         let mids = middle
             .iter()
@@ -246,7 +286,7 @@ impl Network {
             config: config.clone(),
             embedding: SinusoidalEmbedding::new(e, p.device()),
             conv_in: conv(p / "conv_in", config.channels, e, 1),
-            unet: UNet::new(&(p / "unet"), 2 * e, &config.widths, config.block_depth),
+            unet: UNet::new(&(p / "unet"), 2 * e, e, &config.widths, config.block_depth),
             conv_out,
         }
     }
@@ -266,7 +306,7 @@ impl Network {
                     format!("SinusoidalEmbedding({e}) + Upsample(nearest, {s}x{s})"),
                 ),
                 conv_info("conv_in", p, config.channels, e, 1),
-                UNet::info("unet", p, 2 * e, &config.widths, config.block_depth),
+                UNet::info("unet", p, 2 * e, e, &config.widths, config.block_depth),
                 ModuleInfo::leaf(
                     "conv_out",
                     &p.sub("conv_out"),

@@ -16,7 +16,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-pub const HEADER: &str = "epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,seconds,images_per_s";
+pub const HEADER: &str =
+    "epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,seconds,images_per_s";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EpochRow {
@@ -86,7 +87,11 @@ pub fn read(path: &Path) -> std::io::Result<Vec<EpochRow>> {
 /// Keeps the rows with `step <= max_step` (rewritten atomically); creates the file with its
 /// header when missing.
 pub fn truncate_after(path: &Path, max_step: i64) -> std::io::Result<()> {
-    let rows = if path.exists() { read(path)? } else { Vec::new() };
+    let rows = if path.exists() {
+        read(path)?
+    } else {
+        Vec::new()
+    };
     let mut text = format!("{HEADER}\n");
     for r in rows.iter().filter(|r| r.step <= max_step) {
         text.push_str(&r.to_line());
@@ -111,9 +116,27 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("scalars.csv");
         truncate_after(&p, 0).unwrap();
-        let r0 = EpochRow { epoch: 0, step: 0, val_noise_loss: Some(0.8), ..Default::default() };
-        let r1 = EpochRow { epoch: 1, step: 10, loss: Some(0.1234567890123), noise_loss: Some(0.5), image_loss: Some(1.0 / 3.0), seconds: Some(1.5), images_per_s: Some(100.0), ..Default::default() };
-        let r2 = EpochRow { epoch: 2, step: 20, ..r1.clone() };
+        let r0 = EpochRow {
+            epoch: 0,
+            step: 0,
+            val_noise_loss: Some(0.8),
+            ..Default::default()
+        };
+        let r1 = EpochRow {
+            epoch: 1,
+            step: 10,
+            loss: Some(0.1234567890123),
+            noise_loss: Some(0.5),
+            image_loss: Some(1.0 / 3.0),
+            seconds: Some(1.5),
+            images_per_s: Some(100.0),
+            ..Default::default()
+        };
+        let r2 = EpochRow {
+            epoch: 2,
+            step: 20,
+            ..r1.clone()
+        };
         for r in [&r0, &r1, &r2] {
             append(&p, r).unwrap();
         }

@@ -11,13 +11,23 @@ pub fn grid_rgb(images: &Tensor, cols: i64) -> (u32, u32, Vec<u8>) {
     let (n, h, w) = (s[0], s[2], s[3]);
     let cols = cols.max(1).min(n.max(1));
     let rows = (n + cols - 1) / cols;
-    let bytes = (images.to_device(tch::Device::Cpu).to_kind(Kind::Float).clamp(0.0, 1.0) * 255.0)
+    let bytes = (images
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float)
+        .clamp(0.0, 1.0)
+        * 255.0)
         .round()
         .to_kind(Kind::Uint8);
     // pad to rows*cols images with black, then (rows, cols, 3, h, w) -> (rows, h, cols, w, 3)
     let pad = rows * cols - n;
     let bytes = if pad > 0 {
-        Tensor::cat(&[bytes, Tensor::zeros([pad, 3, h, w], (Kind::Uint8, tch::Device::Cpu))], 0)
+        Tensor::cat(
+            &[
+                bytes,
+                Tensor::zeros([pad, 3, h, w], (Kind::Uint8, tch::Device::Cpu)),
+            ],
+            0,
+        )
     } else {
         bytes
     };

@@ -53,20 +53,34 @@ pub fn save(
     for (k, t) in opt.state() {
         named.push((format!("opt/{k}"), t.to_device(Device::Cpu)));
     }
-    named.push(("progress".into(), Tensor::from_slice(&[progress.step, progress.epoch, progress.batch])));
+    named.push((
+        "progress".into(),
+        Tensor::from_slice(&[progress.step, progress.epoch, progress.batch]),
+    ));
     named.push((
         "sums".into(),
-        Tensor::from_slice(&[sums.loss, sums.noise_loss, sums.image_loss, sums.images, sums.seconds]),
+        Tensor::from_slice(&[
+            sums.loss,
+            sums.noise_loss,
+            sums.image_loss,
+            sums.images,
+            sums.seconds,
+        ]),
     ));
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let tmp = crate::store::tmp_path(path);
-    Tensor::write_safetensors(&named, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    Tensor::write_safetensors(&named, &tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     crate::store::commit_tmp(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
 /// Restores model, EMA and optimizer state; returns the progress and epoch sums.
-pub fn load(path: &Path, model: &mut DiffusionModel, opt: &mut AdamW) -> anyhow::Result<(Progress, EpochSums)> {
+pub fn load(
+    path: &Path,
+    model: &mut DiffusionModel,
+    opt: &mut AdamW,
+) -> anyhow::Result<(Progress, EpochSums)> {
     let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(path)
         .with_context(|| format!("reading checkpoint {}", path.display()))?
         .into_iter()
@@ -75,11 +89,19 @@ pub fn load(path: &Path, model: &mut DiffusionModel, opt: &mut AdamW) -> anyhow:
         tch::no_grad(|| {
             for (k, mut dst) in vars {
                 let key = format!("{prefix}/{k}");
-                let src = tensors
-                    .get(&key)
-                    .ok_or_else(|| anyhow!("checkpoint {} lacks `{key}`: it was written for other flags", path.display()))?;
+                let src = tensors.get(&key).ok_or_else(|| {
+                    anyhow!(
+                        "checkpoint {} lacks `{key}`: it was written for other flags",
+                        path.display()
+                    )
+                })?;
                 if src.size() != dst.size() {
-                    bail!("checkpoint {}: `{key}` has shape {:?}, the model {:?}", path.display(), src.size(), dst.size());
+                    bail!(
+                        "checkpoint {}: `{key}` has shape {:?}, the model {:?}",
+                        path.display(),
+                        src.size(),
+                        dst.size()
+                    );
                 }
                 dst.copy_(src);
             }
@@ -90,10 +112,19 @@ pub fn load(path: &Path, model: &mut DiffusionModel, opt: &mut AdamW) -> anyhow:
     if let Some(ema) = &model.ema {
         restore("ema", ema.vs.variables())?;
     }
-    opt.load_state(&|k| tensors.get(&format!("opt/{k}")).map(|t| t.to_device(model.device())))
-        .map_err(|e| anyhow!("checkpoint {}: {e}", path.display()))?;
-    let p = tensors.get("progress").ok_or_else(|| anyhow!("checkpoint lacks progress"))?;
-    let s = tensors.get("sums").ok_or_else(|| anyhow!("checkpoint lacks sums"))?.to_kind(Kind::Double);
+    opt.load_state(&|k| {
+        tensors
+            .get(&format!("opt/{k}"))
+            .map(|t| t.to_device(model.device()))
+    })
+    .map_err(|e| anyhow!("checkpoint {}: {e}", path.display()))?;
+    let p = tensors
+        .get("progress")
+        .ok_or_else(|| anyhow!("checkpoint lacks progress"))?;
+    let s = tensors
+        .get("sums")
+        .ok_or_else(|| anyhow!("checkpoint lacks sums"))?
+        .to_kind(Kind::Double);
     let progress = Progress {
         step: p.int64_value(&[0]),
         epoch: p.int64_value(&[1]),

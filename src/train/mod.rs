@@ -113,7 +113,8 @@ pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Fla
     let path = dir.flags();
     if path.exists() {
         let text = std::fs::read_to_string(&path)?;
-        let stored = Flags::from_yaml(&text).map_err(|e| anyhow!("{}: not a valid flags file: {e}", path.display()))?;
+        let stored = Flags::from_yaml(&text)
+            .map_err(|e| anyhow!("{}: not a valid flags file: {e}", path.display()))?;
         let map = stored.to_map();
         for (name, value) in given {
             let s = spec(name).ok_or_else(|| {
@@ -158,7 +159,8 @@ pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Fla
 /// Trains (or continues) the run in `run_dir`.
 pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Result<Outcome> {
     let dir = RunDir::new(run_dir);
-    std::fs::create_dir_all(&dir.root).with_context(|| format!("creating {}", dir.root.display()))?;
+    std::fs::create_dir_all(&dir.root)
+        .with_context(|| format!("creating {}", dir.root.display()))?;
     let _lock = dir.lock()?;
     let (flags, is_new) = flags_for(&dir, given)?;
     let previous = dir.read_info()?;
@@ -175,7 +177,10 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
     let mut info = RunInfo {
         status: Status::Running,
         reason: None,
-        created: previous.as_ref().map(|p| p.created.clone()).unwrap_or_else(|| now.clone()),
+        created: previous
+            .as_ref()
+            .map(|p| p.created.clone())
+            .unwrap_or_else(|| now.clone()),
         started: now,
         ended: None,
         attempts: previous.as_ref().map(|p| p.attempts).unwrap_or(0) + 1,
@@ -197,6 +202,10 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
     };
     dir.write_info(&info)?;
 
+    // libtorch reports errors (shapes, out of memory) as panics in tch: record them as the
+    // run's failure instead of letting the default hook print a backtrace.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Trainer::prepare(&dir, &flags, device, &mut info)?.train(&dir, &mut info, stop)
     }))
@@ -206,8 +215,9 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
             .map(|s| s.as_str())
             .or_else(|| panic.downcast_ref::<&str>().copied())
             .unwrap_or("panic");
-        Err(anyhow!("{}", msg.lines().next().unwrap_or(msg)))
+        Err(anyhow!("{}", clean_panic(msg)))
     });
+    std::panic::set_hook(hook);
 
     info.ended = Some(now_rfc3339());
     match &result {
@@ -218,7 +228,10 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
         }
         Ok(Outcome::Interrupted { signal, step }) => {
             info.status = Status::Interrupted;
-            info.reason = Some(format!("stopped by {} at step {step}; checkpoint saved", signal.name()));
+            info.reason = Some(format!(
+                "stopped by {} at step {step}; checkpoint saved",
+                signal.name()
+            ));
         }
         Ok(Outcome::AlreadyCompleted) => {}
         Err(e) => {
@@ -228,6 +241,19 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
     }
     dir.write_info(&info)?;
     result
+}
+
+/// The first line of a panic message; for a libtorch error, its own first line.
+pub fn clean_panic(msg: &str) -> String {
+    if let Some(start) = msg.find("Torch(\"") {
+        let rest = &msg[start + 7..];
+        let end = rest
+            .find("\\n")
+            .or_else(|| rest.find("\")"))
+            .unwrap_or(rest.len());
+        return format!("libtorch: {}", &rest[..end]);
+    }
+    msg.lines().next().unwrap_or(msg).to_string()
 }
 
 /// Per-batch outputs, kept on the device until logged.
@@ -248,7 +274,12 @@ struct Trainer {
 }
 
 impl Trainer {
-    fn prepare(dir: &RunDir, flags: &Flags, device: Device, info: &mut RunInfo) -> anyhow::Result<Trainer> {
+    fn prepare(
+        dir: &RunDir,
+        flags: &Flags,
+        device: Device,
+        info: &mut RunInfo,
+    ) -> anyhow::Result<Trainer> {
         let data = data::load(flags)?.to_device(device);
         tch::manual_seed(seeds::derive(flags.seed, seeds::INIT, 0));
         let mut model = DiffusionModel::new(flags, device);
@@ -313,7 +344,11 @@ impl Trainer {
             self.steps_per_epoch,
             f.epochs
         );
-        if self.progress.step == 0 && self.progress.batch == 0 && f.eval_every > 0 && csv::read(&dir.scalars())?.is_empty() {
+        if self.progress.step == 0
+            && self.progress.batch == 0
+            && f.eval_every > 0
+            && csv::read(&dir.scalars())?.is_empty()
+        {
             let (vn, vi) = self.validate();
             csv::append(
                 &dir.scalars(),
@@ -350,7 +385,8 @@ impl Trainer {
                     self.check_finite(&losses.loss, self.progress.step)?;
                 }
                 pending.push((losses, n));
-                let checkpoint_now = f.checkpoint_every > 0 && self.progress.step % f.checkpoint_every == 0;
+                let checkpoint_now =
+                    f.checkpoint_every > 0 && self.progress.step % f.checkpoint_every == 0;
                 let stopping = stop.requested();
                 let print_now = last_print.elapsed() >= PROGRESS_EVERY;
                 if checkpoint_now || stopping.is_some() || print_now || pending.len() >= 64 {
@@ -371,8 +407,15 @@ impl Trainer {
                     self.save_checkpoint(dir, info)?;
                 }
                 if let Some(signal) = stopping {
-                    println!("{}: stopped at step {}, checkpoint saved", signal.name(), self.progress.step);
-                    return Ok(Outcome::Interrupted { signal, step: self.progress.step });
+                    println!(
+                        "{}: stopped at step {}, checkpoint saved",
+                        signal.name(),
+                        self.progress.step
+                    );
+                    return Ok(Outcome::Interrupted {
+                        signal,
+                        step: self.progress.step,
+                    });
                 }
             }
             self.gather(&mut pending, &mut segment_start)?;
@@ -408,7 +451,11 @@ impl Trainer {
                 s.seconds
             );
             if f.sample_every > 0 && epoch % f.sample_every == 0 {
-                let images = self.model.generate(GRID_IMAGES, GRID_STEPS, seeds::derive(f.seed, seeds::SAMPLES, 0));
+                let images = self.model.generate(
+                    GRID_IMAGES,
+                    GRID_STEPS,
+                    seeds::derive(f.seed, seeds::SAMPLES, 0),
+                );
                 grid::save_grid(&images, 6, &dir.sample_grid(epoch))?;
             }
             self.progress.epoch = epoch;
@@ -419,8 +466,15 @@ impl Trainer {
             }
             if let Some(signal) = stop.requested() {
                 self.save_checkpoint(dir, info)?;
-                println!("{}: stopped at step {}, checkpoint saved", signal.name(), self.progress.step);
-                return Ok(Outcome::Interrupted { signal, step: self.progress.step });
+                println!(
+                    "{}: stopped at step {}, checkpoint saved",
+                    signal.name(),
+                    self.progress.step
+                );
+                return Ok(Outcome::Interrupted {
+                    signal,
+                    step: self.progress.step,
+                });
             }
         }
         // Final evaluation (the seed's `evaluate` on the validation split).
@@ -436,12 +490,19 @@ impl Trainer {
         Tensor::write_safetensors(&weights, &tmp)?;
         crate::store::commit_tmp(&tmp, &dir.weights())?;
         std::fs::remove_file(dir.checkpoint()).ok();
-        println!("completed {}: noise_loss {vn:.7} image_loss {vi:.7}", dir.root.display());
+        println!(
+            "completed {}: noise_loss {vn:.7} image_loss {vi:.7}",
+            dir.root.display()
+        );
         Ok(Outcome::Completed { metrics })
     }
 
     /// Reads the pending losses back, adds them to the epoch sums, and times the segment.
-    fn gather(&mut self, pending: &mut Vec<(StepLosses, i64)>, segment_start: &mut Instant) -> anyhow::Result<()> {
+    fn gather(
+        &mut self,
+        pending: &mut Vec<(StepLosses, i64)>,
+        segment_start: &mut Instant,
+    ) -> anyhow::Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -471,7 +532,13 @@ impl Trainer {
     }
 
     fn save_checkpoint(&self, dir: &RunDir, info: &mut RunInfo) -> anyhow::Result<()> {
-        checkpoint::save(&dir.checkpoint(), &self.model, &self.opt, self.progress, self.sums)?;
+        checkpoint::save(
+            &dir.checkpoint(),
+            &self.model,
+            &self.opt,
+            self.progress,
+            self.sums,
+        )?;
         info.epoch = self.progress.epoch;
         info.step = self.progress.step;
         dir.write_info(info)?;
@@ -490,7 +557,11 @@ impl Trainer {
 
     /// One optimizer step on a batch of uint8 images.
     fn step(&mut self, images: &Tensor) -> StepLosses {
-        tch::manual_seed(seeds::derive(self.flags.seed, seeds::TRAIN_STEP, self.progress.step));
+        tch::manual_seed(seeds::derive(
+            self.flags.seed,
+            seeds::TRAIN_STEP,
+            self.progress.step,
+        ));
         let x = to_float(images);
         self.model.normalizer.update(&x);
         let x = self.model.normalizer.normalize(&x);
@@ -499,7 +570,9 @@ impl Trainer {
         let (signal, noise) = self.model.schedule.rates(&t);
         let noises = x.randn_like();
         let noisy = &signal * &x + &noise * &noises;
-        let d = self.model.denoise(&self.model.net, &noisy, &signal, &noise, true);
+        let d = self
+            .model
+            .denoise(&self.model.net, &noisy, &signal, &noise, true);
         let (pred, target) = match self.flags.loss_on {
             LossOn::Noise => (&d.noises, &noises),
             LossOn::Image => (&d.images, &x),
@@ -537,7 +610,10 @@ impl Trainer {
             while lo < n_all {
                 let n = bs.min(n_all - lo);
                 tch::manual_seed(seeds::derive(self.flags.seed, seeds::VALIDATION, b));
-                let x = self.model.normalizer.normalize(&to_float(&valid.narrow(0, lo, n)));
+                let x = self
+                    .model
+                    .normalizer
+                    .normalize(&to_float(&valid.narrow(0, lo, n)));
                 let t = Tensor::rand([n, 1, 1, 1], (Kind::Float, self.device()));
                 let (signal, noise) = self.model.schedule.rates(&t);
                 let noises = x.randn_like();
@@ -576,11 +652,18 @@ fn remove_samples_after(dir: &RunDir, epoch: i64) -> std::io::Result<()> {
 
 /// Builds the sampling model of a run from its files: `model.safetensors` when the run is
 /// complete, else the weights of its last checkpoint (EMA weights when the run has them).
-pub fn load_for_sampling(run_dir: &Path, device: Device) -> anyhow::Result<(Flags, DiffusionModel)> {
+pub fn load_for_sampling(
+    run_dir: &Path,
+    device: Device,
+) -> anyhow::Result<(Flags, DiffusionModel)> {
     let dir = RunDir::new(run_dir);
     let fp = dir.flags();
-    let text = std::fs::read_to_string(&fp)
-        .with_context(|| format!("{} is not a run directory (no flags.yaml)", run_dir.display()))?;
+    let text = std::fs::read_to_string(&fp).with_context(|| {
+        format!(
+            "{} is not a run directory (no flags.yaml)",
+            run_dir.display()
+        )
+    })?;
     let flags = Flags::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", fp.display()))?;
     let mut plain = flags.clone();
     plain.ema = 0.0;
@@ -590,12 +673,21 @@ pub fn load_for_sampling(run_dir: &Path, device: Device) -> anyhow::Result<(Flag
             .load_weights(&dir.weights())
             .with_context(|| format!("loading {}", dir.weights().display()))?;
     } else if dir.checkpoint().exists() {
-        let tensors: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(dir.checkpoint())?.into_iter().collect();
+        let tensors: std::collections::HashMap<String, Tensor> =
+            Tensor::read_safetensors(dir.checkpoint())?
+                .into_iter()
+                .collect();
         let net_prefix = if flags.ema > 0.0 { "ema" } else { "model" };
         tch::no_grad(|| -> anyhow::Result<()> {
             for (k, mut dst) in model.vs.variables() {
-                let key = if k.starts_with("net.") { format!("{net_prefix}/{k}") } else { format!("model/{k}") };
-                let src = tensors.get(&key).ok_or_else(|| anyhow!("checkpoint lacks `{key}`"))?;
+                let key = if k.starts_with("net.") {
+                    format!("{net_prefix}/{k}")
+                } else {
+                    format!("model/{k}")
+                };
+                let src = tensors
+                    .get(&key)
+                    .ok_or_else(|| anyhow!("checkpoint lacks `{key}`"))?;
                 dst.copy_(src);
             }
             Ok(())
@@ -610,7 +702,23 @@ pub fn load_for_sampling(run_dir: &Path, device: Device) -> anyhow::Result<(Flag
 }
 
 /// `n` samples of a run, `steps` diffusion steps, noise from `seed`.
-pub fn sample_run(run_dir: &Path, n: i64, steps: i64, seed: i64, device: Device) -> anyhow::Result<Tensor> {
+pub fn sample_run(
+    run_dir: &Path,
+    n: i64,
+    steps: i64,
+    seed: i64,
+    device: Device,
+) -> anyhow::Result<Tensor> {
     let (_, model) = load_for_sampling(run_dir, device)?;
     Ok(model.generate(n, steps, seed))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn torch_errors_are_shortened() {
+        let m = r#"called `Result::unwrap()` on an `Err` value: Torch("CUDA out of memory. Tried\nException raised from x\nframe #0")"#;
+        assert_eq!(super::clean_panic(m), "libtorch: CUDA out of memory. Tried");
+        assert_eq!(super::clean_panic("plain\nmore"), "plain");
+    }
 }

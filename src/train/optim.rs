@@ -25,13 +25,22 @@ pub struct AdamW {
 
 impl AdamW {
     /// `params`: the trainable tensors, by name (their order fixes nothing: state is by name).
-    pub fn new(kind: Optimizer, lr: f64, weight_decay: f64, mut params: Vec<(String, Tensor)>) -> Self {
+    pub fn new(
+        kind: Optimizer,
+        lr: f64,
+        weight_decay: f64,
+        mut params: Vec<(String, Tensor)>,
+    ) -> Self {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
         AdamW {
             lr,
-            weight_decay: if kind == Optimizer::Adamw { weight_decay } else { 0.0 },
+            weight_decay: if kind == Optimizer::Adamw {
+                weight_decay
+            } else {
+                0.0
+            },
             t: 0,
             params,
             m,
@@ -87,10 +96,18 @@ impl AdamW {
     pub fn load_state(&mut self, get: &dyn Fn(&str) -> Option<Tensor>) -> Result<(), String> {
         tch::no_grad(|| {
             for (((name, p), m), v) in self.params.iter().zip(&mut self.m).zip(&mut self.v) {
-                for (key, dst) in [(format!("m/{name}"), &mut *m), (format!("v/{name}"), &mut *v)] {
-                    let src = get(&key).ok_or_else(|| format!("optimizer state `{key}` missing"))?;
+                for (key, dst) in [
+                    (format!("m/{name}"), &mut *m),
+                    (format!("v/{name}"), &mut *v),
+                ] {
+                    let src =
+                        get(&key).ok_or_else(|| format!("optimizer state `{key}` missing"))?;
                     if src.size() != p.size() {
-                        return Err(format!("optimizer state `{key}` has shape {:?}, expected {:?}", src.size(), p.size()));
+                        return Err(format!(
+                            "optimizer state `{key}` has shape {:?}, expected {:?}",
+                            src.size(),
+                            p.size()
+                        ));
                     }
                     dst.copy_(&src);
                 }
@@ -112,7 +129,12 @@ mod tests {
     #[test]
     fn adamw_by_hand() {
         let p = Tensor::from_slice(&[1.0f64, -2.0]).set_requires_grad(true);
-        let mut opt = AdamW::new(Optimizer::Adamw, 0.1, 0.01, vec![("p".into(), p.shallow_clone())]);
+        let mut opt = AdamW::new(
+            Optimizer::Adamw,
+            0.1,
+            0.01,
+            vec![("p".into(), p.shallow_clone())],
+        );
         let (mut pv, mut m, mut v) = ([1.0f64, -2.0], [0.0f64; 2], [0.0f64; 2]);
         for t in 1..=3 {
             opt.zero_grad();
@@ -129,9 +151,9 @@ mod tests {
                 let bc2 = 1.0 - 0.999f64.powi(t);
                 pv[i] -= 0.1 / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + 1e-8);
             }
-            for i in 0..2 {
+            for (i, want) in pv.iter().enumerate() {
                 let got = p.double_value(&[i as i64]);
-                assert!((got - pv[i]).abs() < 1e-12, "t={t} i={i}: {got} vs {}", pv[i]);
+                assert!((got - want).abs() < 1e-12, "t={t} i={i}: {got} vs {want}");
             }
         }
     }
@@ -139,14 +161,25 @@ mod tests {
     #[test]
     fn adam_ignores_decay_and_state_round_trips() {
         let p = Tensor::ones([3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-        let mut opt = AdamW::new(Optimizer::Adam, 0.01, 0.5, vec![("w".into(), p.shallow_clone())]);
+        let mut opt = AdamW::new(
+            Optimizer::Adam,
+            0.01,
+            0.5,
+            vec![("w".into(), p.shallow_clone())],
+        );
         assert_eq!(opt.weight_decay, 0.0);
         (&p * 3.0).sum(Kind::Float).backward();
         opt.step();
         let state: std::collections::HashMap<String, Tensor> = opt.state().into_iter().collect();
         let q = Tensor::ones([3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-        let mut opt2 = AdamW::new(Optimizer::Adam, 0.01, 0.5, vec![("w".into(), q.shallow_clone())]);
-        opt2.load_state(&|k| state.get(k).map(|t| t.copy())).unwrap();
+        let mut opt2 = AdamW::new(
+            Optimizer::Adam,
+            0.01,
+            0.5,
+            vec![("w".into(), q.shallow_clone())],
+        );
+        opt2.load_state(&|k| state.get(k).map(|t| t.copy()))
+            .unwrap();
         assert_eq!(opt2.t, 1);
         assert!(opt2.state()[0].1.equal(&state["m/w"]));
         assert!(opt2.load_state(&|_| None).is_err());

@@ -1,0 +1,93 @@
+//! Helpers for the integration tests: run the real binary in temporary directories.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ddim-sweep"))
+}
+
+/// The binary with `args`. Each process computes on one thread: tests run in parallel, and
+/// several torch thread pools on 2 cores would spin against each other.
+pub fn cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args).env("OMP_NUM_THREADS", "1");
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    cmd(args).output().expect("binary runs")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A tiny CPU configuration: 16 px, two narrow levels.
+pub const TINY: &[&str] = &[
+    "dataset_name=shapes",
+    "image_size=16",
+    "unet_widths=[8,16]",
+    "block_depth=1",
+    "embedding_dim=8",
+    "batch_size=16",
+    "device=cpu",
+];
+
+/// `train --run-dir DIR` with [`TINY`] flags, `extra` replacing those of the same name.
+pub fn train_args<'a>(dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let name = |a: &str| a.split('=').next().unwrap_or("").to_string();
+    let mut v = vec!["train", "--run-dir", dir];
+    v.extend(
+        TINY.iter()
+            .filter(|t| !extra.iter().any(|e| name(e) == name(t))),
+    );
+    v.extend_from_slice(extra);
+    v
+}
+
+pub fn spawn(args: &[&str]) -> Child {
+    cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts")
+}
+
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Waits (bounded) until `cond` holds.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// scalars.csv without its timing columns (seconds, images_per_s), which no two runs share.
+pub fn scalars_without_timing(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
+    text.lines()
+        .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+pub fn send_signal(child: &Child, sig: i32) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(rc, 0, "kill failed");
+}

@@ -1,0 +1,352 @@
+//! `ddim-sweep train`, `sample`, `summary`: the real binary on tiny CPU configurations.
+
+mod common;
+use common::*;
+use std::fs;
+use std::time::Duration;
+
+#[test]
+fn summary_counts_the_seeds_parameters() {
+    let o = run(&["summary"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Total parameters: 3,562,211 (trainable)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("conv_out: Conv2d(32 -> 3, 1x1, zero-initialised)"),
+        "{out}"
+    );
+    let o = run(&[
+        "summary",
+        "unet_widths=[8,16]",
+        "block_depth=1",
+        "embedding_dim=8",
+        "image_size=16",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn bad_flags_are_refused_with_clear_messages() {
+    let d = tempfile::tempdir().unwrap();
+    let run_dir = d.path().join("r");
+    let rd = run_dir.to_str().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "bach_size=4",
+            "unknown flag `bach_size` (did you mean `batch_size`?)",
+        ),
+        (
+            "loss=foo",
+            "invalid value for flag `loss`: `foo`; expected one of mae, mse (l1 = mae)",
+        ),
+        (
+            "unet_widths=[]",
+            "invalid value for flag `unet_widths`: []; expected a non-empty list of integers",
+        ),
+        (
+            "batch_size=0",
+            "invalid value for flag `batch_size`: `0`; expected an integer >= 1",
+        ),
+        ("schedule_type=quadratic", "expected one of cosine, linear"),
+        ("image_size=20", "a multiple of 16"),
+        ("device=tpu", "expected auto, cpu, cuda or cuda:N"),
+        ("lr", "`lr` is not FLAG=VALUE"),
+    ];
+    for (flag, expected) in cases {
+        let o = run(&[
+            "train",
+            "--run-dir",
+            rd,
+            "dataset_name=shapes",
+            "block_depth=1",
+            flag,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(expected),
+            "{flag}: expected `{expected}` in\n{err}"
+        );
+        assert!(
+            !run_dir.join("flags.yaml").exists(),
+            "{flag}: nothing written for a refused run"
+        );
+    }
+    // A dataset that this version cannot load fails the run with the reason, exit 1.
+    let o = run(&[
+        "train",
+        "--run-dir",
+        rd,
+        "dataset_name=flowers",
+        "device=cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("dataset `flowers` is not available"),
+        "{}",
+        text(&o)
+    );
+    let info = read_json(&run_dir.join("run.json"));
+    assert_eq!(info["status"], "failed");
+    assert!(info["reason"].as_str().unwrap().contains("flowers"));
+}
+
+#[test]
+fn a_tiny_run_learns_and_writes_its_files() {
+    let d = tempfile::tempdir().unwrap();
+    let rd = d.path().join("run");
+    let rds = rd.to_str().unwrap();
+    let o = run(&train_args(rds, &["epochs=4", "max_images=240", "lr=3e-3"]));
+    assert!(o.status.success(), "{}", text(&o));
+    for f in [
+        "flags.yaml",
+        "run.json",
+        "scalars.csv",
+        "model.safetensors",
+        "samples/epoch_004.png",
+    ] {
+        assert!(rd.join(f).exists(), "{f} missing");
+    }
+    assert!(
+        !rd.join("checkpoint.safetensors").exists(),
+        "the checkpoint goes once the run is complete"
+    );
+    let info = read_json(&rd.join("run.json"));
+    assert_eq!(info["status"], "completed");
+    assert_eq!(info["device"], "cpu");
+    assert_eq!(info["seed"], 1);
+    assert_eq!(info["train_images"], 192);
+    assert_eq!(info["valid_images"], 48);
+    assert_eq!(info["step"], 48);
+    let flags = fs::read_to_string(rd.join("flags.yaml")).unwrap();
+    assert!(
+        flags.contains("loss: mae") && flags.contains("unet_widths:\n- 8\n- 16"),
+        "{flags}"
+    );
+
+    let rows = ddim_rows(&rd);
+    assert_eq!(rows.len(), 5, "epoch 0 (untrained) and 4 epochs");
+    let untrained = rows[0][5].parse::<f64>().unwrap();
+    let last = rows[4][5].parse::<f64>().unwrap();
+    assert!(
+        (untrained - 0.798).abs() < 0.05,
+        "untrained: the output conv is zero, so the noise MAE is E|N(0,1)| = 0.798: {untrained}"
+    );
+    assert!(
+        last < 0.85 * untrained,
+        "validation noise_loss must fall clearly: {untrained} -> {last}"
+    );
+    let metrics = &info["metrics"];
+    assert_eq!(metrics["noise_loss"].as_f64().unwrap(), last);
+
+    // The sample grid: 6x6 images of 16 px.
+    let img = image::open(rd.join("samples/epoch_004.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (96, 96));
+
+    // A completed run is left alone.
+    let o = run(&["train", "--run-dir", rds]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("already completed"),
+        "{}",
+        text(&o)
+    );
+
+    // Continuing with other flags is refused; with the same ones it is allowed.
+    let o = run(&["train", "--run-dir", rds, "loss=mse"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("was started with loss=mae, not loss=mse"),
+        "{err}"
+    );
+    let o = run(&["train", "--run-dir", rds, "loss=l1", "epochs=4"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // sample: a square grid from the saved weights, deterministic for a seed.
+    let g1 = d.path().join("g1.png");
+    let g2 = d.path().join("g2.png");
+    for g in [&g1, &g2] {
+        let o = run(&[
+            "sample",
+            rds,
+            "--n",
+            "9",
+            "--steps",
+            "5",
+            "--seed",
+            "7",
+            "--device",
+            "cpu",
+            "--out",
+            g.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let img = image::open(&g1).unwrap();
+    assert_eq!((img.width(), img.height()), (48, 48));
+    assert_eq!(fs::read(&g1).unwrap(), fs::read(&g2).unwrap());
+    let o = run(&["sample", d.path().to_str().unwrap(), "--out", "x.png"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not a run directory"),
+        "{}",
+        text(&o)
+    );
+}
+
+fn ddim_rows(dir: &std::path::Path) -> Vec<Vec<String>> {
+    fs::read_to_string(dir.join("scalars.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn same_seed_same_numbers_other_seed_other_numbers() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    let c = d.path().join("c");
+    for (dir, seed) in [(&a, "seed=5"), (&b, "seed=5"), (&c, "seed=6")] {
+        let o = run(&train_args(
+            dir.to_str().unwrap(),
+            &["epochs=2", "max_images=100", seed, "ema=0.9"],
+        ));
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    assert_eq!(scalars_without_timing(&a), scalars_without_timing(&b));
+    assert_eq!(
+        fs::read(a.join("model.safetensors")).unwrap(),
+        fs::read(b.join("model.safetensors")).unwrap()
+    );
+    assert_eq!(
+        fs::read(a.join("samples/epoch_002.png")).unwrap(),
+        fs::read(b.join("samples/epoch_002.png")).unwrap()
+    );
+    assert_ne!(scalars_without_timing(&a), scalars_without_timing(&c));
+}
+
+#[test]
+fn a_directory_that_is_not_a_run_is_left_alone() {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("notes.txt"), "mine").unwrap();
+    let o = run(&train_args(d.path().to_str().unwrap(), &["epochs=1"]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not a run directory"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        fs::read_dir(d.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != ".lock")
+            .count(),
+        1
+    );
+}
+
+/// Interrupts a run (by `signal`) once it has written a checkpoint past step 2, continues it,
+/// and compares everything with a run that never stopped.
+fn interrupt_and_continue(signal: i32, expect_code: Option<i32>) {
+    let d = tempfile::tempdir().unwrap();
+    let whole = d.path().join("whole");
+    let cut = d.path().join("cut");
+    let extra = [
+        "epochs=3",
+        "max_images=600",
+        "image_size=32",
+        "checkpoint_every=3",
+        "sample_every=1",
+    ];
+    let o = run(&train_args(whole.to_str().unwrap(), &extra));
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut child = spawn(&train_args(cut.to_str().unwrap(), &extra));
+    let info_path = cut.join("run.json");
+    wait_for("a checkpoint past step 3", Duration::from_secs(120), || {
+        fs::read_to_string(&info_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map(|v| v["step"].as_i64().unwrap_or(0) >= 6 && v["status"] == "running")
+            .unwrap_or(false)
+    });
+    send_signal(&child, signal);
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        expect_code,
+        "exit status after signal {signal}"
+    );
+    let info = read_json(&info_path);
+    if signal == libc::SIGKILL {
+        assert_eq!(
+            info["status"], "running",
+            "a killed process leaves its status behind"
+        );
+    } else {
+        assert_eq!(info["status"], "interrupted");
+        assert!(
+            info["reason"]
+                .as_str()
+                .unwrap()
+                .contains("checkpoint saved"),
+            "{info}"
+        );
+    }
+    assert!(cut.join("checkpoint.safetensors").exists());
+    assert!(
+        info["step"].as_i64().unwrap() < 3 * 15,
+        "stopped before the end: {info}"
+    );
+
+    let o = run(&["train", "--run-dir", cut.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("continuing"),
+        "{}",
+        text(&o)
+    );
+    let info = read_json(&info_path);
+    assert_eq!(info["status"], "completed");
+    assert_eq!(info["attempts"], 2);
+    assert_eq!(
+        scalars_without_timing(&whole),
+        scalars_without_timing(&cut),
+        "bit-identical scalars"
+    );
+    assert_eq!(
+        fs::read(whole.join("model.safetensors")).unwrap(),
+        fs::read(cut.join("model.safetensors")).unwrap(),
+        "bit-identical final weights"
+    );
+    for e in 1..=3 {
+        let f = format!("samples/epoch_{e:03}.png");
+        assert_eq!(
+            fs::read(whole.join(&f)).unwrap(),
+            fs::read(cut.join(&f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn sigkill_after_a_checkpoint_then_continue_is_bit_identical() {
+    interrupt_and_continue(libc::SIGKILL, None);
+}
+
+#[test]
+fn sigint_checkpoints_marks_interrupted_and_exits_130() {
+    interrupt_and_continue(libc::SIGINT, Some(130));
+}
+
+#[test]
+fn sigterm_exits_143() {
+    interrupt_and_continue(libc::SIGTERM, Some(143));
+}
