@@ -59,7 +59,7 @@ pub const FLAG_SPECS: &[FlagSpec] = &[
         default: "1e-3",
         kind: FlagKind::Float {
             min: 0.0,
-            max: 10.0,
+            max: 1e12,
             max_open: false,
         },
         help: "learning rate",

@@ -6,7 +6,8 @@ fn main() -> ExitCode {
     match ddim_sweep::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(ddim_sweep::commands::exit_code_for(&e))
         }
     }

@@ -1,6 +1,8 @@
 //! The command line: one module per subcommand, each turning arguments into library calls.
 
 pub mod flags;
+pub mod run;
+pub mod runs;
 pub mod sample;
 pub mod summary;
 pub mod train;
@@ -21,6 +23,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a sweep: expand its grid into runs and train them (resumes where it stopped).
+    Run(run::Args),
+    /// List runs with their status, varying flags and final metrics.
+    Runs(runs::Args),
     /// Train one run (or continue an unfinished one) in a run directory.
     Train(train::Args),
     /// Write a square grid of samples from a run's weights.
@@ -33,6 +39,8 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Runs(a) => runs::run(a),
         Command::Train(a) => train::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Summary(a) => summary::run(a),
@@ -40,9 +48,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Usage errors (bad flags) exit 2, everything else 1.
+/// Usage errors (bad flags, bad sweep files) exit 2, everything else 1.
 pub fn exit_code_for(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<crate::flags::FlagError>().is_some() {
+    if e.downcast_ref::<crate::flags::FlagError>().is_some()
+        || e.downcast_ref::<crate::sweep::spec::SpecError>().is_some()
+    {
         2
     } else {
         1

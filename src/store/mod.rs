@@ -1,5 +1,6 @@
 //! Run directories: their files, `run.json` status, atomic writes and the per-run lock.
 
+pub mod listing;
 pub mod run_info;
 
 pub use run_info::{RunInfo, Status};
@@ -57,6 +58,14 @@ impl RunDir {
     pub fn write_info(&self, info: &RunInfo) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(info).expect("serialisable");
         write_atomic(&self.run_json(), format!("{text}\n").as_bytes())
+    }
+
+    /// Whether some process holds the run's lock now (a run being trained).
+    pub fn is_locked(&self) -> bool {
+        let Ok(f) = File::options().write(true).open(self.lock_file()) else {
+            return false;
+        };
+        matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock))
     }
 
     /// Takes the run's exclusive lock (held until the returned file is dropped), or says

@@ -20,18 +20,25 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// Fields other than `status` default when absent (a queued run has few of them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunInfo {
     pub status: Status,
+    /// The sweep this run belongs to, when an orchestrator created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Why the run failed or stopped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// When the run was first started (RFC 3339, UTC).
     pub created: String,
     /// When the current (or last) attempt started.
     pub started: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ended: Option<String>,
+    /// Seconds spent training, summed over attempts.
+    pub seconds: f64,
     /// How many times a process has worked on this run.
     pub attempts: u32,
     pub host: String,
@@ -50,6 +57,35 @@ pub struct RunInfo {
     pub step: i64,
     pub total_steps: i64,
     /// Final metrics (validation noise_loss, image_loss; MAE), when completed.
-    #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+}
+
+impl Default for RunInfo {
+    fn default() -> Self {
+        RunInfo {
+            status: Status::Queued,
+            label: None,
+            reason: None,
+            created: String::new(),
+            started: String::new(),
+            ended: None,
+            seconds: 0.0,
+            attempts: 0,
+            host: String::new(),
+            pid: 0,
+            seed: 0,
+            tool_version: String::new(),
+            git_commit: String::new(),
+            tch_version: String::new(),
+            libtorch_version: String::new(),
+            device: String::new(),
+            parameters: 0,
+            train_images: 0,
+            valid_images: 0,
+            epoch: 0,
+            step: 0,
+            total_steps: 0,
+            metrics: BTreeMap::new(),
+        }
+    }
 }

@@ -174,16 +174,18 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
     }
     let device = crate::device::resolve(flags.device_spec())?;
     let now = now_rfc3339();
+    let prev = previous.clone().unwrap_or_default();
     let mut info = RunInfo {
         status: Status::Running,
         reason: None,
-        created: previous
-            .as_ref()
-            .map(|p| p.created.clone())
-            .unwrap_or_else(|| now.clone()),
+        created: if prev.created.is_empty() {
+            now.clone()
+        } else {
+            prev.created.clone()
+        },
         started: now,
         ended: None,
-        attempts: previous.as_ref().map(|p| p.attempts).unwrap_or(0) + 1,
+        attempts: prev.attempts + 1,
         host: hostname(),
         pid: std::process::id(),
         seed: flags.seed,
@@ -192,15 +194,11 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
         tch_version: TCH_VERSION.into(),
         libtorch_version: LIBTORCH_VERSION.into(),
         device: crate::device::name(device),
-        parameters: 0,
-        train_images: 0,
-        valid_images: 0,
-        epoch: previous.as_ref().map(|p| p.epoch).unwrap_or(0),
-        step: previous.as_ref().map(|p| p.step).unwrap_or(0),
-        total_steps: 0,
         metrics: BTreeMap::new(),
+        ..prev
     };
     dir.write_info(&info)?;
+    let attempt_start = Instant::now();
 
     // libtorch reports errors (shapes, out of memory) as panics in tch: record them as the
     // run's failure instead of letting the default hook print a backtrace.
@@ -220,6 +218,7 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
     std::panic::set_hook(hook);
 
     info.ended = Some(now_rfc3339());
+    info.seconds += attempt_start.elapsed().as_secs_f64();
     match &result {
         Ok(Outcome::Completed { metrics }) => {
             info.status = Status::Completed;
@@ -294,7 +293,7 @@ impl Trainer {
         let steps_per_epoch = (per_epoch + flags.batch_size - 1) / flags.batch_size;
         let (progress, sums) = if dir.checkpoint().exists() {
             let (p, s) = checkpoint::load(&dir.checkpoint(), &mut model, &mut opt)?;
-            println!(
+            crate::say!(
                 "continuing {} from its checkpoint at step {} (epoch {}, batch {})",
                 dir.root.display(),
                 p.step,
@@ -332,7 +331,7 @@ impl Trainer {
 
     fn train(mut self, dir: &RunDir, info: &mut RunInfo, stop: &Stop) -> anyhow::Result<Outcome> {
         let f = self.flags.clone();
-        println!(
+        crate::say!(
             "training {} on {}: {} parameters, {} train / {} validation images of {}x{}, {} steps per epoch, {} epochs",
             dir.root.display(),
             info.device,
@@ -360,7 +359,7 @@ impl Trainer {
                     ..Default::default()
                 },
             )?;
-            println!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
+            crate::say!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
         }
         let mut last_val: Option<(f64, f64)> = None;
         while self.progress.epoch < f.epochs {
@@ -394,7 +393,7 @@ impl Trainer {
                 }
                 if print_now {
                     last_print = Instant::now();
-                    println!(
+                    crate::say!(
                         "epoch {epoch}/{} step {}/{} loss {:.6} images/s {:.1}",
                         f.epochs,
                         self.progress.batch,
@@ -407,7 +406,7 @@ impl Trainer {
                     self.save_checkpoint(dir, info)?;
                 }
                 if let Some(signal) = stopping {
-                    println!(
+                    crate::say!(
                         "{}: stopped at step {}, checkpoint saved",
                         signal.name(),
                         self.progress.step
@@ -439,7 +438,7 @@ impl Trainer {
                 images_per_s: Some(s.images / s.seconds.max(1e-9)),
             };
             csv::append(&dir.scalars(), &row)?;
-            println!(
+            crate::say!(
                 "epoch {epoch}/{} step {} loss {:.6} noise_loss {:.6} image_loss {:.6}{} {:.1} images/s {:.1}s",
                 f.epochs,
                 self.progress.step,
@@ -466,7 +465,7 @@ impl Trainer {
             }
             if let Some(signal) = stop.requested() {
                 self.save_checkpoint(dir, info)?;
-                println!(
+                crate::say!(
                     "{}: stopped at step {}, checkpoint saved",
                     signal.name(),
                     self.progress.step
@@ -490,7 +489,7 @@ impl Trainer {
         Tensor::write_safetensors(&weights, &tmp)?;
         crate::store::commit_tmp(&tmp, &dir.weights())?;
         std::fs::remove_file(dir.checkpoint()).ok();
-        println!(
+        crate::say!(
             "completed {}: noise_loss {vn:.7} image_loss {vi:.7}",
             dir.root.display()
         );

@@ -1,0 +1,435 @@
+//! Sweep files: a label, fixed flags, a grid of flag values and exclusions, validated before
+//! anything runs. Every error names the file, the line (and column where YAML knows it), and
+//! what would be valid.
+//!
+//! ```yaml
+//! label: flowers_exp1            # names the sweep; every run carries it
+//! flags:                         # fixed flags for every run
+//!   dataset_name: flowers
+//! grid:                          # one run per combination, first key varying slowest
+//!   loss: [mae, mse]
+//!   loss_on: [noise, image]
+//! exclude:                       # partial flag maps whose combinations are skipped
+//!   - {loss: mse, loss_on: image}
+//! ```
+
+use crate::flags::{check_value, closest, closest_flag, show_value, spec, FlagError};
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
+use std::path::{Path, PathBuf};
+
+/// A sweep, validated: values are canonical (aliases resolved), grid keys in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSpec {
+    pub label: String,
+    pub fixed: Vec<(String, Value)>,
+    pub grid: Vec<(String, Vec<Value>)>,
+    pub exclude: Vec<Vec<(String, Value)>>,
+    pub source: Option<PathBuf>,
+}
+
+/// An error in a sweep file, located where possible.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {message}", location(.line, .column))]
+pub struct SpecError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+fn location(line: &Option<usize>, column: &Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    label: Option<Value>,
+    #[serde(default)]
+    flags: Option<Mapping>,
+    #[serde(default)]
+    grid: Option<Mapping>,
+    #[serde(default)]
+    exclude: Option<Vec<Mapping>>,
+}
+
+/// Finds the line (1-based) of `key:` inside top-level `section` (or at top level when
+/// `section` is empty), for messages about values serde no longer locates.
+fn find_line(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut in_section = section.is_empty();
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') || trimmed.is_empty() {
+            continue;
+        }
+        let top = !line.starts_with(' ') && !line.starts_with('\t') && !line.starts_with('-');
+        if top && !section.is_empty() {
+            in_section = trimmed.starts_with(&format!("{section}:"));
+            if in_section {
+                // `section: {key: ...}` on one line
+                if line.contains(&format!("{key}:")) && trimmed != format!("{section}:") {
+                    return Some(i + 1);
+                }
+                continue;
+            }
+        }
+        if in_section {
+            let body = trimmed.trim_start_matches("- ").trim_start_matches('{');
+            if body.starts_with(&format!("{key}:"))
+                || line.contains(&format!("{{{key}:"))
+                || line.contains(&format!(", {key}:"))
+                || line.contains(&format!("{{ {key}:"))
+            {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+/// Is `label` usable as one directory name?
+pub fn safe_label(label: &str) -> bool {
+    let mut chars = label.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && label.len() <= 100
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+impl SweepSpec {
+    /// Reads and validates a sweep file.
+    pub fn load(path: &Path) -> Result<SweepSpec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+            file: path.display().to_string(),
+            line: None,
+            column: None,
+            message: format!("cannot read the sweep file: {e}"),
+        })?;
+        let mut spec = SweepSpec::parse(&text, &path.display().to_string())?;
+        spec.source = Some(path.to_path_buf());
+        Ok(spec)
+    }
+
+    /// Parses and validates sweep YAML; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<SweepSpec, SpecError> {
+        let err = |line: Option<usize>, message: String| SpecError {
+            file: file.to_string(),
+            line,
+            column: None,
+            message,
+        };
+        let raw: RawSweep = serde_yaml::from_str(text).map_err(|e| {
+            let loc = e.location();
+            let mut message = e.to_string();
+            // serde_yaml appends " at line L column C": the location is shown in front already.
+            if let Some(i) = message.find(" at line ") {
+                message.truncate(i);
+            }
+            if message.contains("unknown field") {
+                message.push_str(" (a sweep file has label, flags, grid and exclude)");
+            }
+            SpecError {
+                file: file.to_string(),
+                line: loc.as_ref().map(|l| l.line()),
+                column: loc.as_ref().map(|l| l.column()),
+                message,
+            }
+        })?;
+
+        let label = match raw.label {
+            Some(Value::String(s)) => s,
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => {
+                return Err(err(
+                    find_line(text, "", "label"),
+                    format!("label must be a string, not {}", show_value(&other)),
+                ))
+            }
+            None => {
+                return Err(err(
+                    None,
+                    "missing `label:` (it names the sweep and its directory)".into(),
+                ))
+            }
+        };
+        if !safe_label(&label) {
+            return Err(err(
+                find_line(text, "", "label"),
+                format!(
+                    "label `{label}` is not a safe directory name: use letters, digits, `_`, `-` and `.`, starting with a letter or digit (at most 100 characters)"
+                ),
+            ));
+        }
+
+        let flag_error = |section: &str, name: &str, e: FlagError| {
+            err(find_line(text, section, name), format!("{section}: {e}"))
+        };
+        let check_name = |section: &str, name: &str| -> Result<(), SpecError> {
+            if spec(name).is_none() {
+                return Err(flag_error(
+                    section,
+                    name,
+                    FlagError::Unknown {
+                        name: name.into(),
+                        suggestion: closest_flag(name),
+                    },
+                ));
+            }
+            Ok(())
+        };
+        let key_name = |section: &str, k: &Value| -> Result<String, SpecError> {
+            k.as_str().map(String::from).ok_or_else(|| {
+                err(
+                    None,
+                    format!(
+                        "{section}: flag names must be strings, not {}",
+                        show_value(k)
+                    ),
+                )
+            })
+        };
+
+        let mut fixed = Vec::new();
+        for (k, v) in raw.flags.unwrap_or_default() {
+            let name = key_name("flags", &k)?;
+            check_name("flags", &name)?;
+            let v =
+                check_value(spec(&name).unwrap(), &v).map_err(|e| flag_error("flags", &name, e))?;
+            fixed.push((name, v));
+        }
+
+        let mut grid: Vec<(String, Vec<Value>)> = Vec::new();
+        for (k, v) in raw.grid.unwrap_or_default() {
+            let name = key_name("grid", &k)?;
+            check_name("grid", &name)?;
+            let line = find_line(text, "grid", &name);
+            if fixed.iter().any(|(n, _)| *n == name) {
+                return Err(err(
+                    line,
+                    format!("flag `{name}` is both fixed (under flags:) and in the grid: keep it in one place"),
+                ));
+            }
+            let Value::Sequence(items) = v else {
+                return Err(err(
+                    line,
+                    format!(
+                        "grid: `{name}` must be a list of values, e.g. {name}: [a, b]; got {}",
+                        show_value(&v)
+                    ),
+                ));
+            };
+            if items.is_empty() {
+                return Err(err(
+                    line,
+                    format!("grid: `{name}` has an empty list: give at least one value"),
+                ));
+            }
+            let mut values: Vec<Value> = Vec::new();
+            for item in items {
+                let c = check_value(spec(&name).unwrap(), &item)
+                    .map_err(|e| flag_error("grid", &name, e))?;
+                if values.contains(&c) {
+                    return Err(err(
+                        line,
+                        format!(
+                            "grid: `{name}` lists {} twice (aliases count as the same value)",
+                            show_value(&c)
+                        ),
+                    ));
+                }
+                values.push(c);
+            }
+            grid.push((name, values));
+        }
+
+        let mut exclude = Vec::new();
+        for (i, entry) in raw.exclude.unwrap_or_default().into_iter().enumerate() {
+            let mut rule = Vec::new();
+            if entry.is_empty() {
+                return Err(err(
+                    None,
+                    format!(
+                        "exclude entry {} is empty: it would exclude every run",
+                        i + 1
+                    ),
+                ));
+            }
+            for (k, v) in entry {
+                let name = key_name("exclude", &k)?;
+                let line = find_line(text, "exclude", &name);
+                check_name("exclude", &name)?;
+                let Some((_, values)) = grid.iter().find(|(n, _)| *n == name) else {
+                    return Err(err(
+                        line,
+                        format!(
+                            "exclude: `{name}` is not in the grid, so it cannot select combinations (grid flags: {})",
+                            grid.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                };
+                let c = check_value(spec(&name).unwrap(), &v)
+                    .map_err(|e| flag_error("exclude", &name, e))?;
+                if !values.contains(&c) {
+                    let shown: Vec<String> = values
+                        .iter()
+                        .map(|x| show_value(x).trim_matches('`').to_string())
+                        .collect();
+                    let hint = closest(
+                        show_value(&c).trim_matches('`'),
+                        shown.iter().map(|s| s.as_str()),
+                    )
+                    .map(|s| format!(" (did you mean {s}?)"))
+                    .unwrap_or_default();
+                    return Err(err(
+                        line,
+                        format!(
+                            "exclude: {name}={} is not one of the grid's values [{}]{hint}",
+                            show_value(&c).trim_matches('`'),
+                            shown.join(", ")
+                        ),
+                    ));
+                }
+                rule.push((name, c));
+            }
+            exclude.push(rule);
+        }
+
+        let spec = SweepSpec {
+            label,
+            fixed,
+            grid,
+            exclude,
+            source: None,
+        };
+        Ok(spec)
+    }
+
+    /// Applies `--set FLAG=VALUE`: a fixed flag takes the value; a grid flag is narrowed to it.
+    pub fn apply_set(&mut self, sets: &[(String, Value)]) -> Result<(), FlagError> {
+        for (name, value) in sets {
+            let s = spec(name).ok_or_else(|| FlagError::Unknown {
+                name: name.clone(),
+                suggestion: closest_flag(name),
+            })?;
+            let v = check_value(s, value)?;
+            if let Some((_, values)) = self.grid.iter_mut().find(|(n, _)| n == name) {
+                *values = vec![v];
+            } else if let Some((_, fv)) = self.fixed.iter_mut().find(|(n, _)| n == name) {
+                *fv = v;
+            } else {
+                self.fixed.push((name.clone(), v));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SweepSpec, SpecError> {
+        SweepSpec::parse(text, "s.yaml")
+    }
+
+    #[test]
+    fn parses_the_issue_example() {
+        let s = parse(
+            "label: flowers_exp1\nflags:\n  dataset_name: flowers\n  epochs: 50\ngrid:\n  loss: [mae, mse]\n  loss_on: [noise, image]\n  schedule_type: [linear, cosine]\nexclude:\n  - {loss: mse, loss_on: image}\n",
+        )
+        .unwrap();
+        assert_eq!(s.label, "flowers_exp1");
+        assert_eq!(s.fixed.len(), 2);
+        let names: Vec<&str> = s.grid.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["loss", "loss_on", "schedule_type"]);
+        assert_eq!(s.exclude.len(), 1);
+    }
+
+    fn message(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_is_valid() {
+        assert_eq!(
+            message("label: a\ngrid:\n  loss: [mae\n")
+                .split(':')
+                .take(2)
+                .collect::<Vec<_>>(),
+            ["s.yaml", "4"]
+        );
+        let m = message("label: a\ngrid:\n  los: [mae, mse]\n");
+        assert!(
+            m.starts_with("s.yaml:3: grid: unknown flag `los` (did you mean `loss`?)"),
+            "{m}"
+        );
+        let m = message("label: a\nflags:\n  epochs: 2\ngrid:\n  loss: [mae, foo]\n");
+        assert!(
+            m.starts_with(
+                "s.yaml:5: grid: invalid value for flag `loss`: `foo`; expected one of mae, mse"
+            ),
+            "{m}"
+        );
+        let m = message("label: a\nflags:\n  loss: mae\ngrid:\n  loss: [mae, mse]\n");
+        assert_eq!(m, "s.yaml:5: flag `loss` is both fixed (under flags:) and in the grid: keep it in one place");
+        let m = message("label: a\ngrid:\n  loss: []\n");
+        assert_eq!(
+            m,
+            "s.yaml:3: grid: `loss` has an empty list: give at least one value"
+        );
+        let m = message("label: a\ngrid:\n  loss: [mae, l1]\n");
+        assert!(
+            m.starts_with("s.yaml:3: grid: `loss` lists `mae` twice"),
+            "{m}"
+        );
+        let m = message("label: ../x\n");
+        assert!(
+            m.starts_with("s.yaml:1: label `../x` is not a safe directory name"),
+            "{m}"
+        );
+        let m = message("flags:\n  epochs: 1\n");
+        assert!(m.contains("missing `label:`"), "{m}");
+        let m = message("label: a\ngird:\n  loss: [mae]\n");
+        assert!(m.starts_with("s.yaml:2:1: unknown field `gird`"), "{m}");
+        let m = message("label: a\ngrid:\n  loss: mae\n");
+        assert!(m.contains("`loss` must be a list"), "{m}");
+        let m = message("label: a\ngrid:\n  loss: [mae, mse]\nexclude:\n  - {loss: mase}\n");
+        assert!(
+            m.starts_with("s.yaml:5: exclude: invalid value for flag `loss`"),
+            "{m}"
+        );
+        let m = message("label: a\ngrid:\n  loss: [mae, mse]\nexclude:\n  - {loss_on: image}\n");
+        assert!(m.contains("`loss_on` is not in the grid"), "{m}");
+        let m = message("label: a\nflags:\n  batch_size: 0\n");
+        assert!(
+            m.starts_with("s.yaml:3: flags: invalid value for flag `batch_size`"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn set_overrides() {
+        let mut s = parse("label: a\nflags:\n  epochs: 5\ngrid:\n  loss: [mae, mse]\n").unwrap();
+        let sets = crate::flags::parse_assignments(&["epochs=1", "loss=mse", "lr=0.01"]).unwrap();
+        s.apply_set(&sets).unwrap();
+        assert_eq!(s.fixed[0], ("epochs".to_string(), Value::from(1)));
+        assert_eq!(s.grid[0].1, vec![Value::from("mse")]);
+        assert_eq!(s.fixed[1].0, "lr");
+    }
+
+    #[test]
+    fn labels() {
+        assert!(safe_label("flowers_exp1"));
+        assert!(safe_label("a.b-c"));
+        assert!(!safe_label(".hidden"));
+        assert!(!safe_label("a/b"));
+        assert!(!safe_label(""));
+        assert!(!safe_label("a b"));
+    }
+}
