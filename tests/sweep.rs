@@ -1,0 +1,268 @@
+//! `ddim-sweep run` and `ddim-sweep runs`: the real orchestrator and its child processes.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n";
+
+fn write_sweep(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    fs::write(&p, body).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn sweep_body(label: &str, extra_flags: &str, grid: &str) -> String {
+    format!("label: {label}\nflags:\n{BASE}{extra_flags}grid:\n{grid}")
+}
+
+/// (id, state, flags) rows of `--dry-run`.
+fn dry_run(sweep: &str, runs: &str, extra: &[&str]) -> Vec<(String, String, String)> {
+    let mut args = vec!["run", sweep, "--runs-dir", runs, "--dry-run"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .skip(2)
+        .filter(|l| !l.starts_with("new "))
+        .map(|l| {
+            let mut parts = l.splitn(3, "  ").map(|s| s.trim().to_string());
+            let id = parts.next().unwrap();
+            let rest = l[id.len()..].trim_start();
+            let (state, flags) = rest.split_once("  ").unwrap();
+            (id, state.trim().to_string(), flags.trim().to_string())
+        })
+        .collect()
+}
+
+fn run_dirs(runs: &Path, label: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(runs.join(label))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn expansion_exclude_set_and_dry_run_states() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let rs = runs.to_str().unwrap();
+    let body = sweep_body(
+        "exp",
+        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
+        "  loss: [mae, mse]\n  loss_on: [noise, image]\n  schedule_type: [linear, cosine]\nexclude:\n  - {loss: mse, loss_on: image}\n",
+    );
+    let s = write_sweep(d.path(), "s.yaml", &body);
+    let rows = dry_run(&s, rs, &[]);
+    let flags: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(
+        flags,
+        [
+            "loss=mae loss_on=noise schedule_type=linear",
+            "loss=mae loss_on=noise schedule_type=cosine",
+            "loss=mae loss_on=image schedule_type=linear",
+            "loss=mae loss_on=image schedule_type=cosine",
+            "loss=mse loss_on=noise schedule_type=linear",
+            "loss=mse loss_on=noise schedule_type=cosine",
+        ]
+    );
+    assert!(rows.iter().all(|r| r.1 == "new"));
+    assert!(!runs.exists(), "a dry run writes nothing");
+    // --set narrows a grid flag and changes a fixed one (new ids).
+    let narrowed = dry_run(&s, rs, &["--set", "loss=mse", "--set", "epochs=2"]);
+    assert_eq!(narrowed.len(), 2);
+    assert!(narrowed.iter().all(|r| !rows.iter().any(|o| o.0 == r.0)));
+
+    // Run two of them (--set schedule_type=linear), then the states show it.
+    let o = run(&["run", &s, "--runs-dir", rs, "--set", "schedule_type=linear", "--jobs", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = dry_run(&s, rs, &[]);
+    for (r, a) in rows.iter().zip(&after) {
+        assert_eq!(r.0, a.0, "same ids");
+        let want = if r.2.ends_with("linear") { "completed" } else { "new" };
+        assert_eq!(a.1, want, "{}", a.2);
+    }
+    // runs: one row per run, with the varying flags and metrics.
+    let o = run(&["runs", "--runs-dir", rs, "--format", "csv"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "id,label,status,loss,loss_on,schedule_type,noise_loss,image_loss,kid,seconds");
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[1].contains(",exp,completed,mae,noise,linear,0."), "{out}");
+    let o = run(&["runs", "--runs-dir", rs, "--format", "json", "--status", "completed"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    assert!(v[0]["metrics"]["noise_loss"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bad_sweep_files_name_file_line_and_fix() {
+    let d = tempfile::tempdir().unwrap();
+    let rs = d.path().join("runs");
+    let rs = rs.to_str().unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("label: a\ngrid:\n  loss: [mae\n", ":4:1: did not find expected ',' or ']'"),
+        ("label: a\ngrid:\n  bach_size: [1, 2]\n", ":3: grid: unknown flag `bach_size` (did you mean `batch_size`?)"),
+        ("label: a\ngrid:\n  loss: [mae, huber]\n", ":3: grid: invalid value for flag `loss`: `huber`; expected one of mae, mse (l1 = mae)"),
+        ("label: a\nflags:\n  loss: mae\ngrid:\n  loss: [mae, mse]\n", ":5: flag `loss` is both fixed (under flags:) and in the grid"),
+        ("label: a\ngrid:\n  loss: []\n", ":3: grid: `loss` has an empty list"),
+        ("label: a\ngrid:\n  epochs: [1, 2, 1]\n", ":3: grid: `epochs` lists `1` twice"),
+        ("label: my runs/x\n", ":1: label `my runs/x` is not a safe directory name"),
+        ("label: a\ngrids:\n  loss: [mae]\n", ":2:1: unknown field `grids`"),
+    ];
+    for (i, (body, expected)) in cases.iter().enumerate() {
+        let s = write_sweep(d.path(), &format!("bad{i}.yaml"), body);
+        let o = run(&["run", &s, "--runs-dir", rs]);
+        assert_eq!(o.status.code(), Some(2), "{body}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&format!("bad{i}.yaml{expected}")), "{body}\nexpected `{expected}` in:\n{err}");
+    }
+    let o = run(&["run", "/nonexistent/s.yaml", "--runs-dir", rs]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/s.yaml: cannot read the sweep file"));
+    assert!(!Path::new(rs).exists(), "nothing written for a refused sweep");
+}
+
+/// A sweep slow enough to be stopped in the middle: 4 runs, 2 at a time.
+fn slow_sweep(dir: &Path, label: &str) -> String {
+    let body = sweep_body(
+        label,
+        "  epochs: 3\n  max_images: 400\n  image_size: 32\n  checkpoint_every: 4\n",
+        "  loss_on: [noise, image]\n  schedule_type: [linear, cosine]\n",
+    );
+    write_sweep(dir, &format!("{label}.yaml"), &body)
+}
+
+fn status_counts(runs: &Path, label: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for id in run_dirs(runs, label) {
+        let info = read_json(&runs.join(label).join(&id).join("run.json"));
+        *m.entry(info["status"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    m
+}
+
+fn any_step_past(runs: &Path, label: &str, step: i64) -> bool {
+    run_dirs(runs, label).iter().any(|id| {
+        fs::read_to_string(runs.join(label).join(id).join("run.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map(|v| v["step"].as_i64().unwrap_or(0) >= step)
+            .unwrap_or(false)
+    })
+}
+
+/// The final scalars (timing aside) of every run, by id.
+fn all_scalars(runs: &Path, label: &str) -> Vec<(String, Vec<String>)> {
+    run_dirs(runs, label)
+        .into_iter()
+        .map(|id| {
+            let s = scalars_without_timing(&runs.join(label).join(&id));
+            (id, s)
+        })
+        .collect()
+}
+
+fn stop_then_resume(signal: i32, expect_code: Option<i32>) {
+    let d = tempfile::tempdir().unwrap();
+    let whole = d.path().join("whole");
+    let cut = d.path().join("cut");
+    let s = slow_sweep(d.path(), "slow");
+    let o = run(&["run", &s, "--runs-dir", whole.to_str().unwrap(), "--jobs", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut child = spawn(&["run", &s, "--runs-dir", cut.to_str().unwrap(), "--jobs", "2"]);
+    wait_for("a run to checkpoint", Duration::from_secs(120), || cut.join("slow").exists() && any_step_past(&cut, "slow", 4));
+    send_signal(&child, signal);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), expect_code, "orchestrator exit after signal {signal}");
+    if signal == libc::SIGINT {
+        // Every run that was going is now interrupted; none is left running.
+        wait_for("children to stop", Duration::from_secs(30), || !status_counts(&cut, "slow").contains_key("running"));
+        let counts = status_counts(&cut, "slow");
+        assert!(counts.get("interrupted").copied().unwrap_or(0) >= 1, "{counts:?}");
+        assert!(counts.get("completed").copied().unwrap_or(0) < 4, "{counts:?}");
+    }
+    let o = run(&["run", &s, "--runs-dir", cut.to_str().unwrap(), "--jobs", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(run_dirs(&whole, "slow"), run_dirs(&cut, "slow"), "same run directories, no duplicates");
+    assert_eq!(status_counts(&cut, "slow").get("completed"), Some(&4));
+    assert_eq!(all_scalars(&whole, "slow"), all_scalars(&cut, "slow"), "identical final scalars");
+    for id in run_dirs(&cut, "slow") {
+        let rows = scalars_without_timing(&cut.join("slow").join(&id));
+        let epochs: Vec<&str> = rows.iter().skip(1).map(|r| r.split(',').next().unwrap()).collect();
+        assert_eq!(epochs, ["0", "1", "2", "3"], "each epoch once in {id}");
+    }
+    // A third call has nothing to do.
+    let o = run(&["run", &s, "--runs-dir", cut.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4 runs (4 completed, 0 to run)"), "{}", text(&o));
+}
+
+#[test]
+fn sigkill_the_orchestrator_then_resume_without_duplicates() {
+    stop_then_resume(libc::SIGKILL, None);
+}
+
+#[test]
+fn sigint_interrupts_runs_and_resume_finishes() {
+    stop_then_resume(libc::SIGINT, Some(130));
+}
+
+#[test]
+fn a_second_orchestrator_on_the_same_sweep_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let s = slow_sweep(d.path(), "busy");
+    let mut first = spawn(&["run", &s, "--runs-dir", runs.to_str().unwrap()]);
+    wait_for("the first orchestrator to start", Duration::from_secs(60), || runs.join("busy/sweep.json").exists());
+    let o = run(&["run", &s, "--runs-dir", runs.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("another `ddim-sweep run` is already running sweep `busy`"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "names the holder: {err}");
+    send_signal(&first, libc::SIGTERM);
+    let st = first.wait().unwrap();
+    assert_eq!(st.code(), Some(143));
+}
+
+#[test]
+fn a_diverging_run_fails_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let rs = runs.to_str().unwrap();
+    let body = sweep_body("div", "  epochs: 2\n  max_images: 60\n  image_size: 16\n  loss: mse\n", "  lr: [0.001, 1.0e+10, 0.002]\n");
+    let s = write_sweep(d.path(), "div.yaml", &body);
+    let o = run(&["run", &s, "--runs-dir", rs]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("2 completed now, 1 failed"), "{out}");
+    assert!(out.contains("diverged at step"), "{out}");
+    let counts = status_counts(&runs, "div");
+    assert_eq!(counts.get("completed"), Some(&2));
+    assert_eq!(counts.get("failed"), Some(&1));
+    // Run again: the failed run is listed, not rerun; exit code still non-zero.
+    let o = run(&["run", &s, "--runs-dir", rs]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("not rerun (use --retry-failed)") && out.contains("lr=10000000000"), "{out}");
+    // --retry-failed runs it again (and it fails again, deterministically).
+    let o = run(&["run", &s, "--runs-dir", rs, "--retry-failed"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 completed now, 1 failed"), "{}", text(&o));
+    // The failure is in the run's log and run.json.
+    let failed = run_dirs(&runs, "div")
+        .into_iter()
+        .find(|id| read_json(&runs.join("div").join(id).join("run.json"))["status"] == "failed")
+        .unwrap();
+    let log = fs::read_to_string(runs.join("div").join(&failed).join("train.log")).unwrap();
+    assert!(log.contains("diverged at step"), "{log}");
+}
