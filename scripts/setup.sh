@@ -3,6 +3,7 @@
 # then builds the release binary:
 #   - PyTorch 2.11.0 from PyPI (its libtorch is what tch 0.24.0 binds; the Python side
 #     is also used by the test suite's reference checks);
+#   - TensorBoard 2.21.0 (to view runs; the tests read event files with it);
 # A second call finds everything in place and only runs an incremental `cargo build`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -19,6 +20,14 @@ have=$("$DDIM_VENV/bin/python" -c 'import torch; print(torch.__version__.split("
 if [ "$have" != "$TORCH_VERSION" ]; then
   echo "setup: installing torch==$TORCH_VERSION into $DDIM_VENV (about 4.6 GB, a few minutes)"
   "$DDIM_VENV/bin/pip" install --disable-pip-version-check -q "torch==$TORCH_VERSION"
+fi
+# TensorBoard (pinned): to view runs, and for the test suite, which reads our event files
+# with TensorBoard's own readers and server.
+TB_VERSION=2.21.0
+tb_have=$("$DDIM_VENV/bin/python" -c 'import tensorboard; print(tensorboard.__version__)' 2>/dev/null || true)
+if [ "$tb_have" != "$TB_VERSION" ]; then
+  echo "setup: installing tensorboard==$TB_VERSION into $DDIM_VENV"
+  "$DDIM_VENV/bin/pip" install --disable-pip-version-check -q "tensorboard==$TB_VERSION"
 fi
 # A stable path to libtorch, whatever the Python minor version.
 torch_dir=$("$DDIM_VENV/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2>/dev/null)

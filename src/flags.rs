@@ -204,6 +204,12 @@ pub const FLAG_SPECS: &[FlagSpec] = &[
         help: "validation losses every N epochs (0 = only after training)",
     },
     FlagSpec {
+        name: "log_every",
+        default: "10",
+        kind: FlagKind::Int { min: 1 },
+        help: "log the training batch's losses every N steps (steps.csv, TensorBoard)",
+    },
+    FlagSpec {
         name: "max_images",
         default: "0",
         kind: FlagKind::Int { min: 0 },
@@ -498,6 +504,7 @@ pub struct Flags {
     pub checkpoint_every: i64,
     pub sample_every: i64,
     pub eval_every: i64,
+    pub log_every: i64,
     pub max_images: i64,
     pub dataset_repetitions: i64,
 }

@@ -81,12 +81,25 @@ fn expansion_exclude_set_and_dry_run_states() {
     assert!(narrowed.iter().all(|r| !rows.iter().any(|o| o.0 == r.0)));
 
     // Run two of them (--set schedule_type=linear), then the states show it.
-    let o = run(&["run", &s, "--runs-dir", rs, "--set", "schedule_type=linear", "--jobs", "2"]);
+    let o = run(&[
+        "run",
+        &s,
+        "--runs-dir",
+        rs,
+        "--set",
+        "schedule_type=linear",
+        "--jobs",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let after = dry_run(&s, rs, &[]);
     for (r, a) in rows.iter().zip(&after) {
         assert_eq!(r.0, a.0, "same ids");
-        let want = if r.2.ends_with("linear") { "completed" } else { "new" };
+        let want = if r.2.ends_with("linear") {
+            "completed"
+        } else {
+            "new"
+        };
         assert_eq!(a.1, want, "{}", a.2);
     }
     // runs: one row per run, with the varying flags and metrics.
@@ -94,10 +107,24 @@ fn expansion_exclude_set_and_dry_run_states() {
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "id,label,status,loss,loss_on,schedule_type,noise_loss,image_loss,kid,seconds");
+    assert_eq!(
+        lines[0],
+        "id,label,status,loss,loss_on,schedule_type,noise_loss,image_loss,kid,seconds"
+    );
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[1].contains(",exp,completed,mae,noise,linear,0."), "{out}");
-    let o = run(&["runs", "--runs-dir", rs, "--format", "json", "--status", "completed"]);
+    assert!(
+        lines[1].contains(",exp,completed,mae,noise,linear,0."),
+        "{out}"
+    );
+    let o = run(&[
+        "runs",
+        "--runs-dir",
+        rs,
+        "--format",
+        "json",
+        "--status",
+        "completed",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 3);
     assert!(v[0]["metrics"]["noise_loss"].as_f64().unwrap() > 0.0);
@@ -109,26 +136,57 @@ fn bad_sweep_files_name_file_line_and_fix() {
     let rs = d.path().join("runs");
     let rs = rs.to_str().unwrap();
     let cases: &[(&str, &str)] = &[
-        ("label: a\ngrid:\n  loss: [mae\n", ":4:1: did not find expected ',' or ']'"),
-        ("label: a\ngrid:\n  bach_size: [1, 2]\n", ":3: grid: unknown flag `bach_size` (did you mean `batch_size`?)"),
-        ("label: a\ngrid:\n  loss: [mae, huber]\n", ":3: grid: invalid value for flag `loss`: `huber`; expected one of mae, mse (l1 = mae)"),
-        ("label: a\nflags:\n  loss: mae\ngrid:\n  loss: [mae, mse]\n", ":5: flag `loss` is both fixed (under flags:) and in the grid"),
-        ("label: a\ngrid:\n  loss: []\n", ":3: grid: `loss` has an empty list"),
-        ("label: a\ngrid:\n  epochs: [1, 2, 1]\n", ":3: grid: `epochs` lists `1` twice"),
-        ("label: my runs/x\n", ":1: label `my runs/x` is not a safe directory name"),
-        ("label: a\ngrids:\n  loss: [mae]\n", ":2:1: unknown field `grids`"),
+        (
+            "label: a\ngrid:\n  loss: [mae\n",
+            ":4:1: did not find expected ',' or ']'",
+        ),
+        (
+            "label: a\ngrid:\n  bach_size: [1, 2]\n",
+            ":3: grid: unknown flag `bach_size` (did you mean `batch_size`?)",
+        ),
+        (
+            "label: a\ngrid:\n  loss: [mae, huber]\n",
+            ":3: grid: invalid value for flag `loss`: `huber`; expected one of mae, mse (l1 = mae)",
+        ),
+        (
+            "label: a\nflags:\n  loss: mae\ngrid:\n  loss: [mae, mse]\n",
+            ":5: flag `loss` is both fixed (under flags:) and in the grid",
+        ),
+        (
+            "label: a\ngrid:\n  loss: []\n",
+            ":3: grid: `loss` has an empty list",
+        ),
+        (
+            "label: a\ngrid:\n  epochs: [1, 2, 1]\n",
+            ":3: grid: `epochs` lists `1` twice",
+        ),
+        (
+            "label: my runs/x\n",
+            ":1: label `my runs/x` is not a safe directory name",
+        ),
+        (
+            "label: a\ngrids:\n  loss: [mae]\n",
+            ":2:1: unknown field `grids`",
+        ),
     ];
     for (i, (body, expected)) in cases.iter().enumerate() {
         let s = write_sweep(d.path(), &format!("bad{i}.yaml"), body);
         let o = run(&["run", &s, "--runs-dir", rs]);
         assert_eq!(o.status.code(), Some(2), "{body}: {}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(&format!("bad{i}.yaml{expected}")), "{body}\nexpected `{expected}` in:\n{err}");
+        assert!(
+            err.contains(&format!("bad{i}.yaml{expected}")),
+            "{body}\nexpected `{expected}` in:\n{err}"
+        );
     }
     let o = run(&["run", "/nonexistent/s.yaml", "--runs-dir", rs]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/s.yaml: cannot read the sweep file"));
-    assert!(!Path::new(rs).exists(), "nothing written for a refused sweep");
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("/nonexistent/s.yaml: cannot read the sweep file"));
+    assert!(
+        !Path::new(rs).exists(),
+        "nothing written for a refused sweep"
+    );
 }
 
 /// A sweep slow enough to be stopped in the middle: 4 runs, 2 at a time.
@@ -145,7 +203,8 @@ fn status_counts(runs: &Path, label: &str) -> std::collections::BTreeMap<String,
     let mut m = std::collections::BTreeMap::new();
     for id in run_dirs(runs, label) {
         let info = read_json(&runs.join(label).join(&id).join("run.json"));
-        *m.entry(info["status"].as_str().unwrap().to_string()).or_default() += 1;
+        *m.entry(info["status"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     m
 }
@@ -176,35 +235,86 @@ fn stop_then_resume(signal: i32, expect_code: Option<i32>) {
     let whole = d.path().join("whole");
     let cut = d.path().join("cut");
     let s = slow_sweep(d.path(), "slow");
-    let o = run(&["run", &s, "--runs-dir", whole.to_str().unwrap(), "--jobs", "2"]);
+    let o = run(&[
+        "run",
+        &s,
+        "--runs-dir",
+        whole.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
 
-    let mut child = spawn(&["run", &s, "--runs-dir", cut.to_str().unwrap(), "--jobs", "2"]);
-    wait_for("a run to checkpoint", Duration::from_secs(120), || cut.join("slow").exists() && any_step_past(&cut, "slow", 4));
+    let mut child = spawn(&[
+        "run",
+        &s,
+        "--runs-dir",
+        cut.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
+    wait_for("a run to checkpoint", Duration::from_secs(120), || {
+        cut.join("slow").exists() && any_step_past(&cut, "slow", 4)
+    });
     send_signal(&child, signal);
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), expect_code, "orchestrator exit after signal {signal}");
+    assert_eq!(
+        status.code(),
+        expect_code,
+        "orchestrator exit after signal {signal}"
+    );
     if signal == libc::SIGINT {
         // Every run that was going is now interrupted; none is left running.
-        wait_for("children to stop", Duration::from_secs(30), || !status_counts(&cut, "slow").contains_key("running"));
+        wait_for("children to stop", Duration::from_secs(30), || {
+            !status_counts(&cut, "slow").contains_key("running")
+        });
         let counts = status_counts(&cut, "slow");
-        assert!(counts.get("interrupted").copied().unwrap_or(0) >= 1, "{counts:?}");
-        assert!(counts.get("completed").copied().unwrap_or(0) < 4, "{counts:?}");
+        assert!(
+            counts.get("interrupted").copied().unwrap_or(0) >= 1,
+            "{counts:?}"
+        );
+        assert!(
+            counts.get("completed").copied().unwrap_or(0) < 4,
+            "{counts:?}"
+        );
     }
-    let o = run(&["run", &s, "--runs-dir", cut.to_str().unwrap(), "--jobs", "2"]);
+    let o = run(&[
+        "run",
+        &s,
+        "--runs-dir",
+        cut.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(run_dirs(&whole, "slow"), run_dirs(&cut, "slow"), "same run directories, no duplicates");
+    assert_eq!(
+        run_dirs(&whole, "slow"),
+        run_dirs(&cut, "slow"),
+        "same run directories, no duplicates"
+    );
     assert_eq!(status_counts(&cut, "slow").get("completed"), Some(&4));
-    assert_eq!(all_scalars(&whole, "slow"), all_scalars(&cut, "slow"), "identical final scalars");
+    assert_eq!(
+        all_scalars(&whole, "slow"),
+        all_scalars(&cut, "slow"),
+        "identical final scalars"
+    );
     for id in run_dirs(&cut, "slow") {
         let rows = scalars_without_timing(&cut.join("slow").join(&id));
-        let epochs: Vec<&str> = rows.iter().skip(1).map(|r| r.split(',').next().unwrap()).collect();
+        let epochs: Vec<&str> = rows
+            .iter()
+            .skip(1)
+            .map(|r| r.split(',').next().unwrap())
+            .collect();
         assert_eq!(epochs, ["0", "1", "2", "3"], "each epoch once in {id}");
     }
     // A third call has nothing to do.
     let o = run(&["run", &s, "--runs-dir", cut.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("4 runs (4 completed, 0 to run)"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("4 runs (4 completed, 0 to run)"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -223,12 +333,22 @@ fn a_second_orchestrator_on_the_same_sweep_is_refused() {
     let runs = d.path().join("runs");
     let s = slow_sweep(d.path(), "busy");
     let mut first = spawn(&["run", &s, "--runs-dir", runs.to_str().unwrap()]);
-    wait_for("the first orchestrator to start", Duration::from_secs(60), || runs.join("busy/sweep.json").exists());
+    wait_for(
+        "the first orchestrator to start",
+        Duration::from_secs(60),
+        || runs.join("busy/sweep.json").exists(),
+    );
     let o = run(&["run", &s, "--runs-dir", runs.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("another `ddim-sweep run` is already running sweep `busy`"), "{err}");
-    assert!(err.contains(&format!("pid {}", first.id())), "names the holder: {err}");
+    assert!(
+        err.contains("another `ddim-sweep run` is already running sweep `busy`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("pid {}", first.id())),
+        "names the holder: {err}"
+    );
     send_signal(&first, libc::SIGTERM);
     let st = first.wait().unwrap();
     assert_eq!(st.code(), Some(143));
@@ -239,7 +359,11 @@ fn a_diverging_run_fails_alone() {
     let d = tempfile::tempdir().unwrap();
     let runs = d.path().join("runs");
     let rs = runs.to_str().unwrap();
-    let body = sweep_body("div", "  epochs: 2\n  max_images: 60\n  image_size: 16\n  loss: mse\n", "  lr: [0.001, 1.0e+10, 0.002]\n");
+    let body = sweep_body(
+        "div",
+        "  epochs: 2\n  max_images: 60\n  image_size: 16\n  loss: mse\n",
+        "  lr: [0.001, 1.0e+10, 0.002]\n",
+    );
     let s = write_sweep(d.path(), "div.yaml", &body);
     let o = run(&["run", &s, "--runs-dir", rs]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -253,11 +377,18 @@ fn a_diverging_run_fails_alone() {
     let o = run(&["run", &s, "--runs-dir", rs]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("not rerun (use --retry-failed)") && out.contains("lr=10000000000"), "{out}");
+    assert!(
+        out.contains("not rerun (use --retry-failed)") && out.contains("lr=10000000000"),
+        "{out}"
+    );
     // --retry-failed runs it again (and it fails again, deterministically).
     let o = run(&["run", &s, "--runs-dir", rs, "--retry-failed"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("0 completed now, 1 failed"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0 completed now, 1 failed"),
+        "{}",
+        text(&o)
+    );
     // The failure is in the run's log and run.json.
     let failed = run_dirs(&runs, "div")
         .into_iter()

@@ -83,6 +83,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let states: Vec<RunState> = plan.runs.iter().map(|r| state_of(&r.dir)).collect();
     let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
     record.merge_plan(&plan, Some(a.sweep.display().to_string()));
+    write_experiment(&spec, &record, &plan.sweep_dir)?;
     let mut todo = Vec::new();
     let mut skipped_failed = Vec::new();
     let mut busy = Vec::new();
@@ -165,4 +166,33 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         code = 1;
     }
     Ok(ExitCode::from(code))
+}
+
+/// The sweep's HParams columns: its grid flags with every value the sweep has had, then its
+/// fixed flags.
+fn write_experiment(
+    spec: &SweepSpec,
+    record: &SweepRecord,
+    sweep_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut hparams: Vec<(String, Vec<serde_yaml::Value>)> = Vec::new();
+    for name in &record.varying {
+        let mut values: Vec<serde_yaml::Value> = Vec::new();
+        for e in &record.runs {
+            if let Some(text) = e.varying.get(name) {
+                let v: serde_yaml::Value =
+                    serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::from(text.as_str()));
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+        }
+        hparams.push((name.clone(), values));
+    }
+    for (name, v) in &spec.fixed {
+        if !hparams.iter().any(|(n, _)| n == name) {
+            hparams.push((name.clone(), vec![v.clone()]));
+        }
+    }
+    crate::track::write_experiment(sweep_dir, &spec.label, &hparams)
 }

@@ -536,9 +536,20 @@ pub fn prepare_run(r: &PlannedRun, label: &str) -> anyhow::Result<()> {
     }
     match rd.read_info()? {
         None => {
+            let pairs: Vec<(String, String)> = r
+                .varying
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        crate::flags::show_value(v).trim_matches('`').to_string(),
+                    )
+                })
+                .collect();
             let info = RunInfo {
                 status: Status::Queued,
                 label: Some(label.to_string()),
+                name: (!pairs.is_empty()).then(|| crate::track::readable_name(&pairs)),
                 created: now_rfc3339(),
                 seed: r.flags.seed,
                 ..Default::default()

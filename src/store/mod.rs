@@ -28,6 +28,9 @@ impl RunDir {
     pub fn scalars(&self) -> PathBuf {
         self.root.join("scalars.csv")
     }
+    pub fn steps(&self) -> PathBuf {
+        self.root.join("steps.csv")
+    }
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint.safetensors")
     }

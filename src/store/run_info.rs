@@ -28,6 +28,9 @@ pub struct RunInfo {
     /// The sweep this run belongs to, when an orchestrator created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// A readable name (the sweep's varying flags), used for the TensorBoard directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Why the run failed or stopped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -65,6 +68,7 @@ impl Default for RunInfo {
         RunInfo {
             status: Status::Queued,
             label: None,
+            name: None,
             reason: None,
             created: String::new(),
             started: String::new(),

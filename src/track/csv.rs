@@ -1,12 +1,13 @@
 //! `scalars.csv`: one row per epoch.
 //!
-//! Header: `epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,seconds,images_per_s`
+//! Header: `epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,val_kid,seconds,images_per_s`
 //! - `epoch` 0 is the untrained model (validation columns only); `step` is the optimizer step
 //!   count at the end of the epoch;
 //! - `loss` is the mean training loss (the `loss` flag's), `noise_loss` and `image_loss` the
 //!   mean training MAE of the predicted noises and images (images in normalised units);
 //! - `val_*` the same MAE on the validation split (eval mode, fixed noise), empty when not
-//!   computed that epoch;
+//!   computed that epoch; `val_kid` the KID of generated samples against the validation
+//!   images, when computed;
 //! - `seconds` the epoch's wall time, `images_per_s` training images per second.
 //!
 //! Rows are appended and flushed as epochs end. When a run continues from a checkpoint at step
@@ -17,7 +18,7 @@ use std::io::Write;
 use std::path::Path;
 
 pub const HEADER: &str =
-    "epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,seconds,images_per_s";
+    "epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,val_kid,seconds,images_per_s";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EpochRow {
@@ -28,6 +29,7 @@ pub struct EpochRow {
     pub image_loss: Option<f64>,
     pub val_noise_loss: Option<f64>,
     pub val_image_loss: Option<f64>,
+    pub val_kid: Option<f64>,
     pub seconds: Option<f64>,
     pub images_per_s: Option<f64>,
 }
@@ -39,7 +41,7 @@ fn cell(v: Option<f64>) -> String {
 impl EpochRow {
     pub fn to_line(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             self.epoch,
             self.step,
             cell(self.loss),
@@ -47,6 +49,7 @@ impl EpochRow {
             cell(self.image_loss),
             cell(self.val_noise_loss),
             cell(self.val_image_loss),
+            cell(self.val_kid),
             cell(self.seconds),
             cell(self.images_per_s)
         )
@@ -54,7 +57,7 @@ impl EpochRow {
 
     pub fn parse(line: &str) -> Option<EpochRow> {
         let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 9 {
+        if f.len() != 10 {
             return None;
         }
         let num = |s: &str| -> Option<Option<f64>> {
@@ -72,8 +75,9 @@ impl EpochRow {
             image_loss: num(f[4])?,
             val_noise_loss: num(f[5])?,
             val_image_loss: num(f[6])?,
-            seconds: num(f[7])?,
-            images_per_s: num(f[8])?,
+            val_kid: num(f[7])?,
+            seconds: num(f[8])?,
+            images_per_s: num(f[9])?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Image grids: a batch of images in [0, 1] written as one PNG.
 
 use anyhow::Context;
+use image::ImageEncoder;
 use std::path::Path;
 use tch::{Kind, Tensor};
 
@@ -40,18 +41,28 @@ pub fn grid_rgb(images: &Tensor, cols: i64) -> (u32, u32, Vec<u8>) {
     ((cols * w) as u32, (rows * h) as u32, data)
 }
 
-/// Writes the grid as a PNG, atomically.
-pub fn save_grid(images: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> {
+/// The grid as PNG bytes, with its width and height.
+pub fn grid_png(images: &Tensor, cols: i64) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     let (width, height, data) = grid_rgb(images, cols);
-    let img = image::RgbImage::from_raw(width, height, data).context("grid size")?;
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&data, width, height, image::ExtendedColorType::Rgb8)
+        .context("encoding PNG")?;
+    Ok((png, width, height))
+}
+
+/// Writes PNG bytes to `path`, atomically.
+pub fn write_png(png: &[u8], path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = crate::store::tmp_path(path);
-    img.save_with_format(&tmp, image::ImageFormat::Png)
-        .with_context(|| format!("writing {}", path.display()))?;
-    crate::store::commit_tmp(&tmp, path)?;
-    Ok(())
+    crate::store::write_atomic(path, png).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes the grid as a PNG, atomically.
+pub fn save_grid(images: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> {
+    let (png, _, _) = grid_png(images, cols)?;
+    write_png(&png, path)
 }
 
 /// The side of the smallest square grid holding `n` images.

@@ -8,7 +8,8 @@ use crate::flags::{check_value, closest_flag, show_value, spec, Flags, Loss, Los
 use crate::model::DiffusionModel;
 use crate::seeds;
 use crate::store::{RunDir, RunInfo, Status};
-use crate::track::{csv, grid};
+use crate::track::tensorboard::SessionStatus;
+use crate::track::{csv, grid, StepRow, Tracker};
 use anyhow::{anyhow, bail, Context};
 use checkpoint::{EpochSums, Progress};
 use optim::AdamW;
@@ -236,6 +237,8 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
         Err(e) => {
             info.status = Status::Failed;
             info.reason = Some(format!("{e:#}"));
+            let name = info.name.clone().unwrap_or_default();
+            let _ = crate::track::mark_failed(&dir, &name, info.step);
         }
     }
     dir.write_info(&info)?;
@@ -264,6 +267,7 @@ struct StepLosses {
 
 struct Trainer {
     flags: Flags,
+    tracker: Tracker,
     data: ImageSet,
     model: DiffusionModel,
     opt: AdamW,
@@ -305,7 +309,8 @@ impl Trainer {
             (Progress::default(), EpochSums::default())
         };
         // Forget whatever an interrupted attempt logged past the checkpoint.
-        csv::truncate_after(&dir.scalars(), progress.step)?;
+        let name = info.name.clone().unwrap_or_default();
+        let tracker = Tracker::open(dir, flags, &name, progress.step)?;
         remove_samples_after(dir, progress.epoch)?;
         info.parameters = model.parameter_count();
         info.train_images = data.train_len();
@@ -316,6 +321,7 @@ impl Trainer {
         dir.write_info(info)?;
         Ok(Trainer {
             flags: flags.clone(),
+            tracker,
             data,
             model,
             opt,
@@ -349,16 +355,13 @@ impl Trainer {
             && csv::read(&dir.scalars())?.is_empty()
         {
             let (vn, vi) = self.validate();
-            csv::append(
-                &dir.scalars(),
-                &csv::EpochRow {
-                    epoch: 0,
-                    step: 0,
-                    val_noise_loss: Some(vn),
-                    val_image_loss: Some(vi),
-                    ..Default::default()
-                },
-            )?;
+            self.tracker.epoch(&csv::EpochRow {
+                epoch: 0,
+                step: 0,
+                val_noise_loss: Some(vn),
+                val_image_loss: Some(vi),
+                ..Default::default()
+            })?;
             crate::say!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
         }
         let mut last_val: Option<(f64, f64)> = None;
@@ -434,10 +437,11 @@ impl Trainer {
                 image_loss: Some(s.image_loss / s.images),
                 val_noise_loss: val.map(|v| v.0),
                 val_image_loss: val.map(|v| v.1),
+                val_kid: None,
                 seconds: Some(s.seconds),
                 images_per_s: Some(s.images / s.seconds.max(1e-9)),
             };
-            csv::append(&dir.scalars(), &row)?;
+            self.tracker.epoch(&row)?;
             crate::say!(
                 "epoch {epoch}/{} step {} loss {:.6} noise_loss {:.6} image_loss {:.6}{} {:.1} images/s {:.1}s",
                 f.epochs,
@@ -455,7 +459,8 @@ impl Trainer {
                     GRID_STEPS,
                     seeds::derive(f.seed, seeds::SAMPLES, 0),
                 );
-                grid::save_grid(&images, 6, &dir.sample_grid(epoch))?;
+                let (png, w, h) = grid::grid_png(&images, 6)?;
+                self.tracker.samples(self.progress.step, epoch, png, w, h)?;
             }
             self.progress.epoch = epoch;
             self.progress.batch = 0;
@@ -489,6 +494,8 @@ impl Trainer {
         Tensor::write_safetensors(&weights, &tmp)?;
         crate::store::commit_tmp(&tmp, &dir.weights())?;
         std::fs::remove_file(dir.checkpoint()).ok();
+        self.tracker
+            .end(self.progress.step, SessionStatus::Success)?;
         crate::say!(
             "completed {}: noise_loss {vn:.7} image_loss {vi:.7}",
             dir.root.display()
@@ -506,16 +513,30 @@ impl Trainer {
             return Ok(());
         }
         let first_step = self.progress.step - pending.len() as i64 + 1;
+        let epoch = self.progress.epoch + 1;
         for (k, (l, n)) in pending.drain(..).enumerate() {
+            let step = first_step + k as i64;
             let n = n as f64;
             let loss = l.loss.double_value(&[]);
             if !loss.is_finite() {
-                bail!("diverged at step {}: loss is {loss}", first_step + k as i64);
+                bail!("diverged at step {step}: loss is {loss}");
             }
+            let noise_loss = l.noise_loss.double_value(&[]);
+            let image_loss = l.image_loss.double_value(&[]);
             self.sums.loss += loss * n;
-            self.sums.noise_loss += l.noise_loss.double_value(&[]) * n;
-            self.sums.image_loss += l.image_loss.double_value(&[]) * n;
+            self.sums.noise_loss += noise_loss * n;
+            self.sums.image_loss += image_loss * n;
             self.sums.images += n;
+            if step % self.flags.log_every == 0 {
+                self.tracker.step(&StepRow {
+                    step,
+                    epoch,
+                    loss,
+                    noise_loss,
+                    image_loss,
+                    lr: self.opt.lr,
+                })?;
+            }
         }
         self.sums.seconds += segment_start.elapsed().as_secs_f64();
         *segment_start = Instant::now();

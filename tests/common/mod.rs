@@ -82,7 +82,7 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 pub fn scalars_without_timing(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
     text.lines()
-        .map(|l| l.split(',').take(7).collect::<Vec<_>>().join(","))
+        .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
         .collect()
 }
 
@@ -90,4 +90,42 @@ pub fn send_signal(child: &Child, sig: i32) {
     // SAFETY: plain kill(2) on our own child's pid.
     let rc = unsafe { libc::kill(child.id() as i32, sig) };
     assert_eq!(rc, 0, "kill failed");
+}
+
+/// The project environment's Python (with torch and tensorboard), from scripts/setup.sh.
+pub fn python() -> PathBuf {
+    let venv = std::env::var_os("DDIM_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    let p = venv.join("bin/python");
+    assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
+    p
+}
+
+/// Runs a script of tests/python with `args` (bounded by `timeout`); returns its JSON output.
+pub fn python_json(script: &str, args: &[&str], timeout: Duration) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let mut child = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("{script} timed out after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{script} failed: {}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script}: {e}: {}", text(&out)))
 }
