@@ -14,6 +14,12 @@ fn main() {
         );
         return;
     };
+    // The project environment holds the Inception network next to libtorch's link:
+    // <venv>/libtorch -> <venv>/inception/default_1.pt.
+    if let Some(venv) = root.parent() {
+        let net = venv.join("inception").join("default_1.pt");
+        println!("cargo:rustc-env=DDIM_DEFAULT_INCEPTION={}", net.display());
+    }
     let root = root.canonicalize().unwrap_or(root);
     let lib = root.join("lib");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());

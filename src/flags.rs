@@ -210,6 +210,24 @@ pub const FLAG_SPECS: &[FlagSpec] = &[
         help: "log the training batch's losses every N steps (steps.csv, TensorBoard)",
     },
     FlagSpec {
+        name: "kid_images",
+        default: "auto",
+        kind: FlagKind::AutoInt { min: 0 },
+        help: "generated images for the run's KID (auto = the validation set's size; 0 = no KID)",
+    },
+    FlagSpec {
+        name: "kid_every",
+        default: "0",
+        kind: FlagKind::Int { min: 0 },
+        help: "also compute KID every N epochs (0 = only after training)",
+    },
+    FlagSpec {
+        name: "kid_diffusion_steps",
+        default: "5",
+        kind: FlagKind::Int { min: 2 },
+        help: "diffusion steps of the samples that KID scores",
+    },
+    FlagSpec {
         name: "max_images",
         default: "0",
         kind: FlagKind::Int { min: 0 },
@@ -478,6 +496,31 @@ pub enum LossOn {
     Image,
 }
 
+/// The word `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoWord {
+    Auto,
+}
+
+/// `auto` or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AutoOr {
+    Auto(AutoWord),
+    N(i64),
+}
+
+impl AutoOr {
+    /// The number, or `auto_value` for `auto`.
+    pub fn or(self, auto_value: i64) -> i64 {
+        match self {
+            AutoOr::Auto(_) => auto_value,
+            AutoOr::N(n) => n,
+        }
+    }
+}
+
 /// Every resolved flag of a run (what `flags.yaml` holds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -505,6 +548,9 @@ pub struct Flags {
     pub sample_every: i64,
     pub eval_every: i64,
     pub log_every: i64,
+    pub kid_images: AutoOr,
+    pub kid_every: i64,
+    pub kid_diffusion_steps: i64,
     pub max_images: i64,
     pub dataset_repetitions: i64,
 }
@@ -625,8 +671,11 @@ impl Flags {
         serde_yaml::to_string(self).expect("serialisable")
     }
 
-    pub fn from_yaml(text: &str) -> Result<Flags, serde_yaml::Error> {
-        serde_yaml::from_str(text)
+    /// Reads stored flags; a flag missing from the text (written by an older version) takes
+    /// its default, and every value is validated again.
+    pub fn from_yaml(text: &str) -> anyhow::Result<Flags> {
+        let map: BTreeMap<String, Value> = serde_yaml::from_str(text)?;
+        Ok(Self::resolve_over(&map, &[])?)
     }
 
     pub fn device_spec(&self) -> DeviceSpec {

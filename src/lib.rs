@@ -22,6 +22,7 @@ pub mod data;
 pub mod device;
 pub mod exec;
 pub mod flags;
+pub mod metrics;
 pub mod model;
 pub mod seeds;
 pub mod store;

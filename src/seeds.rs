@@ -7,6 +7,7 @@ pub const EPOCH_ORDER: u64 = 2;
 pub const VALIDATION: u64 = 3;
 pub const INIT: u64 = 4;
 pub const SAMPLES: u64 = 5;
+pub const KID_NOISE: u64 = 6;
 
 fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n";
+const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n";
 
 fn write_sweep(dir: &Path, name: &str, body: &str) -> String {
     let p = dir.join(name);

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn tiny_sweep(dir: &Path) -> String {
-    let body = "label: tb\nflags:\n  dataset_name: shapes\n  image_size: 16\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  epochs: 3\n  max_images: 120\n  log_every: 2\ngrid:\n  loss: [mae, mse]\n";
+    let body = "label: tb\nflags:\n  dataset_name: shapes\n  image_size: 16\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  epochs: 3\n  max_images: 120\n  log_every: 2\n  kid_images: 0\ngrid:\n  loss: [mae, mse]\n";
     let p = dir.join("tb.yaml");
     fs::write(&p, body).unwrap();
     p.to_str().unwrap().to_string()

@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each turning arguments into library calls.
 
 pub mod flags;
+pub mod kid;
 pub mod run;
 pub mod runs;
 pub mod sample;
@@ -23,6 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// KID (and FID) between two image folders or run directories, with Inception-v3.
+    Kid(kid::Args),
     /// Run a sweep: expand its grid into runs and train them (resumes where it stopped).
     Run(run::Args),
     /// List runs with their status, varying flags and final metrics.
@@ -39,6 +42,7 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Kid(a) => kid::run(a),
         Command::Run(a) => run::run(a),
         Command::Runs(a) => runs::run(a),
         Command::Train(a) => train::run(a),

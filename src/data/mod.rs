@@ -25,6 +25,8 @@ pub enum DataError {
 /// The two splits of a dataset, uint8 (N, 3, H, W).
 #[derive(Debug)]
 pub struct ImageSet {
+    /// Identifies the images (dataset, files, preprocessing, split) for caches.
+    pub key: String,
     pub name: String,
     pub train: Tensor,
     pub valid: Tensor,
@@ -39,10 +41,30 @@ impl ImageSet {
     }
     pub fn to_device(self, device: Device) -> ImageSet {
         ImageSet {
+            key: self.key,
             name: self.name,
             train: self.train.to_device(device),
             valid: self.valid.to_device(device),
         }
+    }
+}
+
+/// Any decoded image as 8-bit RGB: grey is replicated, CMYK converted by the decoder, and
+/// an alpha channel composited over white.
+pub fn to_rgb(img: image::DynamicImage) -> image::RgbImage {
+    if img.color().has_alpha() {
+        let rgba = img.to_rgba8();
+        let (w, h) = rgba.dimensions();
+        let mut out = image::RgbImage::new(w, h);
+        for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
+            let a = p[3] as u32;
+            for k in 0..3 {
+                o[k] = ((p[k] as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+            }
+        }
+        out
+    } else {
+        img.to_rgb8()
     }
 }
 
@@ -83,5 +105,37 @@ mod tests {
         assert_eq!(super::split_point(8189), 6552);
         assert_eq!(super::split_point(2), 2);
         assert_eq!(super::split_point(5), 4);
+    }
+}
+
+/// Where datasets and caches live: `DDIM_DATA`, else `data/` under the working directory.
+pub fn data_root() -> std::path::PathBuf {
+    std::env::var_os("DDIM_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("data"))
+}
+
+#[cfg(test)]
+mod rgb_tests {
+    #[test]
+    fn alpha_over_white_and_grey() {
+        let mut rgba = image::RgbaImage::new(2, 1);
+        rgba.put_pixel(0, 0, image::Rgba([0, 0, 0, 0]));
+        rgba.put_pixel(1, 0, image::Rgba([100, 200, 0, 128]));
+        let rgb = super::to_rgb(image::DynamicImage::ImageRgba8(rgba));
+        assert_eq!(
+            rgb.get_pixel(0, 0).0,
+            [255, 255, 255],
+            "transparent is white"
+        );
+        // (100*128 + 255*127 + 127) / 255 = 177, (200*128 + ..) / 255 = 227
+        assert_eq!(rgb.get_pixel(1, 0).0, [177, 227, 127]);
+        let grey = image::GrayImage::from_pixel(1, 1, image::Luma([77]));
+        assert_eq!(
+            super::to_rgb(image::DynamicImage::ImageLuma8(grey))
+                .get_pixel(0, 0)
+                .0,
+            [77, 77, 77]
+        );
     }
 }

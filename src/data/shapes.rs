@@ -149,6 +149,7 @@ pub fn load(flags: &Flags) -> ImageSet {
     let size = flags.image_size as usize;
     let threads = flags.num_workers.max(1) as usize;
     ImageSet {
+        key: format!("shapes-v1-{size}px-{total}"),
         name: "shapes".into(),
         train: render(0..cut, size, threads),
         valid: render(cut..total, size, threads),

@@ -27,6 +27,8 @@ pub const LIBTORCH_VERSION: &str = "2.11.0";
 /// Sample grids: 36 images (6x6), 20 diffusion steps, fixed noise.
 pub const GRID_IMAGES: i64 = 36;
 pub const GRID_STEPS: i64 = 20;
+/// KID batches (the seed's: its evaluation batch of 128).
+pub const KID_BATCH: i64 = 128;
 /// How often a line of progress is printed within an epoch.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -268,6 +270,8 @@ struct StepLosses {
 struct Trainer {
     flags: Flags,
     tracker: Tracker,
+    /// The KID network, when the run computes KID.
+    inception: Option<crate::metrics::Inception>,
     data: ImageSet,
     model: DiffusionModel,
     opt: AdamW,
@@ -284,6 +288,13 @@ impl Trainer {
         info: &mut RunInfo,
     ) -> anyhow::Result<Trainer> {
         let data = data::load(flags)?.to_device(device);
+        // Load the KID network first: a missing file fails the run before any training.
+        let inception = if flags.kid_images.or(1) != 0 {
+            let path = crate::metrics::features::default_network_path();
+            Some(crate::metrics::Inception::load(&path, device)?)
+        } else {
+            None
+        };
         tch::manual_seed(seeds::derive(flags.seed, seeds::INIT, 0));
         let mut model = DiffusionModel::new(flags, device);
         let params: Vec<(String, Tensor)> = model
@@ -322,6 +333,7 @@ impl Trainer {
         Ok(Trainer {
             flags: flags.clone(),
             tracker,
+            inception,
             data,
             model,
             opt,
@@ -365,6 +377,7 @@ impl Trainer {
             crate::say!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
         }
         let mut last_val: Option<(f64, f64)> = None;
+        let mut last_kid: Option<f64> = None;
         while self.progress.epoch < f.epochs {
             let epoch = self.progress.epoch + 1;
             let order = self.epoch_order(epoch);
@@ -429,6 +442,14 @@ impl Trainer {
                 None
             };
             last_val = val.or(last_val);
+            let kid = if self.inception.is_some()
+                && ((f.kid_every > 0 && epoch % f.kid_every == 0) || epoch == f.epochs)
+            {
+                Some(self.kid()?)
+            } else {
+                None
+            };
+            last_kid = kid.or(last_kid);
             let row = csv::EpochRow {
                 epoch,
                 step: self.progress.step,
@@ -437,7 +458,7 @@ impl Trainer {
                 image_loss: Some(s.image_loss / s.images),
                 val_noise_loss: val.map(|v| v.0),
                 val_image_loss: val.map(|v| v.1),
-                val_kid: None,
+                val_kid: kid,
                 seconds: Some(s.seconds),
                 images_per_s: Some(s.images / s.seconds.max(1e-9)),
             };
@@ -449,7 +470,8 @@ impl Trainer {
                 row.loss.unwrap(),
                 row.noise_loss.unwrap(),
                 row.image_loss.unwrap(),
-                val.map(|(a, b)| format!(" val_noise_loss {a:.6} val_image_loss {b:.6}")).unwrap_or_default(),
+                val.map(|(a, b)| format!(" val_noise_loss {a:.6} val_image_loss {b:.6}")).unwrap_or_default()
+                    + &kid.map(|k| format!(" kid {k:.6}")).unwrap_or_default(),
                 row.images_per_s.unwrap(),
                 s.seconds
             );
@@ -489,6 +511,9 @@ impl Trainer {
         let mut metrics = BTreeMap::new();
         metrics.insert("noise_loss".to_string(), vn);
         metrics.insert("image_loss".to_string(), vi);
+        if let Some(k) = last_kid {
+            metrics.insert("kid".to_string(), k);
+        }
         let weights = self.model.sampling_variables();
         let tmp = crate::store::tmp_path(&dir.weights());
         Tensor::write_safetensors(&weights, &tmp)?;
@@ -497,8 +522,9 @@ impl Trainer {
         self.tracker
             .end(self.progress.step, SessionStatus::Success)?;
         crate::say!(
-            "completed {}: noise_loss {vn:.7} image_loss {vi:.7}",
-            dir.root.display()
+            "completed {}: noise_loss {vn:.7} image_loss {vi:.7}{}",
+            dir.root.display(),
+            last_kid.map(|k| format!(" kid {k:.7}")).unwrap_or_default()
         );
         Ok(Outcome::Completed { metrics })
     }
@@ -611,6 +637,37 @@ impl Trainer {
             noise_loss: (&d.noises - &noises).abs().mean(Kind::Float),
             image_loss: (&d.images - &x).abs().mean(Kind::Float),
         })
+    }
+
+    /// The seed's KID: `kid_images` samples of `kid_diffusion_steps` steps (the same noise each
+    /// time) against the validation images, batches of 128.
+    fn kid(&self) -> anyhow::Result<f64> {
+        let net = self.inception.as_ref().expect("KID network loaded");
+        let f = &self.flags;
+        let n = f.kid_images.or(self.data.valid_len());
+        let chunk = 2 * f.batch_size;
+        let mut gen = Vec::new();
+        let mut lo = 0;
+        let mut k = 0;
+        while lo < n {
+            let m = chunk.min(n - lo);
+            let seed = seeds::derive(f.seed, seeds::KID_NOISE, k);
+            let noise =
+                crate::model::diffusion::seeded_randn(&[m, 3, f.image_size, f.image_size], seed)
+                    .to_device(self.device());
+            let images = self.model.generate_from(&noise, f.kid_diffusion_steps);
+            gen.push(net.features(&images, KID_BATCH)?);
+            lo += m;
+            k += 1;
+        }
+        let gen = Tensor::cat(&gen, 0);
+        let key = format!("{}:valid", self.data.key);
+        let real =
+            crate::metrics::features::cached_real_features(net, &self.data.valid, &key, KID_BATCH)?;
+        if real.size()[0] < 2 || gen.size()[0] < 2 {
+            bail!("KID needs at least 2 generated and 2 validation images (kid_images={n}, validation {})", real.size()[0]);
+        }
+        Ok(crate::metrics::kid::kid(&real, &gen, KID_BATCH))
     }
 
     /// Validation noise_loss and image_loss (MAE) in eval mode with fixed noise, batches of

@@ -13,8 +13,15 @@ pub fn bin() -> PathBuf {
 /// several torch thread pools on 2 cores would spin against each other.
 pub fn cmd(args: &[&str]) -> Command {
     let mut c = Command::new(bin());
-    c.args(args).env("OMP_NUM_THREADS", "1");
+    c.args(args)
+        .env("OMP_NUM_THREADS", "1")
+        .env("DDIM_DATA", test_data_root());
     c
+}
+
+/// A data root (caches) for this test process, outside the project.
+pub fn test_data_root() -> PathBuf {
+    std::env::temp_dir().join(format!("ddim-sweep-test-data-{}", std::process::id()))
 }
 
 pub fn run(args: &[&str]) -> Output {
@@ -39,6 +46,7 @@ pub const TINY: &[&str] = &[
     "embedding_dim=8",
     "batch_size=16",
     "device=cpu",
+    "kid_images=0",
 ];
 
 /// `train --run-dir DIR` with [`TINY`] flags, `extra` replacing those of the same name.

@@ -1,0 +1,7 @@
+//! Sample quality: Inception-v3 features (the standard TensorFlow FID network), KID and FID.
+
+pub mod features;
+pub mod fid;
+pub mod kid;
+
+pub use features::Inception;

@@ -1,0 +1,322 @@
+//! KID and FID: the feature extractor against Python torch with the real network, the `kid`
+//! command, and KID at the end of a run.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The tiny stand-in network, made once per test process with Python torch.
+fn tiny_network() -> PathBuf {
+    static NET: OnceLock<PathBuf> = OnceLock::new();
+    NET.get_or_init(|| {
+        let p = test_data_root().join("tiny_inception.pt");
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        python_json(
+            "make_tiny_inception.py",
+            &[p.to_str().unwrap()],
+            Duration::from_secs(120),
+        );
+        p
+    })
+    .clone()
+}
+
+fn real_network() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/inception/default_1.pt");
+    assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
+    p
+}
+
+/// Writes `n` RGB images (sizes vary) as PNGs into `dir`, and their raw bytes for Python;
+/// returns the manifest path.
+fn fixture_images(dir: &Path, n: usize, sizes: &[(u32, u32)], seed: u32) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let raw_dir = dir.with_extension("raw");
+    fs::create_dir_all(&raw_dir).unwrap();
+    let mut manifest = Vec::new();
+    for i in 0..n {
+        let (w, h) = sizes[i % sizes.len()];
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let v = |k: u32| {
+                ((x * (3 + k + seed) + y * (5 + 2 * k) + i as u32 * 37 + seed * 11) % 256) as u8
+            };
+            image::Rgb([v(0), v(1), v(2)])
+        });
+        let name = format!("img_{i:03}");
+        img.save(dir.join(format!("{name}.png"))).unwrap();
+        let raw = raw_dir.join(format!("{name}.rgb"));
+        fs::write(&raw, img.as_raw()).unwrap();
+        manifest.push(serde_json::json!({"raw": raw, "width": w, "height": h}));
+    }
+    let m = dir.with_extension("json");
+    fs::write(&m, serde_json::to_string(&manifest).unwrap()).unwrap();
+    m
+}
+
+fn read_csv(p: &Path) -> Vec<Vec<f64>> {
+    fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn features_agree_with_python_torch_on_the_real_network() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let manifest = fixture_images(&a, 4, &[(64, 64), (80, 48), (100, 120), (299, 299)], 1);
+    let b = d.path().join("b");
+    fixture_images(&b, 3, &[(32, 32)], 2);
+    let out = d.path().join("features");
+    let net = real_network();
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--network",
+        net.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--features-out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let reference = d.path().join("ref.csv");
+    python_json(
+        "inception_ref.py",
+        &[
+            manifest.to_str().unwrap(),
+            net.to_str().unwrap(),
+            reference.to_str().unwrap(),
+        ],
+        Duration::from_secs(300),
+    );
+    let ours = read_csv(&out.join("a.csv"));
+    let theirs = read_csv(&reference);
+    assert_eq!(ours.len(), 4);
+    assert_eq!(ours[0].len(), 2048);
+    let max = ours
+        .iter()
+        .flatten()
+        .zip(theirs.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f64, f64::max);
+    eprintln!("max abs difference of features, Rust vs Python: {max:e}");
+    assert!(max < 1e-3, "max abs difference of features {max}");
+    let spread = ours.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(spread > 0.1, "features are not all zero: {spread}");
+}
+
+#[test]
+fn kid_command_prints_kid_and_fid_and_refuses_bad_folders() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    fixture_images(&a, 6, &[(24, 24)], 1);
+    fixture_images(&b, 6, &[(24, 24)], 9);
+    let net = tiny_network();
+    let net = net.to_str().unwrap();
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--fid",
+        "--network",
+        net,
+        "--device",
+        "cpu",
+        "--subsets",
+        "4",
+        "--subset-size",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("A: 6 images in"), "{out}");
+    let kid_line = out
+        .lines()
+        .find(|l| l.starts_with("KID ") && l.contains("batches of 128"))
+        .unwrap();
+    let kid: f64 = kid_line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(kid.is_finite());
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("KID ") && l.contains("± ") && l.contains("(4 subsets of 5)")),
+        "{out}"
+    );
+    let fid: f64 = out.lines().find(|l| l.starts_with("FID ")).unwrap()[4..]
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(fid > 0.0);
+    // a folder against itself: FID 0
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--fid",
+        "--network",
+        net,
+        "--device",
+        "cpu",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let fid: f64 = out.lines().find(|l| l.starts_with("FID ")).unwrap()[4..]
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(fid.abs() < 1e-3, "{out}");
+
+    let empty = d.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        empty.to_str().unwrap(),
+        "--network",
+        net,
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holds no PNG or JPEG images"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        "/nonexistent/x",
+        "--network",
+        net,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("/nonexistent/x does not exist"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--network",
+        "/nonexistent/net.pt",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Inception network for KID/FID is missing at /nonexistent/net.pt")
+            && err.contains("scripts/setup.sh"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_run_ends_with_kid_and_shares_the_real_features() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let net = tiny_network();
+    let go = |dir: &Path, seed: &str| {
+        let mut args = train_args(
+            dir.to_str().unwrap(),
+            &[
+                "epochs=2",
+                "max_images=100",
+                "kid_images=30",
+                "kid_every=1",
+                seed,
+            ],
+        );
+        args.retain(|a| *a != "kid_images=0");
+        let o = cmd(&args)
+            .env("DDIM_INCEPTION", &net)
+            .env("DDIM_DATA", &data)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    let r1 = d.path().join("r1");
+    go(&r1, "seed=1");
+    let info = read_json(&r1.join("run.json"));
+    let kid = info["metrics"]["kid"].as_f64().unwrap();
+    assert!(kid.is_finite());
+    let rows = scalars_without_timing(&r1);
+    assert!(rows[0].ends_with(",val_kid"), "{}", rows[0]);
+    let kids: Vec<&str> = rows
+        .iter()
+        .skip(1)
+        .map(|r| r.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(kids[0], "", "no KID for the untrained row");
+    assert!(
+        !kids[1].is_empty() && !kids[2].is_empty(),
+        "kid_every=1: {rows:?}"
+    );
+    assert_eq!(kids[2].parse::<f64>().unwrap(), kid);
+    // The real features were cached once; a second run reuses the file.
+    let cache = data.join("cache/features");
+    let files: Vec<_> = fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().unwrap() == "safetensors")
+        .collect();
+    assert_eq!(files.len(), 1);
+    let before = files[0].metadata().unwrap().modified().unwrap();
+    go(&d.path().join("r2"), "seed=2");
+    let after = fs::metadata(files[0].path()).unwrap().modified().unwrap();
+    assert_eq!(
+        before, after,
+        "the second run read the cache instead of computing it"
+    );
+    // `kid RUN` reproduces the run's final KID (same samples, same real features).
+    let o = cmd(&["kid", r1.to_str().unwrap(), "--n", "30", "--device", "cpu"])
+        .env("DDIM_INCEPTION", &net)
+        .env("DDIM_DATA", &data)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let k: f64 = out
+        .lines()
+        .find(|l| l.starts_with("KID "))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((k - kid).abs() < 1e-6, "kid command {k} vs run {kid}");
+}
+
+#[test]
+fn a_missing_network_fails_the_run_before_training() {
+    let d = tempfile::tempdir().unwrap();
+    let rd = d.path().join("r");
+    let mut args = train_args(rd.to_str().unwrap(), &["epochs=1", "max_images=40"]);
+    args.retain(|a| *a != "kid_images=0");
+    let o = cmd(&args)
+        .env("DDIM_INCEPTION", "/nonexistent/default_1.pt")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("missing at /nonexistent/default_1.pt")
+            && err.contains("kid_images=0 turns KID off"),
+        "{err}"
+    );
+    assert!(
+        !rd.join("scalars.csv").exists()
+            || fs::read_to_string(rd.join("scalars.csv"))
+                .unwrap()
+                .lines()
+                .count()
+                <= 1
+    );
+}
