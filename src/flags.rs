@@ -28,6 +28,10 @@ pub enum FlagKind {
     Device,
     /// `auto` (the dataset's default) or an integer `>= min`.
     AutoInt { min: i64 },
+    /// true or false.
+    Bool,
+    /// Any string (a path; empty for the default).
+    Text,
 }
 
 /// One flag: its name, default (as YAML), accepted values and a one-line description.
@@ -152,6 +156,18 @@ pub const FLAG_SPECS: &[FlagSpec] = &[
         help: "dataset (shapes is built in)",
     },
     FlagSpec {
+        name: "data_dir",
+        default: "''",
+        kind: FlagKind::Text,
+        help: "the dataset's folder (default: $DDIM_DATA or data/, then the dataset's name; required for folder)",
+    },
+    FlagSpec {
+        name: "antialias",
+        default: "false",
+        kind: FlagKind::Bool,
+        help: "antialiased resize (the seed's is plain bilinear)",
+    },
+    FlagSpec {
         name: "image_size",
         default: "64",
         kind: FlagKind::Int { min: 2 },
@@ -161,7 +177,7 @@ pub const FLAG_SPECS: &[FlagSpec] = &[
         name: "num_workers",
         default: "0",
         kind: FlagKind::Int { min: 0 },
-        help: "threads that prepare the dataset (0 = one)",
+        help: "threads that decode the dataset (0 = every core)",
     },
     FlagSpec {
         name: "seed",
@@ -433,6 +449,16 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
             }
             Ok(Value::Sequence(out))
         }
+        FlagKind::Bool => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            _ => Err(invalid(spec, value, "true or false")),
+        },
+        FlagKind::Text => match value {
+            Value::String(_) => Ok(value.clone()),
+            Value::Null => Ok(Value::from("")),
+            Value::Number(n) => Ok(Value::from(n.to_string())),
+            _ => Err(invalid(spec, value, "a path")),
+        },
         FlagKind::Device => {
             let expected = "auto, cpu, cuda or cuda:N (N a GPU index)";
             let Value::String(s) = value else {
@@ -539,6 +565,8 @@ pub struct Flags {
     pub loss: Loss,
     pub loss_on: LossOn,
     pub dataset_name: String,
+    pub data_dir: String,
+    pub antialias: bool,
     pub image_size: i64,
     pub num_workers: i64,
     pub seed: i64,
@@ -639,6 +667,13 @@ impl Flags {
                     "a number in (0, max_signal_rate = {})",
                     self.max_signal_rate
                 ),
+            ));
+        }
+        if self.dataset_name == "folder" && self.data_dir.is_empty() {
+            return Err(bad(
+                "data_dir",
+                "`` (empty)".into(),
+                "the folder of images: dataset_name=folder needs data_dir=PATH".into(),
             ));
         }
         let levels = self.unet_widths.len() as u32;

@@ -24,6 +24,7 @@ pub mod exec;
 pub mod flags;
 pub mod metrics;
 pub mod model;
+pub mod report;
 pub mod seeds;
 pub mod store;
 pub mod sweep;

@@ -21,6 +21,8 @@ fn accepted(kind: &FlagKind) -> String {
         FlagKind::IntList { min } => format!("list of integers >= {min}"),
         FlagKind::Device => "auto | cpu | cuda | cuda:N".into(),
         FlagKind::AutoInt { min } => format!("auto | integer >= {min}"),
+        FlagKind::Bool => "true | false".into(),
+        FlagKind::Text => "path".into(),
     }
 }
 

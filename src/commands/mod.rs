@@ -1,7 +1,9 @@
 //! The command line: one module per subcommand, each turning arguments into library calls.
 
+pub mod data;
 pub mod flags;
 pub mod kid;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod sample;
@@ -24,8 +26,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Datasets: fetch the official archives, prepare the decoded cache, show what is there.
+    Data(data::Args),
     /// KID (and FID) between two image folders or run directories, with Inception-v3.
     Kid(kid::Args),
+    /// Write markdown result tables, sample grids and plots of the runs (reports/<label>/).
+    Report(report::Args),
     /// Run a sweep: expand its grid into runs and train them (resumes where it stopped).
     Run(run::Args),
     /// List runs with their status, varying flags and final metrics.
@@ -42,7 +48,9 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Data(a) => data::run(a),
         Command::Kid(a) => kid::run(a),
+        Command::Report(a) => report::run(a),
         Command::Run(a) => run::run(a),
         Command::Runs(a) => runs::run(a),
         Command::Train(a) => train::run(a),

@@ -1,18 +1,28 @@
 //! Datasets: a train and a validation split of RGB images, held in memory as uint8 tensors
 //! (N, 3, H, W) on the training device; batches are converted to floats in [0, 1] on the fly.
 //!
-//! Only the built-in `shapes` dataset is implemented so far; `flowers`, `pets` and `folder`
-//! are valid flag values whose loaders are not part of this version.
+//! `shapes` is drawn in memory; `flowers`, `pets` and `folder` are read from their official
+//! layouts under `data_dir`, decoded and resized once into a shared cache ([`cache`]).
 
+pub mod cache;
+pub mod decode;
+pub mod fetch;
 pub mod shapes;
+pub mod sources;
 
 use crate::flags::Flags;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("dataset `{name}` is not available in this version of ddim-sweep (only the built-in `shapes` is); use dataset_name=shapes")]
-    NotAvailable { name: String },
+    #[error("dataset `{dataset}` not found at {}: expected {layout}{}", path.display(), fetch_hint(.dataset, .path))]
+    Missing {
+        dataset: String,
+        path: std::path::PathBuf,
+        layout: String,
+    },
+    #[error("{0}")]
+    Other(String),
     #[error("dataset `{name}` has {train} training and {valid} validation images with max_images={max}: each split needs at least one image")]
     TooSmall {
         name: String,
@@ -25,6 +35,10 @@ pub enum DataError {
 /// The two splits of a dataset, uint8 (N, 3, H, W).
 #[derive(Debug)]
 pub struct ImageSet {
+    /// Whether the images came from the decoded cache (false: decoded or drawn just now).
+    pub from_cache: bool,
+    /// Files that could not be decoded and were left out (path: reason).
+    pub skipped: Vec<String>,
     /// Identifies the images (dataset, files, preprocessing, split) for caches.
     pub key: String,
     pub name: String,
@@ -41,6 +55,8 @@ impl ImageSet {
     }
     pub fn to_device(self, device: Device) -> ImageSet {
         ImageSet {
+            from_cache: self.from_cache,
+            skipped: self.skipped,
             key: self.key,
             name: self.name,
             train: self.train.to_device(device),
@@ -82,8 +98,30 @@ pub fn split_point(n: i64) -> i64 {
 pub fn load(flags: &Flags) -> Result<ImageSet, DataError> {
     let set = match flags.dataset_name.as_str() {
         "shapes" => shapes::load(flags),
-        other => {
-            return Err(DataError::NotAvailable { name: other.into() });
+        name => {
+            let dir = dataset_dir(flags);
+            let mut split = match name {
+                "flowers" => sources::flowers(&dir)?,
+                "pets" => sources::pets(&dir)?,
+                _ => sources::folder(&dir)?,
+            };
+            if flags.max_images > 0 {
+                let n_train = split_point(flags.max_images) as usize;
+                split.train.truncate(n_train);
+                split
+                    .valid
+                    .truncate(flags.max_images as usize - split.train.len().min(n_train));
+            }
+            let threads = threads(flags);
+            let c = cache::load_or_build(name, &split, flags.image_size, flags.antialias, threads)?;
+            ImageSet {
+                from_cache: !c.built,
+                skipped: c.meta.skipped.clone(),
+                key: c.meta.key.clone(),
+                name: name.into(),
+                train: c.train,
+                valid: c.valid,
+            }
         }
     };
     if set.train_len() < 1 || set.valid_len() < 1 {
@@ -105,6 +143,38 @@ mod tests {
         assert_eq!(super::split_point(8189), 6552);
         assert_eq!(super::split_point(2), 2);
         assert_eq!(super::split_point(5), 4);
+    }
+}
+
+/// A dataset's folder: `data_dir`, else `<data root>/<dataset_name>`.
+pub fn dataset_dir(flags: &Flags) -> std::path::PathBuf {
+    if flags.data_dir.is_empty() {
+        data_root().join(&flags.dataset_name)
+    } else {
+        std::path::PathBuf::from(&flags.data_dir)
+    }
+}
+
+/// Decoding threads: `num_workers`, or every core for 0.
+pub fn threads(flags: &Flags) -> usize {
+    if flags.num_workers > 0 {
+        flags.num_workers as usize
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    }
+}
+
+fn fetch_hint(dataset: &str, path: &std::path::Path) -> String {
+    match dataset {
+        "flowers" | "pets" => format!(
+            "; download it with `ddim-sweep data fetch {dataset} --data-root {}`",
+            path.parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| ".".into())
+        ),
+        _ => String::new(),
     }
 }
 

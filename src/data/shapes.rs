@@ -147,8 +147,10 @@ pub fn load(flags: &Flags) -> ImageSet {
     };
     let cut = split_point(total);
     let size = flags.image_size as usize;
-    let threads = flags.num_workers.max(1) as usize;
+    let threads = super::threads(flags);
     ImageSet {
+        from_cache: false,
+        skipped: Vec::new(),
         key: format!("shapes-v1-{size}px-{total}"),
         name: "shapes".into(),
         train: render(0..cut, size, threads),

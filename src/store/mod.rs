@@ -43,6 +43,10 @@ impl RunDir {
     pub fn sample_grid(&self, epoch: i64) -> PathBuf {
         self.samples().join(format!("epoch_{epoch:03}.png"))
     }
+    /// The first validation image, for explanatory figures.
+    pub fn example(&self) -> PathBuf {
+        self.root.join("example.png")
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join(".lock")
     }

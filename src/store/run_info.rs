@@ -55,6 +55,9 @@ pub struct RunInfo {
     pub parameters: i64,
     pub train_images: i64,
     pub valid_images: i64,
+    /// Dataset files that could not be decoded and were left out (path: reason).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_images: Vec<String>,
     /// Progress at the last checkpoint or the end.
     pub epoch: i64,
     pub step: i64,
@@ -86,6 +89,7 @@ impl Default for RunInfo {
             parameters: 0,
             train_images: 0,
             valid_images: 0,
+            skipped_images: Vec::new(),
             epoch: 0,
             step: 0,
             total_steps: 0,

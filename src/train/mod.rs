@@ -323,9 +323,20 @@ impl Trainer {
         let name = info.name.clone().unwrap_or_default();
         let tracker = Tracker::open(dir, flags, &name, progress.step)?;
         remove_samples_after(dir, progress.epoch)?;
+        if !dir.example().exists() {
+            let first = data::to_float(&data.valid.narrow(0, 0, 1));
+            grid::save_grid(&first, 1, &dir.example())?;
+        }
         info.parameters = model.parameter_count();
         info.train_images = data.train_len();
         info.valid_images = data.valid_len();
+        info.skipped_images = data.skipped.clone();
+        if !data.skipped.is_empty() {
+            crate::say!("skipped {} unreadable image file(s):", data.skipped.len());
+            for s in &data.skipped {
+                crate::say!("  {s}");
+            }
+        }
         info.total_steps = steps_per_epoch * flags.epochs;
         info.epoch = progress.epoch;
         info.step = progress.step;

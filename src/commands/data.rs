@@ -1,0 +1,124 @@
+use crate::data::{self, cache, fetch};
+use crate::flags::{parse_assignments, Flags};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tch::Kind;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DataCommand {
+    /// Download, verify (MD5) and extract a dataset's official archives.
+    Fetch {
+        /// flowers or pets.
+        dataset: String,
+        /// Where datasets live (default: $DDIM_DATA, else data/).
+        #[arg(long)]
+        data_root: Option<PathBuf>,
+        /// Base URL of the archives.
+        #[arg(long, env = "DDIM_DATA_BASE_URL", default_value = fetch::DEFAULT_BASE_URL)]
+        base_url: String,
+        /// Expected MD5 of an archive, FILE=HASH (for a mirror with other archives).
+        #[arg(long = "md5", value_name = "FILE=HASH")]
+        md5: Vec<String>,
+    },
+    /// Decode and resize a dataset into the shared cache now (runs would do it on first use).
+    Prepare {
+        #[arg(value_name = "FLAG=VALUE")]
+        flags: Vec<String>,
+    },
+    /// Image counts, skipped files, cache path and size, per-channel mean and std.
+    Info {
+        #[arg(value_name = "FLAG=VALUE")]
+        flags: Vec<String>,
+    },
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    match a.command {
+        DataCommand::Fetch {
+            dataset,
+            data_root,
+            base_url,
+            md5,
+        } => {
+            let root = data_root.unwrap_or_else(data::data_root);
+            let overrides: Vec<(String, String)> = md5
+                .iter()
+                .map(|m| {
+                    m.split_once('=')
+                        .map(|(f, h)| (f.to_string(), h.to_string()))
+                        .ok_or_else(|| anyhow::anyhow!("--md5 {m}: expected FILE=HASH"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            println!("{}", fetch::fetch(&dataset, &root, &base_url, &overrides)?);
+        }
+        DataCommand::Prepare { flags } => {
+            let flags = resolve(&flags)?;
+            let start = std::time::Instant::now();
+            let set = data::load(&flags)?;
+            println!(
+                "{}: {} train / {} validation images of {}x{} ready in {:.1}s ({})",
+                set.name,
+                set.train_len(),
+                set.valid_len(),
+                flags.image_size,
+                flags.image_size,
+                start.elapsed().as_secs_f64(),
+                if set.from_cache {
+                    "read from the cache"
+                } else {
+                    "decoded"
+                }
+            );
+            report_skipped(&set.skipped);
+        }
+        DataCommand::Info { flags } => {
+            let flags = resolve(&flags)?;
+            let set = data::load(&flags)?;
+            println!("dataset: {}", set.name);
+            if set.name != "shapes" {
+                println!("folder: {}", data::dataset_dir(&flags).display());
+                let path = cache::cache_dir().join(format!("{}.safetensors", set.key));
+                println!(
+                    "cache: {} ({:.1} MB)",
+                    path.display(),
+                    cache::size_of(&path) as f64 / 1e6
+                );
+            } else {
+                println!("cache: none (drawn in memory)");
+            }
+            println!("train: {} images", set.train_len());
+            println!("valid: {} images", set.valid_len());
+            println!("image size: {}x{}", flags.image_size, flags.image_size);
+            let x = data::to_float(&set.train).to_kind(Kind::Double);
+            let mean = x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Double);
+            let std = x.std_dim([0i64, 2, 3].as_slice(), true, false);
+            let v = |t: &tch::Tensor| {
+                (0..3)
+                    .map(|i| format!("{:.4}", t.double_value(&[i])))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!("train mean (R, G, B): {}", v(&mean));
+            println!("train std (R, G, B): {}", v(&std));
+            report_skipped(&set.skipped);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resolve(args: &[String]) -> anyhow::Result<Flags> {
+    Ok(Flags::resolve(&parse_assignments(args)?)?)
+}
+
+fn report_skipped(skipped: &[String]) {
+    println!("skipped (unreadable): {}", skipped.len());
+    for s in skipped {
+        println!("  {s}");
+    }
+}

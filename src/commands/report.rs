@@ -1,0 +1,44 @@
+use crate::flags::DeviceSpec;
+use crate::report::{self, Format, Options};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, env = "DDIM_RUNS_DIR", default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Only this sweep label (default: every label).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Reports go to OUT/<label>/.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: Format,
+    /// Sort the table by noise_loss, image_loss, kid or seconds (default: the sweep's order).
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// Tables only: no sample grids or plots.
+    #[arg(long)]
+    pub no_images: bool,
+    /// Where samples are generated: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let Some(spec) = DeviceSpec::parse(&a.device) else {
+        anyhow::bail!("--device {}: expected auto, cpu, cuda or cuda:N", a.device);
+    };
+    let opts = Options {
+        runs_dir: a.runs_dir,
+        label: a.label,
+        out: a.out,
+        format: a.format,
+        sort: a.sort,
+        images: !a.no_images,
+        device: crate::device::resolve(spec)?,
+    };
+    print!("{}", report::run(&opts)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,513 @@
+//! The report's pictures: samples per run, loss curves, KID bars, and the seed's
+//! explanatory figures (forward diffusion, reverse diffusion, the sinusoidal embedding).
+
+use super::{LabelRuns, ReportRun};
+use crate::model::DiffusionModel;
+use crate::track::grid;
+use anyhow::Context;
+use plotters::prelude::*;
+use polars::prelude::*;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+/// (title, file, caption) of each picture.
+pub type Picture = (String, String, String);
+
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const SAMPLES: i64 = 8;
+const SAMPLE_STEPS: i64 = 20;
+const SAMPLE_SEED: i64 = 1;
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+fn run_of<'a>(g: &'a LabelRuns, id: &str) -> &'a ReportRun {
+    g.runs
+        .iter()
+        .find(|r| r.entry.id == id)
+        .expect("run of the table")
+}
+
+fn run_name(r: &ReportRun, varying: &[String]) -> String {
+    if varying.is_empty() {
+        return r.entry.id.clone();
+    }
+    varying
+        .iter()
+        .map(|v| format!("{v}={}", super::flag_text(r.flags.as_ref(), v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn has_weights(r: &ReportRun) -> bool {
+    r.entry.dir.join("model.safetensors").exists()
+        || r.entry.dir.join("checkpoint.safetensors").exists()
+}
+
+/// Makes (or reuses, when `fingerprint` matches the last report) every picture.
+pub fn make_all(
+    g: &LabelRuns,
+    order: &[String],
+    out: &Path,
+    fingerprint: &str,
+    device: Device,
+) -> anyhow::Result<Vec<Picture>> {
+    register_font();
+    let stamp = out.join(".fingerprint");
+    let mut pictures: Vec<Picture> = Vec::new();
+    let with_weights: Vec<&ReportRun> = order
+        .iter()
+        .map(|id| run_of(g, id))
+        .filter(|r| has_weights(r))
+        .collect();
+    if !with_weights.is_empty() {
+        pictures.push((
+            "Samples per run".into(),
+            "samples.png".into(),
+            format!("Each row: {SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of one run, in the table's order (runs without weights are left out)."),
+        ));
+    }
+    pictures.push((
+        "Loss curves".into(),
+        "losses.png".into(),
+        "Training loss (left) and validation noise_loss (right) per epoch, one line per run."
+            .into(),
+    ));
+    let has_kid = g
+        .runs
+        .iter()
+        .any(|r| r.entry.info.metrics.contains_key("kid"));
+    if has_kid {
+        pictures.push((
+            "KID".into(),
+            "kid.png".into(),
+            "Final KID of each run (lower is better).".into(),
+        ));
+    }
+    let best = best_run(g, order);
+    if let Some(b) = best {
+        pictures.push((
+            "Forward diffusion".into(),
+            "forward.png".into(),
+            "One validation image at 11 diffusion times from t = 0 to 1: linear schedule (top), cosine schedule (bottom).".into(),
+        ));
+        pictures.push((
+            "Reverse diffusion".into(),
+            "reverse.png".into(),
+            format!("Forward diffusion (top) and reverse diffusion in 10 steps (bottom) by the best run `{}` ({}), from the same final noise.", b.entry.id, run_name(b, &g.varying)),
+        ));
+    }
+    pictures.push((
+        "Sinusoidal embedding".into(),
+        "embedding.png".into(),
+        "The 32-dimensional embedding of the noise variance for 100 diffusion times (rows, t = 0 at the top), cosine schedule; values mapped from [-1, 1].".into(),
+    ));
+    let all_there = pictures.iter().all(|(_, f, _)| out.join(f).exists());
+    if all_there && std::fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint) {
+        return Ok(pictures);
+    }
+    if !with_weights.is_empty() {
+        samples(&with_weights, out, device)?;
+    }
+    losses(g, order, &out.join("losses.png"))?;
+    if has_kid {
+        kid_bars(g, order, &out.join("kid.png"))?;
+    }
+    if let Some(b) = best {
+        diffusion_figures(b, out, device)?;
+    }
+    embedding(&out.join("embedding.png"))?;
+    crate::store::write_atomic(&stamp, fingerprint.as_bytes())?;
+    Ok(pictures)
+}
+
+/// The completed run with weights and the lowest KID (else noise_loss).
+fn best_run<'a>(g: &'a LabelRuns, order: &[String]) -> Option<&'a ReportRun> {
+    let candidates: Vec<&ReportRun> = order
+        .iter()
+        .map(|id| run_of(g, id))
+        .filter(|r| r.entry.dir.join("model.safetensors").exists() && r.flags.is_some())
+        .collect();
+    let key = |r: &&ReportRun| {
+        let m = &r.entry.info.metrics;
+        m.get("kid")
+            .or(m.get("noise_loss"))
+            .copied()
+            .unwrap_or(f64::INFINITY)
+    };
+    candidates
+        .into_iter()
+        .min_by(|a, b| key(a).total_cmp(&key(b)))
+}
+
+fn model_of(r: &ReportRun, device: Device) -> anyhow::Result<DiffusionModel> {
+    Ok(crate::train::load_for_sampling(&r.entry.dir, device)?.1)
+}
+
+/// One row per run of 8 samples, each cached in `.cache/` by run and weights.
+fn samples(runs: &[&ReportRun], out: &Path, device: Device) -> anyhow::Result<()> {
+    let cache = out.join(".cache");
+    std::fs::create_dir_all(&cache)?;
+    let mut rows: Vec<image::RgbImage> = Vec::new();
+    for r in runs {
+        let weights = ["model.safetensors", "checkpoint.safetensors"]
+            .iter()
+            .map(|f| r.entry.dir.join(f))
+            .find(|p| p.exists())
+            .unwrap();
+        let meta = std::fs::metadata(&weights)?;
+        let t = meta
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos();
+        let file = cache.join(format!("{}-{}-{}.png", r.entry.id, meta.len(), t));
+        if !file.exists() {
+            let model = model_of(r, device)?;
+            let images = model.generate(SAMPLES, SAMPLE_STEPS, SAMPLE_SEED);
+            grid::save_grid(&images, SAMPLES, &file)?;
+        }
+        rows.push(image::open(&file)?.to_rgb8());
+    }
+    let width = rows.iter().map(|r| r.width()).max().unwrap_or(1);
+    let rows: Vec<image::RgbImage> = rows
+        .into_iter()
+        .map(|r| {
+            if r.width() == width {
+                r
+            } else {
+                let h = r.height() * width / r.width();
+                image::imageops::resize(&r, width, h, image::imageops::FilterType::Triangle)
+            }
+        })
+        .collect();
+    let height: u32 = rows.iter().map(|r| r.height()).sum();
+    let mut canvas = image::RgbImage::new(width, height);
+    let mut y = 0;
+    for r in &rows {
+        image::imageops::replace(&mut canvas, r, 0, y as i64);
+        y += r.height();
+    }
+    let tmp = crate::store::tmp_path(&out.join("samples.png"));
+    canvas.save_with_format(&tmp, image::ImageFormat::Png)?;
+    crate::store::commit_tmp(&tmp, &out.join("samples.png"))?;
+    Ok(())
+}
+
+/// Per-epoch scalars of a run as a DataFrame (polars' CSV reader).
+fn scalars_frame(dir: &Path) -> Option<DataFrame> {
+    let path = dir.join("scalars.csv");
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(path))
+        .ok()?
+        .finish()
+        .ok()
+}
+
+fn series_of(df: &DataFrame, col: &str) -> Vec<(f64, f64)> {
+    let (Ok(e), Ok(v)) = (df.column("epoch"), df.column(col)) else {
+        return Vec::new();
+    };
+    let (Ok(e), Ok(v)) = (e.cast(&DataType::Float64), v.cast(&DataType::Float64)) else {
+        return Vec::new();
+    };
+    let (Ok(e), Ok(v)) = (e.f64(), v.f64()) else {
+        return Vec::new();
+    };
+    e.iter()
+        .zip(v.iter())
+        .filter_map(|(a, b)| Some((a?, b?)))
+        .collect()
+}
+
+fn palette(i: usize) -> RGBColor {
+    const C: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
+    C[i % C.len()]
+}
+
+fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing: {e:?}")
+}
+
+/// Train loss and validation noise_loss per epoch, one line per run.
+fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
+    let data: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> = order
+        .iter()
+        .map(|id| {
+            let r = run_of(g, id);
+            let df = scalars_frame(&r.entry.dir);
+            let (a, b) = df
+                .map(|d| (series_of(&d, "loss"), series_of(&d, "val_noise_loss")))
+                .unwrap_or_default();
+            (run_name(r, &g.varying), a, b)
+        })
+        .collect();
+    let legend_rows = data.len().min(24) as u32;
+    let root = BitMapBackend::new(path, (1200, 480 + 18 * legend_rows)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_err)?;
+    let (plots, legend) = root.split_vertically(480);
+    let panels = plots.split_evenly((1, 2));
+    for (k, (panel, title)) in panels
+        .iter()
+        .zip(["training loss", "validation noise_loss"])
+        .enumerate()
+    {
+        let series: Vec<&Vec<(f64, f64)>> = data
+            .iter()
+            .map(|d| if k == 0 { &d.1 } else { &d.2 })
+            .collect();
+        let pts: Vec<&(f64, f64)> = series.iter().flat_map(|s| s.iter()).collect();
+        let xmax = pts.iter().map(|p| p.0).fold(1.0, f64::max);
+        let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-6) * 1.05;
+        let ymin = pts
+            .iter()
+            .map(|p| p.1)
+            .fold(f64::INFINITY, f64::min)
+            .min(ymax)
+            * 0.95;
+        let ymin = if ymin.is_finite() { ymin } else { 0.0 };
+        let mut chart = ChartBuilder::on(panel)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..xmax, ymin..ymax)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(draw_err)?;
+        for (i, s) in series.iter().enumerate() {
+            chart
+                .draw_series(LineSeries::new(
+                    s.iter().copied(),
+                    palette(i).stroke_width(2),
+                ))
+                .map_err(draw_err)?;
+        }
+    }
+    for (i, d) in data.iter().take(legend_rows as usize).enumerate() {
+        let y = 4 + 18 * i as i32;
+        legend
+            .draw(&Rectangle::new(
+                [(20, y + 4), (44, y + 10)],
+                palette(i).filled(),
+            ))
+            .map_err(draw_err)?;
+        legend
+            .draw(&Text::new(d.0.clone(), (52, y), ("sans-serif", 14)))
+            .map_err(draw_err)?;
+    }
+    root.present().map_err(draw_err)?;
+    Ok(())
+}
+
+/// Horizontal KID bars, in table order.
+fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
+    let rows: Vec<(String, Option<f64>)> = order
+        .iter()
+        .map(|id| {
+            let r = run_of(g, id);
+            (
+                run_name(r, &g.varying),
+                r.entry.info.metrics.get("kid").copied(),
+            )
+        })
+        .collect();
+    let n = rows.len() as u32;
+    let max = rows
+        .iter()
+        .filter_map(|r| r.1)
+        .fold(0.0, f64::max)
+        .max(1e-9)
+        * 1.1;
+    let min = rows.iter().filter_map(|r| r.1).fold(0.0, f64::min) * 1.1;
+    let root = BitMapBackend::new(path, (1000, 80 + 28 * n)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_err)?;
+    let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(60) as u32 * 8 + 20;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(min..max, (0..rows.len()).into_segmented())
+        .map_err(draw_err)?;
+    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("KID")
+        .y_labels(rows.len())
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(draw_err)?;
+    chart
+        .draw_series(rows.iter().enumerate().filter_map(|(i, (_, v))| {
+            v.map(|v| {
+                Rectangle::new(
+                    [
+                        (0.0, SegmentValue::Exact(i)),
+                        (v, SegmentValue::Exact(i + 1)),
+                    ],
+                    palette(i).mix(0.8).filled(),
+                )
+            })
+        }))
+        .map_err(draw_err)?;
+    root.present().map_err(draw_err)?;
+    Ok(())
+}
+
+fn save_rows(rows: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> {
+    grid::save_grid(rows, cols, path)
+}
+
+/// Forward diffusion of the example image (linear vs cosine) and reverse diffusion by `b`.
+fn diffusion_figures(b: &ReportRun, out: &Path, device: Device) -> anyhow::Result<()> {
+    use crate::flags::ScheduleType;
+    use crate::model::schedule::Schedule;
+    let flags = b.flags.as_ref().unwrap();
+    let model = model_of(b, device)?;
+    let example = image::open(b.entry.dir.join("example.png"))
+        .context("the run's example.png")?
+        .to_rgb8();
+    let (w, h) = example.dimensions();
+    let x = Tensor::from_slice(example.as_raw())
+        .reshape([1, h as i64, w as i64, 3])
+        .permute([0, 3, 1, 2])
+        .to_kind(Kind::Float)
+        .to_device(device)
+        / 255.0;
+    let x = model.normalizer.normalize(&x);
+    let times = Tensor::linspace(0.0, 1.0, 11, (Kind::Float, device)).reshape([11, 1, 1, 1]);
+    let noise =
+        crate::model::diffusion::seeded_randn(&[11, 3, h as i64, w as i64], 1).to_device(device);
+    let mut rows = Vec::new();
+    for kind in [ScheduleType::Linear, ScheduleType::Cosine] {
+        let s = Schedule::new(kind, flags.min_signal_rate, flags.max_signal_rate, device);
+        let (sig, noi) = s.rates(&times);
+        rows.push(model.normalizer.denormalize(&(&sig * &x + &noi * &noise)));
+    }
+    save_rows(&Tensor::cat(&rows, 0), 11, &out.join("forward.png"))?;
+
+    // Reverse: the seed's figure, with the run's own schedule.
+    let (sig, noi) = model.schedule.rates(&times);
+    let forward = &sig * &x + &noi * &noise;
+    let net = model.eval_net();
+    let reverse = tch::no_grad(|| {
+        let mut imgs: Vec<Tensor> = (0..11)
+            .map(|_| Tensor::zeros_like(&forward.get(0)))
+            .collect();
+        imgs[10] = forward.get(10);
+        for i in (1..=10).rev() {
+            let (s, n) = (sig.narrow(0, i, 1), noi.narrow(0, i, 1));
+            let d = model.denoise(net, &imgs[i as usize].unsqueeze(0), &s, &n, false);
+            let (s2, n2) = (sig.narrow(0, i - 1, 1), noi.narrow(0, i - 1, 1));
+            imgs[(i - 1) as usize] = (&s2 * &d.images + &n2 * &d.noises).squeeze_dim(0);
+        }
+        Tensor::stack(&imgs, 0)
+    });
+    let both = Tensor::cat(
+        &[
+            model.normalizer.denormalize(&forward),
+            model.normalizer.denormalize(&reverse),
+        ],
+        0,
+    );
+    save_rows(&both, 11, &out.join("reverse.png"))
+}
+
+/// Heatmap of the sinusoidal embedding of noise^2 (cosine schedule) for 100 times.
+fn embedding(path: &Path) -> anyhow::Result<()> {
+    use crate::model::embedding::SinusoidalEmbedding;
+    use crate::model::schedule::Schedule;
+    let schedule = Schedule::new(crate::flags::ScheduleType::Cosine, 0.02, 0.95, Device::Cpu);
+    let times = Tensor::linspace(0.0, 1.0, 100, (Kind::Float, Device::Cpu)).reshape([100, 1, 1, 1]);
+    let (_, noise) = schedule.rates(&times);
+    let emb = SinusoidalEmbedding::new(32, Device::Cpu)
+        .forward(&noise.square())
+        .reshape([100, 32]);
+    let values: Vec<f32> = Vec::<f32>::try_from(&emb.contiguous().reshape([-1]))?;
+    let root = BitMapBackend::new(path, (520, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("sinusoidal embedding of noise variance", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(34)
+        .y_label_area_size(44)
+        .build_cartesian_2d(0f64..32f64, 1f64..0f64)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("embedding dimension")
+        .y_desc("t")
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(draw_err)?;
+    let color = |v: f32| {
+        // diverging blue (-1) - white (0) - red (1)
+        let v = v.clamp(-1.0, 1.0);
+        if v < 0.0 {
+            let a = -v;
+            RGBColor(
+                (255.0 * (1.0 - a)) as u8,
+                (255.0 * (1.0 - 0.6 * a)) as u8,
+                255,
+            )
+        } else {
+            RGBColor(
+                255,
+                (255.0 * (1.0 - 0.8 * v)) as u8,
+                (255.0 * (1.0 - v)) as u8,
+            )
+        }
+    };
+    chart
+        .draw_series((0..100).flat_map(|r| {
+            let values = &values;
+            (0..32).map(move |c| {
+                let v = values[r * 32 + c];
+                let t0 = r as f64 / 100.0;
+                Rectangle::new(
+                    [(c as f64, t0), (c as f64 + 1.0, t0 + 0.01)],
+                    color(v).filled(),
+                )
+            })
+        }))
+        .map_err(draw_err)?;
+    root.present().map_err(draw_err)?;
+    Ok(())
+}
+
+/// Paths of every picture a report can hold (for tests and cleanup).
+pub fn picture_files() -> [&'static str; 6] {
+    [
+        "samples.png",
+        "losses.png",
+        "kid.png",
+        "forward.png",
+        "reverse.png",
+        "embedding.png",
+    ]
+}

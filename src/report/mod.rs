@@ -1,0 +1,267 @@
+//! `ddim-sweep report`: result tables (polars), sample grids and plots (plotters) per sweep
+//! label, from what the runs wrote to disk.
+
+pub mod figures;
+pub mod table;
+
+use crate::flags::{Flags, FLAG_SPECS};
+use crate::store::listing::{list_runs, RunEntry};
+use anyhow::Context;
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// The metrics of the results table, in order.
+pub const METRICS: [&str; 3] = ["noise_loss", "image_loss", "kid"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Markdown,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub runs_dir: PathBuf,
+    pub label: Option<String>,
+    pub out: PathBuf,
+    pub format: Format,
+    pub sort: Option<String>,
+    pub images: bool,
+    pub device: tch::Device,
+}
+
+/// One run as the report sees it.
+#[derive(Debug, Clone)]
+pub struct ReportRun {
+    pub entry: RunEntry,
+    pub flags: Option<Flags>,
+}
+
+/// The runs of one label, with the flags that vary among them.
+#[derive(Debug, Clone)]
+pub struct LabelRuns {
+    pub label: String,
+    pub runs: Vec<ReportRun>,
+    pub varying: Vec<String>,
+}
+
+/// Loads the runs of `runs_dir`, grouped by label (sweep order within a label).
+pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRuns>> {
+    let mut groups: Vec<LabelRuns> = Vec::new();
+    for entry in list_runs(runs_dir) {
+        if label.is_some_and(|l| l != entry.label) {
+            continue;
+        }
+        let flags = std::fs::read_to_string(entry.dir.join("flags.yaml"))
+            .ok()
+            .and_then(|t| Flags::from_yaml(&t).ok());
+        let run = ReportRun { entry, flags };
+        match groups.iter_mut().find(|g| g.label == run.entry.label) {
+            Some(g) => g.runs.push(run),
+            None => groups.push(LabelRuns {
+                label: run.entry.label.clone(),
+                runs: vec![run],
+                varying: Vec::new(),
+            }),
+        }
+    }
+    for g in &mut groups {
+        g.varying = varying_flags(&g.runs);
+    }
+    Ok(groups)
+}
+
+/// Flags whose values differ among the runs: the sweep's grid order first, then spec order.
+fn varying_flags(runs: &[ReportRun]) -> Vec<String> {
+    let maps: Vec<_> = runs
+        .iter()
+        .filter_map(|r| r.flags.as_ref().map(|f| f.to_map()))
+        .collect();
+    let differs = |name: &str| {
+        let first = maps.first().and_then(|m| m.get(name));
+        maps.iter().any(|m| m.get(name) != first)
+    };
+    let mut out: Vec<String> = Vec::new();
+    for r in runs {
+        for (k, _) in &r.entry.varying {
+            if !out.contains(k) && (differs(k) || maps.len() <= 1) {
+                out.push(k.clone());
+            }
+        }
+    }
+    for s in FLAG_SPECS {
+        if !out.iter().any(|o| o == s.name) && differs(s.name) {
+            out.push(s.name.to_string());
+        }
+    }
+    out
+}
+
+/// The text of a flag value in tables: `mae`, `0.001`, `[8, 16]`.
+pub fn flag_text(flags: Option<&Flags>, name: &str) -> String {
+    flags
+        .and_then(|f| f.to_map().get(name).cloned())
+        .map(|v| crate::flags::show_value(&v).trim_matches('`').to_string())
+        .unwrap_or_default()
+}
+
+/// The runs of a label as a DataFrame: id, status, the varying flags (text), the metrics
+/// (null when missing), seconds, dir.
+pub fn frame(g: &LabelRuns) -> PolarsResult<DataFrame> {
+    let mut cols: Vec<Column> = vec![
+        Column::new(
+            "id".into(),
+            g.runs
+                .iter()
+                .map(|r| r.entry.id.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "status".into(),
+            g.runs
+                .iter()
+                .map(|r| r.entry.info.status.to_string())
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for name in &g.varying {
+        let v: Vec<String> = g
+            .runs
+            .iter()
+            .map(|r| flag_text(r.flags.as_ref(), name))
+            .collect();
+        cols.push(Column::new(name.as_str().into(), v));
+    }
+    for m in METRICS {
+        let v: Vec<Option<f64>> = g
+            .runs
+            .iter()
+            .map(|r| r.entry.info.metrics.get(m).copied())
+            .collect();
+        cols.push(Column::new(m.into(), v));
+    }
+    cols.push(Column::new(
+        "seconds".into(),
+        g.runs
+            .iter()
+            .map(|r| r.entry.info.seconds)
+            .collect::<Vec<_>>(),
+    ));
+    cols.push(Column::new(
+        "dataset_name".into(),
+        g.runs
+            .iter()
+            .map(|r| flag_text(r.flags.as_ref(), "dataset_name"))
+            .collect::<Vec<_>>(),
+    ));
+    DataFrame::new_infer_height(cols)
+}
+
+/// Sorts by a metric (ascending, missing last), or keeps the sweep's order.
+pub fn sorted(df: DataFrame, sort: Option<&str>) -> anyhow::Result<DataFrame> {
+    let Some(m) = sort else { return Ok(df) };
+    if !METRICS.contains(&m) && m != "seconds" {
+        anyhow::bail!("--sort {m}: expected one of noise_loss, image_loss, kid, seconds");
+    }
+    Ok(df.sort(
+        [m],
+        SortMultipleOptions::default()
+            .with_nulls_last(true)
+            .with_maintain_order(true),
+    )?)
+}
+
+/// A fingerprint of everything a label's pictures are made from (runs, their status,
+/// weights and logs), so that pictures already made are reused.
+fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"report v1\n");
+    for id in order {
+        let r = g.runs.iter().find(|r| &r.entry.id == id).unwrap();
+        h.update(id.as_bytes());
+        for f in [
+            "run.json",
+            "model.safetensors",
+            "scalars.csv",
+            "example.png",
+        ] {
+            if let Ok(m) = std::fs::metadata(r.entry.dir.join(f)) {
+                let t = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                h.update(format!("{f}:{}:{t};", m.len()).as_bytes());
+            }
+        }
+    }
+    h.finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes the report of every label; returns what to print.
+pub fn run(opts: &Options) -> anyhow::Result<String> {
+    let groups = load(&opts.runs_dir, opts.label.as_deref())?;
+    if groups.is_empty() {
+        match &opts.label {
+            Some(l) => anyhow::bail!("no runs with label `{l}` in {}", opts.runs_dir.display()),
+            None => anyhow::bail!("no runs in {}", opts.runs_dir.display()),
+        }
+    }
+    let mut printed = String::new();
+    for g in &groups {
+        let out_dir = opts.out.join(&g.label);
+        std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("creating {}", out_dir.display()))?;
+        let df = sorted(frame(g)?, opts.sort.as_deref())?;
+        match opts.format {
+            Format::Csv => {
+                let text = table::csv(&df, &g.varying)?;
+                crate::store::write_atomic(&out_dir.join("results.csv"), text.as_bytes())?;
+                printed.push_str(&text);
+            }
+            Format::Json => {
+                let text = table::json(&df, &g.varying)?;
+                crate::store::write_atomic(&out_dir.join("results.json"), text.as_bytes())?;
+                printed.push_str(&text);
+            }
+            Format::Markdown => {
+                let tables = table::markdown_tables(&df, &g.varying)?;
+                let order: Vec<String> = df
+                    .column("id")?
+                    .str()?
+                    .iter()
+                    .map(|s| s.unwrap_or("").to_string())
+                    .collect();
+                let pictures = if opts.images {
+                    let fp = fingerprint(g, &order);
+                    figures::make_all(g, &order, &out_dir, &fp, opts.device)?
+                } else {
+                    Vec::new()
+                };
+                let md = table::readme(g, &df, &tables, &pictures)?;
+                crate::store::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
+                printed.push_str(&format!(
+                    "## {} ({} runs) -> {}\n\n",
+                    g.label,
+                    g.runs.len(),
+                    out_dir.join("README.md").display()
+                ));
+                for (title, t) in &tables {
+                    if !title.is_empty() {
+                        printed.push_str(&format!("{title}\n\n"));
+                    }
+                    printed.push_str(t);
+                    printed.push('\n');
+                }
+            }
+        }
+    }
+    Ok(printed)
+}
