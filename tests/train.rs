@@ -75,17 +75,21 @@ fn bad_flags_are_refused_with_clear_messages() {
             "{flag}: nothing written for a refused run"
         );
     }
-    // A dataset that this version cannot load fails the run with the reason, exit 1.
+    // Missing data fails the run with the reason (path, layout, fetch command), exit 1.
     let o = run(&[
         "train",
         "--run-dir",
         rd,
         "dataset_name=flowers",
+        "data_dir=/nonexistent/flowers",
         "device=cpu",
+        "kid_images=0",
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("dataset `flowers` is not available"),
+        String::from_utf8_lossy(&o.stderr).contains(
+            "dataset `flowers` not found at /nonexistent/flowers: expected jpg/image_00001.jpg"
+        ) && String::from_utf8_lossy(&o.stderr).contains("ddim-sweep data fetch flowers"),
         "{}",
         text(&o)
     );

@@ -246,7 +246,9 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 
 /// Train loss and validation noise_loss per epoch, one line per run.
 fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
-    let data: Vec<(String, Vec<(f64, f64)>, Vec<(f64, f64)>)> = order
+    // (legend, training loss, validation noise_loss) per run
+    type Curves = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
+    let data: Vec<Curves> = order
         .iter()
         .map(|id| {
             let r = run_of(g, id);
@@ -339,7 +341,9 @@ fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> 
         .max(1e-9)
         * 1.1;
     let min = rows.iter().filter_map(|r| r.1).fold(0.0, f64::min) * 1.1;
-    let root = BitMapBackend::new(path, (1000, 80 + 28 * n)).into_drawing_area();
+    // 28 px a bar; past 200 runs the chart stays 5,600 px high and bars get thinner.
+    let row = if n <= 200 { 28 } else { (5600 / n).max(2) };
+    let root = BitMapBackend::new(path, (1000, 80 + row * n)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
     let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(60) as u32 * 8 + 20;
     let mut chart = ChartBuilder::on(&root)
