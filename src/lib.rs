@@ -30,3 +30,16 @@ pub mod store;
 pub mod sweep;
 pub mod track;
 pub mod train;
+
+/// Keeps glibc from returning every large tensor buffer to the kernel: by default each
+/// allocation over the (dynamic) mmap threshold is a fresh `mmap` whose pages fault in again on
+/// every training step. Raising the threshold lets freed buffers be reused; measured on the
+/// default 64x64 model on 2 CPU cores: 22 -> 40+ training images/s (`bench/speed.sh`).
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}

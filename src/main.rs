@@ -2,6 +2,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    ddim_sweep::tune_allocator();
     let cli = ddim_sweep::commands::Cli::parse();
     match ddim_sweep::commands::run(cli) {
         Ok(code) => code,
