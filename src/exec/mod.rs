@@ -183,6 +183,7 @@ pub async fn execute(
         .progress_chars("=> "),
     );
     main.set_prefix(plan.label.clone());
+    main.enable_steady_tick(std::time::Duration::from_millis(500));
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let mut queue: std::collections::VecDeque<usize> = todo.into();
@@ -203,7 +204,7 @@ pub async fn execute(
             match launch(r, run, &slot, executor, tx.clone()) {
                 Ok(pid) => {
                     let bar = multi.insert_before(&main, ProgressBar::new_spinner());
-                    bar.set_style(ProgressStyle::with_template("  {prefix} {msg}").unwrap());
+                    bar.set_style(ProgressStyle::with_template("  {prefix} {wide_msg}").unwrap());
                     bar.set_prefix(format!("{} {}", r.id, r.varying_text()));
                     bar.set_message("starting");
                     say(
@@ -504,13 +505,41 @@ fn metrics_text(info: &RunInfo) -> String {
         .join("")
 }
 
-/// Turns a train progress line into the run's status text.
+/// Turns a train progress line (`epoch 2/5 step 30/50 loss 0.21 images/s 180.2`, or an
+/// epoch's summary line) into the run's short status: epoch, step, loss, images/s.
 fn progress_message(line: &str) -> Option<String> {
-    let rest = line.strip_prefix("epoch ")?;
-    Some(format!(
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    if tokens.first() != Some(&"epoch") {
+        return None;
+    }
+    let after = |key: &str| {
+        tokens
+            .iter()
+            .position(|t| *t == key)
+            .and_then(|i| tokens.get(i + 1))
+            .copied()
+    };
+    let mut msg = format!(
         "epoch {}",
-        rest.chars().take(120).collect::<String>()
-    ))
+        after("epoch").unwrap_or("?").trim_end_matches(':')
+    );
+    if let Some(step) = after("step") {
+        msg.push_str(&format!(" step {step}"));
+    }
+    if let Some(loss) = after("loss") {
+        msg.push_str(&format!(" loss {loss}"));
+    }
+    // "images/s 180.2" within an epoch, "180.2 images/s" at its end
+    let ips = after("images/s")
+        .filter(|v| v.parse::<f64>().is_ok())
+        .or_else(|| {
+            let i = tokens.iter().position(|t| *t == "images/s")?;
+            tokens.get(i.checked_sub(1)?).copied()
+        });
+    if let Some(v) = ips {
+        msg.push_str(&format!(" {v} images/s"));
+    }
+    Some(msg)
 }
 
 /// Sets a run's status in its run.json (keeping the rest).
@@ -568,4 +597,24 @@ pub fn prepare_run(r: &PlannedRun, label: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            super::progress_message("epoch 2/5 step 30/50 loss 0.210000 images/s 180.2").unwrap(),
+            "epoch 2/5 step 30/50 loss 0.210000 180.2 images/s"
+        );
+        assert_eq!(
+            super::progress_message("epoch 1/3 step 10 loss 0.711444 noise_loss 0.7 image_loss 2.1 val_noise_loss 0.5 val_image_loss 1.5 168.4 images/s 0.9s").unwrap(),
+            "epoch 1/3 step 10 loss 0.711444 168.4 images/s"
+        );
+        assert_eq!(
+            super::progress_message("epoch 0 (untrained): val_noise_loss 0.79").unwrap(),
+            "epoch 0"
+        );
+        assert!(super::progress_message("training runs/x on cpu").is_none());
+    }
 }
