@@ -52,17 +52,7 @@ pub fn key(dataset: &str, split: &Split, size: i64, antialias: bool) -> String {
     for (part, files) in [("train", &split.train), ("valid", &split.valid)] {
         h.update(part.as_bytes());
         for f in files {
-            let (len, mtime) = std::fs::metadata(f)
-                .map(|m| {
-                    let t = m
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map(|d| d.as_nanos())
-                        .unwrap_or(0);
-                    (m.len(), t)
-                })
-                .unwrap_or((0, 0));
+            let (len, mtime) = crate::store::file_stamp(f);
             h.update(format!("{}\t{len}\t{mtime}\n", f.display()).as_bytes());
         }
     }

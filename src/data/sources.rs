@@ -21,7 +21,8 @@ pub struct Split {
     pub valid: Vec<PathBuf>,
 }
 
-fn is_image(p: &Path) -> bool {
+/// A PNG or JPEG file name.
+pub fn is_image(p: &Path) -> bool {
     p.extension()
         .map(|e| {
             matches!(

@@ -47,18 +47,12 @@ impl Inception {
         let mut module = CModule::load_on_device(path, device)
             .with_context(|| format!("loading {}", path.display()))?;
         module.set_eval();
-        let meta = std::fs::metadata(path)?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let (len, mtime) = crate::store::file_stamp(path);
         Ok(Inception {
             module,
             path: path.to_path_buf(),
             device,
-            fingerprint: format!("{}:{}", meta.len(), mtime),
+            fingerprint: format!("{len}:{mtime}"),
         })
     }
 
@@ -112,16 +106,7 @@ pub fn load_folder(dir: &Path) -> anyhow::Result<Tensor> {
         .into_iter()
         .filter_map(|e| e.ok())
         .map(|e| e.into_path())
-        .filter(|p| {
-            p.extension()
-                .map(|e| {
-                    matches!(
-                        e.to_string_lossy().to_lowercase().as_str(),
-                        "png" | "jpg" | "jpeg"
-                    )
-                })
-                .unwrap_or(false)
-        })
+        .filter(|p| crate::data::sources::is_image(p))
         .collect();
     paths.sort();
     if paths.is_empty() {

@@ -159,12 +159,8 @@ fn samples(runs: &[&ReportRun], out: &Path, device: Device) -> anyhow::Result<()
             .map(|f| r.entry.dir.join(f))
             .find(|p| p.exists())
             .unwrap();
-        let meta = std::fs::metadata(&weights)?;
-        let t = meta
-            .modified()?
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_nanos();
-        let file = cache.join(format!("{}-{}-{}.png", r.entry.id, meta.len(), t));
+        let (len, t) = crate::store::file_stamp(&weights);
+        let file = cache.join(format!("{}-{len}-{t}.png", r.entry.id));
         if !file.exists() {
             let model = model_of(r, device)?;
             let images = model.generate(SAMPLES, SAMPLE_STEPS, SAMPLE_SEED);

@@ -187,15 +187,8 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
             "scalars.csv",
             "example.png",
         ] {
-            if let Ok(m) = std::fs::metadata(r.entry.dir.join(f)) {
-                let t = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0);
-                h.update(format!("{f}:{}:{t};", m.len()).as_bytes());
-            }
+            let (len, t) = crate::store::file_stamp(&r.entry.dir.join(f));
+            h.update(format!("{f}:{len}:{t};").as_bytes());
         }
     }
     h.finalize()

@@ -103,6 +103,22 @@ impl RunDir {
     }
 }
 
+/// A file's size and modification time (ns since the epoch), for cache keys; (0, 0) when
+/// missing.
+pub fn file_stamp(path: &Path) -> (u64, u128) {
+    fs::metadata(path)
+        .map(|m| {
+            let t = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            (m.len(), t)
+        })
+        .unwrap_or((0, 0))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced and
 /// renamed over: a reader sees the old file or the new one, never a part.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -429,19 +429,11 @@ impl Trainer {
                         self.sums.images / self.sums.seconds.max(1e-9)
                     );
                 }
-                if checkpoint_now || stopping.is_some() {
-                    self.save_checkpoint(dir, info)?;
-                }
                 if let Some(signal) = stopping {
-                    crate::say!(
-                        "{}: stopped at step {}, checkpoint saved",
-                        signal.name(),
-                        self.progress.step
-                    );
-                    return Ok(Outcome::Interrupted {
-                        signal,
-                        step: self.progress.step,
-                    });
+                    return self.stop(dir, info, signal);
+                }
+                if checkpoint_now {
+                    self.save_checkpoint(dir, info)?;
                 }
             }
             self.gather(&mut pending, &mut segment_start)?;
@@ -498,20 +490,11 @@ impl Trainer {
             self.progress.epoch = epoch;
             self.progress.batch = 0;
             self.sums = EpochSums::default();
+            if let Some(signal) = stop.requested() {
+                return self.stop(dir, info, signal);
+            }
             if f.checkpoint_every == 0 || epoch == f.epochs {
                 self.save_checkpoint(dir, info)?;
-            }
-            if let Some(signal) = stop.requested() {
-                self.save_checkpoint(dir, info)?;
-                crate::say!(
-                    "{}: stopped at step {}, checkpoint saved",
-                    signal.name(),
-                    self.progress.step
-                );
-                return Ok(Outcome::Interrupted {
-                    signal,
-                    step: self.progress.step,
-                });
             }
         }
         // Final evaluation (the seed's `evaluate` on the validation split).
@@ -586,6 +569,20 @@ impl Trainer {
             bail!("diverged at step {step}: loss is {v}");
         }
         Ok(())
+    }
+
+    /// Checkpoints where training stands and reports the stop.
+    fn stop(&self, dir: &RunDir, info: &mut RunInfo, signal: Signal) -> anyhow::Result<Outcome> {
+        self.save_checkpoint(dir, info)?;
+        crate::say!(
+            "{}: stopped at step {}, checkpoint saved",
+            signal.name(),
+            self.progress.step
+        );
+        Ok(Outcome::Interrupted {
+            signal,
+            step: self.progress.step,
+        })
     }
 
     fn save_checkpoint(&self, dir: &RunDir, info: &mut RunInfo) -> anyhow::Result<()> {
