@@ -319,8 +319,10 @@ fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
 
 /// Horizontal KID bars, in table order.
 fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
+    // Drawn bottom-up: the order is reversed so that the table's first run is the top bar.
     let rows: Vec<(String, Option<f64>)> = order
         .iter()
+        .rev()
         .map(|id| {
             let r = run_of(g, id);
             (
