@@ -397,3 +397,36 @@ fn a_diverging_run_fails_alone() {
     let log = fs::read_to_string(runs.join("div").join(&failed).join("train.log")).unwrap();
     assert!(log.contains("diverged at step"), "{log}");
 }
+
+#[test]
+fn fail_fast_stops_the_sweep_at_the_first_failure() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = sweep_body(
+        "ff",
+        "  epochs: 2\n  max_images: 60\n  image_size: 16\n  loss: mse\n",
+        "  lr: [1.0e+10, 0.001, 0.002]\n",
+    );
+    let s = write_sweep(d.path(), "ff.yaml", &body);
+    let o = run(&[
+        "run",
+        &s,
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--fail-fast",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("--fail-fast: stopping the other runs")
+            && out.contains("0 completed now, 1 failed"),
+        "{out}"
+    );
+    let counts = status_counts(&runs, "ff");
+    assert_eq!(counts.get("failed"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get("queued"),
+        Some(&2),
+        "the others never started: {counts:?}"
+    );
+}
