@@ -22,6 +22,22 @@ fn main() {
     }
     let root = root.canonicalize().unwrap_or(root);
     let lib = root.join("lib");
+    // The bf16 autocast shim (csrc/autocast.cpp), against libtorch's headers.
+    println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(root.join("include"))
+        .include(root.join("include/torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .file("csrc/autocast.cpp")
+        .compile("ddim_autocast");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     if lib.join("libtorch_cuda.so").exists() {
         println!(

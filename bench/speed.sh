@@ -14,6 +14,9 @@ max=$(( (STEPS * 64 * 5 + 3) / 4 ))
 "$DDIM_BIN" train --run-dir "$tmp/run" dataset_name=shapes image_size=64 batch_size=64 epochs=1 \
   max_images=$max eval_every=0 sample_every=0 kid_images=0 device=$DEVICE > "$tmp/train.log"
 ours=$(tail -1 "$tmp/run/scalars.csv" | awk -F, '{print $10}')
+"$DDIM_BIN" train --run-dir "$tmp/run_bf16" dataset_name=shapes image_size=64 batch_size=64 epochs=1 \
+  max_images=$max eval_every=0 sample_every=0 kid_images=0 device=$DEVICE precision=bf16 > "$tmp/train_bf16.log"
+ours_bf16=$(tail -1 "$tmp/run_bf16/scalars.csv" | awk -F, '{print $10}')
 steps=$(tail -1 "$tmp/run/scalars.csv" | awk -F, '{print $2}')
 ref=$("$DDIM_VENV/bin/python" "$DDIM_ROOT/bench/torch_ref.py" --steps "$steps" --batch 64 --size 64 --device "$DEVICE" 2>/dev/null)
 # PyTorch again with the allocator setting ddim-sweep makes for itself (glibc mmap threshold).
@@ -24,13 +27,15 @@ mkdir -p "$tmp/a"
 cp "$tmp/g.png" "$tmp/a/"
 "$DDIM_BIN" sample "$tmp/run" --n 64 --steps 2 --device "$DEVICE" --out "$tmp/a/big.png" > /dev/null
 feat_s=$({ time "$DDIM_BIN" kid "$tmp/a" "$tmp/a" --device "$DEVICE" > /dev/null; } 2>&1)
-"$DDIM_VENV/bin/python" - "$ours" "$ref" "$sample_s" "$feat_s" "$steps" "$DEVICE" "$ref_tuned" <<'PY'
+"$DDIM_VENV/bin/python" - "$ours" "$ref" "$sample_s" "$feat_s" "$steps" "$DEVICE" "$ref_tuned" "$ours_bf16" <<'PY'
 import json, sys
 ours, ref, sample_s, feat_s, steps, dev = float(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
 tuned = json.loads(sys.argv[7])
+bf16 = float(sys.argv[8])
 print(f"device {dev}, {ref['threads']} threads, default model ({ref['parameters']:,} parameters in both), batch 64, 64x64, {steps} steps")
 print(f"training images/s   ddim-sweep {ours:8.1f}   PyTorch {ref['images_per_s']:8.1f}   ratio {ours / ref['images_per_s']:.2f}")
 print(f"training images/s   ddim-sweep {ours:8.1f}   PyTorch with the same malloc setting {tuned['images_per_s']:8.1f}   ratio {ours / tuned['images_per_s']:.2f}")
+print(f"training images/s   ddim-sweep precision=bf16 {bf16:8.1f}   ratio to PyTorch fp32 {bf16 / ref['images_per_s']:.2f}")
 print(f"sampling samples/s  ddim-sweep {16 / sample_s:8.2f} (16 samples, 20 steps, process start included)   PyTorch {ref['samples_per_s']:8.2f}")
 print(f"Inception features/s ddim-sweep {4 / feat_s:8.2f} (2 images per side; network load and process start included)")
 PY

@@ -202,6 +202,12 @@ pub const FLAG_SPECS: &[FlagSpec] = &[
         help: "auto, cpu, cuda or cuda:N",
     },
     FlagSpec {
+        name: "precision",
+        default: "fp32",
+        kind: choice(&["fp32", "bf16"]),
+        help: "bf16: the training forward pass under bfloat16 autocast (weights stay fp32)",
+    },
+    FlagSpec {
         name: "checkpoint_every",
         default: "0",
         kind: FlagKind::Int { min: 0 },
@@ -572,6 +578,7 @@ pub struct Flags {
     pub seed: i64,
     pub ema: f64,
     pub device: String,
+    pub precision: String,
     pub checkpoint_every: i64,
     pub sample_every: i64,
     pub eval_every: i64,

@@ -354,3 +354,25 @@ fn sigint_checkpoints_marks_interrupted_and_exits_130() {
 fn sigterm_exits_143() {
     interrupt_and_continue(libc::SIGTERM, Some(143));
 }
+
+#[test]
+fn bf16_autocast_trains_to_the_same_quality() {
+    let d = tempfile::tempdir().unwrap();
+    let mut last = Vec::new();
+    for p in ["precision=fp32", "precision=bf16"] {
+        let rd = d.path().join(p);
+        let o = run(&train_args(
+            rd.to_str().unwrap(),
+            &["epochs=3", "max_images=240", "lr=3e-3", p],
+        ));
+        assert!(o.status.success(), "{}", text(&o));
+        let info = read_json(&rd.join("run.json"));
+        last.push(info["metrics"]["noise_loss"].as_f64().unwrap());
+    }
+    let (fp32, bf16) = (last[0], last[1]);
+    assert!(bf16 < 0.7, "bf16 learns: {bf16}");
+    assert!(
+        (bf16 - fp32).abs() / fp32 < 0.05,
+        "fp32 {fp32} vs bf16 {bf16}"
+    );
+}

@@ -3,6 +3,7 @@
 pub mod diffusion;
 pub mod embedding;
 pub mod normalizer;
+pub mod precision;
 pub mod schedule;
 pub mod summary;
 pub mod unet;

@@ -624,9 +624,17 @@ impl Trainer {
         let (signal, noise) = self.model.schedule.rates(&t);
         let noises = x.randn_like();
         let noisy = &signal * &x + &noise * &noises;
-        let d = self
-            .model
-            .denoise(&self.model.net, &noisy, &signal, &noise, true);
+        let forward = || {
+            self.model
+                .denoise(&self.model.net, &noisy, &signal, &noise, true)
+        };
+        let mut d = if self.flags.precision == "bf16" {
+            crate::model::precision::bf16(self.device(), forward)
+        } else {
+            forward()
+        };
+        d.noises = d.noises.to_kind(Kind::Float);
+        d.images = d.images.to_kind(Kind::Float);
         let (pred, target) = match self.flags.loss_on {
             LossOn::Noise => (&d.noises, &noises),
             LossOn::Image => (&d.images, &x),
