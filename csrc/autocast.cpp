@@ -19,3 +19,10 @@ int ddim_autocast_bf16(int device, int enabled) {
 }
 
 }
+
+// Channels-last memory format (tch 0.24 has no memory formats): a new tensor handle, as tch's
+// own C wrappers make them (a heap-allocated at::Tensor).
+#include <ATen/Tensor.h>
+extern "C" at::Tensor* ddim_channels_last(const at::Tensor* t) {
+  return new at::Tensor(t->contiguous(at::MemoryFormat::ChannelsLast));
+}

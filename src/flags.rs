@@ -208,6 +208,12 @@ pub const FLAG_SPECS: &[FlagSpec] = &[
         help: "bf16: the training forward pass under bfloat16 autocast (weights stay fp32)",
     },
     FlagSpec {
+        name: "channels_last",
+        default: "false",
+        kind: FlagKind::Bool,
+        help: "convolution weights and inputs in channels-last memory format",
+    },
+    FlagSpec {
         name: "checkpoint_every",
         default: "0",
         kind: FlagKind::Int { min: 0 },
@@ -579,6 +585,7 @@ pub struct Flags {
     pub ema: f64,
     pub device: String,
     pub precision: String,
+    pub channels_last: bool,
     pub checkpoint_every: i64,
     pub sample_every: i64,
     pub eval_every: i64,

@@ -356,10 +356,10 @@ fn sigterm_exits_143() {
 }
 
 #[test]
-fn bf16_autocast_trains_to_the_same_quality() {
+fn bf16_autocast_and_channels_last_train_to_the_same_quality() {
     let d = tempfile::tempdir().unwrap();
     let mut last = Vec::new();
-    for p in ["precision=fp32", "precision=bf16"] {
+    for p in ["precision=fp32", "precision=bf16", "channels_last=true"] {
         let rd = d.path().join(p);
         let o = run(&train_args(
             rd.to_str().unwrap(),

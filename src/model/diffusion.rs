@@ -63,6 +63,12 @@ impl DiffusionModel {
                 decay: flags.ema,
             }
         });
+        if flags.channels_last {
+            to_channels_last(&vs);
+            if let Some(e) = &ema {
+                to_channels_last(&e.vs);
+            }
+        }
         DiffusionModel {
             vs,
             net,
@@ -214,13 +220,25 @@ impl DiffusionModel {
                 .filter(|(k, _)| k.starts_with("normalize.")),
         );
         out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        out.into_iter().map(|(k, t)| (k, t.contiguous())).collect()
     }
 
     /// Loads weights written by [`crate::train`] (`model.safetensors`) into the main network.
     pub fn load_weights(&mut self, path: &Path) -> Result<(), tch::TchError> {
         self.vs.load(path)
     }
+}
+
+/// Puts every 4-d variable (the convolution weights) in channels-last memory format.
+fn to_channels_last(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables() {
+            if v.dim() == 4 {
+                let cl = super::precision::channels_last(&v);
+                v.set_data(&cl);
+            }
+        }
+    });
 }
 
 /// Standard normal noise from its own ChaCha8 stream seeded with `seed`, on the CPU: it does

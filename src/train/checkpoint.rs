@@ -43,15 +43,15 @@ pub fn save(
 ) -> anyhow::Result<()> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
     for (k, t) in model.vs.variables() {
-        named.push((format!("model/{k}"), t.to_device(Device::Cpu)));
+        named.push((format!("model/{k}"), t.to_device(Device::Cpu).contiguous()));
     }
     if let Some(ema) = &model.ema {
         for (k, t) in ema.vs.variables() {
-            named.push((format!("ema/{k}"), t.to_device(Device::Cpu)));
+            named.push((format!("ema/{k}"), t.to_device(Device::Cpu).contiguous()));
         }
     }
     for (k, t) in opt.state() {
-        named.push((format!("opt/{k}"), t.to_device(Device::Cpu)));
+        named.push((format!("opt/{k}"), t.to_device(Device::Cpu).contiguous()));
     }
     named.push((
         "progress".into(),

@@ -624,6 +624,11 @@ impl Trainer {
         let (signal, noise) = self.model.schedule.rates(&t);
         let noises = x.randn_like();
         let noisy = &signal * &x + &noise * &noises;
+        let noisy = if self.flags.channels_last {
+            crate::model::precision::channels_last(&noisy)
+        } else {
+            noisy
+        };
         let forward = || {
             self.model
                 .denoise(&self.model.net, &noisy, &signal, &noise, true)
