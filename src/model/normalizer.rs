@@ -18,6 +18,9 @@ pub struct Normalizer {
     pub stds: Tensor,
     /// [images seen, batches seen], as a float tensor.
     pub counts: Tensor,
+    /// The same counts on the host, so that a training step never reads the device.
+    images: f64,
+    batches: i64,
 }
 
 impl Normalizer {
@@ -29,15 +32,23 @@ impl Normalizer {
             means,
             stds,
             counts,
+            images: 0.0,
+            batches: 0,
         }
     }
 
+    /// Reads the counts back from the tensor (after a checkpoint was restored into it).
+    pub fn refresh(&mut self) {
+        self.images = self.counts.double_value(&[0]);
+        self.batches = self.counts.double_value(&[1]) as i64;
+    }
+
     pub fn images_seen(&self) -> f64 {
-        self.counts.double_value(&[0])
+        self.images
     }
 
     pub fn batches_seen(&self) -> i64 {
-        self.counts.double_value(&[1]) as i64
+        self.batches
     }
 
     /// Merges one training batch (N, C, H, W) into the statistics, for the first 55 batches.
@@ -63,6 +74,8 @@ impl Normalizer {
             let _ = self.counts.get(0).fill_(total);
             let _ = self.counts.get(1).fill_((batches + 1) as f64);
         });
+        self.images += x.size()[0] as f64;
+        self.batches += 1;
     }
 
     pub fn normalize(&self, x: &Tensor) -> Tensor {

@@ -109,6 +109,7 @@ pub fn load(
         })
     };
     restore("model", model.vs.variables())?;
+    model.normalizer.refresh();
     if let Some(ema) = &model.ema {
         restore("ema", ema.vs.variables())?;
     }
