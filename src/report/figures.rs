@@ -501,15 +501,3 @@ fn embedding(path: &Path) -> anyhow::Result<()> {
     root.present().map_err(draw_err)?;
     Ok(())
 }
-
-/// Paths of every picture a report can hold (for tests and cleanup).
-pub fn picture_files() -> [&'static str; 6] {
-    [
-        "samples.png",
-        "losses.png",
-        "kid.png",
-        "forward.png",
-        "reverse.png",
-        "embedding.png",
-    ]
-}
