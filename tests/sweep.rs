@@ -430,3 +430,68 @@ fn fail_fast_stops_the_sweep_at_the_first_failure() {
         "the others never started: {counts:?}"
     );
 }
+
+#[test]
+fn a_run_left_running_by_a_dead_process_is_resumed() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let rs = runs.to_str().unwrap();
+    let s = slow_sweep(d.path(), "stale");
+    // Plan the sweep, then train one of its runs by hand and SIGKILL it after a checkpoint:
+    // its run.json says `running` with a pid that is gone (as after a crash or a reboot).
+    let rows = dry_run(&s, rs, &[]);
+    let id = &rows[0].0;
+    let o = run(&[
+        "run",
+        &s,
+        "--runs-dir",
+        rs,
+        "--set",
+        "epochs=1",
+        "--dry-run",
+    ]);
+    assert!(o.status.success());
+    let dir = runs.join("stale").join(id);
+    let body = fs::read_to_string(&s).unwrap();
+    let flags: Vec<String> = body
+        .lines()
+        .skip_while(|l| *l != "flags:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.trim().replacen(": ", "=", 1).replace(", ", ","))
+        .chain([
+            "loss_on=noise".to_string(),
+            "schedule_type=linear".to_string(),
+        ])
+        .collect();
+    let mut args = vec![
+        "train".to_string(),
+        "--run-dir".to_string(),
+        dir.to_str().unwrap().to_string(),
+    ];
+    args.extend(flags);
+    let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    let mut child = spawn(&args);
+    wait_for("a checkpoint", Duration::from_secs(120), || {
+        fs::read_to_string(dir.join("run.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map(|v| v["step"].as_i64().unwrap_or(0) >= 4 && v["status"] == "running")
+            .unwrap_or(false)
+    });
+    send_signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    assert_eq!(read_json(&dir.join("run.json"))["status"], "running");
+    let states = dry_run(&s, rs, &[]);
+    assert_eq!(states[0].0, *id, "the hand-made run is the sweep's own run");
+    assert_eq!(
+        states[0].1, "resumable",
+        "a running status with a free lock: {states:?}"
+    );
+    let o = run(&["run", &s, "--runs-dir", rs, "--jobs", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let info = read_json(&dir.join("run.json"));
+    assert_eq!(info["status"], "completed");
+    assert_eq!(info["attempts"], 2);
+    assert_eq!(status_counts(&runs, "stale").get("completed"), Some(&4));
+}

@@ -562,6 +562,20 @@ pub fn prepare_run(r: &PlannedRun, label: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(&r.dir)?;
     if !rd.flags().exists() {
         crate::store::write_atomic(&rd.flags(), r.flags.to_yaml().as_bytes())?;
+    } else {
+        // The directory is named by the hash of its flags: other flags there mean it was
+        // edited by hand; never train it under the sweep's name.
+        let stored = crate::flags::Flags::from_yaml(&std::fs::read_to_string(rd.flags())?)?;
+        let diff = stored.differences(&r.flags);
+        if !diff.is_empty() {
+            let (k, a, b) = &diff[0];
+            anyhow::bail!(
+                "{} holds flags that are not the sweep's ({k}: {} there, {} planned): move it away and run again",
+                r.dir.display(),
+                crate::flags::show_value(a),
+                crate::flags::show_value(b)
+            );
+        }
     }
     match rd.read_info()? {
         None => {
