@@ -473,11 +473,7 @@ fn a_run_left_running_by_a_dead_process_is_resumed() {
     let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     let mut child = spawn(&args);
     wait_for("a checkpoint", Duration::from_secs(120), || {
-        fs::read_to_string(dir.join("run.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .map(|v| v["step"].as_i64().unwrap_or(0) >= 4 && v["status"] == "running")
-            .unwrap_or(false)
+        running_past(&dir, 4)
     });
     send_signal(&child, libc::SIGKILL);
     child.wait().unwrap();

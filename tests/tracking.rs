@@ -170,11 +170,7 @@ fn a_killed_and_continued_run_has_each_step_once() {
     ];
     let mut child = spawn(&train_args(rds, &extra));
     wait_for("a checkpoint at step 10", Duration::from_secs(120), || {
-        fs::read_to_string(rd.join("run.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .map(|v| v["step"].as_i64().unwrap_or(0) >= 10 && v["status"] == "running")
-            .unwrap_or(false)
+        running_past(&rd, 10)
     });
     // Let it log past the checkpoint before the kill.
     std::thread::sleep(Duration::from_millis(150));

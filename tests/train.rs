@@ -275,11 +275,7 @@ fn interrupt_and_continue(signal: i32, expect_code: Option<i32>) {
     let mut child = spawn(&train_args(cut.to_str().unwrap(), &extra));
     let info_path = cut.join("run.json");
     wait_for("a checkpoint past step 3", Duration::from_secs(120), || {
-        fs::read_to_string(&info_path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .map(|v| v["step"].as_i64().unwrap_or(0) >= 6 && v["status"] == "running")
-            .unwrap_or(false)
+        running_past(&cut, 6)
     });
     send_signal(&child, signal);
     let status = child.wait().unwrap();

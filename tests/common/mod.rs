@@ -137,3 +137,12 @@ pub fn python_json(script: &str, args: &[&str], timeout: Duration) -> serde_json
     assert!(out.status.success(), "{script} failed: {}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script}: {e}: {}", text(&out)))
 }
+
+/// Whether the run in `dir` is `running` and has checkpointed at `step` or later.
+pub fn running_past(dir: &Path, step: i64) -> bool {
+    std::fs::read_to_string(dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .map(|v| v["step"].as_i64().unwrap_or(0) >= step && v["status"] == "running")
+        .unwrap_or(false)
+}
