@@ -46,20 +46,30 @@ pub fn markdown(df: &DataFrame, varying: &[String]) -> PolarsResult<String> {
                 || *m != "kid"
         })
         .collect();
-    let mut header: Vec<String> = varying.to_vec();
-    if header.is_empty() {
-        header.push("id".into());
-    }
+    // The run id leads when the varying flags alone do not tell the rows apart (no flag
+    // varies, or runs with the same flags, e.g. from an older version of the tool).
+    let keys: Vec<Vec<String>> = (0..df.height())
+        .map(|i| {
+            varying
+                .iter()
+                .map(|c| strings(df, c).map(|v| v[i].clone()).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    let ambiguous = varying.is_empty() || (1..keys.len()).any(|i| keys[..i].contains(&keys[i]));
+    let label_cols: Vec<String> = if ambiguous {
+        std::iter::once("id".to_string())
+            .chain(varying.iter().cloned())
+            .collect()
+    } else {
+        varying.to_vec()
+    };
+    let mut header: Vec<String> = label_cols.clone();
     if show_status {
         header.push("status".into());
     }
     header.extend(metrics.iter().map(|m| m.to_string()));
     let mut rows: Vec<Vec<String>> = vec![Vec::new(); df.height()];
-    let label_cols: Vec<String> = if varying.is_empty() {
-        vec!["id".into()]
-    } else {
-        varying.to_vec()
-    };
     for c in &label_cols {
         for (row, v) in rows.iter_mut().zip(strings(df, c)?) {
             row.push(v);
