@@ -301,6 +301,21 @@ fn flowers_archive(path: &Path, n: u32) -> String {
         .collect()
 }
 
+/// `data fetch flowers` into `root` from `base`.
+fn fetch(root: &Path, base: &str, extra: &[&str]) -> std::process::Output {
+    let mut v = vec![
+        "data",
+        "fetch",
+        "flowers",
+        "--data-root",
+        root.to_str().unwrap(),
+        "--base-url",
+        base,
+    ];
+    v.extend_from_slice(extra);
+    run(&v)
+}
+
 /// Serves `root` on 127.0.0.1 (Range-capable); returns (child, base URL).
 fn serve(root: &Path, cut_first: Option<usize>) -> (std::process::Child, String) {
     let port_file = root
@@ -333,23 +348,18 @@ fn fetch_resumes_verifies_and_refuses_a_bad_checksum() {
     let (mut server, base) = serve(&www, Some(1000));
     let root = d.path().join("data");
     let md5_arg = format!("102flowers.tgz={md5}");
-    let fetch = |extra: &[&str]| {
-        let mut v = vec![
-            "data",
-            "fetch",
-            "flowers",
-            "--data-root",
-            root.to_str().unwrap(),
-            "--base-url",
-            base.as_str(),
-        ];
-        v.extend_from_slice(extra);
-        run(&v)
-    };
     // A wrong checksum: error, nothing extracted, no partial file kept.
-    let o = fetch(&["--md5", "102flowers.tgz=00000000000000000000000000000000"]);
+    let o = fetch(
+        &root,
+        &base,
+        &["--md5", "102flowers.tgz=00000000000000000000000000000000"],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let o = fetch(&["--md5", "102flowers.tgz=00000000000000000000000000000000"]);
+    let o = fetch(
+        &root,
+        &base,
+        &["--md5", "102flowers.tgz=00000000000000000000000000000000"],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -365,20 +375,7 @@ fn fetch_resumes_verifies_and_refuses_a_bad_checksum() {
     // second call resumes with a Range request and completes.
     fs::remove_file(d.path().join("requests.log")).ok();
     let (mut server, base2) = serve(&www, Some(1000));
-    let fetch2 = |extra: &[&str]| {
-        let mut v = vec![
-            "data",
-            "fetch",
-            "flowers",
-            "--data-root",
-            root.to_str().unwrap(),
-            "--base-url",
-            base2.as_str(),
-        ];
-        v.extend_from_slice(extra);
-        run(&v)
-    };
-    let o = fetch2(&["--md5", &md5_arg]);
+    let o = fetch(&root, &base2, &["--md5", &md5_arg]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("run the command again to resume"),
@@ -391,7 +388,7 @@ fn fetch_resumes_verifies_and_refuses_a_bad_checksum() {
             .len(),
         1000
     );
-    let o = fetch2(&["--md5", &md5_arg]);
+    let o = fetch(&root, &base2, &["--md5", &md5_arg]);
     assert!(o.status.success(), "{}", text(&o));
     let log = fs::read_to_string(d.path().join("requests.log")).unwrap();
     assert!(
@@ -410,7 +407,7 @@ fn fetch_resumes_verifies_and_refuses_a_bad_checksum() {
     );
     assert_eq!(fs::read_dir(root.join("flowers/jpg")).unwrap().count(), 6);
     // A good copy is left alone.
-    let o = fetch2(&["--md5", &md5_arg]);
+    let o = fetch(&root, &base2, &["--md5", &md5_arg]);
     assert!(o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("nothing to do"),

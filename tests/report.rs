@@ -103,14 +103,7 @@ fn exact_tables_csv_json_and_failed_runs() {
     let runs = d.path().join("runs");
     fake_sweep(&runs);
     let out = d.path().join("reports");
-    let o = run(&[
-        "report",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-images",
-    ]);
+    let o = report(&runs, &out, &["--no-images"]);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains(TABLE), "terminal table:\n{stdout}");
@@ -133,16 +126,7 @@ fn exact_tables_csv_json_and_failed_runs() {
     );
 
     // sorted by kid: missing last
-    let o = run(&[
-        "report",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-images",
-        "--sort",
-        "noise_loss",
-    ]);
+    let o = report(&runs, &out, &["--no-images", "--sort", "noise_loss"]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     let order: Vec<&str> = stdout
         .lines()
@@ -159,15 +143,7 @@ fn exact_tables_csv_json_and_failed_runs() {
         ]
     );
 
-    let o = run(&[
-        "report",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
+    let o = report(&runs, &out, &["--format", "csv"]);
     assert!(o.status.success(), "{}", text(&o));
     let csv = fs::read_to_string(out.join("exp/results.csv")).unwrap();
     assert_eq!(
@@ -179,15 +155,7 @@ fn exact_tables_csv_json_and_failed_runs() {
          aaaaaaaaaaa4,failed,mse,image,,,,12.5\n"
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), csv);
-    let o = run(&[
-        "report",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let o = report(&runs, &out, &["--format", "json"]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(out.join("exp/results.json")).unwrap()).unwrap();
@@ -197,17 +165,22 @@ fn exact_tables_csv_json_and_failed_runs() {
     assert_eq!(v[3]["status"], "failed");
     assert!(v[3]["kid"].is_null());
 
-    let o = run(&[
+    let o = report(&runs, &out, &["--label", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no runs with label `nope`"));
+}
+
+/// `ddim-sweep report` of `runs` into `out`, with `extra` arguments.
+fn report(runs: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut v = vec![
         "report",
         "--runs-dir",
         runs.to_str().unwrap(),
-        "--label",
-        "nope",
         "--out",
         out.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no runs with label `nope`"));
+    ];
+    v.extend_from_slice(extra);
+    run(&v)
 }
 
 fn png_size(p: &Path) -> (u32, u32) {
@@ -239,19 +212,11 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
     .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let out = d.path().join("reports");
-    let report = || {
-        let o = run(&[
-            "report",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--device",
-            "cpu",
-        ]);
+    let make_report = || {
+        let o = report(&runs, &out, &["--device", "cpu"]);
         assert!(o.status.success(), "{}", text(&o));
     };
-    report();
+    make_report();
     let dir = out.join("pics");
     let md = fs::read_to_string(dir.join("README.md")).unwrap();
     for f in [
@@ -280,7 +245,7 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
         .iter()
         .map(|f| mtime(f))
         .collect();
-    report();
+    make_report();
     let after: Vec<_> = ["samples.png", "losses.png", "reverse.png"]
         .iter()
         .map(|f| mtime(f))

@@ -46,6 +46,17 @@ pub enum Command {
     Flags(flags::Args),
 }
 
+/// Which runs a listing command reads: `--runs-dir` and `--label`.
+#[derive(Debug, clap::Args)]
+pub struct RunsSelection {
+    /// The runs directory (<runs-dir>/<label>/<run id>/).
+    #[arg(long, env = "DDIM_RUNS_DIR", default_value = "runs")]
+    pub runs_dir: std::path::PathBuf,
+    /// Only runs of this sweep label (default: every label).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Data(a) => data::run(a),

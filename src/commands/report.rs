@@ -5,11 +5,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, env = "DDIM_RUNS_DIR", default_value = "runs")]
-    pub runs_dir: PathBuf,
-    /// Only this sweep label (default: every label).
-    #[arg(long)]
-    pub label: Option<String>,
+    #[command(flatten)]
+    pub runs: super::RunsSelection,
     /// Reports go to OUT/<label>/.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
@@ -31,8 +28,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--device {}: expected auto, cpu, cuda or cuda:N", a.device);
     };
     let opts = Options {
-        runs_dir: a.runs_dir,
-        label: a.label,
+        runs_dir: a.runs.runs_dir,
+        label: a.runs.label,
         out: a.out,
         format: a.format,
         sort: a.sort,

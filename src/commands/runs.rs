@@ -1,5 +1,4 @@
 use crate::store::listing::{list_runs, RunEntry};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -11,11 +10,8 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(long, env = "DDIM_RUNS_DIR", default_value = "runs")]
-    pub runs_dir: PathBuf,
-    /// Only runs of this sweep label.
-    #[arg(long)]
-    pub label: Option<String>,
+    #[command(flatten)]
+    pub runs: super::RunsSelection,
     /// Only runs with this status (queued, running, completed, failed, interrupted).
     #[arg(long)]
     pub status: Option<String>,
@@ -48,9 +44,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--status {s}: expected one of {}", valid.join(", "));
         }
     }
-    let runs: Vec<RunEntry> = list_runs(&a.runs_dir)
+    let runs: Vec<RunEntry> = list_runs(&a.runs.runs_dir)
         .into_iter()
-        .filter(|e| a.label.as_ref().is_none_or(|l| &e.label == l))
+        .filter(|e| a.runs.label.as_ref().is_none_or(|l| &e.label == l))
         .filter(|e| {
             a.status
                 .as_ref()
@@ -126,7 +122,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         Format::Table => {
             if rows.is_empty() {
-                println!("no runs in {}", a.runs_dir.display());
+                println!("no runs in {}", a.runs.runs_dir.display());
                 return Ok(ExitCode::SUCCESS);
             }
             let widths: Vec<usize> = (0..header.len())

@@ -548,9 +548,7 @@ pub fn mark(dir: &Path, status: Status, reason: &str) {
     let mut info = rd.read_info().ok().flatten().unwrap_or_default();
     info.status = status;
     info.reason = Some(reason.to_string());
-    if info.ended.is_none() || status != Status::Running {
-        info.ended = Some(now_rfc3339());
-    }
+    info.ended = Some(now_rfc3339());
     let _ = rd.write_info(&info);
 }
 

@@ -38,7 +38,7 @@ fn run_name(r: &ReportRun, varying: &[String]) -> String {
     }
     varying
         .iter()
-        .map(|v| format!("{v}={}", super::flag_text(r.flags.as_ref(), v)))
+        .map(|v| format!("{v}={}", r.flag_text(v)))
         .collect::<Vec<_>>()
         .join(" ")
 }

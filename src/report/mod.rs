@@ -9,6 +9,7 @@ use crate::store::listing::{list_runs, RunEntry};
 use anyhow::Context;
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The metrics of the results table, in order.
@@ -37,6 +38,15 @@ pub struct Options {
 pub struct ReportRun {
     pub entry: RunEntry,
     pub flags: Option<Flags>,
+    /// Every flag's value as table text (`mae`, `0.001`, `[8, 16]`), made once at load.
+    pub flag_texts: BTreeMap<String, String>,
+}
+
+impl ReportRun {
+    /// The text of a flag's value, empty when the run has no readable flags.
+    pub fn flag_text(&self, name: &str) -> &str {
+        self.flag_texts.get(name).map(|s| s.as_str()).unwrap_or("")
+    }
 }
 
 /// The runs of one label, with the flags that vary among them.
@@ -57,7 +67,25 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
         let flags = std::fs::read_to_string(entry.dir.join("flags.yaml"))
             .ok()
             .and_then(|t| Flags::from_yaml(&t).ok());
-        let run = ReportRun { entry, flags };
+        let flag_texts = flags
+            .as_ref()
+            .map(|f| {
+                f.to_map()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            crate::flags::show_value(&v).trim_matches('`').to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let run = ReportRun {
+            entry,
+            flags,
+            flag_texts,
+        };
         match groups.iter_mut().find(|g| g.label == run.entry.label) {
             Some(g) => g.runs.push(run),
             None => groups.push(LabelRuns {
@@ -75,9 +103,10 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
 
 /// Flags whose values differ among the runs: the sweep's grid order first, then spec order.
 fn varying_flags(runs: &[ReportRun]) -> Vec<String> {
-    let maps: Vec<_> = runs
+    let maps: Vec<&BTreeMap<String, String>> = runs
         .iter()
-        .filter_map(|r| r.flags.as_ref().map(|f| f.to_map()))
+        .filter(|r| r.flags.is_some())
+        .map(|r| &r.flag_texts)
         .collect();
     let differs = |name: &str| {
         let first = maps.first().and_then(|m| m.get(name));
@@ -97,14 +126,6 @@ fn varying_flags(runs: &[ReportRun]) -> Vec<String> {
         }
     }
     out
-}
-
-/// The text of a flag value in tables: `mae`, `0.001`, `[8, 16]`.
-pub fn flag_text(flags: Option<&Flags>, name: &str) -> String {
-    flags
-        .and_then(|f| f.to_map().get(name).cloned())
-        .map(|v| crate::flags::show_value(&v).trim_matches('`').to_string())
-        .unwrap_or_default()
 }
 
 /// The runs of a label as a DataFrame: id, status, the varying flags (text), the metrics
@@ -130,7 +151,7 @@ pub fn frame(g: &LabelRuns) -> PolarsResult<DataFrame> {
         let v: Vec<String> = g
             .runs
             .iter()
-            .map(|r| flag_text(r.flags.as_ref(), name))
+            .map(|r| r.flag_text(name).to_string())
             .collect();
         cols.push(Column::new(name.as_str().into(), v));
     }
@@ -153,7 +174,7 @@ pub fn frame(g: &LabelRuns) -> PolarsResult<DataFrame> {
         "dataset_name".into(),
         g.runs
             .iter()
-            .map(|r| flag_text(r.flags.as_ref(), "dataset_name"))
+            .map(|r| r.flag_text("dataset_name").to_string())
             .collect::<Vec<_>>(),
     ));
     DataFrame::new_infer_height(cols)

@@ -48,15 +48,14 @@ pub fn markdown(df: &DataFrame, varying: &[String]) -> PolarsResult<String> {
         .collect();
     // The run id leads when the varying flags alone do not tell the rows apart (no flag
     // varies, or runs with the same flags, e.g. from an older version of the tool).
-    let keys: Vec<Vec<String>> = (0..df.height())
-        .map(|i| {
-            varying
-                .iter()
-                .map(|c| strings(df, c).map(|v| v[i].clone()).unwrap_or_default())
-                .collect()
-        })
-        .collect();
-    let ambiguous = varying.is_empty() || (1..keys.len()).any(|i| keys[..i].contains(&keys[i]));
+    let columns: Vec<Vec<String>> = varying
+        .iter()
+        .map(|c| strings(df, c))
+        .collect::<PolarsResult<_>>()?;
+    let mut seen = std::collections::HashSet::new();
+    let ambiguous = varying.is_empty()
+        || !(0..df.height())
+            .all(|i| seen.insert(columns.iter().map(|c| c[i].as_str()).collect::<Vec<_>>()));
     let label_cols: Vec<String> = if ambiguous {
         std::iter::once("id".to_string())
             .chain(varying.iter().cloned())

@@ -91,17 +91,31 @@ pub fn read(path: &Path) -> std::io::Result<Vec<EpochRow>> {
 /// Keeps the rows with `step <= max_step` (rewritten atomically); creates the file with its
 /// header when missing.
 pub fn truncate_after(path: &Path, max_step: i64) -> std::io::Result<()> {
-    let rows = if path.exists() {
-        read(path)?
-    } else {
-        Vec::new()
-    };
-    let mut text = format!("{HEADER}\n");
-    for r in rows.iter().filter(|r| r.step <= max_step) {
-        text.push_str(&r.to_line());
-        text.push('\n');
+    keep_rows_through(path, HEADER, 1, max_step)
+}
+
+/// Rewrites a CSV log (atomically) with `header` and the rows whose column `step_column` is at
+/// most `max_step`; creates it with its header when missing. Shared by scalars.csv and
+/// steps.csv.
+pub fn keep_rows_through(
+    path: &Path,
+    header: &str,
+    step_column: usize,
+    max_step: i64,
+) -> std::io::Result<()> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut out = format!("{header}\n");
+    for line in text.lines().skip(1) {
+        let step = line
+            .split(',')
+            .nth(step_column)
+            .and_then(|s| s.parse::<i64>().ok());
+        if matches!(step, Some(s) if s <= max_step) {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
-    crate::store::write_atomic(path, text.as_bytes())
+    crate::store::write_atomic(path, out.as_bytes())
 }
 
 /// Appends one row and flushes it to disk.

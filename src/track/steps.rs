@@ -2,7 +2,7 @@
 //! Header `step,epoch,loss,noise_loss,image_loss,lr`.
 
 use super::StepRow;
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
@@ -19,14 +19,5 @@ pub fn append(path: &Path, r: &StepRow) -> std::io::Result<()> {
 
 /// Keeps the rows with `step <= max_step`; creates the file with its header when missing.
 pub fn truncate_after(path: &Path, max_step: i64) -> std::io::Result<()> {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let mut out = format!("{HEADER}\n");
-    for line in text.lines().skip(1) {
-        let step = line.split(',').next().and_then(|s| s.parse::<i64>().ok());
-        if matches!(step, Some(s) if s <= max_step) {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    crate::store::write_atomic(path, out.as_bytes())
+    super::csv::keep_rows_through(path, HEADER, 0, max_step)
 }
