@@ -3,7 +3,10 @@ parameter count must equal ddim-sweep's), normaliser, AdamW and training step, o
 in memory as uint8 (as ddim-sweep's cache), timed over the same number of steps.
 
 usage: torch_ref.py --steps S --batch B --size N [--device cpu|cuda] [--widths 32,64,96,128]
-Prints one JSON line: parameters, images_per_s, samples_per_s.
+                   [--precision fp32|bf16] [--channels-last]
+bf16 runs the training forward pass under torch.autocast(bfloat16), as ddim-sweep's
+precision=bf16 does; --channels-last puts the model and inputs in channels-last memory format.
+Prints one JSON line: parameters, images_per_s, samples_per_s, threads.
 """
 import argparse
 import json
@@ -99,10 +102,13 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--widths", default="32,64,96,128")
     p.add_argument("--sample-n", type=int, default=16)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--channels-last", action="store_true")
     a = p.parse_args()
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     dev = torch.device(a.device)
     torch.manual_seed(1)
-    net = Net([int(w) for w in a.widths.split(",")]).to(dev)
+    net = Net([int(w) for w in a.widths.split(",")]).to(dev, memory_format=fmt)
     params = sum(p.numel() for p in net.parameters())
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
     data = torch.randint(0, 256, (2048, 3, a.size, a.size), dtype=torch.uint8, device=dev)
@@ -126,12 +132,14 @@ def main():
                 stds = ((1 - w) * stds**2 + w * bv + corr).sqrt()
                 means = (1 - w) * means + w * bm
                 seen = tot
-        x = (x - means) / stds
+        x = ((x - means) / stds).contiguous(memory_format=fmt)
         t = torch.rand(a.batch, 1, 1, 1, device=dev)
         s, nr = rates(t)
         noise = torch.randn_like(x)
         noisy = s * x + nr * noise
-        pred = net(noisy, nr**2)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            pred = net(noisy, nr**2)
+        pred = pred.float()
         loss = (pred - noise).abs().mean()
         opt.zero_grad()
         loss.backward()
@@ -143,7 +151,7 @@ def main():
     # sampling: 20 steps (19 evaluations), eval mode
     net.eval()
     with torch.no_grad():
-        z = torch.randn(a.sample_n, 3, a.size, a.size, device=dev)
+        z = torch.randn(a.sample_n, 3, a.size, a.size, device=dev).contiguous(memory_format=fmt)
         sync()
         s0 = time.perf_counter()
         steps = 20
