@@ -22,8 +22,10 @@ fn main() {
     }
     let root = root.canonicalize().unwrap_or(root);
     let lib = root.join("lib");
-    // The bf16 autocast shim (csrc/autocast.cpp), against libtorch's headers.
+    // The C++ shims (bf16 autocast and memory format, multi-tensor optimizer steps), against
+    // libtorch's headers.
     println!("cargo:rerun-if-changed=csrc/autocast.cpp");
+    println!("cargo:rerun-if-changed=csrc/optim.cpp");
     let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
     cc::Build::new()
         .cpp(true)
@@ -34,7 +36,8 @@ fn main() {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .file("csrc/autocast.cpp")
-        .compile("ddim_autocast");
+        .file("csrc/optim.cpp")
+        .compile("ddim_shim");
     println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");

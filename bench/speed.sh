@@ -62,14 +62,17 @@ bench_device() {
   read -r epochs max < <(epochs_for "$steps")
   echo "== $dev: training $steps steps (default model, 64x64, batch 64)" >&2
   local name
-  for name in fp32 bf16 channels_last bf16_channels_last; do
-    local extra=()
+  local names="fp32 bf16 channels_last bf16_channels_last"
+  [ "$dev" = cpu ] || names="$names fp32_unfused"
+  for name in $names; do
+    local extra=() env=()
     case $name in
       bf16) extra=(precision=bf16) ;;
       channels_last) extra=(channels_last=true) ;;
       bf16_channels_last) extra=(precision=bf16 channels_last=true) ;;
+      fp32_unfused) env=(DDIM_UNFUSED_ADAMW=1) ;;
     esac
-    "$DDIM_BIN" train --run-dir "$tmp/$dev-$name" dataset_name=shapes image_size=64 batch_size=64 \
+    env "${env[@]}" "$DDIM_BIN" train --run-dir "$tmp/$dev-$name" dataset_name=shapes image_size=64 batch_size=64 \
       epochs="$epochs" max_images="$max" eval_every=0 sample_every=0 kid_images=0 device="$dev" \
       "${extra[@]}" > "$tmp/$dev-$name.log"
     read -r ips _ done_steps < <(run_ips "$tmp/$dev-$name")
@@ -155,8 +158,10 @@ for dev in dict.fromkeys(r["device"] for r in rows):
           f"batch 64, 64x64, {get('steps', 'n')} steps")
     print(f"  training images/s   PyTorch fp32                    {base:9.1f}   ratio 1.00")
     for name, label in [("fp32", "fp32"), ("bf16", "precision=bf16"), ("channels_last", "channels_last=true"),
-                        ("bf16_channels_last", "bf16 + channels_last")]:
+                        ("bf16_channels_last", "bf16 + channels_last"), ("fp32_unfused", "fp32 AdamW unfused")]:
         v = get("ours", name)
+        if v is None:
+            continue
         print(f"  training images/s   ddim-sweep {label:21s}{v:9.1f}   ratio {v / base:.2f}")
     bf = get("torch", "bf16")["images_per_s"]
     print(f"  training images/s   PyTorch bf16 autocast           {bf:9.1f}   ratio {bf / base:.2f}")

@@ -127,18 +127,28 @@ impl DiffusionModel {
         self.ema.as_ref().map(|e| &e.net).unwrap_or(&self.net)
     }
 
-    /// Moves the EMA weights (and BatchNorm statistics) towards the current ones.
+    /// Moves the EMA weights (and BatchNorm statistics) towards the current ones:
+    /// `ema = decay * ema + (1 - decay) * current`, all floating-point tensors in one
+    /// multi-tensor call; integer ones (BatchNorm's batch counts) are copied.
     pub fn update_ema(&mut self) {
         let Some(ema) = &self.ema else { return };
         let src = self.vs.variables();
-        let d = ema.decay;
+        let mut dst = Vec::new();
+        let mut from = Vec::new();
         tch::no_grad(|| {
             for (name, mut e) in ema.vs.variables() {
-                if let Some(s) = src.get(&name) {
-                    e.copy_(&(&e * d + s * (1.0 - d)));
+                let Some(s) = src.get(&name) else { continue };
+                if e.is_floating_point() {
+                    dst.push(e);
+                    from.push(s);
+                } else {
+                    e.copy_(s);
                 }
             }
         });
+        if let Err(e) = super::foreach::lerp(&dst, &from, 1.0 - ema.decay) {
+            panic!("EMA update failed: {e}");
+        }
     }
 
     /// The seed's `denoise`: predicted noises and images from noisy images and their rates.
@@ -298,5 +308,51 @@ mod tests {
         assert_eq!(g.size(), vec![4, 3, 16, 16]);
         assert!(g.min().double_value(&[]) >= 0.0 && g.max().double_value(&[]) <= 1.0);
         assert!(g.equal(&m.generate(4, 5, 1)), "same seed, same samples");
+    }
+
+    #[test]
+    fn ema_moves_towards_the_weights_and_copies_counts() {
+        tch::manual_seed(0);
+        let f = flags(&[
+            "unet_widths=[8,16]",
+            "block_depth=1",
+            "image_size=16",
+            "ema=0.75",
+        ]);
+        let mut m = DiffusionModel::new(&f, Device::Cpu);
+        let before: std::collections::HashMap<String, Tensor> = m
+            .ema
+            .as_ref()
+            .unwrap()
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(k, v)| (k, v.copy()))
+            .collect();
+        let mut changed = 0;
+        tch::no_grad(|| {
+            for (name, mut v) in m.vs.variables() {
+                if name.starts_with("net.") {
+                    let _ = v.g_add_scalar_(4.0);
+                    changed += 1;
+                }
+            }
+        });
+        m.update_ema();
+        let now = m.vs.variables();
+        let after = m.ema.as_ref().unwrap().vs.variables();
+        assert!(after.len() > 10 && changed >= after.len());
+        for (name, e) in &after {
+            let (b, s) = (&before[name], &now[name]);
+            let want = if e.is_floating_point() {
+                b * 0.75 + s * 0.25
+            } else {
+                s.shallow_clone()
+            };
+            let diff = (e.to_kind(Kind::Double) - want.to_kind(Kind::Double))
+                .abs()
+                .max();
+            assert!(diff.double_value(&[]) < 1e-6, "{name}");
+        }
     }
 }

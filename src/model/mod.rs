@@ -2,6 +2,7 @@
 
 pub mod diffusion;
 pub mod embedding;
+pub mod foreach;
 pub mod normalizer;
 pub mod precision;
 pub mod schedule;

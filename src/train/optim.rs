@@ -4,13 +4,18 @@
 //! `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
 //! `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)` (PyTorch's arithmetic).
 //! Adam is the same without the decay (the seed's `adam` is a plain `Adam(lr)`).
+//! The step is libtorch's fused AdamW (all parameters in one multi-tensor call, see
+//! [`crate::model::foreach`]); where that fails it falls back to tensor-by-tensor updates.
 
 use crate::flags::Optimizer;
-use tch::Tensor;
+use crate::model::foreach;
+use tch::{Device, Kind, Tensor};
 
 pub const BETA1: f64 = 0.9;
 pub const BETA2: f64 = 0.999;
 pub const EPS: f64 = 1e-8;
+/// Set (to anything) to step tensor by tensor instead of fused, to compare the two.
+pub const UNFUSED_ENV: &str = "DDIM_UNFUSED_ADAMW";
 
 #[derive(Debug)]
 pub struct AdamW {
@@ -18,9 +23,14 @@ pub struct AdamW {
     pub weight_decay: f64,
     /// Steps taken.
     pub t: i64,
-    params: Vec<(String, Tensor)>,
+    names: Vec<String>,
+    params: Vec<Tensor>,
     m: Vec<Tensor>,
     v: Vec<Tensor>,
+    /// `t` as a float scalar on the parameters' device, for the fused step.
+    step_t: Tensor,
+    /// Whether libtorch's fused AdamW is used (else, after it failed once, tensor by tensor).
+    fused: bool,
 }
 
 impl AdamW {
@@ -32,8 +42,10 @@ impl AdamW {
         mut params: Vec<(String, Tensor)>,
     ) -> Self {
         params.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
+        let device = params.first().map_or(Device::Cpu, |(_, p)| p.device());
+        let (names, params): (Vec<_>, Vec<_>) = params.into_iter().unzip();
+        let m = params.iter().map(|p| p.zeros_like()).collect();
+        let v = params.iter().map(|p| p.zeros_like()).collect();
         AdamW {
             lr,
             weight_decay: if kind == Optimizer::Adamw {
@@ -42,14 +54,25 @@ impl AdamW {
                 0.0
             },
             t: 0,
+            names,
             params,
             m,
             v,
+            step_t: Tensor::zeros([], (Kind::Float, device)),
+            fused: std::env::var_os(UNFUSED_ENV).is_none(),
         }
     }
 
+    /// Whether the steps so far went through libtorch's fused AdamW.
+    pub fn is_fused(&self) -> bool {
+        self.fused
+    }
+
     pub fn zero_grad(&mut self) {
-        for (_, p) in &mut self.params {
+        if foreach::zero_grads(&self.params).is_ok() {
+            return;
+        }
+        for p in &mut self.params {
             let mut g = p.grad();
             if g.defined() {
                 let _ = g.detach_();
@@ -60,12 +83,39 @@ impl AdamW {
 
     pub fn step(&mut self) {
         self.t += 1;
+        if self.fused {
+            let _ = self.step_t.fill_(self.t as f64);
+            let h = foreach::AdamParams {
+                lr: self.lr,
+                beta1: BETA1,
+                beta2: BETA2,
+                weight_decay: self.weight_decay,
+                eps: EPS,
+            };
+            match foreach::fused_adamw(&self.params, &self.m, &self.v, &self.step_t, h) {
+                Ok(()) => return,
+                Err(e) => {
+                    // The shim checks its inputs before it updates anything; this step and
+                    // the following ones are then taken tensor by tensor.
+                    crate::say!(
+                        "fused AdamW unavailable here ({}); updating tensor by tensor",
+                        e.lines().next().unwrap_or("")
+                    );
+                    self.fused = false;
+                }
+            }
+        }
+        self.step_by_tensor();
+    }
+
+    /// The same step, a few kernels per parameter.
+    fn step_by_tensor(&mut self) {
         let bc1 = 1.0 - BETA1.powi(self.t as i32);
         let bc2 = 1.0 - BETA2.powi(self.t as i32);
         let step_size = self.lr / bc1;
         let bc2_sqrt = bc2.sqrt();
         tch::no_grad(|| {
-            for (((_, p), m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
+            for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
                 let g = p.grad();
                 if !g.defined() {
                     continue;
@@ -84,7 +134,7 @@ impl AdamW {
     /// The moments and step count, as named tensors (`m/<name>`, `v/<name>`, `t`).
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::with_capacity(2 * self.params.len() + 1);
-        for (((name, _), m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
+        for ((name, m), v) in self.names.iter().zip(&self.m).zip(&self.v) {
             out.push((format!("m/{name}"), m.shallow_clone()));
             out.push((format!("v/{name}"), v.shallow_clone()));
         }
@@ -95,7 +145,13 @@ impl AdamW {
     /// Restores what [`AdamW::state`] gave; every moment must be there with its shape.
     pub fn load_state(&mut self, get: &dyn Fn(&str) -> Option<Tensor>) -> Result<(), String> {
         tch::no_grad(|| {
-            for (((name, p), m), v) in self.params.iter().zip(&mut self.m).zip(&mut self.v) {
+            for (((name, p), m), v) in self
+                .names
+                .iter()
+                .zip(&self.params)
+                .zip(&mut self.m)
+                .zip(&mut self.v)
+            {
                 for (key, dst) in [
                     (format!("m/{name}"), &mut *m),
                     (format!("v/{name}"), &mut *v),
@@ -154,6 +210,73 @@ mod tests {
             for (i, want) in pv.iter().enumerate() {
                 let got = p.double_value(&[i as i64]);
                 assert!((got - want).abs() < 1e-12, "t={t} i={i}: {got} vs {want}");
+            }
+        }
+        assert!(
+            opt.is_fused(),
+            "the steps went through libtorch's fused AdamW"
+        );
+    }
+
+    /// The fused step and the tensor-by-tensor one agree, for AdamW and Adam, on float
+    /// parameters of several shapes, one without a gradient.
+    #[test]
+    fn fused_matches_tensor_by_tensor() {
+        for kind in [Optimizer::Adamw, Optimizer::Adam] {
+            tch::manual_seed(3);
+            let shapes: [&[i64]; 3] = [&[4, 3, 3, 3], &[7], &[2, 5]];
+            let init: Vec<Tensor> = shapes
+                .iter()
+                .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)))
+                .collect();
+            let make = || {
+                let ps: Vec<(String, Tensor)> = init
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("p{i}"), t.copy().set_requires_grad(true)))
+                    .collect();
+                let opt = AdamW::new(
+                    kind,
+                    0.05,
+                    0.1,
+                    ps.iter()
+                        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                        .collect(),
+                );
+                (ps, opt)
+            };
+            let (pa, mut fused) = make();
+            let (pb, mut plain) = make();
+            plain.fused = false;
+            for step in 0..5 {
+                for (ps, opt) in [(&pa, &mut fused), (&pb, &mut plain)] {
+                    opt.zero_grad();
+                    // The last parameter takes no part in the loss: no gradient.
+                    let loss = (&ps[0].1 * (step + 1) as f64).sin().sum(Kind::Float)
+                        + ps[1].1.square().sum(Kind::Float);
+                    loss.backward();
+                    opt.step();
+                }
+            }
+            assert!(fused.is_fused());
+            for ((_, a), (_, b)) in pa.iter().zip(&pb) {
+                let diff = (a - b).abs().max().double_value(&[]);
+                assert!(diff < 1e-6, "{kind:?}: {diff}");
+            }
+            assert!(
+                pa[2].1.equal(&init[2]),
+                "a parameter without a gradient stays"
+            );
+            assert!(!pa[0].1.equal(&init[0]), "the others move");
+            let sa: Vec<_> = fused.state();
+            let sb: Vec<_> = plain.state();
+            for ((na, a), (nb, b)) in sa.iter().zip(&sb) {
+                assert_eq!(na, nb);
+                let diff = (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+                    .abs()
+                    .max()
+                    .double_value(&[]);
+                assert!(diff < 1e-6, "{kind:?} {na}: {diff}");
             }
         }
     }

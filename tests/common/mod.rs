@@ -19,9 +19,36 @@ pub fn cmd(args: &[&str]) -> Command {
     c
 }
 
-/// A data root (caches) for this test process, outside the project.
+const DATA_PREFIX: &str = "ddim-sweep-test-data-";
+
+/// A data root (caches) for this test process, outside the project. The roots of test
+/// processes that have ended are removed on first use (a test binary has no teardown).
 pub fn test_data_root() -> PathBuf {
-    std::env::temp_dir().join(format!("ddim-sweep-test-data-{}", std::process::id()))
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_roots_of_ended_processes);
+    std::env::temp_dir().join(format!("{DATA_PREFIX}{}", std::process::id()))
+}
+
+fn remove_roots_of_ended_processes() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DATA_PREFIX))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && pid != std::process::id() as i32 {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 pub fn run(args: &[&str]) -> Output {
