@@ -50,7 +50,9 @@ const fn choice(choices: &'static [&'static str]) -> FlagKind {
     }
 }
 
-/// Every flag `train` accepts, in the order `flags.yaml` lists them.
+/// Every flag `train` accepts, in the order `flags.yaml` lists them. A new flag enters run ids
+/// only when set off its default (see `sweep::plan::IDENTITY_V1_FLAGS`): give it a default that
+/// behaves as the tool did before it existed.
 pub const FLAG_SPECS: &[FlagSpec] = &[
     FlagSpec {
         name: "optimizer",

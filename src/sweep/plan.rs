@@ -3,7 +3,9 @@
 //! A run's id is the first 12 hex digits of SHA-256 over the label and every resolved flag
 //! (defaults included), so the same sweep maps to the same run directories
 //! (`<runs-dir>/<label>/<id>`) every time; a new grid value adds runs; a changed fixed flag
-//! makes new runs and leaves the old ones alone.
+//! makes new runs and leaves the old ones alone. A flag added to ddim-sweep after run ids were
+//! fixed ([`IDENTITY_V1_FLAGS`]) counts only when a run sets it to something other than its
+//! default, so that upgrading the tool keeps the ids of existing runs (a sweep still resumes).
 
 use super::spec::SweepSpec;
 use crate::flags::{show_value, Flags};
@@ -44,15 +46,81 @@ pub struct Plan {
     pub runs: Vec<PlannedRun>,
 }
 
+/// The flags every run id covers, defaults included. Never remove or add a name here: a flag
+/// added to the tool later is left out of the id while it has its default value.
+pub const IDENTITY_V1_FLAGS: &[&str] = &[
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "block_depth",
+    "embedding_dim",
+    "unet_widths",
+    "schedule_type",
+    "min_signal_rate",
+    "max_signal_rate",
+    "batch_size",
+    "epochs",
+    "loss",
+    "loss_on",
+    "dataset_name",
+    "data_dir",
+    "antialias",
+    "image_size",
+    "num_workers",
+    "seed",
+    "ema",
+    "device",
+    "precision",
+    "channels_last",
+    "checkpoint_every",
+    "sample_every",
+    "eval_every",
+    "log_every",
+    "kid_images",
+    "kid_every",
+    "kid_diffusion_steps",
+    "max_images",
+    "dataset_repetitions",
+];
+
 /// The content-addressed id of a run.
 pub fn run_id(label: &str, flags: &Flags) -> String {
     let mut h = Sha256::new();
     h.update(b"ddim-sweep run v1\n");
     h.update(label.as_bytes());
     h.update(b"\n");
-    h.update(flags.to_yaml().as_bytes());
+    h.update(identity_text(flags, IDENTITY_V1_FLAGS).as_bytes());
     let digest = h.finalize();
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The flags' YAML (as `flags.yaml` has it) without the entries of flags outside `always`
+/// that have their default value.
+fn identity_text(flags: &Flags, always: &[&str]) -> String {
+    let defaults = yaml_entries(&Flags::default().to_yaml());
+    yaml_entries(&flags.to_yaml())
+        .into_iter()
+        .filter(|(name, text)| {
+            always.contains(&name.as_str())
+                || defaults.iter().find(|(n, _)| n == name).map(|(_, t)| t) != Some(text)
+        })
+        .map(|(_, text)| text)
+        .collect()
+}
+
+/// Top-level `name: value` entries of block YAML, each with its continuation lines.
+fn yaml_entries(yaml: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in yaml.split_inclusive('\n') {
+        match out.last_mut() {
+            Some((_, text)) if line.starts_with([' ', '-']) => text.push_str(line),
+            _ => {
+                let name = line.split(':').next().unwrap_or("").to_string();
+                out.push((name, line.to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// Every combination of the grid (first key varying slowest), minus the excluded ones.
@@ -188,6 +256,57 @@ pub fn state_of(dir: &Path) -> RunState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ids runs got before flags could be added without changing them stay as they were:
+    /// the demo's noise/linear run (runs/demo/09bdde512a65 of the first release).
+    #[test]
+    fn run_ids_of_existing_runs_stay() {
+        let f = Flags::resolve(
+            &crate::flags::parse_assignments(&[
+                "dataset_name=shapes",
+                "image_size=32",
+                "unet_widths=[32,64,96]",
+                "max_images=1500",
+                "epochs=5",
+                "kid_images=200",
+                "device=auto",
+                "loss_on=noise",
+                "schedule_type=linear",
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(run_id("demo", &f), "09bdde512a65");
+        assert_eq!(identity_text(&f, IDENTITY_V1_FLAGS), f.to_yaml());
+        let names: Vec<&str> = crate::flags::FLAG_SPECS.iter().map(|s| s.name).collect();
+        for n in IDENTITY_V1_FLAGS {
+            assert!(names.contains(n), "{n} is a flag");
+        }
+    }
+
+    /// A flag outside the v1 list (here `ema`, as if it were new) is left out at its default
+    /// and counted otherwise; lists (`unet_widths`) keep their lines.
+    #[test]
+    fn a_later_flag_counts_only_when_set() {
+        let later: Vec<&str> = IDENTITY_V1_FLAGS
+            .iter()
+            .copied()
+            .filter(|n| *n != "ema")
+            .collect();
+        let at_default = Flags::default();
+        let text = identity_text(&at_default, &later);
+        assert!(!text.contains("ema:"), "{text}");
+        assert!(
+            text.contains("unet_widths:\n- 32\n- 64\n- 96\n- 128\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().count() + 1,
+            at_default.to_yaml().lines().count()
+        );
+        let set = Flags::resolve(&crate::flags::parse_assignments(&["ema=0.5"]).unwrap()).unwrap();
+        assert!(identity_text(&set, &later).contains("ema: 0.5\n"));
+    }
 
     fn spec(text: &str) -> SweepSpec {
         SweepSpec::parse(text, "s.yaml").unwrap()
