@@ -39,13 +39,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         bail!("--device {}: expected auto, cpu, cuda or cuda:N", a.device);
     };
     let device = crate::device::resolve(spec)?;
+    let start = std::time::Instant::now();
     let images = crate::train::sample_run(&a.run_dir, a.n, a.steps, a.seed, device)?;
+    let secs = start.elapsed().as_secs_f64();
     grid::save_grid(&images, grid::square_cols(a.n), &a.out)?;
-    println!(
-        "wrote {} ({} samples, {} steps)",
+    crate::say!(
+        "wrote {} ({} samples, {} steps; loaded and sampled in {:.2} s, {:.2} samples/s)",
         a.out.display(),
         a.n,
-        a.steps
+        a.steps,
+        secs,
+        a.n as f64 / secs.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
 }
