@@ -87,6 +87,15 @@ bench_device() {
       "$PY" "$DDIM_ROOT/bench/torch_ref.py" "${ref_args[@]}" 2>/dev/null)"
   fi
   record "$dev" steps n "$done_steps"
+  # Per-step overhead (host work per step, what bounds a small model on a GPU): batch 2 of
+  # 16x16, 300 steps, where the arithmetic is small; with the fused and the unfused optimizer.
+  local tiny=(dataset_name=shapes image_size=16 batch_size=2 epochs=1 max_images=750 eval_every=0
+    sample_every=0 kid_images=0 device="$dev")
+  "$DDIM_BIN" train --run-dir "$tmp/$dev-tiny" "${tiny[@]}" > /dev/null
+  record "$dev" ours tiny "$(run_ips "$tmp/$dev-tiny" | cut -d' ' -f1)"
+  DDIM_UNFUSED_ADAMW=1 "$DDIM_BIN" train --run-dir "$tmp/$dev-tiny-unfused" "${tiny[@]}" > /dev/null
+  record "$dev" ours tiny_unfused "$(run_ips "$tmp/$dev-tiny-unfused" | cut -d' ' -f1)"
+  record "$dev" torch tiny "$("$PY" "$DDIM_ROOT/bench/torch_ref.py" --steps 300 --batch 2 --size 16 --device "$dev" 2>/dev/null)"
   local s
   s=$({ time "$DDIM_BIN" sample "$tmp/$dev-fp32" --n 16 --steps 20 --device "$dev" --out "$tmp/g.png" > "$tmp/sample.txt"; } 2>&1)
   record "$dev" ours sample_s "$s"
@@ -171,6 +180,10 @@ for dev in dict.fromkeys(r["device"] for r in rows):
     if tuned:
         t = tuned["images_per_s"]
         print(f"  training images/s   PyTorch fp32, ddim-sweep's malloc setting {t:9.1f}   ddim-sweep fp32 / this {get('ours', 'fp32') / t:.2f}")
+    tt = get("torch", "tiny")["images_per_s"] / 2
+    tf, tu = get("ours", "tiny") / 2, get("ours", "tiny_unfused") / 2
+    print(f"  per-step overhead   steps/s at batch 2, 16x16: PyTorch {tt:.1f}   ddim-sweep {tf:.1f} (ratio {tf / tt:.2f})"
+          f"   ddim-sweep, AdamW unfused {tu:.1f} (ratio {tu / tt:.2f})")
     inproc = get("ours", "sample_rate")
     print(f"  sampling samples/s  16 samples, 20 steps: PyTorch {ref['samples_per_s']:.2f} (loop only, warm)   "
           f"ddim-sweep {inproc:.2f} (weights loaded and sampled, cold; ratio {inproc / ref['samples_per_s']:.2f})   "
