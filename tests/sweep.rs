@@ -491,3 +491,48 @@ fn a_run_left_running_by_a_dead_process_is_resumed() {
     assert_eq!(info["attempts"], 2);
     assert_eq!(status_counts(&runs, "stale").get("completed"), Some(&4));
 }
+
+/// `--gpus 0,1 --runs-per-gpu 2` (the GPU slots, exercised with device=cpu runs): four runs at
+/// once, each pinned to its GPU through CUDA_VISIBLE_DEVICES, two per GPU, the cores shared.
+#[test]
+fn gpu_slots_pin_each_run_to_its_gpu() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = sweep_body(
+        "gpus",
+        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
+        "  seed: [1, 2, 3, 4]\n",
+    );
+    let sweep = write_sweep(d.path(), "s.yaml", &body);
+    let o = cmd(&[
+        "run",
+        &sweep,
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--gpus",
+        "0,1",
+        "--runs-per-gpu",
+        "2",
+    ])
+    .env_remove("OMP_NUM_THREADS")
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut per_gpu = std::collections::BTreeMap::new();
+    for id in run_dirs(&runs, "gpus") {
+        let info = read_json(&runs.join("gpus").join(&id).join("run.json"));
+        assert_eq!(info["status"], "completed");
+        assert_eq!(info["device"], "cpu");
+        assert_eq!(info["threads"], (cores / 4).max(1) as i64, "{info}");
+        *per_gpu
+            .entry(info["cuda_visible_devices"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_gpu,
+        [("0".to_string(), 2), ("1".to_string(), 2)]
+            .into_iter()
+            .collect()
+    );
+}

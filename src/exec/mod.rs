@@ -629,4 +629,30 @@ mod tests {
         );
         assert!(super::progress_message("training runs/x on cpu").is_none());
     }
+
+    #[test]
+    fn slots_pack_runs_per_gpu_and_share_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let o = super::Options {
+            jobs: 3,
+            gpus: vec![0, 2],
+            runs_per_gpu: 2,
+            fail_fast: false,
+            args: vec![],
+        };
+        let s = o.slots();
+        let gpus: Vec<_> = s.iter().map(|s| s.gpu).collect();
+        assert_eq!(
+            gpus,
+            [Some(0), Some(0), Some(2), Some(2)],
+            "--jobs is ignored with --gpus"
+        );
+        assert!(s.iter().all(|s| s.threads == (cores / 4).max(1)));
+        assert_eq!(s.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        let cpu = super::Options { gpus: vec![], ..o }.slots();
+        assert_eq!(cpu.len(), 3);
+        assert!(cpu
+            .iter()
+            .all(|s| s.gpu.is_none() && s.threads == (cores / 3).max(1)));
+    }
 }

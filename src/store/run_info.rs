@@ -52,6 +52,11 @@ pub struct RunInfo {
     pub tch_version: String,
     pub libtorch_version: String,
     pub device: String,
+    /// `CUDA_VISIBLE_DEVICES` as the run saw it (the physical GPU behind `cuda:0` of a slot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cuda_visible_devices: Option<String>,
+    /// libtorch's intra-op CPU threads.
+    pub threads: i64,
     pub parameters: i64,
     pub train_images: i64,
     pub valid_images: i64,
@@ -86,6 +91,8 @@ impl Default for RunInfo {
             tch_version: String::new(),
             libtorch_version: String::new(),
             device: String::new(),
+            cuda_visible_devices: None,
+            threads: 0,
             parameters: 0,
             train_images: 0,
             valid_images: 0,

@@ -197,6 +197,8 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
         tch_version: TCH_VERSION.into(),
         libtorch_version: LIBTORCH_VERSION.into(),
         device: crate::device::name(device),
+        cuda_visible_devices: std::env::var("CUDA_VISIBLE_DEVICES").ok(),
+        threads: tch::get_num_threads() as i64,
         metrics: BTreeMap::new(),
         ..prev
     };
