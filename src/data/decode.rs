@@ -66,4 +66,26 @@ mod tests {
         let aa = preprocess(&img, 2, true);
         assert_eq!(aa.int64_value(&[0, 0, 0]), 17);
     }
+
+    /// A CMYK JPEG (Adobe marker, as Photoshop writes them and as a few Oxford-IIIT Pet images
+    /// are) decodes to the RGB that Pillow gives: cyan, magenta, yellow quadrants and a grey one
+    /// (tests/fixtures/cmyk.jpg, 16x16, written by Pillow 13).
+    #[test]
+    fn cmyk_jpeg_decodes_to_rgb() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cmyk.jpg");
+        let t = load(&path, 16, false).unwrap();
+        assert_eq!(t.size(), vec![3, 16, 16]);
+        let pillow = [
+            ((4, 4), [0, 255, 255]),
+            ((12, 4), [255, 0, 255]),
+            ((4, 12), [255, 255, 0]),
+            ((12, 12), [127, 127, 127]),
+        ];
+        for ((x, y), want) in pillow {
+            for (c, w) in want.iter().enumerate() {
+                let got = t.int64_value(&[c as i64, y, x]);
+                assert!((got - w).abs() <= 3, "({x},{y}) channel {c}: {got} vs Pillow's {w}");
+            }
+        }
+    }
 }
