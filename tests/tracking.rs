@@ -183,3 +183,54 @@ fn a_killed_and_continued_run_has_each_step_once() {
     assert_eq!(r["hparams"]["end_status"], 1);
     assert_eq!(r["files"], 1, "one event file after the rewrite");
 }
+
+/// Two sweeps in one runs directory: TensorBoard shows one HParams experiment per logdir, so
+/// each sweep carries the union of the columns; on the runs directory every run has its grid
+/// flags as columns, on one sweep its own runs.
+#[test]
+fn two_sweeps_in_one_runs_directory_share_the_hparams_columns() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let base = "flags:\n  dataset_name: shapes\n  image_size: 16\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  epochs: 1\n  max_images: 40\n  kid_images: 0\n";
+    for (label, grid) in [
+        ("a", "  loss: [mae, mse]\n"),
+        ("b", "  schedule_type: [linear, cosine]\n"),
+    ] {
+        let p = d.path().join(format!("{label}.yaml"));
+        fs::write(&p, format!("label: {label}\n{base}grid:\n{grid}")).unwrap();
+        let o = run(&[
+            "run",
+            p.to_str().unwrap(),
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let (id, name) = runs_of(&runs.join("a")).remove(0);
+    for (logdir, prefix, sessions) in [(runs.clone(), "a/", 4), (runs.join("a"), "", 2)] {
+        let r = python_json(
+            "tb_server.py",
+            &[
+                logdir.to_str().unwrap(),
+                &format!("{prefix}{id}/{name}"),
+                "val/noise_loss",
+            ],
+            Duration::from_secs(180),
+        );
+        let columns: Vec<&str> = r["experiment"]["hparamInfos"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|h| h["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            columns.contains(&"loss") && columns.contains(&"schedule_type"),
+            "{columns:?}"
+        );
+        let groups = r["session_groups"]["sessionGroups"].as_array().unwrap();
+        assert_eq!(groups.len(), sessions, "{r}");
+        for g in groups {
+            assert!(g["hparams"]["loss"].is_string() && g["hparams"]["schedule_type"].is_string());
+        }
+    }
+}

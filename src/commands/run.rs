@@ -1,5 +1,5 @@
 use crate::exec::{self, LocalExecutor, Options};
-use crate::flags::parse_assignments;
+use crate::flags::{parse_assignments, show_value};
 use crate::sweep::record::SweepRecord;
 use crate::sweep::{expand, record::SweepLock, state_of, RunState, SweepSpec};
 use anyhow::Context;
@@ -83,7 +83,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let states: Vec<RunState> = plan.runs.iter().map(|r| state_of(&r.dir)).collect();
     let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
     record.merge_plan(&plan, Some(a.sweep.display().to_string()));
-    write_experiment(&spec, &record, &plan.sweep_dir)?;
+    record.fixed = spec
+        .fixed
+        .iter()
+        .map(|(k, v)| (k.clone(), show_value(v).trim_matches('`').to_string()))
+        .collect();
+    write_experiments(&a.runs_dir, &record)?;
     let mut todo = Vec::new();
     let mut skipped_failed = Vec::new();
     let mut busy = Vec::new();
@@ -168,31 +173,48 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// The sweep's HParams columns: its grid flags with every value the sweep has had, then its
-/// fixed flags.
-fn write_experiment(
-    spec: &SweepSpec,
-    record: &SweepRecord,
-    sweep_dir: &std::path::Path,
-) -> anyhow::Result<()> {
-    let mut hparams: Vec<(String, Vec<serde_yaml::Value>)> = Vec::new();
-    for name in &record.varying {
-        let mut values: Vec<serde_yaml::Value> = Vec::new();
-        for e in &record.runs {
-            if let Some(text) = e.varying.get(name) {
-                let v: serde_yaml::Value =
-                    serde_yaml::from_str(text).unwrap_or(serde_yaml::Value::from(text.as_str()));
-                if !values.contains(&v) {
-                    values.push(v);
-                }
-            }
+/// Writes the HParams experiment of every sweep in the runs directory: the union of their
+/// columns (TensorBoard shows one experiment for a logdir, so `--logdir` on the runs directory
+/// then has every sweep's columns, and `--logdir` on one sweep still has all of its own).
+/// A lock in the runs directory keeps two orchestrators from writing them at once.
+fn write_experiments(runs_dir: &std::path::Path, current: &SweepRecord) -> anyhow::Result<()> {
+    std::fs::create_dir_all(runs_dir)?;
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(runs_dir.join(".experiments.lock"))?;
+    lock.lock()?;
+    let mut others = Vec::new();
+    for e in std::fs::read_dir(runs_dir)?.flatten() {
+        let dir = e.path();
+        if !dir.is_dir() || e.file_name().to_string_lossy() == current.label {
+            continue;
         }
-        hparams.push((name.clone(), values));
-    }
-    for (name, v) in &spec.fixed {
-        if !hparams.iter().any(|(n, _)| n == name) {
-            hparams.push((name.clone(), vec![v.clone()]));
+        if let Some(r) = SweepRecord::read(&dir) {
+            others.push(r);
         }
     }
-    crate::track::write_experiment(sweep_dir, &spec.label, &hparams)
+    others.sort_by(|a, b| a.label.cmp(&b.label));
+    let columns = crate::sweep::record::experiment_columns(current, &others);
+    let labels: Vec<&str> = std::iter::once(current.label.as_str())
+        .chain(others.iter().map(|r| r.label.as_str()))
+        .collect();
+    let description = if labels.len() == 1 {
+        format!("ddim-sweep sweep `{}`", labels[0])
+    } else {
+        format!(
+            "ddim-sweep sweeps {} (one experiment for all sweeps in {})",
+            labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            runs_dir.display()
+        )
+    };
+    for label in labels {
+        crate::track::write_experiment(&runs_dir.join(label), &description, &columns)?;
+    }
+    Ok(())
 }

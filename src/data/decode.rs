@@ -84,7 +84,10 @@ mod tests {
         for ((x, y), want) in pillow {
             for (c, w) in want.iter().enumerate() {
                 let got = t.int64_value(&[c as i64, y, x]);
-                assert!((got - w).abs() <= 3, "({x},{y}) channel {c}: {got} vs Pillow's {w}");
+                assert!(
+                    (got - w).abs() <= 3,
+                    "({x},{y}) channel {c}: {got} vs Pillow's {w}"
+                );
             }
         }
     }

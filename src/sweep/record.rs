@@ -40,6 +40,8 @@ pub struct SweepRecord {
     pub source: Option<String>,
     /// Names of the grid flags, in grid order.
     pub varying: Vec<String>,
+    /// The sweep's fixed flags (its `flags:`) and their values, as text.
+    pub fixed: BTreeMap<String, String>,
     pub runs: Vec<PlannedEntry>,
     pub invocations: Vec<Invocation>,
 }
@@ -85,6 +87,48 @@ impl SweepRecord {
     }
 }
 
+/// The HParams columns of the sweeps that share a runs directory, `current` first: each grid
+/// flag with every value its sweeps have had (the current sweep's grid flags first, then the
+/// others'), then the fixed flags with their values. TensorBoard shows one experiment for a
+/// logdir, so every sweep there carries this union (see `ddim-sweep run`).
+pub fn experiment_columns(
+    current: &SweepRecord,
+    others: &[SweepRecord],
+) -> Vec<(String, Vec<serde_yaml::Value>)> {
+    let parse = |text: &str| -> serde_yaml::Value {
+        serde_yaml::from_str(text).unwrap_or_else(|_| serde_yaml::Value::from(text))
+    };
+    let mut columns: Vec<(String, Vec<serde_yaml::Value>)> = Vec::new();
+    let mut add = |name: &str, v: serde_yaml::Value| {
+        let i = match columns.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                columns.push((name.to_string(), Vec::new()));
+                columns.len() - 1
+            }
+        };
+        if !columns[i].1.contains(&v) {
+            columns[i].1.push(v);
+        }
+    };
+    let all: Vec<&SweepRecord> = std::iter::once(current).chain(others).collect();
+    for r in &all {
+        for name in &r.varying {
+            for e in &r.runs {
+                if let Some(text) = e.varying.get(name) {
+                    add(name, parse(text));
+                }
+            }
+        }
+    }
+    for r in &all {
+        for (name, text) in &r.fixed {
+            add(name, parse(text));
+        }
+    }
+    columns
+}
+
 /// The orchestrator lock of a sweep; its file names the holder.
 pub struct SweepLock {
     _file: File,
@@ -127,5 +171,64 @@ impl SweepLock {
             }
             Err(fs::TryLockError::Error(e)) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(label: &str, grid: &[(&str, &[&str])], fixed: &[(&str, &str)]) -> SweepRecord {
+        let mut runs = vec![PlannedEntry {
+            id: format!("{label}0"),
+            varying: BTreeMap::new(),
+        }];
+        for (name, values) in grid {
+            runs = runs
+                .into_iter()
+                .flat_map(|r| {
+                    values.iter().map(move |v| {
+                        let mut r = r.clone();
+                        r.varying.insert(name.to_string(), v.to_string());
+                        r
+                    })
+                })
+                .collect();
+        }
+        SweepRecord {
+            label: label.into(),
+            varying: grid.iter().map(|(n, _)| n.to_string()).collect(),
+            fixed: fixed
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            runs,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn experiment_columns_are_the_union_current_grid_first() {
+        let a = record(
+            "a",
+            &[("loss", &["mae", "mse"])],
+            &[("epochs", "5"), ("image_size", "32")],
+        );
+        let b = record(
+            "b",
+            &[("schedule_type", &["linear", "cosine"]), ("loss", &["mae"])],
+            &[("epochs", "7")],
+        );
+        let cols = experiment_columns(&a, &[b]);
+        let names: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["loss", "schedule_type", "epochs", "image_size"]);
+        let v = |i: usize| cols[i].1.clone();
+        use serde_yaml::Value;
+        assert_eq!(v(0), [Value::from("mae"), Value::from("mse")]);
+        assert_eq!(v(1), [Value::from("linear"), Value::from("cosine")]);
+        assert_eq!(v(2), [Value::from(5), Value::from(7)]);
+        // Alone, a sweep's columns are its own.
+        let alone = experiment_columns(&a, &[]);
+        assert_eq!(alone.len(), 3);
     }
 }

@@ -144,11 +144,11 @@ pub fn mark_failed(dir: &RunDir, name: &str, step: i64) -> anyhow::Result<()> {
 /// The HParams metrics of a sweep: validation losses and KID, and the last epoch's loss.
 pub const METRIC_TAGS: [&str; 4] = ["val/noise_loss", "val/image_loss", "val/kid", "epoch/loss"];
 
-/// Writes a sweep's HParams experiment summary (its columns: each flag with its discrete
-/// domain, and the metrics) as the only event file directly in `sweep_dir`.
+/// Writes an HParams experiment summary (its columns: each flag with its discrete domain, and
+/// the metrics) as the only event file directly in `sweep_dir`.
 pub fn write_experiment(
     sweep_dir: &std::path::Path,
-    label: &str,
+    description: &str,
     hparams: &[(String, Vec<serde_yaml::Value>)],
 ) -> anyhow::Result<()> {
     use tensorboard::pb;
@@ -199,7 +199,7 @@ pub fn write_experiment(
         .collect();
     let mut w = EventWriter::create(sweep_dir)?;
     w.experiment(pb::Experiment {
-        description: format!("ddim-sweep sweep `{label}`"),
+        description: description.to_string(),
         time_created_secs: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())

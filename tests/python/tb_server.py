@@ -1,5 +1,5 @@
 """Starts `tensorboard --logdir LOGDIR` on 127.0.0.1 on a free port, queries the HParams
-session groups and the scalars of RUN/TAG, prints them as JSON, and stops the server by its
+session groups and experiment and the scalars of RUN/TAG, prints them as JSON, and stops the server by its
 PID. Every wait is bounded.
 
 usage: tb_server.py LOGDIR RUN TAG
@@ -67,6 +67,7 @@ def main():
                 pass
             time.sleep(0.5)
         out["session_groups"] = groups
+        out["experiment"] = get(base + "/data/plugin/hparams/experiment", data=json.dumps({"experimentName": ""}).encode())
         out["scalars"] = get(base + f"/data/plugin/scalars/scalars?run={urllib.parse.quote(run)}&tag={urllib.parse.quote(tag)}")
     finally:
         os.kill(proc.pid, signal.SIGTERM)
