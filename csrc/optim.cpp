@@ -7,11 +7,23 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
 namespace {
 char* error_text(const std::exception& e) { return strdup(e.what()); }
+
+// Same sizes and the same memory order: strides equal wherever a size is not 1 (a size-1
+// dimension's stride does not matter; channels-last 1x1 kernels and their gradients differ
+// there), as libtorch's own check for its multi-tensor kernels.
+bool same_layout(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes()) return false;
+  for (int64_t d = 0; d < a.dim(); d++) {
+    if (a.size(d) != 1 && a.stride(d) != b.stride(d)) return false;
+  }
+  return true;
+}
 }
 
 extern "C" {
@@ -43,11 +55,17 @@ char* ddim_fused_adamw(at::Tensor* const* params, at::Tensor* const* m, at::Tens
       const at::Tensor& p = ps[i];
       bool alike = p.is_floating_point() && p.scalar_type() == ps[0].scalar_type() &&
                    p.device() == ps[0].device() && gs[i].scalar_type() == p.scalar_type() &&
-                   gs[i].device() == p.device() && gs[i].strides() == p.strides() &&
-                   ms[i].strides() == p.strides() && vs[i].strides() == p.strides() &&
+                   gs[i].device() == p.device() && same_layout(gs[i], p) &&
+                   same_layout(ms[i], p) && same_layout(vs[i], p) &&
                    ms[i].scalar_type() == p.scalar_type() && vs[i].scalar_type() == p.scalar_type() &&
                    p.is_non_overlapping_and_dense();
-      if (!alike) throw std::runtime_error("parameters, gradients and moments differ in dtype, device or layout");
+      if (!alike) {
+        std::ostringstream msg;
+        msg << "parameter " << i << " of sizes " << p.sizes() << ": parameter, gradient and moments "
+            << "differ in dtype, device or layout (strides " << p.strides() << ", "
+            << gs[i].strides() << ", " << ms[i].strides() << ", " << vs[i].strides() << ")";
+        throw std::runtime_error(msg.str());
+      }
     }
     at::_fused_adamw_(ps, gs, ms, vs, {}, steps, lr, beta1, beta2, weight_decay, eps,
                       /*amsgrad=*/false, /*maximize=*/false);

@@ -355,13 +355,23 @@ fn sigterm_exits_143() {
 fn bf16_autocast_and_channels_last_train_to_the_same_quality() {
     let d = tempfile::tempdir().unwrap();
     let mut last = Vec::new();
-    for p in ["precision=fp32", "precision=bf16", "channels_last=true"] {
+    for p in [
+        "precision=fp32",
+        "precision=bf16",
+        "channels_last=true",
+        "ema=0.9",
+    ] {
         let rd = d.path().join(p);
         let o = run(&train_args(
             rd.to_str().unwrap(),
             &["epochs=3", "max_images=240", "lr=3e-3", p],
         ));
         assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            !text(&o).contains("fused AdamW unavailable"),
+            "every layout takes the fused step: {}",
+            text(&o)
+        );
         let info = read_json(&rd.join("run.json"));
         last.push(info["metrics"]["noise_loss"].as_f64().unwrap());
     }
