@@ -52,6 +52,11 @@ print(sum(float(r["images_per_s"]) * float(r["seconds"]) for r in rows) / secs, 
 PY
 }
 
+# The PyTorch reference; its errors are shown and stop the benchmark.
+ref() {
+  "$PY" "$DDIM_ROOT/bench/torch_ref.py" "$@" 2> "$tmp/ref.err" || { cat "$tmp/ref.err" >&2; return 1; }
+}
+
 record() { # device kind name value...
   "$PY" -c 'import json, sys; print(json.dumps(dict(device=sys.argv[1], kind=sys.argv[2], name=sys.argv[3], value=json.loads(sys.argv[4]))))' "$@" >> "$results"
 }
@@ -79,12 +84,15 @@ bench_device() {
     record "$dev" ours "$name" "$ips"
   done
   local ref_args=(--steps "$done_steps" --batch 64 --size 64 --device "$dev")
-  record "$dev" torch fp32 "$("$PY" "$DDIM_ROOT/bench/torch_ref.py" "${ref_args[@]}" 2>/dev/null)"
-  record "$dev" torch bf16 "$("$PY" "$DDIM_ROOT/bench/torch_ref.py" "${ref_args[@]}" --precision bf16 2>/dev/null)"
+  local out
+  out=$(ref "${ref_args[@]}")
+  record "$dev" torch fp32 "$out"
+  out=$(ref "${ref_args[@]}" --precision bf16)
+  record "$dev" torch bf16 "$out"
   if [ "$dev" = cpu ]; then
     # PyTorch again with the allocator setting ddim-sweep makes for itself (glibc mmap threshold).
-    record "$dev" torch fp32_malloc "$(MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
-      "$PY" "$DDIM_ROOT/bench/torch_ref.py" "${ref_args[@]}" 2>/dev/null)"
+    out=$(MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 ref "${ref_args[@]}")
+    record "$dev" torch fp32_malloc "$out"
   fi
   record "$dev" steps n "$done_steps"
   # Per-step overhead (host work per step, what bounds a small model on a GPU): batch 2 of
@@ -95,7 +103,8 @@ bench_device() {
   record "$dev" ours tiny "$(run_ips "$tmp/$dev-tiny" | cut -d' ' -f1)"
   DDIM_UNFUSED_ADAMW=1 "$DDIM_BIN" train --run-dir "$tmp/$dev-tiny-unfused" "${tiny[@]}" > /dev/null
   record "$dev" ours tiny_unfused "$(run_ips "$tmp/$dev-tiny-unfused" | cut -d' ' -f1)"
-  record "$dev" torch tiny "$("$PY" "$DDIM_ROOT/bench/torch_ref.py" --steps 300 --batch 2 --size 16 --device "$dev" 2>/dev/null)"
+  out=$(ref --steps 300 --batch 2 --size 16 --device "$dev")
+  record "$dev" torch tiny "$out"
   local s
   s=$({ time "$DDIM_BIN" sample "$tmp/$dev-fp32" --n 16 --steps 20 --device "$dev" --out "$tmp/g.png" > "$tmp/sample.txt"; } 2>&1)
   record "$dev" ours sample_s "$s"
