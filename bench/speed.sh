@@ -42,13 +42,19 @@ epochs_for() {
   if [ "$s" -le 50 ]; then echo "1 $(((s * 64 * 5 + 3) / 4))"; else echo "$(((s + 49) / 50)) 4000"; fi
 }
 
-# Training images/s of a finished run: images over seconds, summed over its epochs.
-run_ips() {
-  "$PY" - "$1/scalars.csv" <<'PY'
+# Training of finished runs, from their scalars.csv (each epoch's images over its seconds):
+# prints "RUNS IMAGES IPS STEPS": the runs, their training images, their images/s summed, and
+# the last run's steps.
+run_stats() {
+  "$PY" - "$@" <<'PY'
 import csv, sys
-rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["images_per_s"]]
-secs = sum(float(r["seconds"]) for r in rows)
-print(sum(float(r["images_per_s"]) * float(r["seconds"]) for r in rows) / secs, sum(float(r["images_per_s"]) * float(r["seconds"]) for r in rows), rows[-1]["step"])
+runs, images, ips, steps = 0, 0.0, 0.0, 0
+for d in sys.argv[1:]:
+    rows = [r for r in csv.DictReader(open(d + "/scalars.csv")) if r["images_per_s"]]
+    n = sum(float(r["images_per_s"]) * float(r["seconds"]) for r in rows)
+    runs, images, ips = runs + 1, images + n, ips + n / sum(float(r["seconds"]) for r in rows)
+    steps = rows[-1]["step"]
+print(runs, images, ips, steps)
 PY
 }
 
@@ -80,7 +86,7 @@ bench_device() {
     env "${env[@]}" "$DDIM_BIN" train --run-dir "$tmp/$dev-$name" dataset_name=shapes image_size=64 batch_size=64 \
       epochs="$epochs" max_images="$max" eval_every=0 sample_every=0 kid_images=0 device="$dev" \
       "${extra[@]}" > "$tmp/$dev-$name.log"
-    read -r ips _ done_steps < <(run_ips "$tmp/$dev-$name")
+    read -r _ _ ips done_steps < <(run_stats "$tmp/$dev-$name")
     record "$dev" ours "$name" "$ips"
   done
   local ref_args=(--steps "$done_steps" --batch 64 --size 64 --device "$dev")
@@ -100,9 +106,9 @@ bench_device() {
   local tiny=(dataset_name=shapes image_size=16 batch_size=2 epochs=1 max_images=750 eval_every=0
     sample_every=0 kid_images=0 device="$dev")
   "$DDIM_BIN" train --run-dir "$tmp/$dev-tiny" "${tiny[@]}" > /dev/null
-  record "$dev" ours tiny "$(run_ips "$tmp/$dev-tiny" | cut -d' ' -f1)"
+  record "$dev" ours tiny "$(run_stats "$tmp/$dev-tiny" | cut -d' ' -f3)"
   DDIM_UNFUSED_ADAMW=1 "$DDIM_BIN" train --run-dir "$tmp/$dev-tiny-unfused" "${tiny[@]}" > /dev/null
-  record "$dev" ours tiny_unfused "$(run_ips "$tmp/$dev-tiny-unfused" | cut -d' ' -f1)"
+  record "$dev" ours tiny_unfused "$(run_stats "$tmp/$dev-tiny-unfused" | cut -d' ' -f3)"
   out=$(ref --steps 300 --batch 2 --size 16 --device "$dev")
   record "$dev" torch tiny "$out"
   local s
@@ -150,14 +156,8 @@ EOF
     local wall
     wall=$({ time "$DDIM_BIN" run "$tmp/pack.yaml" --runs-dir "$tmp/pack-$dev-$k" "${slots[@]}" > "$tmp/pack-$dev-$k.log" 2>&1; } 2>&1) ||
       { cat "$tmp/pack-$dev-$k.log" >&2; exit 1; }
-    local images=0 summed=0 n=0 r ips img
-    for r in "$tmp/pack-$dev-$k"/pack/*/; do
-      [ -f "$r/scalars.csv" ] || continue
-      read -r ips img _ < <(run_ips "$r")
-      images=$("$PY" -c "print($images + $img)")
-      summed=$("$PY" -c "print($summed + $ips)")
-      n=$((n + 1))
-    done
+    local n images summed
+    read -r n images summed _ < <(run_stats "$tmp/pack-$dev-$k"/pack/*/)
     record "$dev" pack "$k" "{\"wall_s\": $wall, \"images\": $images, \"summed_ips\": $summed, \"runs\": $n, \"size\": $size, \"steps\": $pack_steps}"
   done
 }

@@ -325,6 +325,12 @@ pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, c)| c.to_string())
 }
 
+/// A flag value as plain text, without the quoting of [`show_value`] (`mse`, `0.001`,
+/// `[8, 16]`): run names, records, report cells.
+pub fn plain_value(v: &Value) -> String {
+    show_value(v).trim_matches('`').to_string()
+}
+
 /// Renders a YAML value compactly for messages (`mse`, `[8, 16]`, `null`).
 pub fn show_value(v: &Value) -> String {
     match v {
@@ -332,11 +338,7 @@ pub fn show_value(v: &Value) -> String {
         Value::String(s) => format!("`{s}`"),
         Value::Sequence(items) => format!(
             "[{}]",
-            items
-                .iter()
-                .map(|i| show_value(i).trim_matches('`').to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            items.iter().map(plain_value).collect::<Vec<_>>().join(", ")
         ),
         other => serde_yaml::to_string(other)
             .map(|s| format!("`{}`", s.trim()))

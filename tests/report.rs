@@ -201,15 +201,10 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
     let body = "label: pics\nflags:\n  dataset_name: shapes\n  image_size: 16\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  epochs: 2\n  max_images: 80\n  kid_images: 20\ngrid:\n  schedule_type: [linear, cosine]\n";
     let s = d.path().join("pics.yaml");
     fs::write(&s, body).unwrap();
-    let o = cmd(&[
-        "run",
-        s.to_str().unwrap(),
-        "--runs-dir",
-        runs.to_str().unwrap(),
-    ])
-    .env("DDIM_INCEPTION", &net)
-    .output()
-    .unwrap();
+    let o = cmd(&run_args(s.to_str().unwrap(), &runs, &[]))
+        .env("DDIM_INCEPTION", &net)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let out = d.path().join("reports");
     let make_report = || {

@@ -20,7 +20,7 @@ fn sweep_body(label: &str, extra_flags: &str, grid: &str) -> String {
 
 /// (id, state, flags) rows of `--dry-run`.
 fn dry_run(sweep: &str, runs: &str, extra: &[&str]) -> Vec<(String, String, String)> {
-    let mut args = vec!["run", sweep, "--runs-dir", runs, "--dry-run"];
+    let mut args = run_args(sweep, Path::new(runs), &["--dry-run"]);
     args.extend_from_slice(extra);
     let o = run(&args);
     assert!(o.status.success(), "{}", text(&o));
@@ -81,16 +81,11 @@ fn expansion_exclude_set_and_dry_run_states() {
     assert!(narrowed.iter().all(|r| !rows.iter().any(|o| o.0 == r.0)));
 
     // Run two of them (--set schedule_type=linear), then the states show it.
-    let o = run(&[
-        "run",
+    let o = run(&run_args(
         &s,
-        "--runs-dir",
-        rs,
-        "--set",
-        "schedule_type=linear",
-        "--jobs",
-        "2",
-    ]);
+        Path::new(rs),
+        &["--set", "schedule_type=linear", "--jobs", "2"],
+    ));
     assert!(o.status.success(), "{}", text(&o));
     let after = dry_run(&s, rs, &[]);
     for (r, a) in rows.iter().zip(&after) {
@@ -235,24 +230,10 @@ fn stop_then_resume(signal: i32, expect_code: Option<i32>) {
     let whole = d.path().join("whole");
     let cut = d.path().join("cut");
     let s = slow_sweep(d.path(), "slow");
-    let o = run(&[
-        "run",
-        &s,
-        "--runs-dir",
-        whole.to_str().unwrap(),
-        "--jobs",
-        "2",
-    ]);
+    let o = run(&run_args(&s, &whole, &["--jobs", "2"]));
     assert!(o.status.success(), "{}", text(&o));
 
-    let mut child = spawn(&[
-        "run",
-        &s,
-        "--runs-dir",
-        cut.to_str().unwrap(),
-        "--jobs",
-        "2",
-    ]);
+    let mut child = spawn(&run_args(&s, &cut, &["--jobs", "2"]));
     wait_for("a run to checkpoint", Duration::from_secs(120), || {
         cut.join("slow").exists() && any_step_past(&cut, "slow", 4)
     });
@@ -278,14 +259,7 @@ fn stop_then_resume(signal: i32, expect_code: Option<i32>) {
             "{counts:?}"
         );
     }
-    let o = run(&[
-        "run",
-        &s,
-        "--runs-dir",
-        cut.to_str().unwrap(),
-        "--jobs",
-        "2",
-    ]);
+    let o = run(&run_args(&s, &cut, &["--jobs", "2"]));
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         run_dirs(&whole, "slow"),
@@ -408,13 +382,7 @@ fn fail_fast_stops_the_sweep_at_the_first_failure() {
         "  lr: [1.0e+10, 0.001, 0.002]\n",
     );
     let s = write_sweep(d.path(), "ff.yaml", &body);
-    let o = run(&[
-        "run",
-        &s,
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--fail-fast",
-    ]);
+    let o = run(&run_args(&s, &runs, &["--fail-fast"]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -441,15 +409,7 @@ fn a_run_left_running_by_a_dead_process_is_resumed() {
     // its run.json says `running` with a pid that is gone (as after a crash or a reboot).
     let rows = dry_run(&s, rs, &[]);
     let id = &rows[0].0;
-    let o = run(&[
-        "run",
-        &s,
-        "--runs-dir",
-        rs,
-        "--set",
-        "epochs=1",
-        "--dry-run",
-    ]);
+    let o = run(&run_args(&s, &runs, &["--set", "epochs=1", "--dry-run"]));
     assert!(o.status.success());
     let dir = runs.join("stale").join(id);
     let body = fs::read_to_string(&s).unwrap();
@@ -504,16 +464,11 @@ fn gpu_slots_pin_each_run_to_its_gpu() {
         "  seed: [1, 2, 3, 4]\n",
     );
     let sweep = write_sweep(d.path(), "s.yaml", &body);
-    let o = cmd(&[
-        "run",
+    let o = cmd(&run_args(
         &sweep,
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--gpus",
-        "0,1",
-        "--runs-per-gpu",
-        "2",
-    ])
+        &runs,
+        &["--gpus", "0,1", "--runs-per-gpu", "2"],
+    ))
     .env_remove("OMP_NUM_THREADS")
     .output()
     .unwrap();

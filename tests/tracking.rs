@@ -60,14 +60,7 @@ fn tensorboard_reads_runs_scalars_images_and_hparams() {
     let d = tempfile::tempdir().unwrap();
     let runs = d.path().join("runs");
     let s = tiny_sweep(d.path());
-    let o = run(&[
-        "run",
-        &s,
-        "--runs-dir",
-        runs.to_str().unwrap(),
-        "--jobs",
-        "2",
-    ]);
+    let o = run(&run_args(&s, &runs, &["--jobs", "2"]));
     assert!(o.status.success(), "{}", text(&o));
     let sweep_dir = runs.join("tb");
     let members = runs_of(&sweep_dir);
@@ -198,12 +191,7 @@ fn two_sweeps_in_one_runs_directory_share_the_hparams_columns() {
     ] {
         let p = d.path().join(format!("{label}.yaml"));
         fs::write(&p, format!("label: {label}\n{base}grid:\n{grid}")).unwrap();
-        let o = run(&[
-            "run",
-            p.to_str().unwrap(),
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ]);
+        let o = run(&run_args(p.to_str().unwrap(), &runs, &[]));
         assert!(o.status.success(), "{}", text(&o));
     }
     let (id, name) = runs_of(&runs.join("a")).remove(0);

@@ -1,5 +1,5 @@
 use crate::exec::{self, LocalExecutor, Options};
-use crate::flags::{parse_assignments, show_value};
+use crate::flags::parse_assignments;
 use crate::sweep::record::SweepRecord;
 use crate::sweep::{expand, record::SweepLock, state_of, RunState, SweepSpec};
 use anyhow::Context;
@@ -83,12 +83,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let states: Vec<RunState> = plan.runs.iter().map(|r| state_of(&r.dir)).collect();
     let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
     record.merge_plan(&plan, Some(a.sweep.display().to_string()));
-    record.fixed = spec
-        .fixed
-        .iter()
-        .map(|(k, v)| (k.clone(), show_value(v).trim_matches('`').to_string()))
-        .collect();
-    write_experiments(&a.runs_dir, &record)?;
+    record.set_fixed(&spec.fixed);
+    crate::sweep::record::write_experiments(&a.runs_dir, &record)?;
     let mut todo = Vec::new();
     let mut skipped_failed = Vec::new();
     let mut busy = Vec::new();
@@ -171,50 +167,4 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         code = 1;
     }
     Ok(ExitCode::from(code))
-}
-
-/// Writes the HParams experiment of every sweep in the runs directory: the union of their
-/// columns (TensorBoard shows one experiment for a logdir, so `--logdir` on the runs directory
-/// then has every sweep's columns, and `--logdir` on one sweep still has all of its own).
-/// A lock in the runs directory keeps two orchestrators from writing them at once.
-fn write_experiments(runs_dir: &std::path::Path, current: &SweepRecord) -> anyhow::Result<()> {
-    std::fs::create_dir_all(runs_dir)?;
-    let lock = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(runs_dir.join(".experiments.lock"))?;
-    lock.lock()?;
-    let mut others = Vec::new();
-    for e in std::fs::read_dir(runs_dir)?.flatten() {
-        let dir = e.path();
-        if !dir.is_dir() || e.file_name().to_string_lossy() == current.label {
-            continue;
-        }
-        if let Some(r) = SweepRecord::read(&dir) {
-            others.push(r);
-        }
-    }
-    others.sort_by(|a, b| a.label.cmp(&b.label));
-    let columns = crate::sweep::record::experiment_columns(current, &others);
-    let labels: Vec<&str> = std::iter::once(current.label.as_str())
-        .chain(others.iter().map(|r| r.label.as_str()))
-        .collect();
-    let description = if labels.len() == 1 {
-        format!("ddim-sweep sweep `{}`", labels[0])
-    } else {
-        format!(
-            "ddim-sweep sweeps {} (one experiment for all sweeps in {})",
-            labels
-                .iter()
-                .map(|l| format!("`{l}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            runs_dir.display()
-        )
-    };
-    for label in labels {
-        crate::track::write_experiment(&runs_dir.join(label), &description, &columns)?;
-    }
-    Ok(())
 }

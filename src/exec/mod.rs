@@ -580,12 +580,7 @@ pub fn prepare_run(r: &PlannedRun, label: &str) -> anyhow::Result<()> {
             let pairs: Vec<(String, String)> = r
                 .varying
                 .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        crate::flags::show_value(v).trim_matches('`').to_string(),
-                    )
-                })
+                .map(|(k, v)| (k.clone(), crate::flags::plain_value(v)))
                 .collect();
             let info = RunInfo {
                 status: Status::Queued,

@@ -15,6 +15,37 @@ pub struct Ema {
     pub vs: nn::VarStore,
     pub net: Network,
     pub decay: f64,
+    /// The floating-point EMA variables and the current ones they follow, paired once
+    /// (handles sharing the variables' storage): each step lerps them in one call.
+    targets: Vec<Tensor>,
+    sources: Vec<Tensor>,
+    /// The integer ones (BatchNorm's batch counts) with theirs, copied each step.
+    counts: Vec<(Tensor, Tensor)>,
+}
+
+impl Ema {
+    /// Pairs every variable of `vs` (the EMA copy) with the same-named one of `current`.
+    fn new(vs: nn::VarStore, net: Network, decay: f64, current: &nn::VarStore) -> Ema {
+        let src = current.variables();
+        let (mut targets, mut sources, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+        for (name, e) in vs.variables() {
+            let Some(s) = src.get(&name) else { continue };
+            if e.is_floating_point() {
+                targets.push(e);
+                sources.push(s.shallow_clone());
+            } else {
+                counts.push((e, s.shallow_clone()));
+            }
+        }
+        Ema {
+            vs,
+            net,
+            decay,
+            targets,
+            sources,
+            counts,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -57,18 +88,15 @@ impl DiffusionModel {
             let enet = Network::new(&(evs.root() / "net"), &config);
             evs.copy(&vs).expect("same architecture");
             evs.freeze();
-            Ema {
-                vs: evs,
-                net: enet,
-                decay: flags.ema,
-            }
+            (evs, enet)
         });
         if flags.channels_last {
             to_channels_last(&vs);
-            if let Some(e) = &ema {
-                to_channels_last(&e.vs);
+            if let Some((evs, _)) = &ema {
+                to_channels_last(evs);
             }
         }
+        let ema = ema.map(|(evs, enet)| Ema::new(evs, enet, flags.ema, &vs));
         DiffusionModel {
             vs,
             net,
@@ -131,22 +159,13 @@ impl DiffusionModel {
     /// `ema = decay * ema + (1 - decay) * current`, all floating-point tensors in one
     /// multi-tensor call; integer ones (BatchNorm's batch counts) are copied.
     pub fn update_ema(&mut self) {
-        let Some(ema) = &self.ema else { return };
-        let src = self.vs.variables();
-        let mut dst = Vec::new();
-        let mut from = Vec::new();
+        let Some(ema) = &mut self.ema else { return };
         tch::no_grad(|| {
-            for (name, mut e) in ema.vs.variables() {
-                let Some(s) = src.get(&name) else { continue };
-                if e.is_floating_point() {
-                    dst.push(e);
-                    from.push(s);
-                } else {
-                    e.copy_(s);
-                }
+            for (e, s) in &mut ema.counts {
+                e.copy_(s);
             }
         });
-        if let Err(e) = super::foreach::lerp(&dst, &from, 1.0 - ema.decay) {
+        if let Err(e) = super::foreach::lerp(&ema.targets, &ema.sources, 1.0 - ema.decay) {
             panic!("EMA update failed: {e}");
         }
     }

@@ -92,7 +92,7 @@ pub fn zero_grads(params: &[Tensor]) -> Result<(), String> {
 }
 
 /// `dst[i] += weight * (src[i] - dst[i])` for floating-point tensor pairs, in one call.
-pub fn lerp(dst: &[Tensor], src: &[&Tensor], weight: f64) -> Result<(), String> {
+pub fn lerp(dst: &[Tensor], src: &[Tensor], weight: f64) -> Result<(), String> {
     assert_eq!(dst.len(), src.len());
     let d = ptrs(dst);
     let s: Vec<*const c_void> = src.iter().map(|t| t.as_ptr() as *const c_void).collect();
@@ -109,7 +109,7 @@ mod tests {
     fn lerp_and_zero_grads() {
         let a = Tensor::zeros([3], (Kind::Float, Device::Cpu));
         let b = Tensor::from_slice(&[1.0f32, 2.0, 4.0]);
-        lerp(&[a.shallow_clone()], &[&b], 0.25).unwrap();
+        lerp(&[a.shallow_clone()], &[b], 0.25).unwrap();
         assert_eq!(Vec::<f32>::try_from(&a).unwrap(), vec![0.25, 0.5, 1.0]);
         let p = Tensor::ones([2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let q = Tensor::ones([2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
@@ -126,7 +126,7 @@ mod tests {
     fn errors_come_back_as_text() {
         let a = Tensor::zeros([3], (Kind::Float, Device::Cpu));
         let b = Tensor::zeros([4], (Kind::Float, Device::Cpu));
-        let e = lerp(&[a], &[&b], 0.5).unwrap_err();
+        let e = lerp(&[a], &[b], 0.5).unwrap_err();
         assert!(!e.is_empty(), "{e}");
     }
 }

@@ -72,12 +72,7 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
             .map(|f| {
                 f.to_map()
                     .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            k,
-                            crate::flags::show_value(&v).trim_matches('`').to_string(),
-                        )
-                    })
+                    .map(|(k, v)| (k, crate::flags::plain_value(&v)))
                     .collect()
             })
             .unwrap_or_default();

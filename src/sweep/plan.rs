@@ -8,7 +8,7 @@
 //! default, so that upgrading the tool keeps the ids of existing runs (a sweep still resumes).
 
 use super::spec::SweepSpec;
-use crate::flags::{show_value, Flags};
+use crate::flags::{plain_value, Flags};
 use crate::store::{RunDir, Status};
 use serde_yaml::Value;
 use sha2::{Digest, Sha256};
@@ -32,7 +32,7 @@ impl PlannedRun {
         }
         self.varying
             .iter()
-            .map(|(k, v)| format!("{k}={}", show_value(v).trim_matches('`')))
+            .map(|(k, v)| format!("{k}={}", plain_value(v)))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -97,12 +97,13 @@ pub fn run_id(label: &str, flags: &Flags) -> String {
 /// The flags' YAML (as `flags.yaml` has it) without the entries of flags outside `always`
 /// that have their default value.
 fn identity_text(flags: &Flags, always: &[&str]) -> String {
-    let defaults = yaml_entries(&Flags::default().to_yaml());
+    static DEFAULTS: std::sync::LazyLock<Vec<(String, String)>> =
+        std::sync::LazyLock::new(|| yaml_entries(&Flags::default().to_yaml()));
     yaml_entries(&flags.to_yaml())
         .into_iter()
         .filter(|(name, text)| {
             always.contains(&name.as_str())
-                || defaults.iter().find(|(n, _)| n == name).map(|(_, t)| t) != Some(text)
+                || DEFAULTS.iter().find(|(n, _)| n == name).map(|(_, t)| t) != Some(text)
         })
         .map(|(_, text)| text)
         .collect()
@@ -163,7 +164,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         let describe = || {
             combo
                 .iter()
-                .map(|(k, v)| format!("{k}={}", show_value(v).trim_matches('`')))
+                .map(|(k, v)| format!("{k}={}", plain_value(v)))
                 .collect::<Vec<_>>()
                 .join(" ")
         };

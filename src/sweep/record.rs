@@ -2,7 +2,7 @@
 //! `<runs-dir>/<label>/.sweep.lock`: one orchestrator per sweep.
 
 use super::plan::Plan;
-use crate::flags::show_value;
+use crate::flags::plain_value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -80,11 +80,24 @@ impl SweepRecord {
                 varying: r
                     .varying
                     .iter()
-                    .map(|(k, v)| (k.clone(), show_value(v).trim_matches('`').to_string()))
+                    .map(|(k, v)| (k.clone(), plain_value(v)))
                     .collect(),
             });
         }
     }
+
+    /// Records the sweep's fixed flags (its `flags:`).
+    pub fn set_fixed(&mut self, fixed: &[(String, serde_yaml::Value)]) {
+        self.fixed = fixed
+            .iter()
+            .map(|(k, v)| (k.clone(), plain_value(v)))
+            .collect();
+    }
+}
+
+/// Back from [`plain_value`] (how the record keeps values): YAML when it parses, else the text.
+fn parse_value_text(text: &str) -> serde_yaml::Value {
+    serde_yaml::from_str(text).unwrap_or_else(|_| serde_yaml::Value::from(text))
 }
 
 /// The HParams columns of the sweeps that share a runs directory, `current` first: each grid
@@ -95,9 +108,6 @@ pub fn experiment_columns(
     current: &SweepRecord,
     others: &[SweepRecord],
 ) -> Vec<(String, Vec<serde_yaml::Value>)> {
-    let parse = |text: &str| -> serde_yaml::Value {
-        serde_yaml::from_str(text).unwrap_or_else(|_| serde_yaml::Value::from(text))
-    };
     let mut columns: Vec<(String, Vec<serde_yaml::Value>)> = Vec::new();
     let mut add = |name: &str, v: serde_yaml::Value| {
         let i = match columns.iter().position(|(n, _)| n == name) {
@@ -116,17 +126,63 @@ pub fn experiment_columns(
         for name in &r.varying {
             for e in &r.runs {
                 if let Some(text) = e.varying.get(name) {
-                    add(name, parse(text));
+                    add(name, parse_value_text(text));
                 }
             }
         }
     }
     for r in &all {
         for (name, text) in &r.fixed {
-            add(name, parse(text));
+            add(name, parse_value_text(text));
         }
     }
     columns
+}
+
+/// Writes the HParams experiment of every sweep in the runs directory: the union of their
+/// columns (TensorBoard shows one experiment for a logdir, so `--logdir` on the runs directory
+/// then has every sweep's columns, and `--logdir` on one sweep still has all of its own).
+/// A lock in the runs directory keeps two orchestrators from writing them at once.
+pub fn write_experiments(runs_dir: &std::path::Path, current: &SweepRecord) -> anyhow::Result<()> {
+    std::fs::create_dir_all(runs_dir)?;
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(runs_dir.join(".experiments.lock"))?;
+    lock.lock()?;
+    let mut others = Vec::new();
+    for e in std::fs::read_dir(runs_dir)?.flatten() {
+        let dir = e.path();
+        if !dir.is_dir() || e.file_name().to_string_lossy() == current.label {
+            continue;
+        }
+        if let Some(r) = SweepRecord::read(&dir) {
+            others.push(r);
+        }
+    }
+    others.sort_by(|a, b| a.label.cmp(&b.label));
+    let columns = experiment_columns(current, &others);
+    let labels: Vec<&str> = std::iter::once(current.label.as_str())
+        .chain(others.iter().map(|r| r.label.as_str()))
+        .collect();
+    let description = if labels.len() == 1 {
+        format!("ddim-sweep sweep `{}`", labels[0])
+    } else {
+        format!(
+            "ddim-sweep sweeps {} (one experiment for all sweeps in {})",
+            labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            runs_dir.display()
+        )
+    };
+    for label in labels {
+        crate::track::write_experiment(&runs_dir.join(label), &description, &columns)?;
+    }
+    Ok(())
 }
 
 /// The orchestrator lock of a sweep; its file names the holder.

@@ -13,7 +13,7 @@
 //!   - {loss: mse, loss_on: image}
 //! ```
 
-use crate::flags::{check_value, closest, closest_flag, show_value, spec, FlagError};
+use crate::flags::{check_value, closest, closest_flag, plain_value, show_value, spec, FlagError};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
@@ -276,21 +276,15 @@ impl SweepSpec {
                 let c = check_value(spec(&name).unwrap(), &v)
                     .map_err(|e| flag_error("exclude", &name, e))?;
                 if !values.contains(&c) {
-                    let shown: Vec<String> = values
-                        .iter()
-                        .map(|x| show_value(x).trim_matches('`').to_string())
-                        .collect();
-                    let hint = closest(
-                        show_value(&c).trim_matches('`'),
-                        shown.iter().map(|s| s.as_str()),
-                    )
-                    .map(|s| format!(" (did you mean {s}?)"))
-                    .unwrap_or_default();
+                    let shown: Vec<String> = values.iter().map(plain_value).collect();
+                    let hint = closest(&plain_value(&c), shown.iter().map(|s| s.as_str()))
+                        .map(|s| format!(" (did you mean {s}?)"))
+                        .unwrap_or_default();
                     return Err(err(
                         line,
                         format!(
                             "exclude: {name}={} is not one of the grid's values [{}]{hint}",
-                            show_value(&c).trim_matches('`'),
+                            plain_value(&c),
                             shown.join(", ")
                         ),
                     ));

@@ -171,9 +171,7 @@ pub fn write_experiment(
                 let as_text = values
                     .iter()
                     .map(|v| pb::PbValue {
-                        kind: Some(pb::PbKind::Str(
-                            crate::flags::show_value(v).trim_matches('`').to_string(),
-                        )),
+                        kind: Some(pb::PbKind::Str(crate::flags::plain_value(v))),
                     })
                     .collect();
                 (1, as_text)

@@ -462,11 +462,7 @@ pub fn pb_value(v: &serde_yaml::Value) -> pb::PbValue {
         Y::Number(n) => pb::PbKind::Number(n.as_f64().unwrap_or(0.0)),
         Y::Bool(b) => pb::PbKind::Bool(*b),
         Y::String(s) => pb::PbKind::Str(s.clone()),
-        other => pb::PbKind::Str(
-            crate::flags::show_value(other)
-                .trim_matches('`')
-                .to_string(),
-        ),
+        other => pb::PbKind::Str(crate::flags::plain_value(other)),
     };
     pb::PbValue { kind: Some(kind) }
 }

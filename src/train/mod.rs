@@ -4,7 +4,7 @@ pub mod checkpoint;
 pub mod optim;
 
 use crate::data::{self, to_float, ImageSet};
-use crate::flags::{check_value, closest_flag, show_value, spec, Flags, Loss, LossOn};
+use crate::flags::{check_value, closest_flag, plain_value, spec, Flags, Loss, LossOn};
 use crate::model::DiffusionModel;
 use crate::seeds;
 use crate::store::{RunDir, RunInfo, Status};
@@ -135,8 +135,8 @@ pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Fla
                 bail!(
                     "run {} was started with {name}={}, not {name}={}: refusing to continue it with other flags (use a new --run-dir, or leave the flag out to continue)",
                     dir.root.display(),
-                    show_value(&have).trim_matches('`'),
-                    show_value(&canonical).trim_matches('`')
+                    plain_value(&have),
+                    plain_value(&canonical)
                 );
             }
         }

@@ -88,6 +88,13 @@ pub fn train_args<'a>(dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
+/// `run SWEEP --runs-dir RUNS` followed by `extra`.
+pub fn run_args<'a>(sweep: &'a str, runs: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", sweep, "--runs-dir", runs.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn spawn(args: &[&str]) -> Child {
     cmd(args)
         .stdout(Stdio::piped())
