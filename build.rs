@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 fn main() {
     git_commit();
+    versions();
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-changed=build.rs");
     let Some(root) = std::env::var_os("LIBTORCH").map(PathBuf::from) else {
@@ -62,4 +63,29 @@ fn git_commit() {
         _ => "unknown".to_string(),
     };
     println!("cargo:rustc-env=DDIM_GIT_COMMIT={commit}");
+}
+
+/// The tch crate's version (from Cargo.lock) and libtorch's (from its `version.py`), for
+/// run.json: never typed by hand.
+fn versions() {
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let tch = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"tch\""))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=DDIM_TCH_VERSION={tch}");
+    let libtorch = std::env::var_os("LIBTORCH")
+        .map(|r| PathBuf::from(r).join("version.py"))
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let v = l.strip_prefix("__version__ = ")?;
+                Some(v.trim_matches(['\'', '"']).split('+').next()?.to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=DDIM_LIBTORCH_VERSION={libtorch}");
 }

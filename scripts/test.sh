@@ -5,5 +5,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$DDIM_ROOT/scripts/setup.sh"
+# The cluster tests start their own Slurm (tests/slurm.rs): install it when it is missing.
+bash "$DDIM_ROOT/scripts/slurm.sh" install
 cd "$DDIM_ROOT"
 cargo test --release "$@"

@@ -21,6 +21,7 @@ pub fn resolve(spec: DeviceSpec) -> Result<Device, DeviceError> {
             Device::Cpu
         }),
         DeviceSpec::Cuda(index) => {
+            let index = index.unwrap_or(0);
             if !tch::Cuda::is_available() {
                 return Err(DeviceError::NoCuda {
                     asked: format!("cuda:{index}"),

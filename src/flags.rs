@@ -41,6 +41,7 @@ pub struct FlagSpec {
     pub default: &'static str,
     pub kind: FlagKind,
     pub help: &'static str,
+    pub identity: Identity,
 }
 
 const fn choice(choices: &'static [&'static str]) -> FlagKind {
@@ -50,230 +51,143 @@ const fn choice(choices: &'static [&'static str]) -> FlagKind {
     }
 }
 
-/// Every flag `train` accepts, in the order `flags.yaml` lists them. A new flag enters run ids
-/// only when set off its default (see `sweep::plan::IDENTITY_V1_FLAGS`): give it a default that
-/// behaves as the tool did before it existed.
-pub const FLAG_SPECS: &[FlagSpec] = &[
-    FlagSpec {
-        name: "optimizer",
-        default: "adamw",
-        kind: choice(&["adamw", "adam"]),
-        help: "adamw (decoupled weight decay) or adam",
-    },
-    FlagSpec {
-        name: "lr",
-        default: "1e-3",
-        kind: FlagKind::Float {
-            min: 0.0,
-            max: 1e12,
-            max_open: false,
-        },
-        help: "learning rate",
-    },
-    FlagSpec {
-        name: "weight_decay",
-        default: "1e-4",
-        kind: FlagKind::Float {
-            min: 0.0,
-            max: 1.0,
-            max_open: false,
-        },
-        help: "decoupled weight decay of adamw (ignored by adam)",
-    },
-    FlagSpec {
-        name: "block_depth",
-        default: "2",
-        kind: FlagKind::Int { min: 1 },
-        help: "residual blocks per U-Net level",
-    },
-    FlagSpec {
-        name: "embedding_dim",
-        default: "32",
-        kind: FlagKind::Int { min: 2 },
-        help: "sinusoidal embedding size (even)",
-    },
-    FlagSpec {
-        name: "unet_widths",
-        default: "[32, 64, 96, 128]",
-        kind: FlagKind::IntList { min: 1 },
-        help: "channels of each U-Net level",
-    },
-    FlagSpec {
-        name: "schedule_type",
-        default: "cosine",
-        kind: choice(&["cosine", "linear"]),
-        help: "diffusion schedule",
-    },
-    FlagSpec {
-        name: "min_signal_rate",
-        default: "0.02",
-        kind: FlagKind::Float {
-            min: 0.0,
-            max: 1.0,
-            max_open: false,
-        },
-        help: "smallest signal rate (cosine) or signal variance (linear)",
-    },
-    FlagSpec {
-        name: "max_signal_rate",
-        default: "0.95",
-        kind: FlagKind::Float {
-            min: 0.0,
-            max: 1.0,
-            max_open: false,
-        },
-        help: "largest signal rate (cosine) or signal variance (linear)",
-    },
-    FlagSpec {
-        name: "batch_size",
-        default: "64",
-        kind: FlagKind::Int { min: 1 },
-        help: "training batch size (evaluation uses twice this)",
-    },
-    FlagSpec {
-        name: "epochs",
-        default: "50",
-        kind: FlagKind::Int { min: 1 },
-        help: "training epochs",
-    },
-    FlagSpec {
-        name: "loss",
-        default: "mae",
-        kind: FlagKind::Choice {
-            choices: &["mae", "mse"],
-            aliases: &[("l1", "mae")],
-        },
-        help: "training loss: mae (alias l1) or mse",
-    },
-    FlagSpec {
-        name: "loss_on",
-        default: "noise",
-        kind: choice(&["noise", "image"]),
-        help: "the network predicts the noise or the image",
-    },
-    FlagSpec {
-        name: "dataset_name",
-        default: "flowers",
-        kind: choice(&["flowers", "pets", "folder", "shapes"]),
-        help: "dataset (shapes is built in)",
-    },
-    FlagSpec {
-        name: "data_dir",
-        default: "''",
-        kind: FlagKind::Text,
-        help: "the dataset's folder (default: $DDIM_DATA or data/, then the dataset's name; required for folder)",
-    },
-    FlagSpec {
-        name: "antialias",
-        default: "false",
-        kind: FlagKind::Bool,
-        help: "antialiased resize (the seed's is plain bilinear)",
-    },
-    FlagSpec {
-        name: "image_size",
-        default: "64",
-        kind: FlagKind::Int { min: 2 },
-        help: "image side length in pixels (3 channels)",
-    },
-    FlagSpec {
-        name: "num_workers",
-        default: "0",
-        kind: FlagKind::Int { min: 0 },
-        help: "threads that decode the dataset (0 = every core)",
-    },
-    FlagSpec {
-        name: "seed",
-        default: "1",
-        kind: FlagKind::Int { min: 0 },
-        help: "seed of every random draw",
-    },
-    FlagSpec {
-        name: "ema",
-        default: "0",
-        kind: FlagKind::Float {
-            min: 0.0,
-            max: 1.0,
-            max_open: true,
-        },
-        help: "EMA decay of the weights used to sample and evaluate (0 = off)",
-    },
-    FlagSpec {
-        name: "device",
-        default: "auto",
-        kind: FlagKind::Device,
-        help: "auto, cpu, cuda or cuda:N",
-    },
-    FlagSpec {
-        name: "precision",
-        default: "fp32",
-        kind: choice(&["fp32", "bf16"]),
-        help: "bf16: the training forward pass under bfloat16 autocast (weights stay fp32)",
-    },
-    FlagSpec {
-        name: "channels_last",
-        default: "false",
-        kind: FlagKind::Bool,
-        help: "convolution weights and inputs in channels-last memory format",
-    },
-    FlagSpec {
-        name: "checkpoint_every",
-        default: "0",
-        kind: FlagKind::Int { min: 0 },
-        help: "checkpoint every N steps (0 = at the end of each epoch)",
-    },
-    FlagSpec {
-        name: "sample_every",
-        default: "1",
-        kind: FlagKind::Int { min: 0 },
-        help: "write a 6x6 sample grid every N epochs (0 = never)",
-    },
-    FlagSpec {
-        name: "eval_every",
-        default: "1",
-        kind: FlagKind::Int { min: 0 },
-        help: "validation losses every N epochs (0 = only after training)",
-    },
-    FlagSpec {
-        name: "log_every",
-        default: "10",
-        kind: FlagKind::Int { min: 1 },
-        help: "log the training batch's losses every N steps (steps.csv, TensorBoard)",
-    },
-    FlagSpec {
-        name: "kid_images",
-        default: "auto",
-        kind: FlagKind::AutoInt { min: 0 },
-        help: "generated images for the run's KID (auto = the validation set's size; 0 = no KID)",
-    },
-    FlagSpec {
-        name: "kid_every",
-        default: "0",
-        kind: FlagKind::Int { min: 0 },
-        help: "also compute KID every N epochs (0 = only after training)",
-    },
-    FlagSpec {
-        name: "kid_diffusion_steps",
-        default: "5",
-        kind: FlagKind::Int { min: 2 },
-        help: "diffusion steps of the samples that KID scores",
-    },
-    FlagSpec {
-        name: "max_images",
-        default: "0",
-        kind: FlagKind::Int { min: 0 },
-        help: "use at most N images of the dataset (0 = all)",
-    },
-    FlagSpec {
-        name: "dataset_repetitions",
-        default: "auto",
-        kind: FlagKind::AutoInt { min: 1 },
-        help: "passes over the training set per epoch (auto: flowers 5, pets 3, others 1)",
-    },
-];
+/// How a flag enters a run's id (see `sweep::plan::run_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// One of the flags of the first release: always hashed, defaults included.
+    V1,
+    /// Added later: hashed only when set off its default, so that upgrading keeps run ids.
+    /// Give such a flag a default that behaves as the tool did before it existed.
+    WhenSet,
+}
+
+/// Defines every flag once: its field in [`Flags`] (name and type), its default (as YAML),
+/// accepted values, identity rule and one line of documentation, in `flags.yaml`'s order.
+macro_rules! define_flags {
+    ($($name:ident: $ty:ty = $default:literal, $kind:expr, $identity:ident, $help:literal;)*) => {
+        /// Every resolved flag of a run (what `flags.yaml` holds).
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Flags {
+            $(#[doc = $help] pub $name: $ty,)*
+        }
+
+        /// Every flag `train` accepts, in the order `flags.yaml` lists them.
+        pub const FLAG_SPECS: &[FlagSpec] = &[$(FlagSpec {
+            name: stringify!($name),
+            default: $default,
+            kind: $kind,
+            help: $help,
+            identity: Identity::$identity,
+        },)*];
+    };
+}
+
+define_flags! {
+    optimizer: Optimizer = "adamw", choice(&["adamw", "adam"]), V1,
+        "adamw (decoupled weight decay) or adam";
+    lr: f64 = "1e-3", FlagKind::Float { min: 0.0, max: 1e12, max_open: false, }, V1,
+        "learning rate";
+    weight_decay: f64 = "1e-4", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, V1,
+        "decoupled weight decay of adamw (ignored by adam)";
+    block_depth: i64 = "2", FlagKind::Int { min: 1 }, V1,
+        "residual blocks per U-Net level";
+    embedding_dim: i64 = "32", FlagKind::Int { min: 2 }, V1,
+        "sinusoidal embedding size (even)";
+    unet_widths: Vec<i64> = "[32, 64, 96, 128]", FlagKind::IntList { min: 1 }, V1,
+        "channels of each U-Net level";
+    schedule_type: ScheduleType = "cosine", choice(&["cosine", "linear"]), V1,
+        "diffusion schedule";
+    min_signal_rate: f64 = "0.02", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, V1,
+        "smallest signal rate (cosine) or signal variance (linear)";
+    max_signal_rate: f64 = "0.95", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, V1,
+        "largest signal rate (cosine) or signal variance (linear)";
+    batch_size: i64 = "64", FlagKind::Int { min: 1 }, V1,
+        "training batch size (evaluation uses twice this)";
+    epochs: i64 = "50", FlagKind::Int { min: 1 }, V1,
+        "training epochs";
+    loss: Loss = "mae", FlagKind::Choice { choices: &["mae", "mse"], aliases: &[("l1", "mae")], }, V1,
+        "training loss: mae (alias l1) or mse";
+    loss_on: LossOn = "noise", choice(&["noise", "image"]), V1,
+        "the network predicts the noise or the image";
+    dataset_name: Dataset = "flowers", choice(&["flowers", "pets", "folder", "shapes"]), V1,
+        "dataset (shapes is built in)";
+    data_dir: String = "''", FlagKind::Text, V1,
+        "the dataset's folder (default: $DDIM_DATA or data/, then the dataset's name; required for folder)";
+    antialias: bool = "false", FlagKind::Bool, V1,
+        "antialiased resize (the seed's is plain bilinear)";
+    image_size: i64 = "64", FlagKind::Int { min: 2 }, V1,
+        "image side length in pixels (3 channels)";
+    num_workers: i64 = "0", FlagKind::Int { min: 0 }, V1,
+        "threads that decode the dataset (0 = every core)";
+    seed: i64 = "1", FlagKind::Int { min: 0 }, V1,
+        "seed of every random draw";
+    ema: f64 = "0", FlagKind::Float { min: 0.0, max: 1.0, max_open: true, }, V1,
+        "EMA decay of the weights used to sample and evaluate (0 = off)";
+    device: DeviceSpec = "auto", FlagKind::Device, V1,
+        "auto, cpu, cuda or cuda:N";
+    precision: Precision = "fp32", choice(&["fp32", "bf16"]), V1,
+        "bf16: the training forward pass under bfloat16 autocast (weights stay fp32)";
+    channels_last: bool = "false", FlagKind::Bool, V1,
+        "convolution weights and inputs in channels-last memory format";
+    checkpoint_every: i64 = "0", FlagKind::Int { min: 0 }, V1,
+        "checkpoint every N steps (0 = at the end of each epoch)";
+    sample_every: i64 = "1", FlagKind::Int { min: 0 }, V1,
+        "write a 6x6 sample grid every N epochs (0 = never)";
+    eval_every: i64 = "1", FlagKind::Int { min: 0 }, V1,
+        "validation losses every N epochs (0 = only after training)";
+    log_every: i64 = "10", FlagKind::Int { min: 1 }, V1,
+        "log the training batch's losses every N steps (steps.csv, TensorBoard)";
+    kid_images: AutoOr = "auto", FlagKind::AutoInt { min: 0 }, V1,
+        "generated images for the run's KID (auto = the validation set's size; 0 = no KID)";
+    kid_every: i64 = "0", FlagKind::Int { min: 0 }, V1,
+        "also compute KID every N epochs (0 = only after training)";
+    kid_diffusion_steps: i64 = "5", FlagKind::Int { min: 2 }, V1,
+        "diffusion steps of the samples that KID scores";
+    max_images: i64 = "0", FlagKind::Int { min: 0 }, V1,
+        "use at most N images of the dataset (0 = all)";
+    dataset_repetitions: i64 = "auto", FlagKind::AutoInt { min: 1 }, V1,
+        "passes over the training set per epoch (auto: flowers 5, pets 3, others 1)";
+}
+
+/// The flags every run id covers with their defaults (those of [`Identity::V1`]), in order.
+pub const IDENTITY_V1_FLAGS: &[&str] = &v1_names::<{ v1_count() }>();
+
+const fn v1_count() -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < FLAG_SPECS.len() {
+        if matches!(FLAG_SPECS[i].identity, Identity::V1) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+const fn v1_names<const N: usize>() -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut i, mut k) = (0, 0);
+    while i < FLAG_SPECS.len() {
+        if matches!(FLAG_SPECS[i].identity, Identity::V1) {
+            out[k] = FLAG_SPECS[i].name;
+            k += 1;
+        }
+        i += 1;
+    }
+    out
+}
 
 /// Looks a flag up by name.
 pub fn spec(name: &str) -> Option<&'static FlagSpec> {
     FLAG_SPECS.iter().find(|s| s.name == name)
+}
+
+/// Looks a flag up by name; an unknown one is an error with the closest valid name.
+pub fn lookup(name: &str) -> Result<&'static FlagSpec, FlagError> {
+    spec(name).ok_or_else(|| FlagError::Unknown {
+        name: name.into(),
+        suggestion: closest(name, FLAG_SPECS.iter().map(|s| s.name)),
+    })
 }
 
 /// A flag error; every message names the flag and what would be valid.
@@ -309,11 +223,6 @@ fn valid_names() -> String {
         .map(|s| s.name)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The closest valid flag name, when one is close enough to be a likely typo.
-pub fn closest_flag(name: &str) -> Option<String> {
-    closest(name, FLAG_SPECS.iter().map(|s| s.name))
 }
 
 /// The closest of `candidates` to `word` by Jaro-Winkler similarity, if similar enough.
@@ -488,12 +397,14 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
     }
 }
 
-/// Where to train: what the `device` flag names.
+/// Where to train: what the `device` flag names. Kept as written (`cuda` and `cuda:0` are
+/// the same GPU but different text, and the text is part of a run's id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceSpec {
     Auto,
     Cpu,
-    Cuda(usize),
+    /// `cuda` (None, the first GPU) or `cuda:N`.
+    Cuda(Option<usize>),
 }
 
 impl DeviceSpec {
@@ -501,13 +412,121 @@ impl DeviceSpec {
         match s {
             "auto" => Some(DeviceSpec::Auto),
             "cpu" => Some(DeviceSpec::Cpu),
-            "cuda" => Some(DeviceSpec::Cuda(0)),
+            "cuda" => Some(DeviceSpec::Cuda(None)),
             _ => s
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
-                .map(DeviceSpec::Cuda),
+                .map(|n| DeviceSpec::Cuda(Some(n))),
         }
     }
+
+    /// The GPU index asked for, if a GPU is.
+    pub fn gpu(self) -> Option<usize> {
+        match self {
+            DeviceSpec::Cuda(n) => Some(n.unwrap_or(0)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Auto => f.write_str("auto"),
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(None) => f.write_str("cuda"),
+            DeviceSpec::Cuda(Some(n)) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        DeviceSpec::parse(s).ok_or_else(|| format!("`{s}`: expected auto, cpu, cuda or cuda:N"))
+    }
+}
+
+impl Serialize for DeviceSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The dataset a run trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dataset {
+    /// Oxford Flowers 102 (official archive).
+    Flowers,
+    /// Oxford-IIIT Pet (official archives).
+    Pets,
+    /// Every image under `data_dir`.
+    Folder,
+    /// Built in: procedural shapes.
+    Shapes,
+}
+
+impl Dataset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Flowers => "flowers",
+            Dataset::Pets => "pets",
+            Dataset::Folder => "folder",
+            Dataset::Shapes => "shapes",
+        }
+    }
+
+    /// The seed's passes over the training set per epoch.
+    pub fn default_repetitions(self) -> i64 {
+        match self {
+            Dataset::Flowers => 5,
+            Dataset::Pets => 3,
+            _ => 1,
+        }
+    }
+}
+
+impl std::str::FromStr for Dataset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_yaml::from_str::<Dataset>(s)
+            .map_err(|_| format!("`{s}`: expected flowers, pets, folder or shapes"))
+    }
+}
+
+/// Compares with the flag's text (`flags.dataset_name == "flowers"`).
+impl PartialEq<&str> for Dataset {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+impl PartialEq<&str> for DeviceSpec {
+    fn eq(&self, other: &&str) -> bool {
+        DeviceSpec::parse(other) == Some(*self)
+    }
+}
+
+impl fmt::Display for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The training forward pass's precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    Fp32,
+    Bf16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -563,53 +582,6 @@ impl AutoOr {
     }
 }
 
-/// Every resolved flag of a run (what `flags.yaml` holds).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Flags {
-    pub optimizer: Optimizer,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub block_depth: i64,
-    pub embedding_dim: i64,
-    pub unet_widths: Vec<i64>,
-    pub schedule_type: ScheduleType,
-    pub min_signal_rate: f64,
-    pub max_signal_rate: f64,
-    pub batch_size: i64,
-    pub epochs: i64,
-    pub loss: Loss,
-    pub loss_on: LossOn,
-    pub dataset_name: String,
-    pub data_dir: String,
-    pub antialias: bool,
-    pub image_size: i64,
-    pub num_workers: i64,
-    pub seed: i64,
-    pub ema: f64,
-    pub device: String,
-    pub precision: String,
-    pub channels_last: bool,
-    pub checkpoint_every: i64,
-    pub sample_every: i64,
-    pub eval_every: i64,
-    pub log_every: i64,
-    pub kid_images: AutoOr,
-    pub kid_every: i64,
-    pub kid_diffusion_steps: i64,
-    pub max_images: i64,
-    pub dataset_repetitions: i64,
-}
-
-/// The seed's default repetitions of the training set per epoch.
-pub fn default_repetitions(dataset: &str) -> i64 {
-    match dataset {
-        "flowers" => 5,
-        "pets" => 3,
-        _ => 1,
-    }
-}
-
 impl Default for Flags {
     fn default() -> Self {
         Flags::resolve(&[]).expect("the defaults are valid")
@@ -637,22 +609,17 @@ impl Flags {
             .map(|(k, v)| (k.as_str(), v))
             .chain(overrides.iter().map(|(k, v)| (k.as_str(), v)));
         for (name, value) in all {
-            let Some(s) = spec(name) else {
-                return Err(FlagError::Unknown {
-                    name: name.into(),
-                    suggestion: closest_flag(name),
-                });
-            };
-            map.insert(Value::from(name), check_value(s, value)?);
+            map.insert(Value::from(name), check_value(lookup(name)?, value)?);
         }
         // `auto` repetitions resolve to the dataset's default.
         let key = Value::from("dataset_repetitions");
         if map.get(&key).and_then(|v| v.as_str()) == Some("auto") {
             let ds = map
                 .get(Value::from("dataset_name"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            map.insert(key, Value::from(default_repetitions(ds)));
+                .cloned()
+                .and_then(|v| serde_yaml::from_value::<Dataset>(v).ok())
+                .unwrap_or(Dataset::Folder);
+            map.insert(key, Value::from(ds.default_repetitions()));
         }
         let flags: Flags =
             serde_yaml::from_value(Value::Mapping(map)).map_err(|e| FlagError::Invalid {
@@ -687,7 +654,7 @@ impl Flags {
                 ),
             ));
         }
-        if self.dataset_name == "folder" && self.data_dir.is_empty() {
+        if self.dataset_name == Dataset::Folder && self.data_dir.is_empty() {
             return Err(bad(
                 "data_dir",
                 "`` (empty)".into(),
@@ -708,7 +675,7 @@ impl Flags {
         Ok(())
     }
 
-    /// The flags as a YAML mapping, in spec order.
+    /// The flags as a map from name to value.
     pub fn to_map(&self) -> BTreeMap<String, Value> {
         match serde_yaml::to_value(self).expect("serialisable") {
             Value::Mapping(m) => m
@@ -729,10 +696,6 @@ impl Flags {
     pub fn from_yaml(text: &str) -> anyhow::Result<Flags> {
         let map: BTreeMap<String, Value> = serde_yaml::from_str(text)?;
         Ok(Self::resolve_over(&map, &[])?)
-    }
-
-    pub fn device_spec(&self) -> DeviceSpec {
-        DeviceSpec::parse(&self.device).expect("validated")
     }
 
     /// The flags whose values differ from `other`, as (name, ours, theirs).
@@ -851,7 +814,7 @@ mod tests {
         let f = resolve(&["unet_widths=[8,16]", "ema=0.999", "device=cuda:1"]).unwrap();
         let back = Flags::from_yaml(&f.to_yaml()).unwrap();
         assert_eq!(f, back);
-        assert_eq!(back.device_spec(), DeviceSpec::Cuda(1));
+        assert_eq!(back.device, DeviceSpec::Cuda(Some(1)));
         let g = resolve(&["unet_widths=[8,16]", "ema=0.99", "device=cuda:1"]).unwrap();
         let d = f.differences(&g);
         assert_eq!(d.len(), 1);

@@ -1,9 +1,15 @@
 //! ddim-sweep: train denoising diffusion models (DDIM, after the seed's R torch/luz project)
 //! and run experiment sweeps over them.
 //!
-//! Layers: `commands` turn arguments into calls; `flags` (the training flags), `model`
-//! (network, schedules, sampler), `train` (loop, optimizer, checkpoints), `data` (datasets),
-//! `store` (run directories, status, locks) and `track` (scalars, sample grids) do the work.
+//! Layers, each importing only those below it:
+//! - `commands`: one module per subcommand, arguments in, library calls out;
+//! - `exec`: the orchestrator of a sweep's runs and its executors (local processes, Slurm);
+//! - `sweep` (spec, expansion, run identity, the sweep's record) and `report` (tables, figures);
+//! - `train`: one run's loop, optimizer and checkpoints;
+//! - `model` (network, schedules, sampler, a run's sampling weights), `data` (datasets),
+//!   `metrics` (Inception features, KID, FID), `track` (CSV, TensorBoard, sample grids);
+//! - `store` (run directories: files, states, progress, locks; the sweep's files), `flags`
+//!   (every flag, once), `process` (host, time, signals, exit codes), `device`, `seeds`.
 
 /// `println!` that ignores a closed stdout: a run whose orchestrator died must still
 /// checkpoint and record its status rather than fail on a broken pipe.
@@ -24,6 +30,7 @@ pub mod exec;
 pub mod flags;
 pub mod metrics;
 pub mod model;
+pub mod process;
 pub mod report;
 pub mod seeds;
 pub mod store;

@@ -491,3 +491,147 @@ fn gpu_slots_pin_each_run_to_its_gpu() {
             .collect()
     );
 }
+
+/// The pid of the run in `dir` while it is `running`.
+fn running_pid(dir: &Path) -> Option<i32> {
+    let t = fs::read_to_string(dir.join("run.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+    (v["status"] == "running").then(|| v["pid"].as_i64().unwrap() as i32)
+}
+
+fn signal_pid(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started (through the orchestrator).
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill {pid} {sig}");
+}
+
+/// Reads the orchestrator's stdout on a thread; returns the lines seen so far.
+fn collect_lines(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::BufRead;
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stdout = child.stdout.take().unwrap();
+    let o = out.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let mut s = o.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    out
+}
+
+/// The sweep's last invocation in sweep.json.
+fn last_invocation(runs: &Path, label: &str) -> serde_json::Value {
+    let rec = read_json(&runs.join(label).join("sweep.json"));
+    rec["invocations"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone()
+}
+
+/// Under --fail-fast, a Ctrl-C that comes after a failure (while the other runs are still
+/// stopping) is the user's: exit 130, as the README promises. The surviving run is held
+/// (SIGSTOP) so that it cannot end before the Ctrl-C arrives.
+#[test]
+fn ctrl_c_after_a_failure_under_fail_fast_exits_130() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = sweep_body(
+        "ffc",
+        "  epochs: 3\n  max_images: 400\n  image_size: 32\n  loss: mse\n",
+        "  lr: [0.001, 1.0e+10]\n",
+    );
+    let s = write_sweep(d.path(), "ffc.yaml", &body);
+    let plan = dry_run(&s, runs.to_str().unwrap(), &[]);
+    let good = runs.join("ffc").join(&plan[0].0);
+    let mut child = spawn(&run_args(&s, &runs, &["--fail-fast", "--jobs", "2"]));
+    let out = collect_lines(&mut child);
+    let mut pid = None;
+    wait_for("the good run to start", Duration::from_secs(120), || {
+        pid = running_pid(&good);
+        pid.is_some()
+    });
+    signal_pid(pid.unwrap(), libc::SIGSTOP);
+    wait_for("the failure", Duration::from_secs(120), || {
+        out.lock()
+            .unwrap()
+            .contains("--fail-fast: stopping the other runs")
+    });
+    send_signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    signal_pid(pid.unwrap(), libc::SIGCONT);
+    let status = child.wait().unwrap();
+    let out = out.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{out}");
+    assert_eq!(read_json(&good.join("run.json"))["status"], "interrupted");
+    let inv = last_invocation(&runs, "ffc");
+    assert_eq!(inv["outcome"], "interrupted (SIGINT)", "{inv}");
+    assert_eq!(inv["failed"], 1, "{inv}");
+}
+
+/// A second Ctrl-C ends the runs at once, and the invocation is still recorded (ended,
+/// outcome) in sweep.json; the runs are interrupted, and resume.
+#[test]
+fn a_second_ctrl_c_still_records_the_invocation() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let s = slow_sweep(d.path(), "twice");
+    let plan = dry_run(&s, runs.to_str().unwrap(), &[]);
+    let first = runs.join("twice").join(&plan[0].0);
+    let mut child = spawn(&run_args(&s, &runs, &[]));
+    let mut pid = None;
+    wait_for("the first run to start", Duration::from_secs(120), || {
+        pid = running_pid(&first);
+        pid.is_some()
+    });
+    // Held, so that the first Ctrl-C cannot let it finish its step and stop by itself.
+    signal_pid(pid.unwrap(), libc::SIGSTOP);
+    send_signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    send_signal(&child, libc::SIGINT);
+    let status = child.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", text(&out));
+    let inv = last_invocation(&runs, "twice");
+    assert!(inv["ended"].is_string(), "{inv}");
+    assert_eq!(inv["outcome"], "interrupted (SIGINT)", "{inv}");
+    assert_eq!(inv["interrupted"], 4, "1 killed + 3 never started: {inv}");
+    let info = read_json(&first.join("run.json"));
+    assert_eq!(info["status"], "interrupted", "{info}");
+    assert!(
+        info["reason"].as_str().unwrap().contains("second signal"),
+        "{info}"
+    );
+    // SAFETY: signal 0 asks whether the killed run is gone.
+    assert_ne!(unsafe { libc::kill(pid.unwrap(), 0) }, 0, "the run is gone");
+}
+
+#[test]
+fn misused_options_exit_2_like_clap() {
+    let d = tempfile::tempdir().unwrap();
+    let rs = d.path().to_str().unwrap();
+    let s = write_sweep(
+        d.path(),
+        "u.yaml",
+        &sweep_body("u", "  epochs: 1\n", "  loss: [mae]\n"),
+    );
+    for args in [
+        vec!["runs", "--runs-dir", rs, "--status", "nonsense"],
+        vec!["report", "--runs-dir", rs, "--sort", "nonsense"],
+        vec!["report", "--runs-dir", rs, "--device", "tpu"],
+        vec!["run", &s, "--runs-dir", rs, "--jobs", "0"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("nonsense") || err.contains("tpu") || err.contains("--jobs"),
+            "{err}"
+        );
+    }
+}

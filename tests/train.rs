@@ -382,3 +382,65 @@ fn bf16_autocast_and_channels_last_train_to_the_same_quality() {
         "fp32 {fp32} vs bf16 {bf16}"
     );
 }
+
+/// A run directory whose stored flags.yaml is damaged is an error on disk, not a bad
+/// argument: exit 1, naming the file, for every command that reads it.
+#[test]
+fn a_damaged_flags_file_exits_1_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("r");
+    fs::create_dir_all(&dir).unwrap();
+    let flags = dir.join("flags.yaml");
+    fs::write(&flags, "lr: [not, a, number]\nbach_size: 3\n").unwrap();
+    let rd = dir.to_str().unwrap();
+    for args in [
+        vec!["train", "--run-dir", rd],
+        vec!["sample", rd, "--device", "cpu"],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("{}: damaged", flags.display())),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(&flags).unwrap(),
+        "lr: [not, a, number]\nbach_size: 3\n",
+        "left as it was"
+    );
+}
+
+/// progress.json is rewritten atomically while a run trains: every read at any moment is a
+/// whole, valid file, and it follows the run to its end.
+#[test]
+fn the_progress_file_is_valid_at_every_moment() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("r");
+    let extra = ["epochs=4", "max_images=600", "image_size=32"];
+    let mut child = spawn(&train_args(dir.to_str().unwrap(), &extra));
+    let path = dir.join("progress.json");
+    let (mut reads, mut steps) = (0, std::collections::BTreeSet::new());
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(300), "run too slow");
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue; // not written yet
+        };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("read {reads}: not valid JSON ({e}): {text:?}"));
+        for key in ["phase", "epoch", "epochs", "step", "total_steps", "updated"] {
+            assert!(!v[key].is_null(), "{key} missing: {v}");
+        }
+        assert_eq!(v["epochs"], 4);
+        steps.insert(v["step"].as_i64().unwrap());
+        reads += 1;
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(reads > 100, "only {reads} reads");
+    assert!(steps.len() >= 3, "progress moved: {steps:?}");
+    let last = read_json(&path);
+    assert_eq!(last["phase"], "completed", "{last}");
+    assert_eq!(last["step"], read_json(&dir.join("run.json"))["step"]);
+}

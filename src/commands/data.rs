@@ -15,7 +15,7 @@ pub enum DataCommand {
     /// Download, verify (MD5) and extract a dataset's official archives.
     Fetch {
         /// flowers or pets.
-        dataset: String,
+        dataset: crate::flags::Dataset,
         /// Where datasets live (default: $DDIM_DATA, else data/).
         #[arg(long)]
         data_root: Option<PathBuf>,
@@ -55,7 +55,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                         .ok_or_else(|| anyhow::anyhow!("--md5 {m}: expected FILE=HASH"))
                 })
                 .collect::<anyhow::Result<_>>()?;
-            println!("{}", fetch::fetch(&dataset, &root, &base_url, &overrides)?);
+            println!("{}", fetch::fetch(dataset, &root, &base_url, &overrides)?);
         }
         DataCommand::Prepare { flags } => {
             let flags = resolve(&flags)?;

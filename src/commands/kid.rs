@@ -1,5 +1,7 @@
 use crate::flags::DeviceSpec;
 use crate::metrics::{features, fid, kid, Inception};
+use crate::process::UsageError;
+use crate::store::RunDir;
 use anyhow::bail;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,7 +39,7 @@ pub struct Args {
     #[arg(long)]
     pub network: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: DeviceSpec,
     /// Also write the features of A and B (one image per line) to DIR/a.csv and DIR/b.csv.
     #[arg(long, value_name = "DIR")]
     pub features_out: Option<PathBuf>,
@@ -63,7 +65,7 @@ fn write_features(path: &Path, f: &Tensor) -> anyhow::Result<()> {
 }
 
 fn is_run(p: &Path) -> bool {
-    p.join("flags.yaml").is_file()
+    RunDir::new(p).flags().is_file()
 }
 
 /// Features of one side: a folder's images, or a run's samples.
@@ -72,7 +74,7 @@ fn side(p: &Path, a: &Args, net: &Inception, device: Device) -> anyhow::Result<(
         bail!("{} does not exist", p.display());
     }
     if is_run(p) {
-        let (_, model) = crate::train::load_for_sampling(p, device)?;
+        let (_, model) = crate::model::from_run::load_for_sampling(&RunDir::new(p), device)?;
         let mut feats = Vec::new();
         let mut lo = 0;
         let mut k = 0;
@@ -103,12 +105,11 @@ fn side(p: &Path, a: &Args, net: &Inception, device: Device) -> anyhow::Result<(
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.batch < 2 || a.n < 2 || a.steps < 2 {
-        bail!("--batch, --n and --steps must be at least 2");
+        bail!(UsageError(
+            "--batch, --n and --steps must be at least 2".into()
+        ));
     }
-    let Some(spec) = DeviceSpec::parse(&a.device) else {
-        bail!("--device {}: expected auto, cpu, cuda or cuda:N", a.device);
-    };
-    let device = crate::device::resolve(spec)?;
+    let device = crate::device::resolve(a.device)?;
     let path = a
         .network
         .clone()
@@ -127,8 +128,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (fb, db) = match &a.b {
         Some(b) => side(b, &a, &net, device)?,
         None => {
-            let flags =
-                crate::flags::Flags::from_yaml(&std::fs::read_to_string(a.a.join("flags.yaml"))?)?;
+            let flags = RunDir::new(&a.a).read_flags()?;
             let data = crate::data::load(&flags)?;
             let key = format!("{}:valid", data.key);
             let f = features::cached_real_features(&net, &data.valid, &key, a.batch)?;

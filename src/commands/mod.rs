@@ -10,6 +10,7 @@ pub mod sample;
 pub mod summary;
 pub mod train;
 
+use crate::process::Exit;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -71,13 +72,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Usage errors (bad flags, bad sweep files) exit 2, everything else 1.
-pub fn exit_code_for(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<crate::flags::FlagError>().is_some()
-        || e.downcast_ref::<crate::sweep::spec::SpecError>().is_some()
-    {
-        2
+/// The exit of a command that returned an error: a user's bad argument, flag or sweep file
+/// (anywhere in the error's chain) exits 2; anything else — a damaged file on disk included —
+/// exits 1.
+pub fn exit_for_error(e: &anyhow::Error) -> Exit {
+    let usage = e.chain().any(|c| {
+        c.is::<crate::process::UsageError>()
+            || c.is::<crate::flags::FlagError>()
+            || c.is::<crate::sweep::spec::SpecError>()
+    });
+    if usage {
+        Exit::Usage
     } else {
-        1
+        Exit::Error
     }
 }

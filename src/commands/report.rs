@@ -13,20 +13,17 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: Format,
     /// Sort the table by noise_loss, image_loss, kid or seconds (default: the sweep's order).
-    #[arg(long)]
+    #[arg(long, value_parser = ["noise_loss", "image_loss", "kid", "seconds"])]
     pub sort: Option<String>,
     /// Tables only: no sample grids or plots.
     #[arg(long)]
     pub no_images: bool,
     /// Where samples are generated: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: DeviceSpec,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let Some(spec) = DeviceSpec::parse(&a.device) else {
-        anyhow::bail!("--device {}: expected auto, cpu, cuda or cuda:N", a.device);
-    };
     let opts = Options {
         runs_dir: a.runs.runs_dir,
         label: a.runs.label,
@@ -34,7 +31,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         format: a.format,
         sort: a.sort,
         images: !a.no_images,
-        device: crate::device::resolve(spec)?,
+        device: crate::device::resolve(a.device)?,
     };
     print!("{}", report::run(&opts)?);
     Ok(ExitCode::SUCCESS)

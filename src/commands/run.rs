@@ -1,8 +1,5 @@
-use crate::exec::{self, LocalExecutor, Options};
-use crate::flags::parse_assignments;
-use crate::sweep::record::SweepRecord;
-use crate::sweep::{expand, record::SweepLock, state_of, RunState, SweepSpec};
-use anyhow::Context;
+use crate::exec::sweep_run::{self, ExecutorKind, Request, SlurmOverrides};
+use crate::exec::Options;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,9 +16,10 @@ pub struct Args {
     /// Print the planned runs and their states, then exit.
     #[arg(long)]
     pub dry_run: bool,
-    /// Runs at once (CPU threads are shared between them).
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
+    /// Runs at once (local: CPU threads are shared between them, default 1; Slurm: the job
+    /// array's throttle %N, default none).
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// GPUs to use, e.g. 0,1: each run sees only its GPU.
     #[arg(long, value_delimiter = ',')]
     pub gpus: Vec<usize>,
@@ -34,137 +32,66 @@ pub struct Args {
     /// Stop the sweep (other runs checkpoint and stop) at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Where the runs execute: local (child processes here) or slurm (a job array).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: Executor,
+    /// Slurm: submit, print the job id and return (run the same command again to watch).
+    #[arg(long)]
+    pub detach: bool,
+    /// Slurm partition (overrides the sweep's `slurm: partition`).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Slurm time limit per run, e.g. 2:00:00 (overrides `slurm: time`).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Slurm generic resources per run, e.g. gpu:1 (overrides `slurm: gres`).
+    #[arg(long)]
+    pub gres: Option<String>,
+    /// Slurm CPUs per run (overrides `slurm: cpus_per_task`).
+    #[arg(long)]
+    pub cpus_per_task: Option<u32>,
+    /// Slurm memory per run, e.g. 16G (overrides `slurm: mem`).
+    #[arg(long)]
+    pub mem: Option<String>,
+    /// Another sbatch argument, e.g. --sbatch-arg=--qos=short; repeatable.
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Executor {
+    Local,
+    Slurm,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut spec = SweepSpec::load(&a.sweep)?;
-    spec.apply_set(&parse_assignments(&a.set)?)?;
-    if a.jobs == 0 || a.runs_per_gpu == 0 {
-        anyhow::bail!("--jobs and --runs-per-gpu must be at least 1");
-    }
-    let plan = expand(&spec, &a.runs_dir)?;
-    let states: Vec<RunState> = plan.runs.iter().map(|r| state_of(&r.dir)).collect();
-    if a.dry_run {
-        println!(
-            "sweep {}: {} runs in {}",
-            plan.label,
-            plan.runs.len(),
-            plan.sweep_dir.display()
-        );
-        println!("{:<12}  {:<9}  flags", "id", "state");
-        for (r, s) in plan.runs.iter().zip(&states) {
-            println!("{:<12}  {:<9}  {}", r.id, s.name(), r.varying_text());
-        }
-        let count = |k: RunState| states.iter().filter(|s| **s == k).count();
-        println!(
-            "new {}, resumable {}, completed {}, failed {}, running {}",
-            count(RunState::New),
-            count(RunState::Resumable),
-            count(RunState::Completed),
-            count(RunState::Failed),
-            count(RunState::Running)
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-
-    let _lock = SweepLock::acquire(&plan.sweep_dir)?;
-    // A run still locked may belong to an orchestrator that just died: its runs checkpoint on
-    // SIGTERM within seconds. Give them a moment before calling them busy.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while plan
-        .runs
-        .iter()
-        .any(|r| crate::store::RunDir::new(&r.dir).is_locked())
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    // States again, now that no other orchestrator of this sweep can change them.
-    let states: Vec<RunState> = plan.runs.iter().map(|r| state_of(&r.dir)).collect();
-    let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
-    record.merge_plan(&plan, Some(a.sweep.display().to_string()));
-    record.set_fixed(&spec.fixed);
-    crate::sweep::record::write_experiments(&a.runs_dir, &record)?;
-    let mut todo = Vec::new();
-    let mut skipped_failed = Vec::new();
-    let mut busy = Vec::new();
-    for (i, (r, s)) in plan.runs.iter().zip(&states).enumerate() {
-        match s {
-            RunState::Completed => {}
-            RunState::Running => busy.push(r.id.clone()),
-            RunState::Failed if !a.retry_failed => skipped_failed.push(i),
-            _ => {
-                exec::prepare_run(r, &plan.label)
-                    .with_context(|| format!("preparing {}", r.dir.display()))?;
-                todo.push(i);
-            }
-        }
-    }
-    let completed_before = states.iter().filter(|s| **s == RunState::Completed).count();
-    println!(
-        "sweep {}: {} runs ({} completed, {} to run{}{})",
-        plan.label,
-        plan.runs.len(),
-        completed_before,
-        todo.len(),
-        if skipped_failed.is_empty() {
-            String::new()
-        } else {
-            format!(", {} failed skipped", skipped_failed.len())
+    let req = Request {
+        sweep: a.sweep,
+        runs_dir: a.runs_dir,
+        set: a.set,
+        dry_run: a.dry_run,
+        retry_failed: a.retry_failed,
+        executor: match a.executor {
+            Executor::Local => ExecutorKind::Local,
+            Executor::Slurm => ExecutorKind::Slurm,
         },
-        if busy.is_empty() {
-            String::new()
-        } else {
-            format!(", {} being trained elsewhere", busy.len())
-        }
-    );
-    for id in &busy {
-        println!("  {id}: being trained by another process; left alone");
-    }
-    let opts = Options {
+        slurm: SlurmOverrides {
+            partition: a.partition,
+            time: a.time,
+            gres: a.gres,
+            cpus_per_task: a.cpus_per_task,
+            mem: a.mem,
+            extra: a.sbatch_args,
+            detach: a.detach,
+        },
         jobs: a.jobs,
-        gpus: a.gpus.clone(),
-        runs_per_gpu: a.runs_per_gpu,
-        fail_fast: a.fail_fast,
-        args: std::env::args().collect(),
+        opts: Options {
+            jobs: a.jobs.unwrap_or(1),
+            gpus: a.gpus,
+            runs_per_gpu: a.runs_per_gpu,
+            fail_fast: a.fail_fast,
+            args: std::env::args().collect(),
+        },
     };
-    let executor = LocalExecutor {
-        binary: std::env::current_exe()?,
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let summary = rt.block_on(exec::execute(&plan, todo, &executor, &opts, &mut record))?;
-
-    println!(
-        "sweep {}: {} completed now, {} failed, {} interrupted",
-        plan.label,
-        summary.completed.len(),
-        summary.failed.len(),
-        summary.interrupted.len()
-    );
-    for (id, reason) in &summary.failed {
-        println!("  failed {id}: {reason}");
-    }
-    if !skipped_failed.is_empty() {
-        println!("failed earlier, not rerun (use --retry-failed):");
-        for i in &skipped_failed {
-            let r = &plan.runs[*i];
-            let reason = crate::store::RunDir::new(&r.dir)
-                .read_info()
-                .ok()
-                .flatten()
-                .and_then(|i| i.reason)
-                .unwrap_or_default();
-            println!("  failed {} {}: {reason}", r.id, r.varying_text());
-        }
-    }
-    if summary.signal.is_some() {
-        println!("stopped: run the same command again to resume from the checkpoints");
-    }
-    let mut code = summary.exit_code();
-    if code == 0 && !skipped_failed.is_empty() {
-        code = 1;
-    }
-    Ok(ExitCode::from(code))
+    Ok(sweep_run::run(&req)?.into())
 }

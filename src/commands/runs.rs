@@ -1,4 +1,8 @@
+use crate::exec::slurm::client::{self, Live};
+use crate::exec::slurm::job_name;
 use crate::store::listing::{list_runs, RunEntry};
+use crate::store::Status;
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -13,7 +17,7 @@ pub struct Args {
     #[command(flatten)]
     pub runs: super::RunsSelection,
     /// Only runs with this status (queued, running, completed, failed, interrupted).
-    #[arg(long)]
+    #[arg(long, value_parser = ["queued", "running", "completed", "failed", "interrupted"])]
     pub status: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -38,12 +42,6 @@ fn csv_cell(s: &str) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let valid = ["queued", "running", "completed", "failed", "interrupted"];
-    if let Some(s) = &a.status {
-        if !valid.contains(&s.as_str()) {
-            anyhow::bail!("--status {s}: expected one of {}", valid.join(", "));
-        }
-    }
     let runs: Vec<RunEntry> = list_runs(&a.runs.runs_dir)
         .into_iter()
         .filter(|e| a.runs.label.as_ref().is_none_or(|l| &e.label == l))
@@ -53,6 +51,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .is_none_or(|s| e.info.status.to_string() == *s)
         })
         .collect();
+    let slurm = slurm_cells(&runs);
     // Columns: the union of the varying flags, in first-seen order.
     let mut vary: Vec<String> = Vec::new();
     for e in &runs {
@@ -68,10 +67,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .chain(vary.iter().cloned())
         .chain(METRICS.iter().map(|s| s.to_string()))
         .chain(["seconds".to_string()])
+        .chain(slurm.is_some().then(|| "slurm".to_string()))
         .collect();
     let rows: Vec<Vec<String>> = runs
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(n, e)| {
             let mut row = vec![e.id.clone(), e.label.clone(), e.info.status.to_string()];
             for k in &vary {
                 row.push(
@@ -86,6 +87,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 row.push(metric(e, m));
             }
             row.push(format!("{:.1}", e.info.seconds));
+            if let Some(cells) = &slurm {
+                row.push(cells[n].clone());
+            }
             row
         })
         .collect();
@@ -106,6 +110,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                         "epoch": e.info.epoch,
                         "step": e.info.step,
                         "total_steps": e.info.total_steps,
+                        "slurm": e.info.slurm,
+                        "slurm_state": slurm.as_ref().map(|c| c[runs.iter().position(|r| r.dir == e.dir).unwrap()].clone()),
                     })
                 })
                 .collect();
@@ -151,4 +157,37 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `JOB_TASK` of each run that Slurm ran, with Slurm's state for runs that have not ended
+/// (`123_4 RUNNING on node1`, `123_5 PENDING (JobArrayTaskLimit)`, `123_6 gone`); None when
+/// no listed run went through Slurm. Slurm is asked once per sweep; when it cannot be asked,
+/// the state reads `?`.
+fn slurm_cells(runs: &[RunEntry]) -> Option<Vec<String>> {
+    if runs.iter().all(|e| e.info.slurm.is_none()) {
+        return None;
+    }
+    let mut live: HashMap<String, Option<HashMap<String, Live>>> = HashMap::new();
+    let cells = runs
+        .iter()
+        .map(|e| {
+            let Some(task) = &e.info.slurm else {
+                return String::new();
+            };
+            let key = task.key();
+            if !matches!(e.info.status, Status::Queued | Status::Running) {
+                return key;
+            }
+            let queue = live
+                .entry(e.label.clone())
+                .or_insert_with(|| client::squeue(&job_name(&e.label)).ok());
+            match queue.as_ref().map(|q| q.get(&key)) {
+                None => format!("{key} ?"),
+                Some(None) => format!("{key} gone"),
+                Some(Some(l)) if l.state == "PENDING" => format!("{key} PENDING ({})", l.reason),
+                Some(Some(l)) => format!("{key} {} on {}", l.state, l.node),
+            }
+        })
+        .collect();
+    Some(cells)
 }

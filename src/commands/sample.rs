@@ -1,4 +1,6 @@
 use crate::flags::DeviceSpec;
+use crate::process::UsageError;
+use crate::store::RunDir;
 use crate::track::grid;
 use anyhow::bail;
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ pub struct Args {
     pub seed: i64,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
-    pub device: String,
+    pub device: DeviceSpec,
     /// Output PNG.
     #[arg(long, default_value = "grid.png")]
     pub out: PathBuf,
@@ -27,20 +29,18 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.n < 1 {
-        bail!("--n must be at least 1, not {}", a.n);
+        bail!(UsageError(format!("--n must be at least 1, not {}", a.n)));
     }
     if a.steps < 2 {
-        bail!(
+        bail!(UsageError(format!(
             "--steps must be at least 2 (steps - 1 network evaluations), not {}",
             a.steps
-        );
+        )));
     }
-    let Some(spec) = DeviceSpec::parse(&a.device) else {
-        bail!("--device {}: expected auto, cpu, cuda or cuda:N", a.device);
-    };
-    let device = crate::device::resolve(spec)?;
+    let device = crate::device::resolve(a.device)?;
     let start = std::time::Instant::now();
-    let images = crate::train::sample_run(&a.run_dir, a.n, a.steps, a.seed, device)?;
+    let images =
+        crate::model::from_run::sample_run(&RunDir::new(&a.run_dir), a.n, a.steps, a.seed, device)?;
     let secs = start.elapsed().as_secs_f64();
     grid::save_grid(&images, grid::square_cols(a.n), &a.out)?;
     crate::say!(

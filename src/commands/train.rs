@@ -1,5 +1,6 @@
 use crate::flags::parse_assignments;
-use crate::train::{self, Outcome, Stop};
+use crate::process::{Exit, Stop};
+use crate::train::{self, Outcome};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,14 +19,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let given = parse_assignments(&args.flags)?;
     let stop = Stop::install()?;
     match train::run(&args.run_dir, &given, &stop)? {
-        Outcome::Completed { .. } => Ok(ExitCode::SUCCESS),
+        Outcome::Completed { .. } => Ok(Exit::Done.into()),
         Outcome::AlreadyCompleted => {
             println!(
                 "run {} is already completed; nothing to do",
                 args.run_dir.display()
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Done.into())
         }
-        Outcome::Interrupted { signal, .. } => Ok(ExitCode::from(signal.exit_code())),
+        Outcome::Interrupted { signal, .. } => Ok(Exit::Stopped(signal).into()),
     }
 }

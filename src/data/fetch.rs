@@ -3,6 +3,8 @@
 //! checked against their MD5, then extracted. A good copy is never overwritten; a bad
 //! checksum extracts nothing.
 
+use super::archive::extract_tgz;
+use crate::flags::Dataset;
 use anyhow::{bail, Context};
 use md5::{Digest, Md5};
 use std::fs::{self, File, OpenOptions};
@@ -21,14 +23,15 @@ pub struct Archive {
     pub md5: &'static str,
 }
 
-pub fn archives(dataset: &str) -> anyhow::Result<Vec<Archive>> {
+/// The official archives of a dataset that has them (flowers, pets).
+pub fn archives(dataset: Dataset) -> anyhow::Result<Vec<Archive>> {
     Ok(match dataset {
-        "flowers" => vec![Archive {
+        Dataset::Flowers => vec![Archive {
             file: "102flowers.tgz",
             url_path: "flowers/102/102flowers.tgz",
             md5: "52808999861908f626f3c1f4e79d11fa",
         }],
-        "pets" => vec![
+        Dataset::Pets => vec![
             Archive {
                 file: "images.tar.gz",
                 url_path: "pets/data/images.tar.gz",
@@ -40,7 +43,9 @@ pub fn archives(dataset: &str) -> anyhow::Result<Vec<Archive>> {
                 md5: "95a8c909bbe2e81eed6a22bccdf3f68f",
             },
         ],
-        other => bail!("`data fetch {other}`: expected flowers or pets"),
+        other => bail!(crate::process::UsageError(format!(
+            "`data fetch {other}`: only flowers and pets have archives to fetch"
+        ))),
     })
 }
 
@@ -121,34 +126,6 @@ fn download(url: &str, part: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Extracts a .tar.gz into `dest`: first into a temporary folder beside it, then each top-level
-/// entry is renamed into place, so a failure leaves no half-extracted folder.
-pub fn extract_tgz(archive: &Path, dest: &Path) -> anyhow::Result<()> {
-    let tmp = dest.join(format!(".extract-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp)?;
-    let result = (|| -> anyhow::Result<()> {
-        let gz = flate2::read::GzDecoder::new(File::open(archive)?);
-        tar::Archive::new(gz)
-            .unpack(&tmp)
-            .with_context(|| format!("extracting {}", archive.display()))?;
-        for e in fs::read_dir(&tmp)? {
-            let e = e?;
-            let target = dest.join(e.file_name());
-            if target.exists() {
-                bail!(
-                    "{} already exists: refusing to overwrite it",
-                    target.display()
-                );
-            }
-            fs::rename(e.path(), &target)?;
-        }
-        Ok(())
-    })();
-    let _ = fs::remove_dir_all(&tmp);
-    result
-}
-
 fn marker(dir: &Path) -> PathBuf {
     dir.join(".fetched")
 }
@@ -156,16 +133,16 @@ fn marker(dir: &Path) -> PathBuf {
 /// Fetches a dataset into `<data_root>/<dataset>`; `md5_override` replaces expected
 /// checksums by file name (for mirrors).
 pub fn fetch(
-    dataset: &str,
+    dataset: Dataset,
     data_root: &Path,
     base_url: &str,
     md5_override: &[(String, String)],
 ) -> anyhow::Result<String> {
-    let dir = data_root.join(dataset);
+    let dir = data_root.join(dataset.name());
     let list = archives(dataset)?;
     if marker(&dir).exists() {
         let complete = match dataset {
-            "flowers" => super::sources::flowers(&dir).is_ok(),
+            Dataset::Flowers => super::sources::flowers(&dir).is_ok(),
             _ => super::sources::pets(&dir).is_ok(),
         };
         if complete {

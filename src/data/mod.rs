@@ -4,13 +4,14 @@
 //! `shapes` is drawn in memory; `flowers`, `pets` and `folder` are read from their official
 //! layouts under `data_dir`, decoded and resized once into a shared cache ([`cache`]).
 
+pub mod archive;
 pub mod cache;
 pub mod decode;
 pub mod fetch;
 pub mod shapes;
 pub mod sources;
 
-use crate::flags::Flags;
+use crate::flags::{Dataset, Flags};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, thiserror::Error)]
@@ -96,13 +97,14 @@ pub fn split_point(n: i64) -> i64 {
 
 /// Loads (or generates) the dataset named by the flags, capped by `max_images`.
 pub fn load(flags: &Flags) -> Result<ImageSet, DataError> {
-    let set = match flags.dataset_name.as_str() {
-        "shapes" => shapes::load(flags),
-        name => {
+    let set = match flags.dataset_name {
+        Dataset::Shapes => shapes::load(flags),
+        dataset => {
+            let name = dataset.name();
             let dir = dataset_dir(flags);
-            let mut split = match name {
-                "flowers" => sources::flowers(&dir)?,
-                "pets" => sources::pets(&dir)?,
+            let mut split = match dataset {
+                Dataset::Flowers => sources::flowers(&dir)?,
+                Dataset::Pets => sources::pets(&dir)?,
                 _ => sources::folder(&dir)?,
             };
             if flags.max_images > 0 {
@@ -149,7 +151,7 @@ mod tests {
 /// A dataset's folder: `data_dir`, else `<data root>/<dataset_name>`.
 pub fn dataset_dir(flags: &Flags) -> std::path::PathBuf {
     if flags.data_dir.is_empty() {
-        data_root().join(&flags.dataset_name)
+        data_root().join(flags.dataset_name.name())
     } else {
         std::path::PathBuf::from(&flags.data_dir)
     }

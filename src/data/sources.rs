@@ -63,7 +63,7 @@ pub fn flowers(dir: &Path) -> Result<Split, DataError> {
     if !jpg.is_dir() {
         let archive = dir.join("102flowers.tgz");
         if archive.is_file() {
-            super::fetch::extract_tgz(&archive, dir).map_err(|e| {
+            super::archive::extract_tgz(&archive, dir).map_err(|e| {
                 DataError::Other(format!("extracting {}: {e:#}", archive.display()))
             })?;
         } else {

@@ -3,6 +3,7 @@
 pub mod diffusion;
 pub mod embedding;
 pub mod foreach;
+pub mod from_run;
 pub mod normalizer;
 pub mod precision;
 pub mod schedule;

@@ -3,6 +3,7 @@
 
 use super::{LabelRuns, ReportRun};
 use crate::model::DiffusionModel;
+use crate::store::RunDir;
 use crate::track::grid;
 use anyhow::Context;
 use plotters::prelude::*;
@@ -44,8 +45,7 @@ fn run_name(r: &ReportRun, varying: &[String]) -> String {
 }
 
 fn has_weights(r: &ReportRun) -> bool {
-    r.entry.dir.join("model.safetensors").exists()
-        || r.entry.dir.join("checkpoint.safetensors").exists()
+    RunDir::new(&r.entry.dir).sampling_weights().is_some()
 }
 
 /// Makes (or reuses, when `fingerprint` matches the last report) every picture.
@@ -130,7 +130,7 @@ fn best_run<'a>(g: &'a LabelRuns, order: &[String]) -> Option<&'a ReportRun> {
     let candidates: Vec<&ReportRun> = order
         .iter()
         .map(|id| run_of(g, id))
-        .filter(|r| r.entry.dir.join("model.safetensors").exists() && r.flags.is_some())
+        .filter(|r| RunDir::new(&r.entry.dir).weights().exists() && r.flags.is_some())
         .collect();
     let key = |r: &&ReportRun| {
         let m = &r.entry.info.metrics;
@@ -145,7 +145,7 @@ fn best_run<'a>(g: &'a LabelRuns, order: &[String]) -> Option<&'a ReportRun> {
 }
 
 fn model_of(r: &ReportRun, device: Device) -> anyhow::Result<DiffusionModel> {
-    Ok(crate::train::load_for_sampling(&r.entry.dir, device)?.1)
+    Ok(crate::model::from_run::load_for_sampling(&RunDir::new(&r.entry.dir), device)?.1)
 }
 
 /// One row per run of 8 samples, each cached in `.cache/` by run and weights.
@@ -154,12 +154,10 @@ fn samples(runs: &[&ReportRun], out: &Path, device: Device) -> anyhow::Result<()
     std::fs::create_dir_all(&cache)?;
     let mut rows: Vec<image::RgbImage> = Vec::new();
     for r in runs {
-        let weights = ["model.safetensors", "checkpoint.safetensors"]
-            .iter()
-            .map(|f| r.entry.dir.join(f))
-            .find(|p| p.exists())
-            .unwrap();
-        let (len, t) = crate::store::file_stamp(&weights);
+        let weights = RunDir::new(&r.entry.dir)
+            .sampling_weights()
+            .expect("runs with weights only");
+        let (len, t) = crate::store::file_stamp(weights.path());
         let file = cache.join(format!("{}-{len}-{t}.png", r.entry.id));
         if !file.exists() {
             let model = model_of(r, device)?;
@@ -195,7 +193,7 @@ fn samples(runs: &[&ReportRun], out: &Path, device: Device) -> anyhow::Result<()
 
 /// Per-epoch scalars of a run as a DataFrame (polars' CSV reader).
 fn scalars_frame(dir: &Path) -> Option<DataFrame> {
-    let path = dir.join("scalars.csv");
+    let path = RunDir::new(dir).scalars();
     CsvReadOptions::default()
         .with_has_header(true)
         .try_into_reader_with_file_path(Some(path))
@@ -390,7 +388,7 @@ fn diffusion_figures(b: &ReportRun, out: &Path, device: Device) -> anyhow::Resul
     use crate::model::schedule::Schedule;
     let flags = b.flags.as_ref().unwrap();
     let model = model_of(b, device)?;
-    let example = image::open(b.entry.dir.join("example.png"))
+    let example = image::open(RunDir::new(&b.entry.dir).example())
         .context("the run's example.png")?
         .to_rgb8();
     let (w, h) = example.dimensions();

@@ -6,6 +6,7 @@ pub mod table;
 
 use crate::flags::{Flags, FLAG_SPECS};
 use crate::store::listing::{list_runs, RunEntry};
+use crate::store::RunDir;
 use anyhow::Context;
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
@@ -64,9 +65,7 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
         if label.is_some_and(|l| l != entry.label) {
             continue;
         }
-        let flags = std::fs::read_to_string(entry.dir.join("flags.yaml"))
-            .ok()
-            .and_then(|t| Flags::from_yaml(&t).ok());
+        let flags = RunDir::new(&entry.dir).read_flags().ok();
         let flag_texts = flags
             .as_ref()
             .map(|f| {
@@ -179,7 +178,9 @@ pub fn frame(g: &LabelRuns) -> PolarsResult<DataFrame> {
 pub fn sorted(df: DataFrame, sort: Option<&str>) -> anyhow::Result<DataFrame> {
     let Some(m) = sort else { return Ok(df) };
     if !METRICS.contains(&m) && m != "seconds" {
-        anyhow::bail!("--sort {m}: expected one of noise_loss, image_loss, kid, seconds");
+        anyhow::bail!(crate::process::UsageError(format!(
+            "--sort {m}: expected one of noise_loss, image_loss, kid, seconds"
+        )));
     }
     Ok(df.sort(
         [m],
@@ -197,14 +198,11 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
     for id in order {
         let r = g.runs.iter().find(|r| &r.entry.id == id).unwrap();
         h.update(id.as_bytes());
-        for f in [
-            "run.json",
-            "model.safetensors",
-            "scalars.csv",
-            "example.png",
-        ] {
-            let (len, t) = crate::store::file_stamp(&r.entry.dir.join(f));
-            h.update(format!("{f}:{len}:{t};").as_bytes());
+        let rd = RunDir::new(&r.entry.dir);
+        for f in [rd.run_json(), rd.weights(), rd.scalars(), rd.example()] {
+            let (len, t) = crate::store::file_stamp(&f);
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            h.update(format!("{name}:{len}:{t};").as_bytes());
         }
     }
     h.finalize()

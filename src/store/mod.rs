@@ -1,9 +1,18 @@
-//! Run directories: their files, `run.json` status, atomic writes and the per-run lock.
+//! Run directories: every file of a run, its `run.json` status and the transitions between
+//! states, its progress file, atomic writes and the per-run lock; and a sweep's own files
+//! (`sweep.json`, `.sweep.lock`).
 
 pub mod listing;
+pub mod progress;
 pub mod run_info;
+pub mod state;
+pub mod sweep_file;
 
+pub use progress::RunProgress;
 pub use run_info::{RunInfo, Status};
+pub use state::{Ended, RunState};
+
+use crate::flags::Flags;
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -50,6 +59,33 @@ impl RunDir {
     pub fn lock_file(&self) -> PathBuf {
         self.root.join(".lock")
     }
+    /// The run's output (stdout and stderr) when an executor ran it.
+    pub fn log(&self) -> PathBuf {
+        self.root.join("train.log")
+    }
+    /// Live progress of a running attempt (see [`RunProgress`]).
+    pub fn progress(&self) -> PathBuf {
+        self.root.join("progress.json")
+    }
+
+    /// The weights to sample from: `model.safetensors` once completed, else the last
+    /// checkpoint's.
+    pub fn sampling_weights(&self) -> Option<SamplingWeights> {
+        if self.weights().exists() {
+            Some(SamplingWeights::Final(self.weights()))
+        } else if self.checkpoint().exists() {
+            Some(SamplingWeights::Checkpoint(self.checkpoint()))
+        } else {
+            None
+        }
+    }
+
+    /// The run's stored flags; a file that does not parse is a [`Damaged`] file.
+    pub fn read_flags(&self) -> Result<Flags, Damaged> {
+        let path = self.flags();
+        let text = fs::read_to_string(&path).map_err(|e| Damaged::new(&path, e))?;
+        Flags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))
+    }
 
     pub fn read_info(&self) -> anyhow::Result<Option<RunInfo>> {
         let p = self.run_json();
@@ -57,8 +93,7 @@ impl RunDir {
             return Ok(None);
         }
         let text = fs::read_to_string(&p)?;
-        let info = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: not a valid run.json: {e}", p.display()))?;
+        let info = serde_json::from_str(&text).map_err(|e| Damaged::new(&p, e))?;
         Ok(Some(info))
     }
 
@@ -99,6 +134,41 @@ impl RunDir {
                 )
             }
             Err(fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// Where a run's sampling weights are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SamplingWeights {
+    /// `model.safetensors`: the network that samples (the EMA one when the run has EMA).
+    Final(PathBuf),
+    /// `checkpoint.safetensors` of an unfinished run (`model/...` and `ema/...` tensors).
+    Checkpoint(PathBuf),
+}
+
+impl SamplingWeights {
+    pub fn path(&self) -> &Path {
+        match self {
+            SamplingWeights::Final(p) | SamplingWeights::Checkpoint(p) => p,
+        }
+    }
+}
+
+/// A run's file that exists but cannot be read as what it should be (an error, exit 1, not a
+/// usage error: the user typed nothing wrong).
+#[derive(Debug, thiserror::Error)]
+#[error("{}: damaged or not a ddim-sweep file: {why}", path.display())]
+pub struct Damaged {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+impl Damaged {
+    pub fn new(path: &Path, why: impl std::fmt::Display) -> Damaged {
+        Damaged {
+            path: path.to_path_buf(),
+            why: why.to_string(),
         }
     }
 }

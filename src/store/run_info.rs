@@ -20,6 +20,40 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// A Slurm array task: `JOBID_TASKID` names it for `scancel`, `squeue -j` and `sacct`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SlurmTask {
+    /// The array's job id (`SLURM_ARRAY_JOB_ID`).
+    pub job_id: String,
+    /// The task's index in the array (`SLURM_ARRAY_TASK_ID`).
+    pub task_id: String,
+    /// The node the task ran on (`SLURMD_NODENAME`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    /// How many times Slurm requeued the task (`SLURM_RESTART_COUNT`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+}
+
+impl SlurmTask {
+    /// The task this process runs in, from Slurm's environment; None outside an array task.
+    pub fn from_env() -> Option<SlurmTask> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Some(SlurmTask {
+            job_id: var("SLURM_ARRAY_JOB_ID")?,
+            task_id: var("SLURM_ARRAY_TASK_ID")?,
+            node: var("SLURMD_NODENAME").unwrap_or_default(),
+            restarts: var("SLURM_RESTART_COUNT").and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// `JOBID_TASKID`.
+    pub fn key(&self) -> String {
+        format!("{}_{}", self.job_id, self.task_id)
+    }
+}
+
 /// Fields other than `status` default when absent (a queued run has few of them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -55,6 +89,9 @@ pub struct RunInfo {
     /// `CUDA_VISIBLE_DEVICES` as the run saw it (the physical GPU behind `cuda:0` of a slot).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cuda_visible_devices: Option<String>,
+    /// The Slurm task that ran the current (or last) attempt, when Slurm ran it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmTask>,
     /// libtorch's intra-op CPU threads.
     pub threads: i64,
     pub parameters: i64,
@@ -92,6 +129,7 @@ impl Default for RunInfo {
             libtorch_version: String::new(),
             device: String::new(),
             cuda_visible_devices: None,
+            slurm: None,
             threads: 0,
             parameters: 0,
             train_images: 0,

@@ -4,5 +4,5 @@ pub mod plan;
 pub mod record;
 pub mod spec;
 
-pub use plan::{expand, state_of, Plan, PlannedRun, RunState};
+pub use plan::{expand, Plan, PlannedRun};
 pub use spec::SweepSpec;

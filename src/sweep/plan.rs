@@ -4,12 +4,13 @@
 //! (defaults included), so the same sweep maps to the same run directories
 //! (`<runs-dir>/<label>/<id>`) every time; a new grid value adds runs; a changed fixed flag
 //! makes new runs and leaves the old ones alone. A flag added to ddim-sweep after run ids were
-//! fixed ([`IDENTITY_V1_FLAGS`]) counts only when a run sets it to something other than its
-//! default, so that upgrading the tool keeps the ids of existing runs (a sweep still resumes).
+//! fixed (its `Identity` in `flags` is `WhenSet`, not `V1`) counts only when a run sets it to
+//! something other than its default, so that upgrading the tool keeps the ids of existing runs
+//! (a sweep still resumes).
 
 use super::spec::SweepSpec;
-use crate::flags::{plain_value, Flags};
-use crate::store::{RunDir, Status};
+use crate::flags::{plain_value, Flags, IDENTITY_V1_FLAGS};
+use crate::store::{RunDir, RunState};
 use serde_yaml::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,25 @@ pub struct PlannedRun {
 }
 
 impl PlannedRun {
+    pub fn run_dir(&self) -> RunDir {
+        RunDir::new(&self.dir)
+    }
+
+    pub fn state(&self) -> RunState {
+        self.run_dir().state()
+    }
+
+    /// Queues the run in its directory (see [`RunDir::queue`]), named by its varying flags.
+    pub fn queue(&self, label: &str) -> anyhow::Result<()> {
+        let pairs: Vec<(String, String)> = self
+            .varying
+            .iter()
+            .map(|(k, v)| (k.clone(), plain_value(v)))
+            .collect();
+        let name = (!pairs.is_empty()).then(|| crate::track::readable_name(&pairs));
+        self.run_dir().queue(&self.flags, label, name)
+    }
+
     /// `loss=mae loss_on=noise` (or `-` without grid flags).
     pub fn varying_text(&self) -> String {
         if self.varying.is_empty() {
@@ -45,43 +65,6 @@ pub struct Plan {
     pub varying_names: Vec<String>,
     pub runs: Vec<PlannedRun>,
 }
-
-/// The flags every run id covers, defaults included. Never remove or add a name here: a flag
-/// added to the tool later is left out of the id while it has its default value.
-pub const IDENTITY_V1_FLAGS: &[&str] = &[
-    "optimizer",
-    "lr",
-    "weight_decay",
-    "block_depth",
-    "embedding_dim",
-    "unet_widths",
-    "schedule_type",
-    "min_signal_rate",
-    "max_signal_rate",
-    "batch_size",
-    "epochs",
-    "loss",
-    "loss_on",
-    "dataset_name",
-    "data_dir",
-    "antialias",
-    "image_size",
-    "num_workers",
-    "seed",
-    "ema",
-    "device",
-    "precision",
-    "channels_last",
-    "checkpoint_every",
-    "sample_every",
-    "eval_every",
-    "log_every",
-    "kid_images",
-    "kid_every",
-    "kid_diffusion_steps",
-    "max_images",
-    "dataset_repetitions",
-];
 
 /// The content-addressed id of a run.
 pub fn run_id(label: &str, flags: &Flags) -> String {
@@ -197,61 +180,6 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         varying_names: spec.grid.iter().map(|(n, _)| n.clone()).collect(),
         runs,
     })
-}
-
-/// Where a planned run stands on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
-    /// Nothing trained yet.
-    New,
-    Completed,
-    /// Interrupted (or left `running` by a process that is gone): continues from its checkpoint.
-    Resumable,
-    /// Rerun only with `--retry-failed`.
-    Failed,
-    /// Being trained right now by another process.
-    Running,
-}
-
-impl RunState {
-    pub fn name(self) -> &'static str {
-        match self {
-            RunState::New => "new",
-            RunState::Completed => "completed",
-            RunState::Resumable => "resumable",
-            RunState::Failed => "failed",
-            RunState::Running => "running",
-        }
-    }
-}
-
-/// Reads a run's state. A `running` status whose lock is free belongs to a process that is
-/// gone (killed, or the machine rebooted): it is resumable.
-pub fn state_of(dir: &Path) -> RunState {
-    let rd = RunDir::new(dir);
-    let info = match rd.read_info() {
-        Ok(Some(i)) => i,
-        _ => return RunState::New,
-    };
-    match info.status {
-        Status::Completed => RunState::Completed,
-        Status::Failed => RunState::Failed,
-        Status::Interrupted => RunState::Resumable,
-        Status::Queued => {
-            if rd.checkpoint().exists() {
-                RunState::Resumable
-            } else {
-                RunState::New
-            }
-        }
-        Status::Running => {
-            if rd.is_locked() {
-                RunState::Running
-            } else {
-                RunState::Resumable
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,66 +1,11 @@
-//! `<runs-dir>/<label>/sweep.json`: the sweep's plan and the history of its invocations; and
-//! `<runs-dir>/<label>/.sweep.lock`: one orchestrator per sweep.
+//! Filling a sweep's record (`sweep.json`, whose file the store owns) from its plan, and the
+//! TensorBoard HParams experiment that the sweeps of one runs directory share.
 
 use super::plan::Plan;
 use crate::flags::plain_value;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PlannedEntry {
-    pub id: String,
-    /// The grid flags' values (as text), in grid order.
-    pub varying: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Invocation {
-    pub started: String,
-    pub ended: Option<String>,
-    pub host: String,
-    pub pid: u32,
-    pub args: Vec<String>,
-    pub planned: usize,
-    pub completed: usize,
-    pub failed: usize,
-    pub interrupted: usize,
-    pub skipped: usize,
-    pub outcome: String,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SweepRecord {
-    pub label: String,
-    pub source: Option<String>,
-    /// Names of the grid flags, in grid order.
-    pub varying: Vec<String>,
-    /// The sweep's fixed flags (its `flags:`) and their values, as text.
-    pub fixed: BTreeMap<String, String>,
-    pub runs: Vec<PlannedEntry>,
-    pub invocations: Vec<Invocation>,
-}
-
-pub fn record_path(sweep_dir: &Path) -> PathBuf {
-    sweep_dir.join("sweep.json")
-}
+pub use crate::store::sweep_file::{record_path, Invocation, PlannedEntry, SweepLock, SweepRecord};
 
 impl SweepRecord {
-    pub fn read(sweep_dir: &Path) -> Option<SweepRecord> {
-        let text = fs::read_to_string(record_path(sweep_dir)).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    pub fn write(&self, sweep_dir: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("serialisable");
-        crate::store::write_atomic(&record_path(sweep_dir), format!("{text}\n").as_bytes())
-    }
-
     /// Merges the plan into the record: runs are added (never removed, so an earlier grid's
     /// runs stay listed), grid names follow the plan.
     pub fn merge_plan(&mut self, plan: &Plan, source: Option<String>) {
@@ -185,54 +130,10 @@ pub fn write_experiments(runs_dir: &std::path::Path, current: &SweepRecord) -> a
     Ok(())
 }
 
-/// The orchestrator lock of a sweep; its file names the holder.
-pub struct SweepLock {
-    _file: File,
-}
-
-impl SweepLock {
-    pub fn acquire(sweep_dir: &Path) -> anyhow::Result<SweepLock> {
-        fs::create_dir_all(sweep_dir)?;
-        let path = sweep_dir.join(".sweep.lock");
-        let mut f = File::options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)?;
-        match f.try_lock() {
-            Ok(()) => {
-                f.set_len(0)?;
-                f.rewind()?;
-                writeln!(
-                    f,
-                    "pid {} on {} since {}",
-                    std::process::id(),
-                    crate::train::hostname(),
-                    crate::train::now_rfc3339()
-                )?;
-                f.sync_data()?;
-                Ok(SweepLock { _file: f })
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = f.read_to_string(&mut holder);
-                let holder = holder.trim();
-                anyhow::bail!(
-                    "another `ddim-sweep run` is already running sweep `{}` in {} ({}): wait for it, or stop it with Ctrl-C / kill",
-                    sweep_dir.file_name().unwrap_or_default().to_string_lossy(),
-                    sweep_dir.parent().unwrap_or(sweep_dir).display(),
-                    if holder.is_empty() { "holder unknown" } else { holder }
-                )
-            }
-            Err(fs::TryLockError::Error(e)) => Err(e.into()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn record(label: &str, grid: &[(&str, &[&str])], fixed: &[(&str, &str)]) -> SweepRecord {
         let mut runs = vec![PlannedEntry {

@@ -13,7 +13,7 @@
 //!   - {loss: mse, loss_on: image}
 //! ```
 
-use crate::flags::{check_value, closest, closest_flag, plain_value, show_value, spec, FlagError};
+use crate::flags::{check_value, closest, lookup, plain_value, show_value, FlagError, FlagSpec};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
@@ -25,7 +25,28 @@ pub struct SweepSpec {
     pub fixed: Vec<(String, Value)>,
     pub grid: Vec<(String, Vec<Value>)>,
     pub exclude: Vec<Vec<(String, Value)>>,
+    /// Settings for `--executor slurm` (never part of a run's identity).
+    pub slurm: SlurmBlock,
     pub source: Option<PathBuf>,
+}
+
+/// The sweep file's optional `slurm:` block: how `--executor slurm` submits the runs.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmBlock {
+    pub partition: Option<String>,
+    /// `--time`, e.g. `2:00:00`.
+    pub time: Option<String>,
+    /// `--gres`, e.g. `gpu:1`.
+    pub gres: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    /// `--mem`, e.g. `16G`.
+    pub mem: Option<String>,
+    /// Seconds before the time limit at which Slurm warns a task (SIGUSR1) to checkpoint.
+    pub signal_before: Option<u32>,
+    /// Any other `sbatch` arguments, e.g. [--account=proj, --qos=short].
+    #[serde(default)]
+    pub extra: Vec<String>,
 }
 
 /// An error in a sweep file, located where possible.
@@ -56,6 +77,8 @@ struct RawSweep {
     grid: Option<Mapping>,
     #[serde(default)]
     exclude: Option<Vec<Mapping>>,
+    #[serde(default)]
+    slurm: Option<SlurmBlock>,
 }
 
 /// Finds the line (1-based) of `key:` inside top-level `section` (or at top level when
@@ -118,200 +141,26 @@ impl SweepSpec {
 
     /// Parses and validates sweep YAML; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<SweepSpec, SpecError> {
-        let err = |line: Option<usize>, message: String| SpecError {
-            file: file.to_string(),
-            line,
-            column: None,
-            message,
-        };
-        let raw: RawSweep = serde_yaml::from_str(text).map_err(|e| {
-            let loc = e.location();
-            let mut message = e.to_string();
-            // serde_yaml appends " at line L column C": the location is shown in front already.
-            if let Some(i) = message.find(" at line ") {
-                message.truncate(i);
-            }
-            if message.contains("unknown field") {
-                message.push_str(" (a sweep file has label, flags, grid and exclude)");
-            }
-            SpecError {
-                file: file.to_string(),
-                line: loc.as_ref().map(|l| l.line()),
-                column: loc.as_ref().map(|l| l.column()),
-                message,
-            }
-        })?;
-
-        let label = match raw.label {
-            Some(Value::String(s)) => s,
-            Some(Value::Number(n)) => n.to_string(),
-            Some(other) => {
-                return Err(err(
-                    find_line(text, "", "label"),
-                    format!("label must be a string, not {}", show_value(&other)),
-                ))
-            }
-            None => {
-                return Err(err(
-                    None,
-                    "missing `label:` (it names the sweep and its directory)".into(),
-                ))
-            }
-        };
-        if !safe_label(&label) {
-            return Err(err(
-                find_line(text, "", "label"),
-                format!(
-                    "label `{label}` is not a safe directory name: use letters, digits, `_`, `-` and `.`, starting with a letter or digit (at most 100 characters)"
-                ),
-            ));
-        }
-
-        let flag_error = |section: &str, name: &str, e: FlagError| {
-            err(find_line(text, section, name), format!("{section}: {e}"))
-        };
-        let check_name = |section: &str, name: &str| -> Result<(), SpecError> {
-            if spec(name).is_none() {
-                return Err(flag_error(
-                    section,
-                    name,
-                    FlagError::Unknown {
-                        name: name.into(),
-                        suggestion: closest_flag(name),
-                    },
-                ));
-            }
-            Ok(())
-        };
-        let key_name = |section: &str, k: &Value| -> Result<String, SpecError> {
-            k.as_str().map(String::from).ok_or_else(|| {
-                err(
-                    None,
-                    format!(
-                        "{section}: flag names must be strings, not {}",
-                        show_value(k)
-                    ),
-                )
-            })
-        };
-
-        let mut fixed = Vec::new();
-        for (k, v) in raw.flags.unwrap_or_default() {
-            let name = key_name("flags", &k)?;
-            check_name("flags", &name)?;
-            let v =
-                check_value(spec(&name).unwrap(), &v).map_err(|e| flag_error("flags", &name, e))?;
-            fixed.push((name, v));
-        }
-
-        let mut grid: Vec<(String, Vec<Value>)> = Vec::new();
-        for (k, v) in raw.grid.unwrap_or_default() {
-            let name = key_name("grid", &k)?;
-            check_name("grid", &name)?;
-            let line = find_line(text, "grid", &name);
-            if fixed.iter().any(|(n, _)| *n == name) {
-                return Err(err(
-                    line,
-                    format!("flag `{name}` is both fixed (under flags:) and in the grid: keep it in one place"),
-                ));
-            }
-            let Value::Sequence(items) = v else {
-                return Err(err(
-                    line,
-                    format!(
-                        "grid: `{name}` must be a list of values, e.g. {name}: [a, b]; got {}",
-                        show_value(&v)
-                    ),
-                ));
-            };
-            if items.is_empty() {
-                return Err(err(
-                    line,
-                    format!("grid: `{name}` has an empty list: give at least one value"),
-                ));
-            }
-            let mut values: Vec<Value> = Vec::new();
-            for item in items {
-                let c = check_value(spec(&name).unwrap(), &item)
-                    .map_err(|e| flag_error("grid", &name, e))?;
-                if values.contains(&c) {
-                    return Err(err(
-                        line,
-                        format!(
-                            "grid: `{name}` lists {} twice (aliases count as the same value)",
-                            show_value(&c)
-                        ),
-                    ));
-                }
-                values.push(c);
-            }
-            grid.push((name, values));
-        }
-
-        let mut exclude = Vec::new();
-        for (i, entry) in raw.exclude.unwrap_or_default().into_iter().enumerate() {
-            let mut rule = Vec::new();
-            if entry.is_empty() {
-                return Err(err(
-                    None,
-                    format!(
-                        "exclude entry {} is empty: it would exclude every run",
-                        i + 1
-                    ),
-                ));
-            }
-            for (k, v) in entry {
-                let name = key_name("exclude", &k)?;
-                let line = find_line(text, "exclude", &name);
-                check_name("exclude", &name)?;
-                let Some((_, values)) = grid.iter().find(|(n, _)| *n == name) else {
-                    return Err(err(
-                        line,
-                        format!(
-                            "exclude: `{name}` is not in the grid, so it cannot select combinations (grid flags: {})",
-                            grid.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
-                    ));
-                };
-                let c = check_value(spec(&name).unwrap(), &v)
-                    .map_err(|e| flag_error("exclude", &name, e))?;
-                if !values.contains(&c) {
-                    let shown: Vec<String> = values.iter().map(plain_value).collect();
-                    let hint = closest(&plain_value(&c), shown.iter().map(|s| s.as_str()))
-                        .map(|s| format!(" (did you mean {s}?)"))
-                        .unwrap_or_default();
-                    return Err(err(
-                        line,
-                        format!(
-                            "exclude: {name}={} is not one of the grid's values [{}]{hint}",
-                            plain_value(&c),
-                            shown.join(", ")
-                        ),
-                    ));
-                }
-                rule.push((name, c));
-            }
-            exclude.push(rule);
-        }
-
-        let spec = SweepSpec {
+        let raw = parse_raw(text, file)?;
+        let p = Parser { text, file };
+        let label = p.label(raw.label)?;
+        let fixed = p.fixed(raw.flags.unwrap_or_default())?;
+        let grid = p.grid(raw.grid.unwrap_or_default(), &fixed)?;
+        let exclude = p.exclude(raw.exclude.unwrap_or_default(), &grid)?;
+        Ok(SweepSpec {
             label,
             fixed,
             grid,
             exclude,
+            slurm: raw.slurm.unwrap_or_default(),
             source: None,
-        };
-        Ok(spec)
+        })
     }
 
     /// Applies `--set FLAG=VALUE`: a fixed flag takes the value; a grid flag is narrowed to it.
     pub fn apply_set(&mut self, sets: &[(String, Value)]) -> Result<(), FlagError> {
         for (name, value) in sets {
-            let s = spec(name).ok_or_else(|| FlagError::Unknown {
-                name: name.clone(),
-                suggestion: closest_flag(name),
-            })?;
-            let v = check_value(s, value)?;
+            let v = check_value(lookup(name)?, value)?;
             if let Some((_, values)) = self.grid.iter_mut().find(|(n, _)| n == name) {
                 *values = vec![v];
             } else if let Some((_, fv)) = self.fixed.iter_mut().find(|(n, _)| n == name) {
@@ -321,6 +170,215 @@ impl SweepSpec {
             }
         }
         Ok(())
+    }
+}
+
+/// The YAML's structure, with serde's location of a syntax error or unknown section.
+fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
+    serde_yaml::from_str(text).map_err(|e| {
+        let loc = e.location();
+        let mut message = e.to_string();
+        // serde_yaml appends " at line L column C": the location is shown in front already.
+        if let Some(i) = message.find(" at line ") {
+            message.truncate(i);
+        }
+        if message.contains("unknown field") {
+            message.push_str(" (a sweep file has label, flags, grid, exclude and slurm)");
+        }
+        SpecError {
+            file: file.to_string(),
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            message,
+        }
+    })
+}
+
+/// Validates each section of a sweep file, locating errors in its text.
+struct Parser<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Parser<'_> {
+    fn err(&self, line: Option<usize>, message: String) -> SpecError {
+        SpecError {
+            file: self.file.to_string(),
+            line,
+            column: None,
+            message,
+        }
+    }
+
+    fn flag_error(&self, section: &str, name: &str, e: FlagError) -> SpecError {
+        self.err(
+            find_line(self.text, section, name),
+            format!("{section}: {e}"),
+        )
+    }
+
+    /// A key of `section` that names a flag, with the flag's spec.
+    fn flag(&self, section: &str, k: &Value) -> Result<(String, &'static FlagSpec), SpecError> {
+        let name = k.as_str().map(String::from).ok_or_else(|| {
+            self.err(
+                None,
+                format!(
+                    "{section}: flag names must be strings, not {}",
+                    show_value(k)
+                ),
+            )
+        })?;
+        let spec = lookup(&name).map_err(|e| self.flag_error(section, &name, e))?;
+        Ok((name, spec))
+    }
+
+    fn label(&self, label: Option<Value>) -> Result<String, SpecError> {
+        let line = || find_line(self.text, "", "label");
+        let label = match label {
+            Some(Value::String(s)) => s,
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => {
+                return Err(self.err(
+                    line(),
+                    format!("label must be a string, not {}", show_value(&other)),
+                ))
+            }
+            None => {
+                return Err(self.err(
+                    None,
+                    "missing `label:` (it names the sweep and its directory)".into(),
+                ))
+            }
+        };
+        if !safe_label(&label) {
+            return Err(self.err(
+                line(),
+                format!(
+                    "label `{label}` is not a safe directory name: use letters, digits, `_`, `-` and `.`, starting with a letter or digit (at most 100 characters)"
+                ),
+            ));
+        }
+        Ok(label)
+    }
+
+    fn fixed(&self, flags: Mapping) -> Result<Vec<(String, Value)>, SpecError> {
+        let mut fixed = Vec::new();
+        for (k, v) in flags {
+            let (name, spec) = self.flag("flags", &k)?;
+            let v = check_value(spec, &v).map_err(|e| self.flag_error("flags", &name, e))?;
+            fixed.push((name, v));
+        }
+        Ok(fixed)
+    }
+
+    fn grid(
+        &self,
+        grid: Mapping,
+        fixed: &[(String, Value)],
+    ) -> Result<Vec<(String, Vec<Value>)>, SpecError> {
+        let mut out: Vec<(String, Vec<Value>)> = Vec::new();
+        for (k, v) in grid {
+            let (name, spec) = self.flag("grid", &k)?;
+            let line = find_line(self.text, "grid", &name);
+            if fixed.iter().any(|(n, _)| *n == name) {
+                return Err(self.err(
+                    line,
+                    format!("flag `{name}` is both fixed (under flags:) and in the grid: keep it in one place"),
+                ));
+            }
+            let Value::Sequence(items) = v else {
+                return Err(self.err(
+                    line,
+                    format!(
+                        "grid: `{name}` must be a list of values, e.g. {name}: [a, b]; got {}",
+                        show_value(&v)
+                    ),
+                ));
+            };
+            if items.is_empty() {
+                return Err(self.err(
+                    line,
+                    format!("grid: `{name}` has an empty list: give at least one value"),
+                ));
+            }
+            let mut values: Vec<Value> = Vec::new();
+            for item in items {
+                let c = check_value(spec, &item).map_err(|e| self.flag_error("grid", &name, e))?;
+                if values.contains(&c) {
+                    return Err(self.err(
+                        line,
+                        format!(
+                            "grid: `{name}` lists {} twice (aliases count as the same value)",
+                            show_value(&c)
+                        ),
+                    ));
+                }
+                values.push(c);
+            }
+            out.push((name, values));
+        }
+        Ok(out)
+    }
+
+    fn exclude(
+        &self,
+        entries: Vec<Mapping>,
+        grid: &[(String, Vec<Value>)],
+    ) -> Result<Vec<Vec<(String, Value)>>, SpecError> {
+        let mut exclude = Vec::new();
+        for (i, entry) in entries.into_iter().enumerate() {
+            if entry.is_empty() {
+                return Err(self.err(
+                    None,
+                    format!(
+                        "exclude entry {} is empty: it would exclude every run",
+                        i + 1
+                    ),
+                ));
+            }
+            let mut rule = Vec::new();
+            for (k, v) in entry {
+                rule.push(self.exclusion(&k, &v, grid)?);
+            }
+            exclude.push(rule);
+        }
+        Ok(exclude)
+    }
+
+    /// One `flag: value` of an exclusion: a grid flag and one of its values.
+    fn exclusion(
+        &self,
+        k: &Value,
+        v: &Value,
+        grid: &[(String, Vec<Value>)],
+    ) -> Result<(String, Value), SpecError> {
+        let (name, spec) = self.flag("exclude", k)?;
+        let line = find_line(self.text, "exclude", &name);
+        let Some((_, values)) = grid.iter().find(|(n, _)| *n == name) else {
+            return Err(self.err(
+                line,
+                format!(
+                    "exclude: `{name}` is not in the grid, so it cannot select combinations (grid flags: {})",
+                    grid.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        };
+        let c = check_value(spec, v).map_err(|e| self.flag_error("exclude", &name, e))?;
+        if !values.contains(&c) {
+            let shown: Vec<String> = values.iter().map(plain_value).collect();
+            let hint = closest(&plain_value(&c), shown.iter().map(|s| s.as_str()))
+                .map(|s| format!(" (did you mean {s}?)"))
+                .unwrap_or_default();
+            return Err(self.err(
+                line,
+                format!(
+                    "exclude: {name}={} is not one of the grid's values [{}]{hint}",
+                    plain_value(&c),
+                    shown.join(", ")
+                ),
+            ));
+        }
+        Ok((name, c))
     }
 }
 

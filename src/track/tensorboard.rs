@@ -318,7 +318,7 @@ impl EventWriter {
     pub fn create(dir: &Path) -> std::io::Result<EventWriter> {
         std::fs::create_dir_all(dir)?;
         let secs = now_secs() as u64;
-        let host = crate::train::hostname();
+        let host = crate::process::hostname();
         let pid = std::process::id();
         let mut n = 0;
         let path = loop {

@@ -4,10 +4,11 @@ pub mod checkpoint;
 pub mod optim;
 
 use crate::data::{self, to_float, ImageSet};
-use crate::flags::{check_value, closest_flag, plain_value, spec, Flags, Loss, LossOn};
+use crate::flags::{check_value, lookup, plain_value, Flags, Loss, LossOn, Precision};
 use crate::model::DiffusionModel;
+use crate::process::{now_rfc3339, Signal, Stop};
 use crate::seeds;
-use crate::store::{RunDir, RunInfo, Status};
+use crate::store::{RunDir, RunInfo, RunProgress, Status};
 use crate::track::tensorboard::SessionStatus;
 use crate::track::{csv, grid, StepRow, Tracker};
 use anyhow::{anyhow, bail, Context};
@@ -16,76 +17,23 @@ use optim::AdamW;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
 
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const TCH_VERSION: &str = "0.24.0";
-pub const LIBTORCH_VERSION: &str = "2.11.0";
+/// The tch crate and the libtorch the binary was built against (from Cargo.lock and
+/// libtorch's own version file, by build.rs).
+pub const TCH_VERSION: &str = env!("DDIM_TCH_VERSION");
+pub const LIBTORCH_VERSION: &str = env!("DDIM_LIBTORCH_VERSION");
 /// Sample grids: 36 images (6x6), 20 diffusion steps, fixed noise.
 pub const GRID_IMAGES: i64 = 36;
 pub const GRID_STEPS: i64 = 20;
 /// KID batches (the seed's: its evaluation batch of 128).
 pub const KID_BATCH: i64 = 128;
 /// How often a line of progress is printed within an epoch.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-
-/// Requests to stop, set by signal handlers: the loop checkpoints and returns.
-#[derive(Debug, Clone, Default)]
-pub struct Stop {
-    pub sigint: Arc<AtomicBool>,
-    pub sigterm: Arc<AtomicBool>,
-}
-
-impl Stop {
-    /// Installs SIGINT and SIGTERM handlers: the first asks the loop to stop after its current
-    /// step (with a checkpoint); a second one ends the process at once.
-    pub fn install() -> std::io::Result<Stop> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        use signal_hook::flag;
-        let stop = Stop::default();
-        // Registered first, so it sees the flag as it was before this signal.
-        flag::register_conditional_shutdown(SIGINT, 130, stop.sigint.clone())?;
-        flag::register_conditional_shutdown(SIGTERM, 143, stop.sigterm.clone())?;
-        flag::register(SIGINT, stop.sigint.clone())?;
-        flag::register(SIGTERM, stop.sigterm.clone())?;
-        Ok(stop)
-    }
-
-    /// The signal asked for, if any.
-    pub fn requested(&self) -> Option<Signal> {
-        if self.sigint.load(Ordering::Relaxed) {
-            Some(Signal::Int)
-        } else if self.sigterm.load(Ordering::Relaxed) {
-            Some(Signal::Term)
-        } else {
-            None
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Int,
-    Term,
-}
-
-impl Signal {
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Signal::Int => 130,
-            Signal::Term => 143,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Int => "SIGINT",
-            Signal::Term => "SIGTERM",
-        }
-    }
-}
+const PRINT_EVERY: Duration = Duration::from_secs(10);
+/// How often the progress file is rewritten within an epoch.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// How a `train` call ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,51 +43,12 @@ pub enum Outcome {
     Interrupted { signal: Signal, step: i64 },
 }
 
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 /// The flags a run trains with: a new run resolves `given` over the defaults; an existing
 /// run keeps its stored flags, and any given flag must equal the stored value.
 pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Flags, bool)> {
-    let path = dir.flags();
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)?;
-        let stored = Flags::from_yaml(&text)
-            .map_err(|e| anyhow!("{}: not a valid flags file: {e}", path.display()))?;
-        let map = stored.to_map();
-        for (name, value) in given {
-            let s = spec(name).ok_or_else(|| {
-                anyhow!(crate::flags::FlagError::Unknown {
-                    name: name.clone(),
-                    suggestion: closest_flag(name)
-                })
-            })?;
-            let mut canonical = check_value(s, value)?;
-            if name == "dataset_repetitions" && canonical.as_str() == Some("auto") {
-                canonical = Value::from(crate::flags::default_repetitions(&stored.dataset_name));
-            }
-            let have = map.get(name).cloned().unwrap_or(Value::Null);
-            if have != canonical {
-                bail!(
-                    "run {} was started with {name}={}, not {name}={}: refusing to continue it with other flags (use a new --run-dir, or leave the flag out to continue)",
-                    dir.root.display(),
-                    plain_value(&have),
-                    plain_value(&canonical)
-                );
-            }
-        }
+    if dir.flags().exists() {
+        let stored = dir.read_flags()?;
+        check_given_match(dir, &stored, given)?;
         return Ok((stored, false));
     }
     if dir.root.exists() {
@@ -159,6 +68,31 @@ pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Fla
     Ok((Flags::resolve(given)?, true))
 }
 
+/// Flags given to continue a run must be the ones it was started with.
+fn check_given_match(
+    dir: &RunDir,
+    stored: &Flags,
+    given: &[(String, Value)],
+) -> anyhow::Result<()> {
+    let map = stored.to_map();
+    for (name, value) in given {
+        let mut canonical = check_value(lookup(name)?, value)?;
+        if name == "dataset_repetitions" && canonical.as_str() == Some("auto") {
+            canonical = Value::from(stored.dataset_name.default_repetitions());
+        }
+        let have = map.get(name).cloned().unwrap_or(Value::Null);
+        if have != canonical {
+            bail!(
+                "run {} was started with {name}={}, not {name}={}: refusing to continue it with other flags (use a new --run-dir, or leave the flag out to continue)",
+                dir.root.display(),
+                plain_value(&have),
+                plain_value(&canonical)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Trains (or continues) the run in `run_dir`.
 pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Result<Outcome> {
     let dir = RunDir::new(run_dir);
@@ -166,87 +100,85 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
         .with_context(|| format!("creating {}", dir.root.display()))?;
     let _lock = dir.lock()?;
     let (flags, is_new) = flags_for(&dir, given)?;
-    let previous = dir.read_info()?;
-    if let Some(info) = &previous {
-        if info.status == Status::Completed {
-            return Ok(Outcome::AlreadyCompleted);
-        }
+    if dir
+        .read_info()?
+        .is_some_and(|i| i.status == Status::Completed)
+    {
+        return Ok(Outcome::AlreadyCompleted);
     }
     if is_new {
         crate::store::write_atomic(&dir.flags(), flags.to_yaml().as_bytes())?;
     }
-    let device = crate::device::resolve(flags.device_spec())?;
-    let now = now_rfc3339();
-    let prev = previous.clone().unwrap_or_default();
-    let mut info = RunInfo {
-        status: Status::Running,
-        reason: None,
-        created: if prev.created.is_empty() {
-            now.clone()
-        } else {
-            prev.created.clone()
-        },
-        started: now,
-        ended: None,
-        attempts: prev.attempts + 1,
-        host: hostname(),
-        pid: std::process::id(),
-        seed: flags.seed,
-        tool_version: TOOL_VERSION.into(),
-        git_commit: option_env!("DDIM_GIT_COMMIT").unwrap_or("unknown").into(),
-        tch_version: TCH_VERSION.into(),
-        libtorch_version: LIBTORCH_VERSION.into(),
-        device: crate::device::name(device),
-        cuda_visible_devices: std::env::var("CUDA_VISIBLE_DEVICES").ok(),
-        threads: tch::get_num_threads() as i64,
-        metrics: BTreeMap::new(),
-        ..prev
-    };
-    dir.write_info(&info)?;
+    let device = crate::device::resolve(flags.device)?;
+    let mut info = dir.start(|info| {
+        info.seed = flags.seed;
+        info.tool_version = TOOL_VERSION.into();
+        info.git_commit = option_env!("DDIM_GIT_COMMIT").unwrap_or("unknown").into();
+        info.tch_version = TCH_VERSION.into();
+        info.libtorch_version = LIBTORCH_VERSION.into();
+        info.device = crate::device::name(device);
+        info.cuda_visible_devices = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+        info.threads = tch::get_num_threads() as i64;
+        info.slurm = crate::store::run_info::SlurmTask::from_env();
+    })?;
     let attempt_start = Instant::now();
+    let result = catch_torch_panics(|| {
+        Trainer::prepare(&dir, &flags, device, &mut info)?.train(&dir, &mut info, stop)
+    });
+    info.seconds += attempt_start.elapsed().as_secs_f64();
+    record_outcome(&dir, &mut info, &result);
+    result
+}
 
-    // libtorch reports errors (shapes, out of memory) as panics in tch: record them as the
-    // run's failure instead of letting the default hook print a backtrace.
+/// libtorch reports errors (shapes, out of memory) as panics in tch: they become the run's
+/// failure instead of a backtrace from the default hook.
+fn catch_torch_panics(f: impl FnOnce() -> anyhow::Result<Outcome>) -> anyhow::Result<Outcome> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Trainer::prepare(&dir, &flags, device, &mut info)?.train(&dir, &mut info, stop)
-    }))
-    .unwrap_or_else(|panic| {
-        let msg = panic
-            .downcast_ref::<String>()
-            .map(|s| s.as_str())
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("panic");
-        Err(anyhow!("{}", clean_panic(msg)))
-    });
+    let result =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+            let msg = panic
+                .downcast_ref::<String>()
+                .map(|s| s.as_str())
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("panic");
+            Err(anyhow!("{}", clean_panic(msg)))
+        });
     std::panic::set_hook(hook);
-
-    info.ended = Some(now_rfc3339());
-    info.seconds += attempt_start.elapsed().as_secs_f64();
-    match &result {
-        Ok(Outcome::Completed { metrics }) => {
-            info.status = Status::Completed;
-            info.reason = None;
-            info.metrics = metrics.clone();
-        }
-        Ok(Outcome::Interrupted { signal, step }) => {
-            info.status = Status::Interrupted;
-            info.reason = Some(format!(
-                "stopped by {} at step {step}; checkpoint saved",
-                signal.name()
-            ));
-        }
-        Ok(Outcome::AlreadyCompleted) => {}
-        Err(e) => {
-            info.status = Status::Failed;
-            info.reason = Some(format!("{e:#}"));
-            let name = info.name.clone().unwrap_or_default();
-            let _ = crate::track::mark_failed(&dir, &name, info.step);
-        }
-    }
-    dir.write_info(&info)?;
     result
+}
+
+/// Ends the attempt in run.json (and the progress file) as `result` says.
+fn record_outcome(dir: &RunDir, info: &mut RunInfo, result: &anyhow::Result<Outcome>) {
+    let (status, reason) = match result {
+        Ok(Outcome::Completed { metrics }) => {
+            info.metrics = metrics.clone();
+            (Status::Completed, None)
+        }
+        Ok(Outcome::Interrupted { signal, step }) => (
+            Status::Interrupted,
+            Some(format!(
+                "stopped by {}{} at step {step}; checkpoint saved",
+                signal.name(),
+                if *signal == Signal::Usr1 {
+                    " (Slurm's warning before the time limit)"
+                } else {
+                    ""
+                }
+            )),
+        ),
+        Ok(Outcome::AlreadyCompleted) => return,
+        Err(e) => {
+            let name = info.name.clone().unwrap_or_default();
+            let _ = crate::track::mark_failed(dir, &name, info.step);
+            (Status::Failed, Some(format!("{e:#}")))
+        }
+    };
+    dir.finish(info, status, reason);
+    let mut p = dir.read_progress().unwrap_or_default();
+    p.phase = status.to_string();
+    p.updated = now_rfc3339();
+    let _ = dir.write_progress(&p);
 }
 
 /// The first line of a panic message; for a libtorch error, its own first line.
@@ -261,6 +193,9 @@ pub fn clean_panic(msg: &str) -> String {
     }
     msg.lines().next().unwrap_or(msg).to_string()
 }
+
+/// An epoch's validation (noise_loss, image_loss) and KID, when they were due.
+type EpochEval = (Option<(f64, f64)>, Option<f64>);
 
 /// Per-batch outputs, kept on the device until logged.
 struct StepLosses {
@@ -374,121 +309,18 @@ impl Trainer {
             self.steps_per_epoch,
             f.epochs
         );
-        if self.progress.step == 0
-            && self.progress.batch == 0
-            && f.eval_every > 0
-            && csv::read(&dir.scalars())?.is_empty()
-        {
-            let (vn, vi) = self.validate();
-            self.tracker.epoch(&csv::EpochRow {
-                epoch: 0,
-                step: 0,
-                val_noise_loss: Some(vn),
-                val_image_loss: Some(vi),
-                ..Default::default()
-            })?;
-            crate::say!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
-        }
+        self.write_progress(dir, "training", None);
+        self.validate_untrained(dir)?;
         let mut last_val: Option<(f64, f64)> = None;
         let mut last_kid: Option<f64> = None;
         while self.progress.epoch < f.epochs {
             let epoch = self.progress.epoch + 1;
-            let order = self.epoch_order(epoch);
-            let mut pending: Vec<(StepLosses, i64)> = Vec::new();
-            let mut segment_start = Instant::now();
-            let mut last_print = Instant::now();
-            while self.progress.batch < self.steps_per_epoch {
-                let b = self.progress.batch;
-                let lo = b * f.batch_size;
-                let hi = ((b + 1) * f.batch_size).min(order.size()[0]);
-                let idx = order.narrow(0, lo, hi - lo);
-                let images = self.data.train.index_select(0, &idx);
-                let losses = self.step(&images);
-                self.progress.step += 1;
-                self.progress.batch += 1;
-                let n = hi - lo;
-                // Divergence is checked on every step on the CPU, where reading the loss costs
-                // nothing; on a GPU, when the losses are gathered below.
-                if self.device() == Device::Cpu {
-                    self.check_finite(&losses.loss, self.progress.step)?;
-                }
-                pending.push((losses, n));
-                let checkpoint_now =
-                    f.checkpoint_every > 0 && self.progress.step % f.checkpoint_every == 0;
-                let stopping = stop.requested();
-                let print_now = last_print.elapsed() >= PROGRESS_EVERY;
-                if checkpoint_now || stopping.is_some() || print_now || pending.len() >= 64 {
-                    self.gather(&mut pending, &mut segment_start)?;
-                }
-                if print_now {
-                    last_print = Instant::now();
-                    crate::say!(
-                        "epoch {epoch}/{} step {}/{} loss {:.6} images/s {:.1}",
-                        f.epochs,
-                        self.progress.batch,
-                        self.steps_per_epoch,
-                        self.sums.loss / self.sums.images.max(1.0),
-                        self.sums.images / self.sums.seconds.max(1e-9)
-                    );
-                }
-                if let Some(signal) = stopping {
-                    return self.stop(dir, info, signal);
-                }
-                if checkpoint_now {
-                    self.save_checkpoint(dir, info)?;
-                }
+            if let Some(signal) = self.train_epoch(dir, info, stop, epoch)? {
+                return self.stop(dir, info, signal);
             }
-            self.gather(&mut pending, &mut segment_start)?;
-            // End of the epoch: log, validate, sample, checkpoint.
-            let s = self.sums;
-            let val = if (f.eval_every > 0 && epoch % f.eval_every == 0) || epoch == f.epochs {
-                Some(self.validate())
-            } else {
-                None
-            };
+            let (val, kid) = self.end_epoch(epoch)?;
             last_val = val.or(last_val);
-            let kid = if self.inception.is_some()
-                && ((f.kid_every > 0 && epoch % f.kid_every == 0) || epoch == f.epochs)
-            {
-                Some(self.kid()?)
-            } else {
-                None
-            };
             last_kid = kid.or(last_kid);
-            let row = csv::EpochRow {
-                epoch,
-                step: self.progress.step,
-                loss: Some(s.loss / s.images),
-                noise_loss: Some(s.noise_loss / s.images),
-                image_loss: Some(s.image_loss / s.images),
-                val_noise_loss: val.map(|v| v.0),
-                val_image_loss: val.map(|v| v.1),
-                val_kid: kid,
-                seconds: Some(s.seconds),
-                images_per_s: Some(s.images / s.seconds.max(1e-9)),
-            };
-            self.tracker.epoch(&row)?;
-            crate::say!(
-                "epoch {epoch}/{} step {} loss {:.6} noise_loss {:.6} image_loss {:.6}{} {:.1} images/s {:.1}s",
-                f.epochs,
-                self.progress.step,
-                row.loss.unwrap(),
-                row.noise_loss.unwrap(),
-                row.image_loss.unwrap(),
-                val.map(|(a, b)| format!(" val_noise_loss {a:.6} val_image_loss {b:.6}")).unwrap_or_default()
-                    + &kid.map(|k| format!(" kid {k:.6}")).unwrap_or_default(),
-                row.images_per_s.unwrap(),
-                s.seconds
-            );
-            if f.sample_every > 0 && epoch % f.sample_every == 0 {
-                let images = self.model.generate(
-                    GRID_IMAGES,
-                    GRID_STEPS,
-                    seeds::derive(f.seed, seeds::SAMPLES, 0),
-                );
-                let (png, w, h) = grid::grid_png(&images, 6)?;
-                self.tracker.samples(self.progress.step, epoch, png, w, h)?;
-            }
             self.progress.epoch = epoch;
             self.progress.batch = 0;
             self.sums = EpochSums::default();
@@ -498,7 +330,159 @@ impl Trainer {
             if f.checkpoint_every == 0 || epoch == f.epochs {
                 self.save_checkpoint(dir, info)?;
             }
+            self.write_progress(dir, "training", None);
         }
+        self.complete(dir, last_val, last_kid)
+    }
+
+    /// Epoch 0: the untrained model's validation losses, once per run.
+    fn validate_untrained(&mut self, dir: &RunDir) -> anyhow::Result<()> {
+        if self.progress.step != 0
+            || self.progress.batch != 0
+            || self.flags.eval_every == 0
+            || !csv::read(&dir.scalars())?.is_empty()
+        {
+            return Ok(());
+        }
+        let (vn, vi) = self.validate();
+        self.tracker.epoch(&csv::EpochRow {
+            epoch: 0,
+            step: 0,
+            val_noise_loss: Some(vn),
+            val_image_loss: Some(vi),
+            ..Default::default()
+        })?;
+        crate::say!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
+        Ok(())
+    }
+
+    /// The steps of one epoch (from where the checkpoint left it); `Some(signal)` when a stop
+    /// was asked for (the caller checkpoints).
+    fn train_epoch(
+        &mut self,
+        dir: &RunDir,
+        info: &mut RunInfo,
+        stop: &Stop,
+        epoch: i64,
+    ) -> anyhow::Result<Option<Signal>> {
+        let f = self.flags.clone();
+        let order = self.epoch_order(epoch);
+        let mut pending: Vec<(StepLosses, i64)> = Vec::new();
+        let mut segment_start = Instant::now();
+        let mut last_print = Instant::now();
+        let mut last_progress = Instant::now();
+        while self.progress.batch < self.steps_per_epoch {
+            let b = self.progress.batch;
+            let lo = b * f.batch_size;
+            let hi = ((b + 1) * f.batch_size).min(order.size()[0]);
+            let idx = order.narrow(0, lo, hi - lo);
+            let images = self.data.train.index_select(0, &idx);
+            let losses = self.step(&images);
+            self.progress.step += 1;
+            self.progress.batch += 1;
+            // Divergence is checked on every step on the CPU, where reading the loss costs
+            // nothing; on a GPU, when the losses are gathered below.
+            if self.device() == Device::Cpu {
+                self.check_finite(&losses.loss, self.progress.step)?;
+            }
+            pending.push((losses, hi - lo));
+            let checkpoint_now =
+                f.checkpoint_every > 0 && self.progress.step % f.checkpoint_every == 0;
+            let stopping = stop.requested();
+            let print_now = last_print.elapsed() >= PRINT_EVERY;
+            let progress_now = last_progress.elapsed() >= PROGRESS_EVERY;
+            if checkpoint_now
+                || stopping.is_some()
+                || print_now
+                || progress_now
+                || pending.len() >= 64
+            {
+                self.gather(&mut pending, &mut segment_start)?;
+            }
+            if progress_now {
+                last_progress = Instant::now();
+                self.write_progress(dir, "training", Some(epoch));
+            }
+            if print_now {
+                last_print = Instant::now();
+                crate::say!(
+                    "epoch {epoch}/{} step {}/{} loss {:.6} images/s {:.1}",
+                    f.epochs,
+                    self.progress.batch,
+                    self.steps_per_epoch,
+                    self.sums.loss / self.sums.images.max(1.0),
+                    self.sums.images / self.sums.seconds.max(1e-9)
+                );
+            }
+            if stopping.is_some() {
+                return Ok(stopping);
+            }
+            if checkpoint_now {
+                self.save_checkpoint(dir, info)?;
+            }
+        }
+        self.gather(&mut pending, &mut segment_start)?;
+        Ok(None)
+    }
+
+    /// End of an epoch: validation and KID when due, the epoch's scalars, its sample grid.
+    fn end_epoch(&mut self, epoch: i64) -> anyhow::Result<EpochEval> {
+        let f = self.flags.clone();
+        let s = self.sums;
+        let last = epoch == f.epochs;
+        let val =
+            ((f.eval_every > 0 && epoch % f.eval_every == 0) || last).then(|| self.validate());
+        let kid = if self.inception.is_some()
+            && ((f.kid_every > 0 && epoch % f.kid_every == 0) || last)
+        {
+            Some(self.kid()?)
+        } else {
+            None
+        };
+        let row = csv::EpochRow {
+            epoch,
+            step: self.progress.step,
+            loss: Some(s.loss / s.images),
+            noise_loss: Some(s.noise_loss / s.images),
+            image_loss: Some(s.image_loss / s.images),
+            val_noise_loss: val.map(|v| v.0),
+            val_image_loss: val.map(|v| v.1),
+            val_kid: kid,
+            seconds: Some(s.seconds),
+            images_per_s: Some(s.images / s.seconds.max(1e-9)),
+        };
+        self.tracker.epoch(&row)?;
+        crate::say!(
+            "epoch {epoch}/{} step {} loss {:.6} noise_loss {:.6} image_loss {:.6}{} {:.1} images/s {:.1}s",
+            f.epochs,
+            self.progress.step,
+            row.loss.unwrap(),
+            row.noise_loss.unwrap(),
+            row.image_loss.unwrap(),
+            val.map(|(a, b)| format!(" val_noise_loss {a:.6} val_image_loss {b:.6}")).unwrap_or_default()
+                + &kid.map(|k| format!(" kid {k:.6}")).unwrap_or_default(),
+            row.images_per_s.unwrap(),
+            s.seconds
+        );
+        if f.sample_every > 0 && epoch % f.sample_every == 0 {
+            let images = self.model.generate(
+                GRID_IMAGES,
+                GRID_STEPS,
+                seeds::derive(f.seed, seeds::SAMPLES, 0),
+            );
+            let (png, w, h) = grid::grid_png(&images, 6)?;
+            self.tracker.samples(self.progress.step, epoch, png, w, h)?;
+        }
+        Ok((val, kid))
+    }
+
+    /// After the last epoch: the final metrics, the sampling weights, the checkpoint removed.
+    fn complete(
+        &mut self,
+        dir: &RunDir,
+        last_val: Option<(f64, f64)>,
+        last_kid: Option<f64>,
+    ) -> anyhow::Result<Outcome> {
         // Final evaluation (the seed's `evaluate` on the validation split).
         let (vn, vi) = match last_val {
             Some(v) => v,
@@ -523,6 +507,24 @@ impl Trainer {
             last_kid.map(|k| format!(" kid {k:.7}")).unwrap_or_default()
         );
         Ok(Outcome::Completed { metrics })
+    }
+
+    /// Rewrites the run's progress file (a failure to write it never stops training).
+    fn write_progress(&self, dir: &RunDir, phase: &str, epoch: Option<i64>) {
+        let s = &self.sums;
+        let p = RunProgress {
+            phase: phase.into(),
+            epoch: epoch.unwrap_or(self.progress.epoch),
+            epochs: self.flags.epochs,
+            step: self.progress.step,
+            total_steps: self.steps_per_epoch * self.flags.epochs,
+            loss: (s.images > 0.0).then(|| s.loss / s.images),
+            images_per_s: (s.seconds > 0.0).then(|| s.images / s.seconds),
+            pid: std::process::id(),
+            host: crate::process::hostname(),
+            updated: now_rfc3339(),
+        };
+        let _ = dir.write_progress(&p);
     }
 
     /// Reads the pending losses back, adds them to the epoch sums, and times the segment.
@@ -576,6 +578,7 @@ impl Trainer {
     /// Checkpoints where training stands and reports the stop.
     fn stop(&self, dir: &RunDir, info: &mut RunInfo, signal: Signal) -> anyhow::Result<Outcome> {
         self.save_checkpoint(dir, info)?;
+        self.write_progress(dir, "stopping", None);
         crate::say!(
             "{}: stopped at step {}, checkpoint saved",
             signal.name(),
@@ -635,7 +638,7 @@ impl Trainer {
             self.model
                 .denoise(&self.model.net, &noisy, &signal, &noise, true)
         };
-        let mut d = if self.flags.precision == "bf16" {
+        let mut d = if self.flags.precision == Precision::Bf16 {
             crate::model::precision::bf16(self.device(), forward)
         } else {
             forward()
@@ -748,69 +751,6 @@ fn remove_samples_after(dir: &RunDir, epoch: i64) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Builds the sampling model of a run from its files: `model.safetensors` when the run is
-/// complete, else the weights of its last checkpoint (EMA weights when the run has them).
-pub fn load_for_sampling(
-    run_dir: &Path,
-    device: Device,
-) -> anyhow::Result<(Flags, DiffusionModel)> {
-    let dir = RunDir::new(run_dir);
-    let fp = dir.flags();
-    let text = std::fs::read_to_string(&fp).with_context(|| {
-        format!(
-            "{} is not a run directory (no flags.yaml)",
-            run_dir.display()
-        )
-    })?;
-    let flags = Flags::from_yaml(&text).map_err(|e| anyhow!("{}: {e}", fp.display()))?;
-    let mut plain = flags.clone();
-    plain.ema = 0.0;
-    let mut model = DiffusionModel::new(&plain, device);
-    if dir.weights().exists() {
-        model
-            .load_weights(&dir.weights())
-            .with_context(|| format!("loading {}", dir.weights().display()))?;
-    } else if dir.checkpoint().exists() {
-        let tensors: std::collections::HashMap<String, Tensor> =
-            Tensor::read_safetensors(dir.checkpoint())?
-                .into_iter()
-                .collect();
-        let net_prefix = if flags.ema > 0.0 { "ema" } else { "model" };
-        tch::no_grad(|| -> anyhow::Result<()> {
-            for (k, mut dst) in model.vs.variables() {
-                let key = if k.starts_with("net.") {
-                    format!("{net_prefix}/{k}")
-                } else {
-                    format!("model/{k}")
-                };
-                let src = tensors
-                    .get(&key)
-                    .ok_or_else(|| anyhow!("checkpoint lacks `{key}`"))?;
-                dst.copy_(src);
-            }
-            Ok(())
-        })?;
-    } else {
-        bail!(
-            "{} has no weights yet (neither model.safetensors nor checkpoint.safetensors)",
-            run_dir.display()
-        );
-    }
-    Ok((flags, model))
-}
-
-/// `n` samples of a run, `steps` diffusion steps, noise from `seed`.
-pub fn sample_run(
-    run_dir: &Path,
-    n: i64,
-    steps: i64,
-    seed: i64,
-    device: Device,
-) -> anyhow::Result<Tensor> {
-    let (_, model) = load_for_sampling(run_dir, device)?;
-    Ok(model.generate(n, steps, seed))
 }
 
 #[cfg(test)]

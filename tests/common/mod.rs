@@ -180,3 +180,132 @@ pub fn running_past(dir: &Path, step: i64) -> bool {
         .map(|v| v["step"].as_i64().unwrap_or(0) >= step && v["status"] == "running")
         .unwrap_or(false)
 }
+
+/// A real single-machine Slurm cluster (scripts/slurm.sh), one per test process: started on
+/// first use, stopped by its pid files when the process exits (also after a failed test);
+/// clusters left by test processes that were killed are stopped on the next start.
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub conf: PathBuf,
+}
+
+const CLUSTER_PREFIX: &str = "ddim-sweep-test-slurm-";
+
+fn slurm_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/slurm.sh")
+}
+
+fn stop_cluster(dir: &Path) {
+    let _ = Command::new("bash")
+        .arg(slurm_script())
+        .arg("stop")
+        .arg(dir)
+        .status();
+}
+
+extern "C" fn stop_cluster_at_exit() {
+    if let Some(c) = CLUSTER.get() {
+        stop_cluster(&c.dir);
+        let _ = std::fs::remove_dir_all(&c.dir);
+    }
+}
+
+static CLUSTER: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
+
+/// Two free ports on 127.0.0.1, next to each other (slurmctld's and slurmd's).
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}
+
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        // Clusters of test processes that are gone.
+        for e in std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix(CLUSTER_PREFIX)
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // SAFETY: signal 0 only asks whether the process exists.
+            if unsafe { libc::kill(pid, 0) } != 0 {
+                stop_cluster(&e.path());
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("{CLUSTER_PREFIX}{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY: registers a plain extern "C" function to run at exit.
+        unsafe { libc::atexit(stop_cluster_at_exit) };
+        let o = Command::new("bash")
+            .arg(slurm_script())
+            .arg("start")
+            .arg(&dir)
+            .arg(free_port_pair().to_string())
+            .output()
+            .expect("bash runs");
+        assert!(
+            o.status.success(),
+            "the Slurm cluster did not start: {}",
+            text(&o)
+        );
+        Cluster {
+            conf: dir.join("slurm.conf"),
+            dir,
+        }
+    })
+}
+
+impl Cluster {
+    /// The binary with `args`, talking to this cluster (and polling it often).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = cmd(args);
+        c.env("SLURM_CONF", &self.conf)
+            .env("DDIM_SLURM_POLL", "0.3");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("binary runs")
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary starts")
+    }
+
+    /// A Slurm client command (squeue, scancel, ...) against this cluster.
+    pub fn client(&self, program: &str, args: &[&str]) -> String {
+        let o = Command::new(program)
+            .args(args)
+            .env("SLURM_CONF", &self.conf)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(o.status.success(), "{program} {args:?}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `JOBID_TASKID` of the tasks in the queue (pending or running).
+    pub fn queued(&self) -> Vec<String> {
+        self.client("squeue", &["-h", "-r", "-o", "%i"])
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}

@@ -1,0 +1,187 @@
+//! The orchestrator: drives an [`Executor`] through a sweep's runs and owns everything that
+//! does not depend on where runs execute — their states on disk (through `store::RunDir`),
+//! the display, signals (one: stop after the current step; two: at once), fail-fast, the
+//! invocation in `sweep.json`, and the summary.
+
+use super::display::Display;
+use super::{Event, Executor, Options, Summary};
+use crate::process::{hostname, now_rfc3339, Signal};
+use crate::store::{RunInfo, Status};
+use crate::sweep::record::{Invocation, SweepRecord};
+use crate::sweep::Plan;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+/// Runs `todo` (indices into `plan.runs`) with `executor`; records the invocation in the
+/// sweep's record, at its start and at its end, whatever ends it.
+pub async fn execute(
+    plan: &Plan,
+    todo: Vec<usize>,
+    executor: &mut dyn Executor,
+    opts: &Options,
+    record: &mut SweepRecord,
+) -> anyhow::Result<Summary> {
+    let mut invocation = Invocation {
+        started: now_rfc3339(),
+        host: hostname(),
+        pid: std::process::id(),
+        args: opts.args.clone(),
+        planned: plan.runs.len(),
+        skipped: plan.runs.len() - todo.len(),
+        ..Default::default()
+    };
+    record.invocations.push(invocation.clone());
+    record.write(&plan.sweep_dir)?;
+
+    let mut o = Orchestrator {
+        plan,
+        fail_fast: opts.fail_fast,
+        display: Display::new(&plan.label, todo.len()),
+        active: HashMap::new(),
+        summary: Summary::default(),
+        stopping: false,
+        killed: false,
+    };
+    let total = todo.len();
+    let result = o.drive(executor, todo).await;
+    o.display.finish();
+    let mut summary = o.summary;
+    summary.detached = executor.detached();
+    let ended = summary.completed.len() + summary.failed.len() + summary.interrupted.len();
+    summary.not_started = total.saturating_sub(ended);
+
+    invocation.ended = Some(now_rfc3339());
+    invocation.completed = summary.completed.len();
+    invocation.failed = summary.failed.len();
+    invocation.interrupted = summary.interrupted.len() + summary.not_started;
+    invocation.outcome = match &result {
+        Ok(()) => summary.outcome(),
+        Err(e) => format!("error: {e:#}"),
+    };
+    *record.invocations.last_mut().expect("pushed above") = invocation;
+    record.write(&plan.sweep_dir)?;
+    result.map(|()| summary)
+}
+
+struct Orchestrator<'a> {
+    plan: &'a Plan,
+    fail_fast: bool,
+    display: Display,
+    /// Started runs that have not ended, with when they started.
+    active: HashMap<usize, Instant>,
+    summary: Summary,
+    /// No more runs start (a signal, or a failure under --fail-fast).
+    stopping: bool,
+    /// A second signal killed the running runs.
+    killed: bool,
+}
+
+impl Orchestrator<'_> {
+    async fn drive(&mut self, executor: &mut dyn Executor, todo: Vec<usize>) -> anyhow::Result<()> {
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        executor.start(self.plan, todo, tx)?;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(Event::Started { run, place }) => self.started(run, &place),
+                    Some(Event::Ended { run, ended }) => self.ended(run, &ended, executor),
+                    Some(Event::Note { run, text }) => {
+                        let r = &self.plan.runs[run];
+                        self.display.say(format!("{text}: {} {}", r.id, r.varying_text()));
+                    }
+                    None => return Ok(()),
+                },
+                _ = sigint.recv() => self.on_signal(Signal::Int, executor),
+                _ = sigterm.recv() => self.on_signal(Signal::Term, executor),
+                _ = tick.tick() => self.display.refresh(),
+            }
+        }
+    }
+
+    fn started(&mut self, run: usize, place: &str) {
+        let r = &self.plan.runs[run];
+        self.display
+            .started(run, format!("{} {}", r.id, r.varying_text()), r.run_dir());
+        self.display
+            .say(format!("started   {} {}{place}", r.id, r.varying_text()));
+        self.active.insert(run, Instant::now());
+    }
+
+    fn ended(&mut self, run: usize, ended: &crate::store::Ended, executor: &mut dyn Executor) {
+        let started = self.active.remove(&run);
+        self.display.ended(run);
+        let r = &self.plan.runs[run];
+        let rd = r.run_dir();
+        let (mut status, mut reason) = rd.settle(ended);
+        if self.killed && status != Status::Completed {
+            let why = "killed by a second signal; continues from its last checkpoint";
+            rd.mark(Status::Interrupted, why);
+            (status, reason) = (Status::Interrupted, Some(why.to_string()));
+        }
+        let who = format!("{} {}", r.id, r.varying_text());
+        match status {
+            Status::Completed => {
+                let secs = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+                let m = rd.read_info().ok().flatten().map(|i| metrics_text(&i));
+                self.display.say(format!(
+                    "completed {who} in {secs:.1}s{}",
+                    m.unwrap_or_default()
+                ));
+                self.summary.completed.push(r.id.clone());
+            }
+            Status::Interrupted => {
+                self.display.say(format!("stopped   {who} (resumable)"));
+                self.summary.interrupted.push(r.id.clone());
+            }
+            _ => {
+                let reason = reason.unwrap_or_default();
+                self.display.say(format!(
+                    "FAILED    {who}: {reason} (log: {})",
+                    rd.log().display()
+                ));
+                self.summary.failed.push((r.id.clone(), reason));
+                if self.fail_fast && !self.stopping {
+                    self.display.say("--fail-fast: stopping the other runs");
+                    self.stopping = true;
+                    executor.stop(Signal::Term);
+                }
+            }
+        }
+        if !self.stopping {
+            executor.proceed();
+        }
+    }
+
+    /// The user's first signal stops the runs after their current step (also when
+    /// --fail-fast is already stopping them); a second one ends them at once.
+    fn on_signal(&mut self, sig: Signal, executor: &mut dyn Executor) {
+        if self.summary.signal.is_none() {
+            self.summary.signal = Some(sig);
+            self.stopping = true;
+            self.display.say(format!(
+                "{}: stopping {} run(s) after their current step (they checkpoint); press Ctrl-C again to stop at once",
+                sig.name(),
+                self.active.len()
+            ));
+            executor.stop(sig);
+        } else if !self.killed {
+            self.killed = true;
+            executor.kill();
+            self.display
+                .say("stopped at once; run the same command again to resume");
+        }
+    }
+}
+
+fn metrics_text(info: &RunInfo) -> String {
+    info.metrics
+        .iter()
+        .map(|(k, v)| format!(" {k} {v:.7}"))
+        .collect::<Vec<_>>()
+        .join("")
+}

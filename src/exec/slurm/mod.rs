@@ -1,0 +1,402 @@
+//! The Slurm executor: a sweep's runs go to Slurm as one job array (held until every run is
+//! queued and knows its task, then released); the executor then watches the tasks with
+//! `squeue` and reports starts and ends. Progress and status come from the runs' own files
+//! on the shared filesystem.
+//!
+//! - Each task runs `ddim-sweep train --run-dir DIR` by `exec` from its batch script, so
+//!   Slurm's signals reach the run itself: `--signal=B:USR1@S` warns it before the time limit
+//!   (it checkpoints and ends `interrupted`), `scancel` ends it `interrupted`.
+//! - A task that ended without writing its end (killed, node lost, out of memory) is settled
+//!   from Slurm's view of it (`sacct`, or `scontrol show job` where there is no accounting).
+//! - Runs stopped by the cluster (time limit, preemption, node failure) are resubmitted while
+//!   the executor watches, as long as they make progress; a run cancelled by a person is not.
+
+pub mod client;
+
+use super::{Event, Executor};
+use crate::process::Signal;
+use crate::store::run_info::SlurmTask;
+use crate::store::{Ended, RunDir, Status};
+use crate::sweep::spec::SlurmBlock;
+use crate::sweep::Plan;
+use anyhow::Context;
+use client::{Final, Live};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+/// Seconds before the time limit at which a task is warned (SIGUSR1), unless the sweep says.
+pub const DEFAULT_SIGNAL_BEFORE: u32 = 120;
+
+/// How runs are submitted.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub settings: SlurmBlock,
+    /// The `ddim-sweep` binary that tasks run (on a filesystem the nodes see).
+    pub binary: PathBuf,
+    /// At most this many tasks at once (`--array=...%N`).
+    pub throttle: Option<usize>,
+    /// Submit and return, without watching.
+    pub detach: bool,
+    /// How often `squeue` is asked.
+    pub poll: Duration,
+}
+
+enum Control {
+    Stop(Signal),
+    Kill,
+}
+
+/// What the executor knows of one run it watches.
+#[derive(Debug, Clone)]
+struct Watch {
+    key: String,
+    started: bool,
+    /// The run's step when its task was submitted: a resubmission needs progress since.
+    step_at_submit: i64,
+}
+
+pub struct SlurmExecutor {
+    sub: Submission,
+    /// Runs already in Slurm (from [`Executor::reconcile`]): watched, not submitted.
+    adopted: HashMap<usize, String>,
+    control: Option<UnboundedSender<Control>>,
+    /// Job ids submitted by this invocation.
+    pub jobs: Vec<String>,
+}
+
+impl SlurmExecutor {
+    pub fn new(sub: Submission) -> SlurmExecutor {
+        SlurmExecutor {
+            sub,
+            adopted: HashMap::new(),
+            control: None,
+            jobs: Vec::new(),
+        }
+    }
+}
+
+/// The job name of a sweep's tasks: how its tasks are found in `squeue`.
+pub fn job_name(label: &str) -> String {
+    format!("ddim-sweep.{label}")
+}
+
+impl Executor for SlurmExecutor {
+    fn reconcile(&mut self, plan: &Plan) -> anyhow::Result<Vec<usize>> {
+        let live = client::squeue(&job_name(&plan.label))?;
+        for (i, r) in plan.runs.iter().enumerate() {
+            let rd = r.run_dir();
+            let Ok(Some(info)) = rd.read_info() else {
+                continue;
+            };
+            let Some(task) = &info.slurm else { continue };
+            if !matches!(info.status, Status::Queued | Status::Running) {
+                continue;
+            }
+            let key = task.key();
+            if live.contains_key(&key) {
+                self.adopted.insert(i, key);
+            } else if info.status == Status::Running {
+                rd.settle(&ended_by(client::final_state(&key).as_ref(), &key));
+            }
+        }
+        let mut adopted: Vec<usize> = self.adopted.keys().copied().collect();
+        adopted.sort();
+        Ok(adopted)
+    }
+
+    fn start(
+        &mut self,
+        plan: &Plan,
+        runs: Vec<usize>,
+        events: UnboundedSender<Event>,
+    ) -> anyhow::Result<()> {
+        let mut watched: HashMap<usize, Watch> = HashMap::new();
+        for (&i, key) in &self.adopted {
+            watched.insert(i, watch(plan, i, key));
+        }
+        let new: Vec<usize> = runs
+            .into_iter()
+            .filter(|i| !self.adopted.contains_key(i))
+            .collect();
+        if !new.is_empty() {
+            let (job, keys) = submit(&self.sub, plan, &new)?;
+            self.jobs.push(job);
+            for (i, key) in new.iter().zip(keys) {
+                watched.insert(*i, watch(plan, *i, &key));
+            }
+        }
+        if self.sub.detach {
+            return Ok(()); // dropping `events` ends the orchestrator's wait
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.control = Some(tx);
+        let watcher = Watcher {
+            sub: self.sub.clone(),
+            plan: plan.clone(),
+            watched,
+            live: HashMap::new(),
+            stopping: false,
+            events,
+        };
+        tokio::spawn(watcher.run(rx));
+        Ok(())
+    }
+
+    fn stop(&mut self, signal: Signal) {
+        if let Some(c) = &self.control {
+            let _ = c.send(Control::Stop(signal));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(c) = &self.control {
+            let _ = c.send(Control::Kill);
+        }
+    }
+
+    fn detached(&self) -> Option<String> {
+        (self.sub.detach).then(|| {
+            if self.jobs.is_empty() {
+                "nothing new submitted".to_string()
+            } else {
+                format!("submitted as Slurm job {}", self.jobs.join(", "))
+            }
+        })
+    }
+}
+
+fn watch(plan: &Plan, i: usize, key: &str) -> Watch {
+    let step = plan.runs[i]
+        .run_dir()
+        .read_info()
+        .ok()
+        .flatten()
+        .map_or(0, |info| info.step);
+    Watch {
+        key: key.to_string(),
+        started: false,
+        step_at_submit: step,
+    }
+}
+
+/// How a task that is gone from the queue ended, as the run's settle needs it.
+fn ended_by(f: Option<&Final>, key: &str) -> Ended {
+    match f {
+        Some(f) => Ended::Scheduler {
+            resumable: f.resumable(),
+            reason: format!(
+                "Slurm task {key} ended {} (exit code {}) without recording its end",
+                f.state, f.exit_code
+            ),
+        },
+        None => Ended::Scheduler {
+            resumable: true,
+            reason: format!(
+                "Slurm task {key} is gone and Slurm no longer knows how it ended; continues from its last checkpoint"
+            ),
+        },
+    }
+}
+
+/// Submits `runs` as one held job array, queues each run with its task, then releases the
+/// job. Nothing is changed when Slurm refuses the job.
+fn submit(sub: &Submission, plan: &Plan, runs: &[usize]) -> anyhow::Result<(String, Vec<String>)> {
+    let dir = std::path::absolute(plan.sweep_dir.join("slurm"))?;
+    std::fs::create_dir_all(&dir)?;
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '.'], "-");
+    let script = dir.join(format!("array-{stamp}.sh"));
+    let run_dirs: Vec<PathBuf> = runs
+        .iter()
+        .map(|&i| std::path::absolute(&plan.runs[i].dir))
+        .collect::<Result<_, _>>()?;
+    crate::store::write_atomic(
+        &script,
+        batch_script(&plan.label, &sub.binary, &run_dirs).as_bytes(),
+    )?;
+    let args = sbatch_args(sub, &plan.label, runs.len(), &dir, &script);
+    let job = client::sbatch(&args)?;
+    let keys: Vec<String> = (0..runs.len()).map(|t| format!("{job}_{t}")).collect();
+    let queued = (|| -> anyhow::Result<()> {
+        for (t, &i) in runs.iter().enumerate() {
+            let r = &plan.runs[i];
+            r.queue(&plan.label)
+                .with_context(|| format!("preparing {}", r.dir.display()))?;
+            r.run_dir().set_slurm_task(SlurmTask {
+                job_id: job.clone(),
+                task_id: t.to_string(),
+                ..Default::default()
+            })?;
+        }
+        client::release(&job)
+    })();
+    if let Err(e) = queued {
+        let _ = client::scancel(std::slice::from_ref(&job), None);
+        return Err(e);
+    }
+    Ok((job, keys))
+}
+
+fn sbatch_args(
+    sub: &Submission,
+    label: &str,
+    n: usize,
+    dir: &std::path::Path,
+    script: &std::path::Path,
+) -> Vec<String> {
+    let s = &sub.settings;
+    let throttle = sub.throttle.map(|j| format!("%{j}")).unwrap_or_default();
+    let mut a = vec![
+        format!("--job-name={}", job_name(label)),
+        format!("--array=0-{}{throttle}", n - 1),
+        "--hold".into(),
+        format!("--output={}/%A_%a.out", dir.display()),
+        format!(
+            "--signal=B:USR1@{}",
+            s.signal_before.unwrap_or(DEFAULT_SIGNAL_BEFORE)
+        ),
+    ];
+    let opt = |name: &str, v: &Option<String>| v.as_ref().map(|v| format!("--{name}={v}"));
+    a.extend(opt("partition", &s.partition));
+    a.extend(opt("time", &s.time));
+    a.extend(opt("gres", &s.gres));
+    a.extend(opt("mem", &s.mem));
+    a.extend(s.cpus_per_task.map(|c| format!("--cpus-per-task={c}")));
+    a.extend(s.extra.iter().cloned());
+    a.push(script.display().to_string());
+    a
+}
+
+/// The array's batch script: task T trains the T-th run, its output appended to the run's
+/// train.log; `exec` so that Slurm's signals reach the run.
+fn batch_script(label: &str, binary: &std::path::Path, runs: &[PathBuf]) -> String {
+    let quote =
+        |p: &std::path::Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let mut s = format!(
+        "#!/bin/bash\n# ddim-sweep: sweep `{label}`, {} run(s); task T trains RUNS[T].\nRUNS=(\n",
+        runs.len()
+    );
+    for r in runs {
+        s.push_str(&format!("  {}\n", quote(r)));
+    }
+    s.push_str(&format!(
+        r#")
+DIR=${{RUNS[$SLURM_ARRAY_TASK_ID]}}
+exec >> "$DIR/train.log" 2>&1
+echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) attempt by Slurm task ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname)"
+export OMP_NUM_THREADS=${{OMP_NUM_THREADS:-${{SLURM_CPUS_PER_TASK:-1}}}}
+exec {} train --run-dir "$DIR"
+"#,
+        quote(binary)
+    ));
+    s
+}
+
+/// The executor's task: asks `squeue` every `poll`, reports starts and ends, resubmits runs
+/// the cluster stopped, cancels on request.
+struct Watcher {
+    sub: Submission,
+    plan: Plan,
+    watched: HashMap<usize, Watch>,
+    live: HashMap<String, Live>,
+    stopping: bool,
+    events: UnboundedSender<Event>,
+}
+
+impl Watcher {
+    async fn run(mut self, mut control: UnboundedReceiver<Control>) {
+        let name = job_name(&self.plan.label);
+        let mut tick = tokio::time::interval(self.sub.poll);
+        while !self.watched.is_empty() {
+            tokio::select! {
+                _ = tick.tick() => {
+                    // A failed query (controller busy or restarting) is asked again next time.
+                    if let Ok(live) = client::squeue(&name) {
+                        self.live = live;
+                        self.observe();
+                    }
+                }
+                c = control.recv() => match c {
+                    Some(Control::Stop(sig)) => self.cancel(Some(sig)),
+                    Some(Control::Kill) => self.cancel(None),
+                    None => self.stopping = true,
+                },
+            }
+        }
+    }
+
+    fn observe(&mut self) {
+        let mut runs: Vec<usize> = self.watched.keys().copied().collect();
+        runs.sort();
+        for i in runs {
+            let w = self.watched[&i].clone();
+            match self.live.get(&w.key) {
+                Some(l) if l.state == "RUNNING" && !w.started => {
+                    self.watched.get_mut(&i).expect("watched").started = true;
+                    let place = format!(" [slurm {} on {}]", w.key, l.node);
+                    let _ = self.events.send(Event::Started { run: i, place });
+                }
+                Some(_) => {}
+                None => self.gone(i, &w),
+            }
+        }
+    }
+
+    /// The task of run `i` left the queue: resubmit it (stopped by the cluster, progressing)
+    /// or report its end.
+    fn gone(&mut self, i: usize, w: &Watch) {
+        let rd: RunDir = self.plan.runs[i].run_dir();
+        let info = rd.read_info().ok().flatten().unwrap_or_default();
+        let fin = client::final_state(&w.key);
+        if self.stopping && info.status == Status::Queued {
+            self.watched.remove(&i); // cancelled before it started: not started
+            return;
+        }
+        let warned = info
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("SIGUSR1"));
+        let by_cluster = warned || fin.as_ref().is_some_and(Final::by_the_cluster);
+        if !self.stopping
+            && info.status == Status::Interrupted
+            && by_cluster
+            && info.step > w.step_at_submit
+        {
+            if let Ok((_, keys)) = submit(&self.sub, &self.plan, &[i]) {
+                let why = info.reason.clone().unwrap_or_default();
+                let _ = self.events.send(Event::Note {
+                    run: i,
+                    text: format!("resubmitted as {} ({why})", keys[0]),
+                });
+                self.watched.insert(i, watch(&self.plan, i, &keys[0]));
+                return;
+            }
+        }
+        self.watched.remove(&i);
+        let ended = ended_by(fin.as_ref(), &w.key);
+        let _ = self.events.send(Event::Ended { run: i, ended });
+    }
+
+    /// Cancels the watched tasks: pending ones leave the queue; running ones get `signal`
+    /// (they checkpoint), or are killed when there is none.
+    fn cancel(&mut self, signal: Option<Signal>) {
+        self.stopping = true;
+        let (mut pending, mut running) = (Vec::new(), Vec::new());
+        for w in self.watched.values() {
+            match self.live.get(&w.key) {
+                Some(l) if l.state != "PENDING" => running.push(w.key.clone()),
+                _ => pending.push(w.key.clone()),
+            }
+        }
+        let _ = client::scancel(&pending, None);
+        let sig = match signal {
+            Some(Signal::Int) => "INT",
+            Some(_) => "TERM",
+            None => "KILL",
+        };
+        let _ = client::scancel(&running, Some(sig));
+    }
+}

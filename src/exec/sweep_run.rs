@@ -1,0 +1,288 @@
+//! One `ddim-sweep run` from start to end: load and expand the sweep, take its lock, decide
+//! which runs to train from their states on disk, hand them to an executor, say what
+//! happened.
+
+use super::slurm::{SlurmExecutor, Submission};
+use super::{Executor, LocalExecutor, Options, Summary};
+use crate::flags::parse_assignments;
+use crate::process::{Exit, UsageError};
+use crate::store::RunState;
+use crate::sweep::record::{SweepLock, SweepRecord};
+use crate::sweep::{expand, Plan, SweepSpec};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Where the runs execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutorKind {
+    /// Child processes on this machine.
+    #[default]
+    Local,
+    /// A Slurm job array.
+    Slurm,
+}
+
+/// Command-line Slurm settings; each one set overrides the sweep file's `slurm:` block.
+#[derive(Debug, Clone, Default)]
+pub struct SlurmOverrides {
+    pub partition: Option<String>,
+    pub time: Option<String>,
+    pub gres: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    pub mem: Option<String>,
+    /// Appended to the sweep's `extra`.
+    pub extra: Vec<String>,
+    pub detach: bool,
+}
+
+/// What the user asked of `run`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub sweep: PathBuf,
+    pub runs_dir: PathBuf,
+    pub set: Vec<String>,
+    pub dry_run: bool,
+    pub retry_failed: bool,
+    pub executor: ExecutorKind,
+    pub slurm: SlurmOverrides,
+    /// `--jobs` as given (local: 1 when not given; Slurm: no throttle).
+    pub jobs: Option<usize>,
+    pub opts: Options,
+}
+
+/// Which planned runs this invocation trains, and which it leaves alone.
+#[derive(Debug, Default)]
+struct Selection {
+    todo: Vec<usize>,
+    skipped_failed: Vec<usize>,
+    busy: Vec<usize>,
+    completed: usize,
+    /// Of `todo`, runs already submitted (to Slurm) by an earlier invocation.
+    attached: usize,
+}
+
+pub fn run(req: &Request) -> anyhow::Result<Exit> {
+    if req.jobs == Some(0) || req.opts.runs_per_gpu == 0 {
+        anyhow::bail!(UsageError(
+            "--jobs and --runs-per-gpu must be at least 1".into()
+        ));
+    }
+    let (spec, plan) = load_plan(req)?;
+    if req.dry_run {
+        print_dry_run(&plan);
+        return Ok(Exit::Done);
+    }
+    let mut executor = make_executor(req, &spec)?;
+    let _lock = SweepLock::acquire(&plan.sweep_dir)?;
+    if req.executor == ExecutorKind::Local {
+        wait_for_orphans(&plan);
+    }
+    let in_flight = executor.reconcile(&plan)?;
+    let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
+    record.merge_plan(&plan, Some(req.sweep.display().to_string()));
+    record.set_fixed(&spec.fixed);
+    crate::sweep::record::write_experiments(&req.runs_dir, &record)?;
+    let sel = select(&plan, req.retry_failed, &in_flight);
+    print_plan(&plan, &sel);
+    if sel.todo.is_empty() && sel.completed == plan.runs.len() {
+        println!("all {} runs are completed: nothing to do", plan.runs.len());
+    }
+    let summary = execute(
+        &plan,
+        sel.todo.clone(),
+        executor.as_mut(),
+        &req.opts,
+        &mut record,
+    )?;
+    if let Some(what) = &summary.detached {
+        println!(
+            "sweep {}: {what}; not watching (--detach). Run the same command again to watch it, or see `ddim-sweep runs`",
+            plan.label
+        );
+        return Ok(Exit::Done);
+    }
+    print_summary(&plan, &summary, &sel);
+    Ok(match summary.exit() {
+        Exit::Done if !sel.skipped_failed.is_empty() => Exit::Error,
+        e => e,
+    })
+}
+
+/// The executor the user chose, with its settings.
+fn make_executor(req: &Request, spec: &SweepSpec) -> anyhow::Result<Box<dyn Executor>> {
+    let binary = std::env::current_exe()?;
+    Ok(match req.executor {
+        ExecutorKind::Local => {
+            let mut opts = req.opts.clone();
+            opts.jobs = req.jobs.unwrap_or(1);
+            Box::new(LocalExecutor::new(binary, &opts))
+        }
+        ExecutorKind::Slurm => {
+            if !req.opts.gpus.is_empty() {
+                anyhow::bail!(UsageError(
+                    "--gpus is for the local executor; on Slurm ask for GPUs with --gres (e.g. --gres gpu:1)".into()
+                ));
+            }
+            let o = &req.slurm;
+            let mut s = spec.slurm.clone();
+            s.partition = o.partition.clone().or(s.partition);
+            s.time = o.time.clone().or(s.time);
+            s.gres = o.gres.clone().or(s.gres);
+            s.cpus_per_task = o.cpus_per_task.or(s.cpus_per_task);
+            s.mem = o.mem.clone().or(s.mem);
+            s.extra.extend(o.extra.iter().cloned());
+            Box::new(SlurmExecutor::new(Submission {
+                settings: s,
+                binary,
+                throttle: req.jobs,
+                detach: o.detach,
+                poll: slurm_poll(),
+            }))
+        }
+    })
+}
+
+/// How often `squeue` is asked: `DDIM_SLURM_POLL` seconds (default 5).
+fn slurm_poll() -> Duration {
+    let secs = std::env::var("DDIM_SLURM_POLL")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(5.0);
+    Duration::from_secs_f64(secs)
+}
+
+/// The sweep file with `--set` applied, expanded into runs.
+fn load_plan(req: &Request) -> anyhow::Result<(SweepSpec, Plan)> {
+    let mut spec = SweepSpec::load(&req.sweep)?;
+    spec.apply_set(&parse_assignments(&req.set)?)?;
+    let plan = expand(&spec, &req.runs_dir)?;
+    Ok((spec, plan))
+}
+
+fn print_dry_run(plan: &Plan) {
+    println!(
+        "sweep {}: {} runs in {}",
+        plan.label,
+        plan.runs.len(),
+        plan.sweep_dir.display()
+    );
+    println!("{:<12}  {:<9}  flags", "id", "state");
+    let states: Vec<RunState> = plan.runs.iter().map(|r| r.state()).collect();
+    for (r, s) in plan.runs.iter().zip(&states) {
+        println!("{:<12}  {:<9}  {}", r.id, s.name(), r.varying_text());
+    }
+    let count = |k: RunState| states.iter().filter(|s| **s == k).count();
+    println!(
+        "new {}, resumable {}, completed {}, failed {}, running {}",
+        count(RunState::New),
+        count(RunState::Resumable),
+        count(RunState::Completed),
+        count(RunState::Failed),
+        count(RunState::Running)
+    );
+}
+
+/// A run still locked may belong to an orchestrator that just died: its runs checkpoint on
+/// SIGTERM within seconds. Gives them a moment before calling them busy.
+fn wait_for_orphans(plan: &Plan) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while plan.runs.iter().any(|r| r.run_dir().is_locked()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads every run's state (now that no other orchestrator of this sweep can change them):
+/// the runs the executor has in flight are watched again; the others to train are queued.
+fn select(plan: &Plan, retry_failed: bool, in_flight: &[usize]) -> Selection {
+    let mut sel = Selection {
+        attached: in_flight.len(),
+        ..Default::default()
+    };
+    for (i, r) in plan.runs.iter().enumerate() {
+        if in_flight.contains(&i) {
+            sel.todo.push(i);
+            continue;
+        }
+        match r.state() {
+            RunState::Completed => sel.completed += 1,
+            RunState::Running => sel.busy.push(i),
+            RunState::Failed if !retry_failed => sel.skipped_failed.push(i),
+            _ => sel.todo.push(i),
+        }
+    }
+    sel
+}
+
+fn print_plan(plan: &Plan, sel: &Selection) {
+    let mut extra = String::new();
+    if !sel.skipped_failed.is_empty() {
+        extra.push_str(&format!(", {} failed skipped", sel.skipped_failed.len()));
+    }
+    if !sel.busy.is_empty() {
+        extra.push_str(&format!(", {} being trained elsewhere", sel.busy.len()));
+    }
+    if sel.attached > 0 {
+        extra.push_str(&format!(
+            ", {} of them already submitted: watching, not submitting again",
+            sel.attached
+        ));
+    }
+    println!(
+        "sweep {}: {} runs ({} completed, {} to run{extra})",
+        plan.label,
+        plan.runs.len(),
+        sel.completed,
+        sel.todo.len()
+    );
+    for i in &sel.busy {
+        println!(
+            "  {}: being trained by another process; left alone",
+            plan.runs[*i].id
+        );
+    }
+}
+
+/// Runs the orchestrator on a single-threaded tokio runtime.
+fn execute(
+    plan: &Plan,
+    todo: Vec<usize>,
+    executor: &mut dyn Executor,
+    opts: &Options,
+    record: &mut SweepRecord,
+) -> anyhow::Result<Summary> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(super::execute(plan, todo, executor, opts, record))
+}
+
+fn print_summary(plan: &Plan, summary: &Summary, sel: &Selection) {
+    println!(
+        "sweep {}: {} completed now, {} failed, {} interrupted",
+        plan.label,
+        summary.completed.len(),
+        summary.failed.len(),
+        summary.interrupted.len()
+    );
+    for (id, reason) in &summary.failed {
+        println!("  failed {id}: {reason}");
+    }
+    if !sel.skipped_failed.is_empty() {
+        println!("failed earlier, not rerun (use --retry-failed):");
+        for i in &sel.skipped_failed {
+            let r = &plan.runs[*i];
+            let reason = r
+                .run_dir()
+                .read_info()
+                .ok()
+                .flatten()
+                .and_then(|i| i.reason)
+                .unwrap_or_default();
+            println!("  failed {} {}: {reason}", r.id, r.varying_text());
+        }
+    }
+    if summary.signal.is_some() {
+        println!("stopped: run the same command again to resume from the checkpoints");
+    }
+}

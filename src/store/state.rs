@@ -1,0 +1,293 @@
+//! A run's states and the transitions between them, all through `run.json`:
+//! queued -> running -> completed | failed | interrupted (| queued again by a resumed sweep).
+//!
+//! Every change of a run's status goes through here: the orchestrator queues and settles,
+//! training starts and finishes an attempt, a signal or an executor marks.
+
+use super::{write_atomic, RunDir, RunInfo, Status};
+use crate::flags::{show_value, Flags};
+use crate::process::{hostname, now_rfc3339, now_rfc3339_millis};
+use std::collections::BTreeMap;
+
+/// Where a run stands on disk, for planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Nothing trained yet.
+    New,
+    Completed,
+    /// Interrupted (or left `running` by a process that is gone): continues from its checkpoint.
+    Resumable,
+    /// Rerun only with `--retry-failed`.
+    Failed,
+    /// Being trained right now by another process on this machine.
+    Running,
+}
+
+impl RunState {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::New => "new",
+            RunState::Completed => "completed",
+            RunState::Resumable => "resumable",
+            RunState::Failed => "failed",
+            RunState::Running => "running",
+        }
+    }
+}
+
+/// How an attempt ended, as the executor that ran it saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ended {
+    /// A local process: its exit code, or the signal that ended it.
+    Process {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    /// Ended as a scheduler reports it (e.g. Slurm's task state); `resumable` when the run
+    /// may continue from its checkpoint (time limit, preemption, cancel, node failure).
+    Scheduler { resumable: bool, reason: String },
+}
+
+impl RunDir {
+    /// Reads the run's state. A `running` status whose lock is free belongs to a process
+    /// that is gone (killed, or the machine rebooted): it is resumable.
+    pub fn state(&self) -> RunState {
+        let info = match self.read_info() {
+            Ok(Some(i)) => i,
+            _ => return RunState::New,
+        };
+        match info.status {
+            Status::Completed => RunState::Completed,
+            Status::Failed => RunState::Failed,
+            Status::Interrupted => RunState::Resumable,
+            Status::Queued if self.checkpoint().exists() => RunState::Resumable,
+            Status::Queued => RunState::New,
+            Status::Running if self.is_locked() => RunState::Running,
+            Status::Running => RunState::Resumable,
+        }
+    }
+
+    /// Queues a run of a sweep: a new run gets its `flags.yaml` and a `queued` run.json
+    /// (`label`, readable `name`); a run left `running` by a process that is gone becomes
+    /// `interrupted`. Refuses a directory whose stored flags are not `flags`.
+    pub fn queue(&self, flags: &Flags, label: &str, name: Option<String>) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        if !self.flags().exists() {
+            write_atomic(&self.flags(), flags.to_yaml().as_bytes())?;
+        } else {
+            // The directory is named by the hash of its flags: other flags there mean it was
+            // edited by hand; never train it under the sweep's name.
+            let stored = self.read_flags()?;
+            if let Some((k, a, b)) = stored.differences(flags).into_iter().next() {
+                anyhow::bail!(
+                    "{} holds flags that are not the sweep's ({k}: {} there, {} planned): move it away and run again",
+                    self.root.display(),
+                    show_value(&a),
+                    show_value(&b)
+                );
+            }
+        }
+        match self.read_info()? {
+            None => self.write_info(&RunInfo {
+                status: Status::Queued,
+                label: Some(label.to_string()),
+                name,
+                created: now_rfc3339(),
+                seed: flags.seed,
+                ..Default::default()
+            })?,
+            Some(mut info) if info.status == Status::Running && !self.is_locked() => {
+                info.status = Status::Interrupted;
+                info.reason = Some(format!(
+                    "its process (pid {} on {}) is gone; continues from its last checkpoint",
+                    info.pid, info.host
+                ));
+                self.write_info(&info)?;
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Starts an attempt: status `running`, this host and process, attempts + 1, the
+    /// previous attempt's reason and metrics cleared; `fill` adds what the trainer knows.
+    pub fn start(&self, fill: impl FnOnce(&mut RunInfo)) -> anyhow::Result<RunInfo> {
+        let prev = self.read_info()?.unwrap_or_default();
+        let now = now_rfc3339_millis();
+        let mut info = RunInfo {
+            status: Status::Running,
+            reason: None,
+            created: if prev.created.is_empty() {
+                now.clone()
+            } else {
+                prev.created.clone()
+            },
+            started: now,
+            ended: None,
+            attempts: prev.attempts + 1,
+            host: hostname(),
+            pid: std::process::id(),
+            metrics: BTreeMap::new(),
+            ..prev
+        };
+        fill(&mut info);
+        self.write_info(&info)?;
+        Ok(info)
+    }
+
+    /// Records the Slurm task that will run the run (keeping the rest of run.json).
+    pub fn set_slurm_task(&self, task: crate::store::run_info::SlurmTask) -> anyhow::Result<()> {
+        let mut info = self.read_info()?.unwrap_or_default();
+        info.slurm = Some(task);
+        self.write_info(&info)?;
+        Ok(())
+    }
+
+    /// Ends an attempt with `status` (and why), keeping the rest of `info`.
+    pub fn finish(&self, info: &mut RunInfo, status: Status, reason: Option<String>) {
+        info.status = status;
+        info.reason = reason;
+        info.ended = Some(now_rfc3339_millis());
+        let _ = self.write_info(info);
+    }
+
+    /// Sets the run's status and reason in its run.json, keeping the rest.
+    pub fn mark(&self, status: Status, reason: &str) {
+        let mut info = self.read_info().ok().flatten().unwrap_or_default();
+        self.finish(&mut info, status, Some(reason.to_string()));
+    }
+
+    /// Settles a run whose attempt has ended: what the run wrote itself wins; a run that
+    /// could not write its end (killed, lost) is marked from how it ended. Returns the
+    /// status and, unless completed, the reason.
+    pub fn settle(&self, ended: &Ended) -> (Status, Option<String>) {
+        let info = match self.read_info() {
+            Ok(i) => i,
+            Err(e) => {
+                let reason = format!("{e:#}");
+                return (Status::Failed, Some(reason));
+            }
+        };
+        let written = info.as_ref().map(|i| i.status);
+        let reason_written = || info.as_ref().and_then(|i| i.reason.clone());
+        let (status, reason) = match ended {
+            Ended::Process { code, signal } => match (code, signal) {
+                (Some(0), _) if written == Some(Status::Completed) => (Status::Completed, None),
+                (Some(130 | 138 | 143), _) => (Status::Interrupted, None),
+                (_, Some(s)) if *s == libc::SIGINT || *s == libc::SIGTERM => {
+                    (Status::Interrupted, None)
+                }
+                _ => (Status::Failed, Some(process_failure(*code, *signal))),
+            },
+            Ended::Scheduler { .. } if written == Some(Status::Completed) => {
+                (Status::Completed, None)
+            }
+            Ended::Scheduler { .. }
+                if matches!(written, Some(Status::Interrupted | Status::Failed)) =>
+            {
+                (written.unwrap(), None)
+            }
+            Ended::Scheduler {
+                resumable: true,
+                reason,
+            } => (Status::Interrupted, Some(reason.clone())),
+            Ended::Scheduler { reason, .. } => (Status::Failed, Some(reason.clone())),
+        };
+        if status == Status::Completed {
+            return (status, None);
+        }
+        if written == Some(status) {
+            // The run recorded its own end (and why).
+            return (status, reason_written().or(reason));
+        }
+        let reason = reason.unwrap_or_else(|| {
+            "stopped before it could checkpoint; continues from its last checkpoint".into()
+        });
+        self.mark(status, &reason);
+        (status, Some(reason))
+    }
+}
+
+/// Why a local process failed, from its exit.
+fn process_failure(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (_, Some(libc::SIGKILL)) => "killed (SIGKILL; out of memory?)".into(),
+        (_, Some(s)) => format!("killed by signal {s}"),
+        (Some(0), _) => "exited 0 without completing".into(),
+        (Some(c), _) => format!("exited with code {c}"),
+        _ => "ended for an unknown reason".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_with(status: Option<Status>) -> (tempfile::TempDir, RunDir) {
+        let d = tempfile::tempdir().unwrap();
+        let r = RunDir::new(d.path().join("run"));
+        std::fs::create_dir_all(&r.root).unwrap();
+        if let Some(status) = status {
+            r.write_info(&RunInfo {
+                status,
+                reason: Some("its own words".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        (d, r)
+    }
+
+    #[test]
+    fn settle_prefers_what_the_run_wrote() {
+        let (_d, r) = run_with(Some(Status::Completed));
+        let done = Ended::Process {
+            code: Some(0),
+            signal: None,
+        };
+        assert_eq!(r.settle(&done), (Status::Completed, None));
+        let (_d, r) = run_with(Some(Status::Failed));
+        let one = Ended::Process {
+            code: Some(1),
+            signal: None,
+        };
+        assert_eq!(
+            r.settle(&one),
+            (Status::Failed, Some("its own words".into()))
+        );
+    }
+
+    #[test]
+    fn settle_marks_a_run_that_could_not_write_its_end() {
+        let (_d, r) = run_with(Some(Status::Running));
+        let killed = Ended::Process {
+            code: None,
+            signal: Some(libc::SIGKILL),
+        };
+        let (s, why) = r.settle(&killed);
+        assert_eq!(s, Status::Failed);
+        assert!(why.unwrap().contains("SIGKILL"));
+        assert_eq!(r.read_info().unwrap().unwrap().status, Status::Failed);
+
+        let (_d, r) = run_with(Some(Status::Running));
+        let lost = Ended::Scheduler {
+            resumable: true,
+            reason: "NODE_FAIL".into(),
+        };
+        assert_eq!(
+            r.settle(&lost),
+            (Status::Interrupted, Some("NODE_FAIL".into()))
+        );
+        let info = r.read_info().unwrap().unwrap();
+        assert_eq!(
+            (info.status, info.reason.as_deref()),
+            (Status::Interrupted, Some("NODE_FAIL"))
+        );
+        let (_d, r) = run_with(Some(Status::Running));
+        let oom = Ended::Scheduler {
+            resumable: false,
+            reason: "OUT_OF_MEMORY".into(),
+        };
+        assert_eq!(r.settle(&oom).0, Status::Failed);
+    }
+}

@@ -1,0 +1,108 @@
+//! `<runs-dir>/<label>/sweep.json`: a sweep's plan and the history of its invocations; and
+//! `<runs-dir>/<label>/.sweep.lock`: one orchestrator per sweep. The sweep module fills the
+//! record from a plan; the store reads and writes it.
+
+use crate::process::{hostname, now_rfc3339};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlannedEntry {
+    pub id: String,
+    /// The grid flags' values (as text), in grid order.
+    pub varying: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Invocation {
+    pub started: String,
+    pub ended: Option<String>,
+    pub host: String,
+    pub pid: u32,
+    pub args: Vec<String>,
+    pub planned: usize,
+    pub completed: usize,
+    pub failed: usize,
+    pub interrupted: usize,
+    pub skipped: usize,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SweepRecord {
+    pub label: String,
+    pub source: Option<String>,
+    /// Names of the grid flags, in grid order.
+    pub varying: Vec<String>,
+    /// The sweep's fixed flags (its `flags:`) and their values, as text.
+    pub fixed: BTreeMap<String, String>,
+    pub runs: Vec<PlannedEntry>,
+    pub invocations: Vec<Invocation>,
+}
+
+pub fn record_path(sweep_dir: &Path) -> PathBuf {
+    sweep_dir.join("sweep.json")
+}
+
+impl SweepRecord {
+    pub fn read(sweep_dir: &Path) -> Option<SweepRecord> {
+        let text = fs::read_to_string(record_path(sweep_dir)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn write(&self, sweep_dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("serialisable");
+        super::write_atomic(&record_path(sweep_dir), format!("{text}\n").as_bytes())
+    }
+}
+
+/// The orchestrator lock of a sweep; its file names the holder.
+pub struct SweepLock {
+    _file: File,
+}
+
+impl SweepLock {
+    pub fn acquire(sweep_dir: &Path) -> anyhow::Result<SweepLock> {
+        fs::create_dir_all(sweep_dir)?;
+        let path = sweep_dir.join(".sweep.lock");
+        let mut f = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        match f.try_lock() {
+            Ok(()) => {
+                f.set_len(0)?;
+                f.rewind()?;
+                writeln!(
+                    f,
+                    "pid {} on {} since {}",
+                    std::process::id(),
+                    hostname(),
+                    now_rfc3339()
+                )?;
+                f.sync_data()?;
+                Ok(SweepLock { _file: f })
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = f.read_to_string(&mut holder);
+                let holder = holder.trim();
+                anyhow::bail!(
+                    "another `ddim-sweep run` is already running sweep `{}` in {} ({}): wait for it, or stop it with Ctrl-C / kill",
+                    sweep_dir.file_name().unwrap_or_default().to_string_lossy(),
+                    sweep_dir.parent().unwrap_or(sweep_dir).display(),
+                    if holder.is_empty() { "holder unknown" } else { holder }
+                )
+            }
+            Err(fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! `ddim-sweep run --executor slurm` against a real slurmctld/slurmd on this machine
+//! (scripts/slurm.sh: Debian's slurm-wlm, loopback only, no accounting), tiny CPU runs.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One scenario at a time on the shared cluster (its 2 CPUs, and the throttle checks).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n  image_size: 16\n";
+
+fn sweep(dir: &Path, label: &str, flags: &str, grid: &str) -> String {
+    let p = dir.join(format!("{label}.yaml"));
+    fs::write(
+        &p,
+        format!("label: {label}\nflags:\n{BASE}{flags}grid:\n{grid}"),
+    )
+    .unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+fn run_dirs(runs: &Path, label: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(runs.join(label))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("flags.yaml").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+fn info(dir: &Path) -> serde_json::Value {
+    read_json(&dir.join("run.json"))
+}
+
+fn slurm_key(dir: &Path) -> String {
+    let i = info(dir);
+    format!(
+        "{}_{}",
+        i["slurm"]["job_id"].as_str().unwrap(),
+        i["slurm"]["task_id"].as_str().unwrap()
+    )
+}
+
+fn seconds(t: &serde_json::Value) -> f64 {
+    let t = humantime::parse_rfc3339(t.as_str().unwrap()).unwrap();
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The same runs trained by the local executor and by Slurm give the same numbers.
+fn assert_same_numbers(local: &Path, slurm: &Path, label: &str) {
+    let a = run_dirs(local, label);
+    let b = run_dirs(slurm, label);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.file_name(), y.file_name(), "same run ids");
+        assert_eq!(
+            scalars_without_timing(x),
+            scalars_without_timing(y),
+            "{}",
+            y.display()
+        );
+        assert_eq!(
+            fs::read(x.join("model.safetensors")).unwrap(),
+            fs::read(y.join("model.safetensors")).unwrap(),
+            "bit-identical weights of {}",
+            y.display()
+        );
+    }
+}
+
+#[test]
+fn a_sweep_on_slurm_matches_local_and_keeps_to_jobs() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = sweep(
+        d.path(),
+        "four",
+        "  epochs: 2\n  max_images: 200\n",
+        "  loss_on: [noise, image]\n  schedule_type: [linear, cosine]\n",
+    );
+    let local = d.path().join("local");
+    let o = run(&run_args(&s, &local, &["--jobs", "2"]));
+    assert!(o.status.success(), "{}", text(&o));
+
+    let runs = d.path().join("slurm");
+    let args = run_args(&s, &runs, &["--executor", "slurm", "--jobs", "2"]);
+    let o = c.run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("4 completed now, 0 failed"), "{out}");
+    assert!(out.contains("[slurm "), "where each run ran: {out}");
+    assert_same_numbers(&local, &runs, "four");
+
+    // Never more than 2 at once, from the runs' own start and end times.
+    let spans: Vec<(f64, f64)> = run_dirs(&runs, "four")
+        .iter()
+        .map(|r| {
+            let i = info(r);
+            assert_eq!(i["status"], "completed");
+            assert!(i["slurm"]["job_id"].is_string(), "{i}");
+            (seconds(&i["started"]), seconds(&i["ended"]))
+        })
+        .collect();
+    for (s0, _) in &spans {
+        let at_once = spans.iter().filter(|(a, b)| a <= s0 && s0 < b).count();
+        assert!(at_once <= 2, "{at_once} runs at once: {spans:?}");
+    }
+
+    // Again, after it ended: nothing submitted, all completed.
+    let o = c.run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("all 4 runs are completed"), "{out}");
+    assert!(c.queued().is_empty());
+}
+
+#[test]
+fn running_the_command_again_submits_nothing_twice() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = sweep(
+        d.path(),
+        "again",
+        "  epochs: 2\n  max_images: 200\n",
+        "  loss_on: [noise, image]\n  schedule_type: [linear, cosine]\n",
+    );
+    let runs = d.path().join("runs");
+    let args = run_args(
+        &s,
+        &runs,
+        &["--executor", "slurm", "--jobs", "1", "--detach"],
+    );
+    let o = c.run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("submitted as Slurm job"),
+        "{}",
+        text(&o)
+    );
+    let first: Vec<String> = run_dirs(&runs, "again")
+        .iter()
+        .map(|r| slurm_key(r))
+        .collect();
+    assert_eq!(c.queued().len(), 4, "one array of 4 tasks");
+    // While queued or running: nothing new.
+    let o = c.run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("4 of them already submitted") && out.contains("nothing new submitted"),
+        "{out}"
+    );
+    assert!(c.queued().len() <= 4);
+    // In the foreground: watches the same tasks to the end.
+    let o = c.run(&run_args(
+        &s,
+        &runs,
+        &["--executor", "slurm", "--jobs", "1"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    let again: Vec<String> = run_dirs(&runs, "again")
+        .iter()
+        .map(|r| slurm_key(r))
+        .collect();
+    assert_eq!(first, again, "the same tasks, none submitted twice");
+    for r in run_dirs(&runs, "again") {
+        assert_eq!(info(&r)["status"], "completed");
+    }
+    let jobs: std::collections::BTreeSet<&str> =
+        first.iter().map(|k| k.split('_').next().unwrap()).collect();
+    assert_eq!(jobs.len(), 1, "{first:?}");
+}
+
+/// One slow run: 3 epochs, a checkpoint every 3 steps.
+fn slow(d: &Path, label: &str) -> String {
+    sweep(
+        d,
+        label,
+        "  epochs: 3\n  max_images: 600\n  image_size: 32\n  checkpoint_every: 3\n",
+        "  loss_on: [noise]\n",
+    )
+}
+
+#[test]
+fn a_cancelled_task_ends_interrupted_and_the_next_run_finishes_it_bit_identical() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = slow(d.path(), "cancel");
+    let local = d.path().join("local");
+    assert!(run(&run_args(&s, &local, &[])).status.success());
+    let runs = d.path().join("runs");
+    let o = c.run(&run_args(&s, &runs, &["--executor", "slurm", "--detach"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let r = run_dirs(&runs, "cancel").remove(0);
+    wait_for("a checkpoint", Duration::from_secs(120), || {
+        running_past(&r, 6)
+    });
+    c.client("scancel", &[&slurm_key(&r)]);
+    wait_for("the task to leave", Duration::from_secs(60), || {
+        c.queued().is_empty()
+    });
+    wait_for("its end", Duration::from_secs(30), || {
+        info(&r)["status"] != "running"
+    });
+    assert_eq!(info(&r)["status"], "interrupted", "{}", info(&r));
+    let o = c.run(&run_args(&s, &runs, &["--executor", "slurm"]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(info(&r)["status"], "completed");
+    assert_eq!(info(&r)["attempts"], 2);
+    assert_same_numbers(&local, &runs, "cancel");
+}
+
+#[test]
+fn a_time_limit_warning_checkpoints_and_the_run_is_resubmitted() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = slow(d.path(), "limit");
+    let local = d.path().join("local");
+    assert!(run(&run_args(&s, &local, &[])).status.success());
+    let runs = d.path().join("runs");
+    let child = c.spawn(&run_args(&s, &runs, &["--executor", "slurm"]));
+    wait_for("the run to start", Duration::from_secs(60), || {
+        runs.join("limit").exists() && !run_dirs(&runs, "limit").is_empty()
+    });
+    let r = run_dirs(&runs, "limit").remove(0);
+    wait_for("a checkpoint", Duration::from_secs(120), || {
+        running_past(&r, 6)
+    });
+    let first = slurm_key(&r);
+    // What Slurm sends before the time limit (--signal=B:USR1@S), sent now.
+    c.client("scancel", &["--signal=USR1", "--batch", &first]);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("resubmitted as") && out.contains("SIGUSR1"),
+        "{out}"
+    );
+    let i = info(&r);
+    assert_eq!(i["status"], "completed");
+    assert_eq!(i["attempts"], 2);
+    assert_ne!(slurm_key(&r), first, "a new task");
+    assert_same_numbers(&local, &runs, "limit");
+}
+
+#[test]
+fn a_task_killed_without_writing_its_status_is_not_left_running() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = slow(d.path(), "killed");
+    let runs = d.path().join("runs");
+    let child = c.spawn(&run_args(&s, &runs, &["--executor", "slurm"]));
+    wait_for("the run to start", Duration::from_secs(60), || {
+        runs.join("killed").exists() && !run_dirs(&runs, "killed").is_empty()
+    });
+    let r = run_dirs(&runs, "killed").remove(0);
+    wait_for("a checkpoint", Duration::from_secs(120), || {
+        running_past(&r, 3)
+    });
+    c.client("scancel", &["--signal=KILL", "--batch", &slurm_key(&r)]);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let i = info(&r);
+    assert!(
+        i["status"] == "failed" || i["status"] == "interrupted",
+        "{i}"
+    );
+    assert!(i["reason"].as_str().unwrap().contains("Slurm task"), "{i}");
+    // Resumable from its checkpoint by the next run.
+    let o = c.run(&run_args(
+        &s,
+        &runs,
+        &["--executor", "slurm", "--retry-failed"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(info(&r)["status"], "completed");
+}
+
+#[test]
+fn slurm_refusing_the_job_is_quoted_and_changes_nothing() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = slow(d.path(), "refused");
+    let runs = d.path().join("runs");
+    let o = c.run(&run_args(
+        &s,
+        &runs,
+        &["--executor", "slurm", "--partition", "nope"],
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Invalid partition name specified"), "{err}");
+    let created: Vec<PathBuf> = fs::read_dir(runs.join("refused"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("run.json").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(created.is_empty(), "no run created: {created:?}");
+    assert!(c.queued().is_empty());
+
+    // No Slurm on PATH: said plainly, nothing created either.
+    let o = cmd(&run_args(&s, &runs, &["--executor", "slurm"]))
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not on PATH"),
+        "{}",
+        text(&o)
+    );
+}
