@@ -15,7 +15,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n  image_size: 16\n";
+const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n";
 
 fn sweep(dir: &Path, label: &str, flags: &str, grid: &str) -> String {
     let p = dir.join(format!("{label}.yaml"));
@@ -88,7 +88,7 @@ fn a_sweep_on_slurm_matches_local_and_keeps_to_jobs() {
     let s = sweep(
         d.path(),
         "four",
-        "  epochs: 2\n  max_images: 200\n",
+        "  epochs: 2\n  max_images: 200\n  image_size: 16\n",
         "  loss_on: [noise, image]\n  schedule_type: [linear, cosine]\n",
     );
     let local = d.path().join("local");
@@ -135,7 +135,7 @@ fn running_the_command_again_submits_nothing_twice() {
     let s = sweep(
         d.path(),
         "again",
-        "  epochs: 2\n  max_images: 200\n",
+        "  epochs: 2\n  max_images: 200\n  image_size: 16\n",
         "  loss_on: [noise, image]\n  schedule_type: [linear, cosine]\n",
     );
     let runs = d.path().join("runs");
@@ -330,4 +330,91 @@ fn slurm_refusing_the_job_is_quoted_and_changes_nothing() {
         "{}",
         text(&o)
     );
+}
+
+/// Ctrl-C in the foreground cancels the sweep's tasks: the running run checkpoints and ends
+/// interrupted, the pending one leaves the queue without starting; exit 130; the same command
+/// then finishes both.
+#[test]
+fn ctrl_c_cancels_the_tasks_and_the_next_run_finishes_them() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = sweep(
+        d.path(),
+        "ctrlc",
+        "  epochs: 3\n  max_images: 600\n  image_size: 32\n  checkpoint_every: 3\n",
+        "  loss_on: [noise, image]\n",
+    );
+    let runs = d.path().join("runs");
+    let args = run_args(&s, &runs, &["--executor", "slurm", "--jobs", "1"]);
+    let child = c.spawn(&args);
+    wait_for("the runs to be queued", Duration::from_secs(60), || {
+        runs.join("ctrlc").exists() && run_dirs(&runs, "ctrlc").len() == 2
+    });
+    let dirs = run_dirs(&runs, "ctrlc");
+    wait_for("a checkpoint", Duration::from_secs(120), || {
+        dirs.iter().any(|r| running_past(r, 3))
+    });
+    send_signal(&child, libc::SIGINT);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(c.queued().is_empty(), "nothing left in Slurm");
+    let mut states: Vec<String> = dirs
+        .iter()
+        .map(|r| info(r)["status"].as_str().unwrap().to_string())
+        .collect();
+    states.sort();
+    assert_eq!(states, ["interrupted", "queued"], "{}", text(&o));
+    let o = c.run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    for r in &dirs {
+        assert_eq!(info(r)["status"], "completed");
+    }
+}
+
+/// A controller that does not answer: Slurm's message, exit 1, nothing created.
+#[test]
+fn an_unreachable_controller_is_said_and_changes_nothing() {
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = fs::read_to_string(&c.conf).unwrap();
+    let dead: String = conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("SlurmctldPort=") {
+                format!("SlurmctldPort={port}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let dead_conf = d.path().join("slurm.conf");
+    fs::write(&dead_conf, dead).unwrap();
+    let s = slow(d.path(), "unreachable");
+    let runs = d.path().join("runs");
+    let o = cmd(&run_args(&s, &runs, &["--executor", "slurm"]))
+        .env("SLURM_CONF", &dead_conf)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Slurm is unreachable") && err.contains("Unable to contact slurm controller"),
+        "{err}"
+    );
+    let created: Vec<PathBuf> = fs::read_dir(runs.join("unreachable"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(created.is_empty(), "no run created: {created:?}");
 }

@@ -393,15 +393,39 @@ fn a_damaged_flags_file_exits_1_naming_it() {
     let flags = dir.join("flags.yaml");
     fs::write(&flags, "lr: [not, a, number]\nbach_size: 3\n").unwrap();
     let rd = dir.to_str().unwrap();
-    for args in [
-        vec!["train", "--run-dir", rd],
-        vec!["sample", rd, "--device", "cpu"],
+    // A sweep whose planned run directory holds the damaged file.
+    let sweep = d.path().join("s.yaml");
+    fs::write(&sweep, "label: dmg\nflags:\n  dataset_name: shapes\n").unwrap();
+    let o = run(&[
+        "run",
+        sweep.to_str().unwrap(),
+        "--runs-dir",
+        d.path().to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = String::from_utf8_lossy(&o.stdout).lines().nth(2).unwrap()[..12].to_string();
+    let planned = d.path().join("dmg").join(&id);
+    fs::create_dir_all(&planned).unwrap();
+    fs::write(
+        planned.join("flags.yaml"),
+        "lr: [not, a, number]\nbach_size: 3\n",
+    )
+    .unwrap();
+    let sw = sweep.to_str().unwrap().to_string();
+    let runs_dir = d.path().to_str().unwrap().to_string();
+    let planned_flags = planned.join("flags.yaml");
+    for (args, file) in [
+        (vec!["train", "--run-dir", rd], &flags),
+        (vec!["sample", rd, "--device", "cpu"], &flags),
+        (vec!["kid", rd, "--device", "cpu"], &flags),
+        (vec!["run", &sw, "--runs-dir", &runs_dir], &planned_flags),
     ] {
         let o = run(&args);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
-            err.contains(&format!("{}: damaged", flags.display())),
+            err.contains(&format!("{}: damaged", file.display())),
             "{args:?}: {err}"
         );
     }

@@ -184,7 +184,10 @@ fn slurm_cells(runs: &[RunEntry]) -> Option<Vec<String>> {
             match queue.as_ref().map(|q| q.get(&key)) {
                 None => format!("{key} ?"),
                 Some(None) => format!("{key} gone"),
-                Some(Some(l)) if l.state == "PENDING" => format!("{key} PENDING ({})", l.reason),
+                Some(Some(l)) if l.state == "PENDING" && l.reason != "None" => {
+                    format!("{key} PENDING ({})", l.reason)
+                }
+                Some(Some(l)) if l.state == "PENDING" => format!("{key} PENDING"),
                 Some(Some(l)) => format!("{key} {} on {}", l.state, l.node),
             }
         })

@@ -97,8 +97,13 @@ pub fn squeue(name: &str) -> anyhow::Result<HashMap<String, Live>> {
     if !o.status.success() {
         anyhow::bail!("Slurm is unreachable (squeue): {}", stderr_of(&o));
     }
+    Ok(parse_squeue(&String::from_utf8_lossy(&o.stdout)))
+}
+
+/// `squeue -h -r -o %i|%T|%r|%N` lines, by task.
+fn parse_squeue(text: &str) -> HashMap<String, Live> {
     let mut out = HashMap::new();
-    for line in String::from_utf8_lossy(&o.stdout).lines() {
+    for line in text.lines() {
         let f: Vec<&str> = line.split('|').collect();
         if f.len() >= 4 {
             let live = Live {
@@ -109,7 +114,31 @@ pub fn squeue(name: &str) -> anyhow::Result<HashMap<String, Live>> {
             out.insert(f[0].to_string(), live);
         }
     }
-    Ok(out)
+    out
+}
+
+/// `sacct -X -n -P -o JobID,State,ExitCode` lines: the task's row (`CANCELLED by 0` -> CANCELLED).
+fn parse_sacct(text: &str, key: &str) -> Option<Final> {
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split('|').collect();
+        (f.len() >= 3 && f[0] == key).then(|| Final {
+            state: f[1].split_whitespace().next().unwrap_or("").to_string(),
+            exit_code: f[2].to_string(),
+        })
+    })
+}
+
+/// `scontrol show job -o` of one task: its JobState and ExitCode.
+fn parse_scontrol(text: &str) -> Option<Final> {
+    let field = |k: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .map(String::from)
+    };
+    Some(Final {
+        state: field("JobState")?,
+        exit_code: field("ExitCode").unwrap_or_default(),
+    })
 }
 
 /// How an ended task ended: `sacct` where the site has accounting, else `scontrol show job`
@@ -122,14 +151,8 @@ pub fn final_state(key: &str) -> Option<Final> {
     if let Ok(o) = run("sacct", &args) {
         let text = String::from_utf8_lossy(&o.stdout);
         if o.status.success() && !text.contains("accounting storage is disabled") {
-            for line in text.lines() {
-                let f: Vec<&str> = line.split('|').collect();
-                if f.len() >= 3 && f[0] == key {
-                    return Some(Final {
-                        state: f[1].split_whitespace().next().unwrap_or("").to_string(),
-                        exit_code: f[2].to_string(),
-                    });
-                }
+            if let Some(f) = parse_sacct(&text, key) {
+                return Some(f);
             }
         }
     }
@@ -141,16 +164,7 @@ pub fn final_state(key: &str) -> Option<Final> {
     if !o.status.success() {
         return None;
     }
-    let text = String::from_utf8_lossy(&o.stdout);
-    let field = |k: &str| {
-        text.split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{k}=")))
-            .map(String::from)
-    };
-    Some(Final {
-        state: field("JobState")?,
-        exit_code: field("ExitCode").unwrap_or_default(),
-    })
+    parse_scontrol(&String::from_utf8_lossy(&o.stdout))
 }
 
 /// `scancel` of these tasks; `signal` (with `--batch`) signals the batch shell — which is the
@@ -179,4 +193,56 @@ pub fn release(job: &str) -> anyhow::Result<()> {
         anyhow::bail!("scontrol release {job}: {}", stderr_of(&o));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn squeue_lines_by_task() {
+        let q =
+            parse_squeue("12_0|RUNNING|None|node1\n12_1|PENDING|JobArrayTaskLimit|\nbad line\n");
+        assert_eq!(q.len(), 2);
+        assert_eq!(q["12_0"].node, "node1");
+        assert_eq!(q["12_1"].reason, "JobArrayTaskLimit");
+    }
+
+    /// A site with accounting: sacct's row of the task; the state's `by UID` is dropped.
+    #[test]
+    fn sacct_rows() {
+        let text = "12_0|COMPLETED|0:0\n12_1|CANCELLED by 0|0:15\n12_2|TIMEOUT|0:0\n";
+        let f = parse_sacct(text, "12_1").unwrap();
+        assert_eq!(
+            (f.state.as_str(), f.exit_code.as_str()),
+            ("CANCELLED", "0:15")
+        );
+        assert!(f.resumable() && !f.by_the_cluster());
+        let t = parse_sacct(text, "12_2").unwrap();
+        assert!(t.resumable() && t.by_the_cluster());
+        assert!(parse_sacct(text, "12_9").is_none());
+    }
+
+    /// A site without accounting: the controller's record of a recently ended task.
+    #[test]
+    fn scontrol_records() {
+        let text = "JobId=14 ArrayJobId=12 ArrayTaskId=2 JobName=ddim-sweep.x JobState=OUT_OF_MEMORY Reason=OutOfMemory ExitCode=0:125\n";
+        let f = parse_scontrol(text).unwrap();
+        assert_eq!(f.state, "OUT_OF_MEMORY");
+        assert_eq!(f.exit_code, "0:125");
+        assert!(!f.resumable(), "out of memory fails the run");
+        for s in ["PREEMPTED", "NODE_FAIL"] {
+            let f = Final {
+                state: s.into(),
+                exit_code: String::new(),
+            };
+            assert!(f.resumable() && f.by_the_cluster(), "{s}");
+        }
+        let failed = Final {
+            state: "FAILED".into(),
+            exit_code: "1:0".into(),
+        };
+        assert!(!failed.resumable());
+        assert!(parse_scontrol("slurm_load_jobs error: Invalid job id specified").is_none());
+    }
 }

@@ -91,11 +91,10 @@ impl Executor for SlurmExecutor {
                 continue;
             };
             let Some(task) = &info.slurm else { continue };
-            if !matches!(info.status, Status::Queued | Status::Running) {
-                continue;
-            }
             let key = task.key();
-            if live.contains_key(&key) {
+            // Whatever run.json says (Slurm may have requeued an interrupted task itself), a
+            // task still in the queue is watched, never submitted again.
+            if live.contains_key(&key) && info.status != Status::Completed {
                 self.adopted.insert(i, key);
             } else if info.status == Status::Running {
                 rd.settle(&ended_by(client::final_state(&key).as_ref(), &key));
