@@ -52,9 +52,32 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let slurm = slurm_cells(&runs);
-    // Columns: the union of the varying flags, in first-seen order.
+    match a.format {
+        Format::Json => print_json(&runs, slurm.as_deref())?,
+        Format::Csv => {
+            let (header, rows) = table(&runs, slurm.as_deref());
+            println!("{}", header.join(","));
+            for r in &rows {
+                let cells: Vec<String> = r.iter().map(|c| csv_cell(c)).collect();
+                println!("{}", cells.join(","));
+            }
+        }
+        Format::Table if runs.is_empty() => {
+            println!("no runs in {}", a.runs.runs_dir.display());
+        }
+        Format::Table => {
+            let (header, rows) = table(&runs, slurm.as_deref());
+            print_aligned(&header, &rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The header and rows: id, label, status, the union of the varying flags (in first-seen
+/// order), the metrics, seconds, and the Slurm task when any run has one.
+fn table(runs: &[RunEntry], slurm: Option<&[String]>) -> (Vec<String>, Vec<Vec<String>>) {
     let mut vary: Vec<String> = Vec::new();
-    for e in &runs {
+    for e in runs {
         for (k, _) in &e.varying {
             if !vary.contains(k) {
                 vary.push(k.clone());
@@ -69,94 +92,78 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .chain(["seconds".to_string()])
         .chain(slurm.is_some().then(|| "slurm".to_string()))
         .collect();
-    let rows: Vec<Vec<String>> = runs
+    let rows = runs
         .iter()
         .enumerate()
         .map(|(n, e)| {
             let mut row = vec![e.id.clone(), e.label.clone(), e.info.status.to_string()];
             for k in &vary {
-                row.push(
-                    e.varying
-                        .iter()
-                        .find(|(n, _)| n == k)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default(),
-                );
+                let v = e.varying.iter().find(|(name, _)| name == k);
+                row.push(v.map(|(_, v)| v.clone()).unwrap_or_default());
             }
             for m in METRICS {
                 row.push(metric(e, m));
             }
             row.push(format!("{:.1}", e.info.seconds));
-            if let Some(cells) = &slurm {
+            if let Some(cells) = slurm {
                 row.push(cells[n].clone());
             }
             row
         })
         .collect();
-    match a.format {
-        Format::Json => {
-            let items: Vec<serde_json::Value> = runs
-                .iter()
-                .map(|e| {
-                    serde_json::json!({
-                        "id": e.id,
-                        "label": e.label,
-                        "dir": e.dir.display().to_string(),
-                        "status": e.info.status,
-                        "reason": e.info.reason,
-                        "flags": e.varying.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
-                        "metrics": e.info.metrics,
-                        "seconds": e.info.seconds,
-                        "epoch": e.info.epoch,
-                        "step": e.info.step,
-                        "total_steps": e.info.total_steps,
-                        "slurm": e.info.slurm,
-                        "slurm_state": slurm.as_ref().map(|c| c[runs.iter().position(|r| r.dir == e.dir).unwrap()].clone()),
-                    })
-                })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&items)?);
-        }
-        Format::Csv => {
-            println!("{}", header.join(","));
-            for r in &rows {
-                println!(
-                    "{}",
-                    r.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
-                );
-            }
-        }
-        Format::Table => {
-            if rows.is_empty() {
-                println!("no runs in {}", a.runs.runs_dir.display());
-                return Ok(ExitCode::SUCCESS);
-            }
-            let widths: Vec<usize> = (0..header.len())
-                .map(|i| {
-                    rows.iter()
-                        .map(|r| r[i].len())
-                        .chain([header[i].len()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect();
-            let line = |cells: &[String]| {
-                cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect::<Vec<_>>()
-                    .join("  ")
-                    .trim_end()
-                    .to_string()
-            };
-            println!("{}", line(&header));
-            for r in &rows {
-                println!("{}", line(r));
-            }
-        }
+    (header, rows)
+}
+
+fn print_json(runs: &[RunEntry], slurm: Option<&[String]>) -> anyhow::Result<()> {
+    let items: Vec<serde_json::Value> = runs
+        .iter()
+        .enumerate()
+        .map(|(n, e)| {
+            serde_json::json!({
+                "id": e.id,
+                "label": e.label,
+                "dir": e.dir.display().to_string(),
+                "status": e.info.status,
+                "reason": e.info.reason,
+                "flags": e.varying.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                "metrics": e.info.metrics,
+                "seconds": e.info.seconds,
+                "epoch": e.info.epoch,
+                "step": e.info.step,
+                "total_steps": e.info.total_steps,
+                "slurm": e.info.slurm,
+                "slurm_state": slurm.map(|c| c[n].clone()),
+            })
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&items)?);
+    Ok(())
+}
+
+fn print_aligned(header: &[String], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(header));
+    for r in rows {
+        println!("{}", line(r));
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `JOB_TASK` of each run that Slurm ran, with Slurm's state for runs that have not ended

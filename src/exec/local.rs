@@ -2,7 +2,7 @@
 //! machine, in its own process group, its output appended to the run's `train.log`; at most
 //! one run per slot (a CPU job sharing the cores, or a place on a GPU).
 
-use super::{Event, Executor, Options};
+use super::{Control, Controls, Event, Executor, Options};
 use crate::process::{now_rfc3339, Signal};
 use crate::store::{Ended, RunDir};
 use crate::sweep::Plan;
@@ -57,19 +57,12 @@ impl Options {
     }
 }
 
-enum Control {
-    /// The orchestrator settled an ended run: another may start.
-    Proceed,
-    Stop(Signal),
-    Kill,
-}
-
 /// Runs the binary itself on this machine: `OMP_NUM_THREADS` shares the cores between CPU
 /// jobs (unless set by the user); `CUDA_VISIBLE_DEVICES` pins a GPU slot.
 pub struct LocalExecutor {
     binary: PathBuf,
     slots: Vec<Slot>,
-    control: Option<UnboundedSender<Control>>,
+    control: Controls,
 }
 
 impl LocalExecutor {
@@ -77,7 +70,7 @@ impl LocalExecutor {
         LocalExecutor {
             binary,
             slots: opts.slots(),
-            control: None,
+            control: Controls::default(),
         }
     }
 }
@@ -107,8 +100,7 @@ impl Executor for LocalExecutor {
             r.queue(&plan.label)
                 .with_context(|| format!("preparing {}", r.dir.display()))?;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.control = Some(tx);
+        let rx = self.control.open();
         let mut free = self.slots.clone();
         free.reverse();
         let scheduler = Scheduler {
@@ -127,21 +119,15 @@ impl Executor for LocalExecutor {
     }
 
     fn proceed(&mut self) {
-        if let Some(c) = &self.control {
-            let _ = c.send(Control::Proceed);
-        }
+        self.control.send(Control::Proceed);
     }
 
     fn stop(&mut self, signal: Signal) {
-        if let Some(c) = &self.control {
-            let _ = c.send(Control::Stop(signal));
-        }
+        self.control.send(Control::Stop(signal));
     }
 
     fn kill(&mut self) {
-        if let Some(c) = &self.control {
-            let _ = c.send(Control::Kill);
-        }
+        self.control.send(Control::Kill);
     }
 }
 

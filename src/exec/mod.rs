@@ -18,7 +18,7 @@ pub use orchestrator::execute;
 use crate::process::{Exit, Signal};
 use crate::store::Ended;
 use crate::sweep::Plan;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 /// What an executor tells the orchestrator.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +58,37 @@ pub trait Executor {
     /// When the executor only submitted (and nobody watches), what it submitted.
     fn detached(&self) -> Option<String> {
         None
+    }
+}
+
+/// What the orchestrator asks of an executor's task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Control {
+    /// The last run that ended is settled: another may start.
+    Proceed,
+    /// Start nothing more; running runs get the signal (they checkpoint).
+    Stop(Signal),
+    /// End the running runs at once.
+    Kill,
+}
+
+/// The sending end of an executor task's control channel (nothing to send to before the
+/// task starts).
+#[derive(Debug, Default)]
+pub struct Controls(Option<UnboundedSender<Control>>);
+
+impl Controls {
+    /// Opens the channel; the task keeps the receiving end.
+    pub fn open(&mut self) -> UnboundedReceiver<Control> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.0 = Some(tx);
+        rx
+    }
+
+    pub fn send(&self, c: Control) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(c);
+        }
     }
 }
 

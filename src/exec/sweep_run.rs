@@ -87,7 +87,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     if sel.todo.is_empty() && sel.completed == plan.runs.len() {
         println!("all {} runs are completed: nothing to do", plan.runs.len());
     }
-    let summary = execute(
+    let summary = execute_blocking(
         &plan,
         sel.todo.clone(),
         executor.as_mut(),
@@ -244,7 +244,7 @@ fn print_plan(plan: &Plan, sel: &Selection) {
 }
 
 /// Runs the orchestrator on a single-threaded tokio runtime.
-fn execute(
+fn execute_blocking(
     plan: &Plan,
     todo: Vec<usize>,
     executor: &mut dyn Executor,

@@ -252,7 +252,7 @@ impl DiffusionModel {
         out.into_iter().map(|(k, t)| (k, t.contiguous())).collect()
     }
 
-    /// Loads weights written by [`crate::train`] (`model.safetensors`) into the main network.
+    /// Loads the weights a completed run wrote (`model.safetensors`) into the main network.
     pub fn load_weights(&mut self, path: &Path) -> Result<(), tch::TchError> {
         self.vs.load(path)
     }

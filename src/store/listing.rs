@@ -1,8 +1,8 @@
 //! Finding runs on disk: every `<runs-dir>/<label>/<id>/run.json` (and loose runs
 //! `<runs-dir>/<name>/run.json`), with the flags that vary in their sweep.
 
+use super::sweep_file::SweepRecord;
 use super::{RunDir, RunInfo};
-use crate::sweep::record::SweepRecord;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

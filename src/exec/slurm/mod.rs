@@ -13,7 +13,7 @@
 
 pub mod client;
 
-use super::{Event, Executor};
+use super::{Control, Controls, Event, Executor};
 use crate::process::Signal;
 use crate::store::run_info::SlurmTask;
 use crate::store::{Ended, RunDir, Status};
@@ -24,7 +24,7 @@ use client::{Final, Live};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// Seconds before the time limit at which a task is warned (SIGUSR1), unless the sweep says.
 pub const DEFAULT_SIGNAL_BEFORE: u32 = 120;
@@ -43,11 +43,6 @@ pub struct Submission {
     pub poll: Duration,
 }
 
-enum Control {
-    Stop(Signal),
-    Kill,
-}
-
 /// What the executor knows of one run it watches.
 #[derive(Debug, Clone)]
 struct Watch {
@@ -61,7 +56,7 @@ pub struct SlurmExecutor {
     sub: Submission,
     /// Runs already in Slurm (from [`Executor::reconcile`]): watched, not submitted.
     adopted: HashMap<usize, String>,
-    control: Option<UnboundedSender<Control>>,
+    control: Controls,
     /// Job ids submitted by this invocation.
     pub jobs: Vec<String>,
 }
@@ -71,7 +66,7 @@ impl SlurmExecutor {
         SlurmExecutor {
             sub,
             adopted: HashMap::new(),
-            control: None,
+            control: Controls::default(),
             jobs: Vec::new(),
         }
     }
@@ -129,8 +124,7 @@ impl Executor for SlurmExecutor {
         if self.sub.detach {
             return Ok(()); // dropping `events` ends the orchestrator's wait
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.control = Some(tx);
+        let rx = self.control.open();
         let watcher = Watcher {
             sub: self.sub.clone(),
             plan: plan.clone(),
@@ -144,15 +138,11 @@ impl Executor for SlurmExecutor {
     }
 
     fn stop(&mut self, signal: Signal) {
-        if let Some(c) = &self.control {
-            let _ = c.send(Control::Stop(signal));
-        }
+        self.control.send(Control::Stop(signal));
     }
 
     fn kill(&mut self) {
-        if let Some(c) = &self.control {
-            let _ = c.send(Control::Kill);
-        }
+        self.control.send(Control::Kill);
     }
 
     fn detached(&self) -> Option<String> {
@@ -321,6 +311,7 @@ impl Watcher {
                 c = control.recv() => match c {
                     Some(Control::Stop(sig)) => self.cancel(Some(sig)),
                     Some(Control::Kill) => self.cancel(None),
+                    Some(Control::Proceed) => {} // Slurm starts tasks itself
                     None => self.stopping = true,
                 },
             }
