@@ -52,19 +52,35 @@ const fn choice(choices: &'static [&'static str]) -> FlagKind {
 }
 
 /// How a flag enters a run's id (see `sweep::plan::run_id`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Identity {
     /// One of the flags of the first release: always hashed, defaults included.
     V1,
     /// Added later: hashed only when set off its default, so that upgrading keeps run ids.
     /// Give such a flag a default that behaves as the tool did before it existed.
     WhenSet,
+    /// Added later, with a default that changes what some runs do: hashed when set off its
+    /// default and whenever the condition holds (those runs get new ids; the others keep
+    /// theirs).
+    WhenUsed(fn(&Flags) -> bool),
+}
+
+impl Identity {
+    /// Whether a later flag (`WhenUsed`) is hashed at its default value for these flags.
+    pub fn used_by(&self, flags: &Flags) -> bool {
+        matches!(self, Identity::WhenUsed(used) if used(flags))
+    }
+}
+
+/// `ema_warmup` matters only when there is an EMA.
+fn uses_ema(f: &Flags) -> bool {
+    f.ema > 0.0
 }
 
 /// Defines every flag once: its field in [`Flags`] (name and type), its default (as YAML),
 /// accepted values, identity rule and one line of documentation, in `flags.yaml`'s order.
 macro_rules! define_flags {
-    ($($name:ident: $ty:ty = $default:literal, $kind:expr, $identity:ident, $help:literal;)*) => {
+    ($($name:ident: $ty:ty = $default:literal, $kind:expr, $identity:expr, $help:literal;)*) => {
         /// Every resolved flag of a run (what `flags.yaml` holds).
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -78,75 +94,77 @@ macro_rules! define_flags {
             default: $default,
             kind: $kind,
             help: $help,
-            identity: Identity::$identity,
+            identity: $identity,
         },)*];
     };
 }
 
 define_flags! {
-    optimizer: Optimizer = "adamw", choice(&["adamw", "adam"]), V1,
+    optimizer: Optimizer = "adamw", choice(&["adamw", "adam"]), Identity::V1,
         "adamw (decoupled weight decay) or adam";
-    lr: f64 = "1e-3", FlagKind::Float { min: 0.0, max: 1e12, max_open: false, }, V1,
+    lr: f64 = "1e-3", FlagKind::Float { min: 0.0, max: 1e12, max_open: false, }, Identity::V1,
         "learning rate";
-    weight_decay: f64 = "1e-4", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, V1,
+    weight_decay: f64 = "1e-4", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, Identity::V1,
         "decoupled weight decay of adamw (ignored by adam)";
-    block_depth: i64 = "2", FlagKind::Int { min: 1 }, V1,
+    block_depth: i64 = "2", FlagKind::Int { min: 1 }, Identity::V1,
         "residual blocks per U-Net level";
-    embedding_dim: i64 = "32", FlagKind::Int { min: 2 }, V1,
+    embedding_dim: i64 = "32", FlagKind::Int { min: 2 }, Identity::V1,
         "sinusoidal embedding size (even)";
-    unet_widths: Vec<i64> = "[32, 64, 96, 128]", FlagKind::IntList { min: 1 }, V1,
+    unet_widths: Vec<i64> = "[32, 64, 96, 128]", FlagKind::IntList { min: 1 }, Identity::V1,
         "channels of each U-Net level";
-    schedule_type: ScheduleType = "cosine", choice(&["cosine", "linear"]), V1,
+    schedule_type: ScheduleType = "cosine", choice(&["cosine", "linear"]), Identity::V1,
         "diffusion schedule";
-    min_signal_rate: f64 = "0.02", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, V1,
+    min_signal_rate: f64 = "0.02", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, Identity::V1,
         "smallest signal rate (cosine) or signal variance (linear)";
-    max_signal_rate: f64 = "0.95", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, V1,
+    max_signal_rate: f64 = "0.95", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, Identity::V1,
         "largest signal rate (cosine) or signal variance (linear)";
-    batch_size: i64 = "64", FlagKind::Int { min: 1 }, V1,
+    batch_size: i64 = "64", FlagKind::Int { min: 1 }, Identity::V1,
         "training batch size (evaluation uses twice this)";
-    epochs: i64 = "50", FlagKind::Int { min: 1 }, V1,
+    epochs: i64 = "50", FlagKind::Int { min: 1 }, Identity::V1,
         "training epochs";
-    loss: Loss = "mae", FlagKind::Choice { choices: &["mae", "mse"], aliases: &[("l1", "mae")], }, V1,
+    loss: Loss = "mae", FlagKind::Choice { choices: &["mae", "mse"], aliases: &[("l1", "mae")], }, Identity::V1,
         "training loss: mae (alias l1) or mse";
-    loss_on: LossOn = "noise", choice(&["noise", "image"]), V1,
+    loss_on: LossOn = "noise", choice(&["noise", "image"]), Identity::V1,
         "the network predicts the noise or the image";
-    dataset_name: Dataset = "flowers", choice(&["flowers", "pets", "folder", "shapes"]), V1,
+    dataset_name: Dataset = "flowers", choice(&["flowers", "pets", "folder", "shapes"]), Identity::V1,
         "dataset (shapes is built in)";
-    data_dir: String = "''", FlagKind::Text, V1,
+    data_dir: String = "''", FlagKind::Text, Identity::V1,
         "the dataset's folder (default: $DDIM_DATA or data/, then the dataset's name; required for folder)";
-    antialias: bool = "false", FlagKind::Bool, V1,
+    antialias: bool = "false", FlagKind::Bool, Identity::V1,
         "antialiased resize (the seed's is plain bilinear)";
-    image_size: i64 = "64", FlagKind::Int { min: 2 }, V1,
+    image_size: i64 = "64", FlagKind::Int { min: 2 }, Identity::V1,
         "image side length in pixels (3 channels)";
-    num_workers: i64 = "0", FlagKind::Int { min: 0 }, V1,
+    num_workers: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
         "threads that decode the dataset (0 = every core)";
-    seed: i64 = "1", FlagKind::Int { min: 0 }, V1,
+    seed: i64 = "1", FlagKind::Int { min: 0 }, Identity::V1,
         "seed of every random draw";
-    ema: f64 = "0", FlagKind::Float { min: 0.0, max: 1.0, max_open: true, }, V1,
+    ema: f64 = "0", FlagKind::Float { min: 0.0, max: 1.0, max_open: true, }, Identity::V1,
         "EMA decay of the weights used to sample and evaluate (0 = off)";
-    device: DeviceSpec = "auto", FlagKind::Device, V1,
+    ema_warmup: bool = "true", FlagKind::Bool, Identity::WhenUsed(uses_ema),
+        "warm the EMA decay up as min(ema, (1 + step) / (10 + step)), so early EMA weights are not mostly the untrained network";
+    device: DeviceSpec = "auto", FlagKind::Device, Identity::V1,
         "auto, cpu, cuda or cuda:N";
-    precision: Precision = "fp32", choice(&["fp32", "bf16"]), V1,
+    precision: Precision = "fp32", choice(&["fp32", "bf16"]), Identity::V1,
         "bf16: the training forward pass under bfloat16 autocast (weights stay fp32)";
-    channels_last: bool = "false", FlagKind::Bool, V1,
+    channels_last: bool = "false", FlagKind::Bool, Identity::V1,
         "convolution weights and inputs in channels-last memory format";
-    checkpoint_every: i64 = "0", FlagKind::Int { min: 0 }, V1,
+    checkpoint_every: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
         "checkpoint every N steps (0 = at the end of each epoch)";
-    sample_every: i64 = "1", FlagKind::Int { min: 0 }, V1,
+    sample_every: i64 = "1", FlagKind::Int { min: 0 }, Identity::V1,
         "write a 6x6 sample grid every N epochs (0 = never)";
-    eval_every: i64 = "1", FlagKind::Int { min: 0 }, V1,
+    eval_every: i64 = "1", FlagKind::Int { min: 0 }, Identity::V1,
         "validation losses every N epochs (0 = only after training)";
-    log_every: i64 = "10", FlagKind::Int { min: 1 }, V1,
+    log_every: i64 = "10", FlagKind::Int { min: 1 }, Identity::V1,
         "log the training batch's losses every N steps (steps.csv, TensorBoard)";
-    kid_images: AutoOr = "auto", FlagKind::AutoInt { min: 0 }, V1,
+    kid_images: AutoOr = "auto", FlagKind::AutoInt { min: 0 }, Identity::V1,
         "generated images for the run's KID (auto = the validation set's size; 0 = no KID)";
-    kid_every: i64 = "0", FlagKind::Int { min: 0 }, V1,
+    kid_every: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
         "also compute KID every N epochs (0 = only after training)";
-    kid_diffusion_steps: i64 = "5", FlagKind::Int { min: 2 }, V1,
+    kid_diffusion_steps: i64 = "5", FlagKind::Int { min: 2 }, Identity::V1,
         "diffusion steps of the samples that KID scores";
-    max_images: i64 = "0", FlagKind::Int { min: 0 }, V1,
+    max_images: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
         "use at most N images of the dataset (0 = all)";
-    dataset_repetitions: i64 = "auto", FlagKind::AutoInt { min: 1 }, V1,
+    dataset_repetitions: i64 = "auto", FlagKind::AutoInt { min: 1 }, Identity::V1,
         "passes over the training set per epoch (auto: flowers 5, pets 3, others 1)";
 }
 

@@ -2,7 +2,8 @@
 //! the one mapping from outcomes to exit codes.
 //!
 //! Exit codes: 0 done, 1 error (a failed run, a damaged file, an unreachable service),
-//! 2 usage (a bad argument, flag or sweep file), 130 / 143 / 138 stopped by SIGINT / SIGTERM /
+//! 2 usage (a bad argument, flag or sweep file), 3 refused before anything ran (a dataset
+//! the runs need is missing and cannot be fetched), 130 / 143 / 138 stopped by SIGINT / SIGTERM /
 //! SIGUSR1 (128 + the signal's number).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +73,8 @@ pub enum Exit {
     Done,
     Error,
     Usage,
+    /// Refused before anything ran: something the runs need is missing and cannot be had.
+    Refused,
     Stopped(Signal),
 }
 
@@ -81,6 +84,7 @@ impl Exit {
             Exit::Done => 0,
             Exit::Error => 1,
             Exit::Usage => 2,
+            Exit::Refused => 3,
             Exit::Stopped(Signal::Int) => 130,
             Exit::Stopped(Signal::Term) => 143,
             Exit::Stopped(Signal::Usr1) => 138,

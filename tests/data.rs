@@ -437,3 +437,125 @@ fn fetch_resumes_verifies_and_refuses_a_bad_checksum() {
         "6 images, one truncated: {out}"
     );
 }
+
+/// Datasets before runs: a sweep needing a missing official dataset is refused as a whole
+/// (exit 3, one message naming the dataset, where it looked and how to fetch it, no run
+/// created) when the download cannot be had; when it can, two sweeps started together fetch
+/// it once and train.
+#[test]
+fn a_sweep_fetches_its_missing_dataset_once_or_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let www = d.path().join("www");
+    let archive = www.join("flowers/102/102flowers.tgz");
+    fs::create_dir_all(archive.parent().unwrap()).unwrap();
+    let md5 = flowers_archive(&archive, 30);
+    let root = d.path().join("data");
+    let runs = d.path().join("runs");
+    let sweep = |label: &str| {
+        let p = d.path().join(format!("{label}.yaml"));
+        fs::write(
+            &p,
+            format!(
+                "label: {label}\nflags:\n  dataset_name: flowers\n  image_size: 16\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n  max_images: 20\n  epochs: 1\n  dataset_repetitions: 1\ngrid:\n  loss_on: [noise, image]\n"
+            ),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (a, b) = (sweep("fa"), sweep("fb"));
+    let md5_env = format!("102flowers.tgz={md5}");
+    let with = |args: &[&str], base: &str| {
+        let mut c = cmd(args);
+        c.env("DDIM_DATA", &root)
+            .env("DDIM_DATA_BASE_URL", base)
+            .env("DDIM_DATA_MD5", &md5_env);
+        c
+    };
+    let no_runs = || {
+        ["fa", "fb"].iter().all(|l| {
+            fs::read_dir(runs.join(l))
+                .map(|rd| rd.flatten().all(|e| !e.path().join("run.json").exists()))
+                .unwrap_or(true)
+        })
+    };
+
+    // Unreachable: refused before any run starts, named once.
+    let o = with(&run_args(&a, &runs, &[]), "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        all.matches("dataset `flowers` is not available").count(),
+        1,
+        "{all}"
+    );
+    assert!(
+        all.contains(&root.join("flowers").display().to_string()),
+        "{all}"
+    );
+    assert!(all.contains("ddim-sweep data fetch flowers"), "{all}");
+    assert!(no_runs(), "no run created, none failed");
+    // Downloads forbidden.
+    let o = with(&run_args(&a, &runs, &[]), "http://127.0.0.1:1")
+        .env("DDIM_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("downloads are off"),
+        "{}",
+        text(&o)
+    );
+    let o = with(&run_args(&a, &runs, &["--offline"]), "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(no_runs());
+
+    // Reachable: two sweeps at once, one download.
+    let (mut server, base) = serve(&www, None);
+    let spawn_with = |s: &str| {
+        with(&run_args(s, &runs, &[]), &base)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (ca, cb) = (spawn_with(&a), spawn_with(&b));
+    let (oa, ob) = (
+        ca.wait_with_output().unwrap(),
+        cb.wait_with_output().unwrap(),
+    );
+    server.kill().ok();
+    assert!(oa.status.success(), "{}", text(&oa));
+    assert!(ob.status.success(), "{}", text(&ob));
+    let fetched = [&oa, &ob]
+        .iter()
+        .filter(|o| String::from_utf8_lossy(&o.stdout).contains("fetching it once"))
+        .count();
+    assert_eq!(fetched, 1, "one of the two sweeps fetched");
+    let log = fs::read_to_string(d.path().join("requests.log")).unwrap();
+    assert_eq!(
+        log.matches("102flowers.tgz").count(),
+        1,
+        "one download: {log}"
+    );
+    for l in ["fa", "fb"] {
+        let o = run(&[
+            "runs",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+            "--label",
+            l,
+            "--format",
+            "csv",
+        ]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(out.matches(",completed,").count(), 2, "{out}");
+    }
+}

@@ -55,7 +55,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                         .ok_or_else(|| anyhow::anyhow!("--md5 {m}: expected FILE=HASH"))
                 })
                 .collect::<anyhow::Result<_>>()?;
-            println!("{}", fetch::fetch(dataset, &root, &base_url, &overrides)?);
+            println!(
+                "{}",
+                fetch::fetch(dataset, &root.join(dataset.name()), &base_url, &overrides)?
+            );
         }
         DataCommand::Prepare { flags } => {
             let flags = resolve(&flags)?;

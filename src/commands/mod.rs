@@ -83,6 +83,11 @@ pub fn exit_for_error(e: &anyhow::Error) -> Exit {
     });
     if usage {
         Exit::Usage
+    } else if e
+        .chain()
+        .any(|c| c.is::<crate::data::availability::Unavailable>())
+    {
+        Exit::Refused
     } else {
         Exit::Error
     }

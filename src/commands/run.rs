@@ -32,6 +32,9 @@ pub struct Args {
     /// Stop the sweep (other runs checkpoint and stop) at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Never download a missing dataset (also DDIM_OFFLINE=1): refuse the sweep instead.
+    #[arg(long)]
+    pub offline: bool,
     /// Where the runs execute: local (child processes here) or slurm (a job array).
     #[arg(long, value_enum, default_value = "local")]
     pub executor: Executor,
@@ -71,6 +74,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         set: a.set,
         dry_run: a.dry_run,
         retry_failed: a.retry_failed,
+        offline: a.offline,
         executor: match a.executor {
             Executor::Local => ExecutorKind::Local,
             Executor::Slurm => ExecutorKind::Slurm,

@@ -10,6 +10,9 @@ pub struct Args {
     /// last checkpoint; a completed one is left as it is.
     #[arg(long)]
     pub run_dir: PathBuf,
+    /// Never download a missing dataset (also DDIM_OFFLINE=1).
+    #[arg(long)]
+    pub offline: bool,
     /// Training flags as FLAG=VALUE (see `ddim-sweep flags`).
     #[arg(value_name = "FLAG=VALUE")]
     pub flags: Vec<String>,
@@ -18,7 +21,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let given = parse_assignments(&args.flags)?;
     let stop = Stop::install()?;
-    match train::run(&args.run_dir, &given, &stop)? {
+    let policy = crate::data::availability::FetchPolicy::from_env(args.offline);
+    match train::run(&args.run_dir, &given, &stop, &policy)? {
         Outcome::Completed { .. } => Ok(Exit::Done.into()),
         Outcome::AlreadyCompleted => {
             println!(

@@ -130,15 +130,15 @@ fn marker(dir: &Path) -> PathBuf {
     dir.join(".fetched")
 }
 
-/// Fetches a dataset into `<data_root>/<dataset>`; `md5_override` replaces expected
-/// checksums by file name (for mirrors).
+/// Fetches a dataset into its folder `dir` (by default `<data root>/<dataset>`);
+/// `md5_override` replaces expected checksums by file name (for mirrors).
 pub fn fetch(
     dataset: Dataset,
-    data_root: &Path,
+    dir: &Path,
     base_url: &str,
     md5_override: &[(String, String)],
 ) -> anyhow::Result<String> {
-    let dir = data_root.join(dataset.name());
+    let dir = dir.to_path_buf();
     let list = archives(dataset)?;
     if marker(&dir).exists() {
         let complete = match dataset {

@@ -5,6 +5,7 @@
 //! layouts under `data_dir`, decoded and resized once into a shared cache ([`cache`]).
 
 pub mod archive;
+pub mod availability;
 pub mod cache;
 pub mod decode;
 pub mod fetch;

@@ -4,6 +4,7 @@
 
 use super::slurm::{SlurmExecutor, Submission};
 use super::{Executor, LocalExecutor, Options, Summary};
+use crate::data::availability::FetchPolicy;
 use crate::flags::parse_assignments;
 use crate::process::{Exit, UsageError};
 use crate::store::RunState;
@@ -43,6 +44,8 @@ pub struct Request {
     pub set: Vec<String>,
     pub dry_run: bool,
     pub retry_failed: bool,
+    /// Never download a missing dataset.
+    pub offline: bool,
     pub executor: ExecutorKind,
     pub slurm: SlurmOverrides,
     /// `--jobs` as given (local: 1 when not given; Slurm: no throttle).
@@ -77,6 +80,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     if req.executor == ExecutorKind::Local {
         wait_for_orphans(&plan);
     }
+    ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
     let in_flight = executor.reconcile(&plan)?;
     let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
     record.merge_plan(&plan, Some(req.sweep.display().to_string()));
@@ -106,6 +110,20 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         Exit::Done if !sel.skipped_failed.is_empty() => Exit::Error,
         e => e,
     })
+}
+
+/// Every dataset the plan needs is on disk (a missing official one is fetched, once) before
+/// any run starts; otherwise the sweep is refused as a whole.
+fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
+    let mut seen = Vec::new();
+    for r in &plan.runs {
+        let key = (r.flags.dataset_name, crate::data::dataset_dir(&r.flags));
+        if !seen.contains(&key) {
+            crate::data::availability::ensure(&r.flags, policy)?;
+            seen.push(key);
+        }
+    }
+    Ok(())
 }
 
 /// The executor the user chose, with its settings.

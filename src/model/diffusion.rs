@@ -21,11 +21,19 @@ pub struct Ema {
     sources: Vec<Tensor>,
     /// The integer ones (BatchNorm's batch counts) with theirs, copied each step.
     counts: Vec<(Tensor, Tensor)>,
+    /// Warm the decay up: `min(decay, (1 + step) / (10 + step))`.
+    warmup: bool,
 }
 
 impl Ema {
     /// Pairs every variable of `vs` (the EMA copy) with the same-named one of `current`.
-    fn new(vs: nn::VarStore, net: Network, decay: f64, current: &nn::VarStore) -> Ema {
+    fn new(
+        vs: nn::VarStore,
+        net: Network,
+        decay: f64,
+        warmup: bool,
+        current: &nn::VarStore,
+    ) -> Ema {
         let src = current.variables();
         let (mut targets, mut sources, mut counts) = (Vec::new(), Vec::new(), Vec::new());
         for (name, e) in vs.variables() {
@@ -44,6 +52,19 @@ impl Ema {
             targets,
             sources,
             counts,
+            warmup,
+        }
+    }
+
+    /// The decay of the update after `step` earlier ones: with warmup
+    /// `min(decay, (1 + step) / (10 + step))` (diffusers' and timm's), so that after a few
+    /// hundred steps the EMA no longer holds mostly the untrained network.
+    pub fn decay_at(&self, step: i64) -> f64 {
+        if self.warmup {
+            let s = step.max(0) as f64;
+            self.decay.min((1.0 + s) / (10.0 + s))
+        } else {
+            self.decay
         }
     }
 }
@@ -96,7 +117,7 @@ impl DiffusionModel {
                 to_channels_last(evs);
             }
         }
-        let ema = ema.map(|(evs, enet)| Ema::new(evs, enet, flags.ema, &vs));
+        let ema = ema.map(|(evs, enet)| Ema::new(evs, enet, flags.ema, flags.ema_warmup, &vs));
         DiffusionModel {
             vs,
             net,
@@ -155,17 +176,19 @@ impl DiffusionModel {
         self.ema.as_ref().map(|e| &e.net).unwrap_or(&self.net)
     }
 
-    /// Moves the EMA weights (and BatchNorm statistics) towards the current ones:
-    /// `ema = decay * ema + (1 - decay) * current`, all floating-point tensors in one
-    /// multi-tensor call; integer ones (BatchNorm's batch counts) are copied.
-    pub fn update_ema(&mut self) {
+    /// Moves the EMA weights (and BatchNorm statistics) towards the current ones after
+    /// `step` earlier updates: `ema = d * ema + (1 - d) * current` with `d` =
+    /// [`Ema::decay_at`], all floating-point tensors in one multi-tensor call; integer ones
+    /// (BatchNorm's batch counts) are copied.
+    pub fn update_ema(&mut self, step: i64) {
         let Some(ema) = &mut self.ema else { return };
+        let decay = ema.decay_at(step);
         tch::no_grad(|| {
             for (e, s) in &mut ema.counts {
                 e.copy_(s);
             }
         });
-        if let Err(e) = super::foreach::lerp(&ema.targets, &ema.sources, 1.0 - ema.decay) {
+        if let Err(e) = super::foreach::lerp(&ema.targets, &ema.sources, 1.0 - decay) {
             panic!("EMA update failed: {e}");
         }
     }
@@ -330,6 +353,30 @@ mod tests {
     }
 
     #[test]
+    fn ema_decay_warms_up() {
+        let f = flags(&[
+            "unet_widths=[8,16]",
+            "block_depth=1",
+            "image_size=16",
+            "ema=0.999",
+        ]);
+        let m = DiffusionModel::new(&f, Device::Cpu);
+        let e = m.ema.as_ref().unwrap();
+        assert!((e.decay_at(0) - 0.1).abs() < 1e-12);
+        assert!((e.decay_at(90) - 91.0 / 100.0).abs() < 1e-12);
+        assert_eq!(e.decay_at(100_000), 0.999, "the flag's decay once warm");
+        let off = flags(&[
+            "unet_widths=[8,16]",
+            "block_depth=1",
+            "image_size=16",
+            "ema=0.999",
+            "ema_warmup=false",
+        ]);
+        let m = DiffusionModel::new(&off, Device::Cpu);
+        assert_eq!(m.ema.as_ref().unwrap().decay_at(0), 0.999);
+    }
+
+    #[test]
     fn ema_moves_towards_the_weights_and_copies_counts() {
         tch::manual_seed(0);
         let f = flags(&[
@@ -337,6 +384,7 @@ mod tests {
             "block_depth=1",
             "image_size=16",
             "ema=0.75",
+            "ema_warmup=false",
         ]);
         let mut m = DiffusionModel::new(&f, Device::Cpu);
         let before: std::collections::HashMap<String, Tensor> = m
@@ -357,7 +405,7 @@ mod tests {
                 }
             }
         });
-        m.update_ema();
+        m.update_ema(0);
         let now = m.vs.variables();
         let after = m.ema.as_ref().unwrap().vs.variables();
         assert!(after.len() > 10 && changed >= after.len());

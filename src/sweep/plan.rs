@@ -86,6 +86,7 @@ fn identity_text(flags: &Flags, always: &[&str]) -> String {
         .into_iter()
         .filter(|(name, text)| {
             always.contains(&name.as_str())
+                || crate::flags::spec(name).is_some_and(|s| s.identity.used_by(flags))
                 || DEFAULTS.iter().find(|(n, _)| n == name).map(|(_, t)| t) != Some(text)
         })
         .map(|(_, text)| text)
@@ -206,7 +207,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(run_id("demo", &f), "09bdde512a65");
-        assert_eq!(identity_text(&f, IDENTITY_V1_FLAGS), f.to_yaml());
+        let v1_lines: String = yaml_entries(&f.to_yaml())
+            .into_iter()
+            .filter(|(n, _)| IDENTITY_V1_FLAGS.contains(&n.as_str()))
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(identity_text(&f, IDENTITY_V1_FLAGS), v1_lines);
         let names: Vec<&str> = crate::flags::FLAG_SPECS.iter().map(|s| s.name).collect();
         for n in IDENTITY_V1_FLAGS {
             assert!(names.contains(n), "{n} is a flag");
@@ -229,12 +235,27 @@ mod tests {
             text.contains("unet_widths:\n- 32\n- 64\n- 96\n- 128\n"),
             "{text}"
         );
+        let later_flags = crate::flags::FLAG_SPECS.len() - IDENTITY_V1_FLAGS.len();
         assert_eq!(
-            text.lines().count() + 1,
+            text.lines().count() + 1 + later_flags,
             at_default.to_yaml().lines().count()
         );
         let set = Flags::resolve(&crate::flags::parse_assignments(&["ema=0.5"]).unwrap()).unwrap();
         assert!(identity_text(&set, &later).contains("ema: 0.5\n"));
+    }
+
+    /// `ema_warmup` (added after v1, default true) leaves ids of runs without EMA alone and
+    /// gives runs with EMA new ids (they train differently from before it existed).
+    #[test]
+    fn ema_warmup_enters_the_id_only_with_ema() {
+        let id = |a: &[&str]| {
+            let f = Flags::resolve(&crate::flags::parse_assignments(a).unwrap()).unwrap();
+            (run_id("x", &f), identity_text(&f, IDENTITY_V1_FLAGS))
+        };
+        assert!(!id(&[]).1.contains("ema_warmup"));
+        assert!(id(&["ema=0.9"]).1.contains("ema_warmup: true"));
+        assert_ne!(id(&["ema=0.9"]).0, id(&["ema=0.9", "ema_warmup=false"]).0);
+        assert!(id(&["ema_warmup=false"]).1.contains("ema_warmup: false"));
     }
 
     fn spec(text: &str) -> SweepSpec {

@@ -94,7 +94,12 @@ fn check_given_match(
 }
 
 /// Trains (or continues) the run in `run_dir`.
-pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Result<Outcome> {
+pub fn run(
+    run_dir: &Path,
+    given: &[(String, Value)],
+    stop: &Stop,
+    fetch: &crate::data::availability::FetchPolicy,
+) -> anyhow::Result<Outcome> {
     let dir = RunDir::new(run_dir);
     std::fs::create_dir_all(&dir.root)
         .with_context(|| format!("creating {}", dir.root.display()))?;
@@ -106,6 +111,8 @@ pub fn run(run_dir: &Path, given: &[(String, Value)], stop: &Stop) -> anyhow::Re
     {
         return Ok(Outcome::AlreadyCompleted);
     }
+    // The dataset first: a run that cannot have its data is refused, not failed.
+    crate::data::availability::ensure(&flags, fetch)?;
     if is_new {
         crate::store::write_atomic(&dir.flags(), flags.to_yaml().as_bytes())?;
     }
@@ -657,7 +664,8 @@ impl Trainer {
         self.opt.zero_grad();
         loss.backward();
         self.opt.step();
-        self.model.update_ema();
+        // Before the step counter moves: the number of earlier updates.
+        self.model.update_ema(self.progress.step);
         tch::no_grad(|| StepLosses {
             loss: loss.detach(),
             noise_loss: (&d.noises - &noises).abs().mean(Kind::Float),
