@@ -224,13 +224,15 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
     ] {
         assert!(md.contains(&format!("]({f})")), "{f} linked: {md}");
     }
+    // Issue 13: 16 px images are shown 4x (64 px, nearest neighbour); each sample row has a
+    // 24 px band naming its run.
     assert_eq!(
         png_size(&dir.join("samples.png")),
-        (8 * 16, 2 * 16),
-        "a row of 8 per run"
+        (8 * 64, 2 * (24 + 64)),
+        "a labelled row of 8 per run"
     );
-    assert_eq!(png_size(&dir.join("forward.png")), (11 * 16, 2 * 16));
-    assert_eq!(png_size(&dir.join("reverse.png")), (11 * 16, 2 * 16));
+    assert_eq!(png_size(&dir.join("forward.png")), (11 * 64, 2 * 64));
+    assert_eq!(png_size(&dir.join("reverse.png")), (11 * 64, 2 * 64));
     assert_eq!(png_size(&dir.join("losses.png")), (1200, 480 + 18 * 2));
     assert_eq!(png_size(&dir.join("kid.png")), (1000, 80 + 28 * 2));
     assert_eq!(png_size(&dir.join("embedding.png")), (520, 560));

@@ -44,6 +44,8 @@ fn check_run(run_dir: &Path, sub: &str, epochs: usize, side: i64) -> serde_json:
     assert_eq!(r["epoch_rows"], epochs as i64 + 1);
     let images = r["images"].as_array().unwrap();
     assert_eq!(images.len(), epochs, "one sample grid per epoch: {r}");
+    // Shown at a readable size: scaled up by a whole factor to at least 64 px per image.
+    let side = side * ((64 + side - 1) / side).max(1);
     for im in images {
         assert_eq!(
             (im["width"].as_i64(), im["height"].as_i64()),

@@ -151,7 +151,11 @@ fn a_tiny_run_learns_and_writes_its_files() {
 
     // The sample grid: 6x6 images of 16 px.
     let img = image::open(rd.join("samples/epoch_004.png")).unwrap();
-    assert_eq!((img.width(), img.height()), (96, 96));
+    assert_eq!(
+        (img.width(), img.height()),
+        (6 * 64, 6 * 64),
+        "16 px samples shown 4x"
+    );
 
     // A completed run is left alone.
     let o = run(&["train", "--run-dir", rds]);

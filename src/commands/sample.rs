@@ -25,6 +25,10 @@ pub struct Args {
     /// Output PNG.
     #[arg(long, default_value = "grid.png")]
     pub out: PathBuf,
+    /// Scale each image up by this whole factor (nearest neighbour); default: to at least
+    /// 64 px; 1 = the model's own size.
+    #[arg(long)]
+    pub scale: Option<i64>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -42,7 +46,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let images =
         crate::model::from_run::sample_run(&RunDir::new(&a.run_dir), a.n, a.steps, a.seed, device)?;
     let secs = start.elapsed().as_secs_f64();
-    grid::save_grid(&images, grid::square_cols(a.n), &a.out)?;
+    let k = a
+        .scale
+        .unwrap_or_else(|| grid::readable_scale(images.size()[3]));
+    if k < 1 {
+        bail!(UsageError(format!("--scale must be at least 1, not {k}")));
+    }
+    grid::save_grid(&grid::upscale(&images, k), grid::square_cols(a.n), &a.out)?;
     crate::say!(
         "wrote {} ({} samples, {} steps; loaded and sampled in {:.2} s, {:.2} samples/s)",
         a.out.display(),

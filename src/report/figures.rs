@@ -68,7 +68,7 @@ pub fn make_all(
         pictures.push((
             "Samples per run".into(),
             "samples.png".into(),
-            format!("Each row: {SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of one run, in the table's order (runs without weights are left out)."),
+            format!("Each row: {SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the run named above it, in the table's order (runs without weights are left out); small images are scaled up by whole factors (nearest neighbour)."),
         ));
     }
     pictures.push((
@@ -111,7 +111,11 @@ pub fn make_all(
         return Ok(pictures);
     }
     if !with_weights.is_empty() {
-        samples(&with_weights, out, device)?;
+        let labelled: Vec<(&ReportRun, String)> = with_weights
+            .iter()
+            .map(|r| (*r, format!("{}  {}", r.entry.id, run_name(r, &g.varying))))
+            .collect();
+        samples(&labelled, out, device)?;
     }
     losses(g, order, &out.join("losses.png"))?;
     if has_kid {
@@ -148,12 +152,17 @@ fn model_of(r: &ReportRun, device: Device) -> anyhow::Result<DiffusionModel> {
     Ok(crate::model::from_run::load_for_sampling(&RunDir::new(&r.entry.dir), device)?.1)
 }
 
-/// One row per run of 8 samples, each cached in `.cache/` by run and weights.
-fn samples(runs: &[&ReportRun], out: &Path, device: Device) -> anyhow::Result<()> {
+/// Height of the band above each row of samples that names its run.
+const LABEL_H: u32 = 24;
+
+/// One row per run of 8 samples, each under a band naming the run (its id and varying
+/// flags), scaled up by a whole factor to at least 64 px per image (nearest neighbour);
+/// each run's row is cached in `.cache/` by run and weights.
+fn samples(runs: &[(&ReportRun, String)], out: &Path, device: Device) -> anyhow::Result<()> {
     let cache = out.join(".cache");
     std::fs::create_dir_all(&cache)?;
     let mut rows: Vec<image::RgbImage> = Vec::new();
-    for r in runs {
+    for (r, _) in runs {
         let weights = RunDir::new(&r.entry.dir)
             .sampling_weights()
             .expect("runs with weights only");
@@ -164,27 +173,36 @@ fn samples(runs: &[&ReportRun], out: &Path, device: Device) -> anyhow::Result<()
             let images = model.generate(SAMPLES, SAMPLE_STEPS, SAMPLE_SEED);
             grid::save_grid(&images, SAMPLES, &file)?;
         }
-        rows.push(image::open(&file)?.to_rgb8());
+        let raw = image::open(&file)?.to_rgb8();
+        let k = grid::readable_scale(raw.height() as i64) as u32;
+        rows.push(image::imageops::resize(
+            &raw,
+            raw.width() * k,
+            raw.height() * k,
+            image::imageops::FilterType::Nearest,
+        ));
     }
     let width = rows.iter().map(|r| r.width()).max().unwrap_or(1);
-    let rows: Vec<image::RgbImage> = rows
-        .into_iter()
-        .map(|r| {
-            if r.width() == width {
-                r
-            } else {
-                let h = r.height() * width / r.width();
-                image::imageops::resize(&r, width, h, image::imageops::FilterType::Triangle)
-            }
-        })
-        .collect();
-    let height: u32 = rows.iter().map(|r| r.height()).sum();
-    let mut canvas = image::RgbImage::new(width, height);
+    let height: u32 = rows.iter().map(|r| LABEL_H + r.height()).sum();
+    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
     let mut y = 0;
+    let mut label_at = Vec::new();
     for r in &rows {
-        image::imageops::replace(&mut canvas, r, 0, y as i64);
-        y += r.height();
+        label_at.push(y as i32);
+        image::imageops::replace(&mut canvas, r, 0, (y + LABEL_H) as i64);
+        y += LABEL_H + r.height();
     }
+    let mut buf = canvas.into_raw();
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
+        let style = TextStyle::from(("sans-serif", 15).into_font()).color(&BLACK);
+        for ((_, label), y) in runs.iter().zip(label_at) {
+            root.draw_text(label, &style, (4, y + 4))
+                .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    let canvas = image::RgbImage::from_raw(width, height, buf).expect("same size");
     let tmp = crate::store::tmp_path(&out.join("samples.png"));
     canvas.save_with_format(&tmp, image::ImageFormat::Png)?;
     crate::store::commit_tmp(&tmp, &out.join("samples.png"))?;
@@ -379,7 +397,7 @@ fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> 
 }
 
 fn save_rows(rows: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> {
-    grid::save_grid(rows, cols, path)
+    grid::save_readable_grid(rows, cols, path)
 }
 
 /// Forward diffusion of the example image (linear vs cosine) and reverse diffusion by `b`.

@@ -65,6 +65,37 @@ pub fn save_grid(images: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> 
     write_png(&png, path)
 }
 
+/// Pictures for people show each image at least this many pixels wide.
+pub const READABLE_PX: i64 = 64;
+
+/// The whole factor that brings an image of side `side` to at least [`READABLE_PX`].
+pub fn readable_scale(side: i64) -> i64 {
+    ((READABLE_PX + side - 1) / side.max(1)).max(1)
+}
+
+/// `images` (N, C, H, W) scaled up `k` times in each direction, nearest neighbour (every
+/// pixel becomes a k x k block: nothing is blurred or invented).
+pub fn upscale(images: &Tensor, k: i64) -> Tensor {
+    if k <= 1 {
+        return images.shallow_clone();
+    }
+    images
+        .repeat_interleave_self_int(k, Some(2), None)
+        .repeat_interleave_self_int(k, Some(3), None)
+}
+
+/// [`grid_png`] with each image scaled to a readable size ([`readable_scale`]).
+pub fn readable_grid_png(images: &Tensor, cols: i64) -> anyhow::Result<(Vec<u8>, u32, u32)> {
+    let k = readable_scale(*images.size().last().unwrap_or(&1));
+    grid_png(&upscale(images, k), cols)
+}
+
+/// [`save_grid`] with each image scaled to a readable size.
+pub fn save_readable_grid(images: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> {
+    let (png, _, _) = readable_grid_png(images, cols)?;
+    write_png(&png, path)
+}
+
 /// The side of the smallest square grid holding `n` images.
 pub fn square_cols(n: i64) -> i64 {
     (n as f64).sqrt().ceil().max(1.0) as i64
@@ -73,6 +104,27 @@ pub fn square_cols(n: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upscale_is_nearest_neighbour_by_whole_factors() {
+        assert_eq!(readable_scale(16), 4);
+        assert_eq!(readable_scale(24), 3);
+        assert_eq!(readable_scale(32), 2);
+        assert_eq!(readable_scale(64), 1);
+        assert_eq!(readable_scale(100), 1);
+        let x = Tensor::from_slice(&[0.0f32, 1.0, 0.5, 0.25]).reshape([1, 1, 2, 2]);
+        let y = upscale(&x, 3);
+        assert_eq!(y.size(), [1, 1, 6, 6]);
+        for (r, c, v) in [
+            (0, 0, 0.0),
+            (2, 2, 0.0),
+            (0, 3, 1.0),
+            (5, 0, 0.5),
+            (5, 5, 0.25),
+        ] {
+            assert_eq!(y.double_value(&[0, 0, r, c]), v, "({r}, {c})");
+        }
+    }
 
     #[test]
     fn layout() {

@@ -477,7 +477,7 @@ impl Trainer {
                 GRID_STEPS,
                 seeds::derive(f.seed, seeds::SAMPLES, 0),
             );
-            let (png, w, h) = grid::grid_png(&images, 6)?;
+            let (png, w, h) = grid::readable_grid_png(&images, 6)?;
             self.tracker.samples(self.progress.step, epoch, png, w, h)?;
         }
         Ok((val, kid))
