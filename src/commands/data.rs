@@ -36,6 +36,33 @@ pub enum DataCommand {
         #[arg(value_name = "FLAG=VALUE")]
         flags: Vec<String>,
     },
+    /// Write a split's images as the runs see them (decoded, resized): a grid to look at
+    /// and/or a folder of PNGs (e.g. for `ddim-sweep kid` between real images).
+    Export {
+        /// train or valid.
+        #[arg(long, default_value = "valid")]
+        split: Split,
+        /// How many images (from the split's start); 0 = all.
+        #[arg(long, default_value_t = 36)]
+        n: i64,
+        /// Skip this many images of the split first.
+        #[arg(long, default_value_t = 0)]
+        skip: i64,
+        /// A grid PNG (images scaled up to at least 64 px).
+        #[arg(long)]
+        grid: Option<PathBuf>,
+        /// A folder for one PNG per image, at the runs' size.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(value_name = "FLAG=VALUE")]
+        flags: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Split {
+    Train,
+    Valid,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -79,6 +106,50 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 }
             );
             report_skipped(&set.skipped);
+        }
+        DataCommand::Export {
+            split,
+            n,
+            skip,
+            grid,
+            dir,
+            flags,
+        } => {
+            if grid.is_none() && dir.is_none() {
+                anyhow::bail!(crate::process::UsageError(
+                    "data export: give --grid FILE.png and/or --dir FOLDER".into()
+                ));
+            }
+            let flags = resolve(&flags)?;
+            let set = data::load(&flags)?;
+            let all = match split {
+                Split::Train => &set.train,
+                Split::Valid => &set.valid,
+            };
+            let total = all.size()[0];
+            let skip = skip.clamp(0, total);
+            let n = if n <= 0 {
+                total - skip
+            } else {
+                n.min(total - skip)
+            };
+            let images = data::to_float(&all.narrow(0, skip, n));
+            if let Some(g) = &grid {
+                crate::track::grid::save_readable_grid(
+                    &images,
+                    crate::track::grid::square_cols(n),
+                    g,
+                )?;
+                println!("wrote {} ({n} {} images)", g.display(), set.name);
+            }
+            if let Some(d) = &dir {
+                std::fs::create_dir_all(d)?;
+                for i in 0..n {
+                    let path = d.join(format!("{:05}.png", skip + i));
+                    crate::track::grid::save_grid(&images.narrow(0, i, 1), 1, &path)?;
+                }
+                println!("wrote {n} images to {}", d.display());
+            }
         }
         DataCommand::Info { flags } => {
             let flags = resolve(&flags)?;
