@@ -7,6 +7,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$DDIM_ROOT/scripts/setup.sh"
 cd "$DDIM_ROOT"
-"$DDIM_BIN" run sweeps/demo.yaml --runs-dir runs "$@"
+"$DDIM_BIN" run sweeps/demo.yaml --runs-dir runs --jobs 2 "$@"
 "$DDIM_BIN" report --runs-dir runs --label demo --out reports
 echo "demo: see reports/demo/README.md"

@@ -27,7 +27,7 @@ fn dry_run(sweep: &str, runs: &str, extra: &[&str]) -> Vec<(String, String, Stri
     String::from_utf8_lossy(&o.stdout)
         .lines()
         .skip(2)
-        .filter(|l| !l.starts_with("new "))
+        .take_while(|l| !l.starts_with("new "))
         .map(|l| {
             let mut parts = l.splitn(3, "  ").map(|s| s.trim().to_string());
             let id = parts.next().unwrap();
@@ -632,6 +632,163 @@ fn misused_options_exit_2_like_clap() {
         assert!(
             err.contains("nonsense") || err.contains("tpu") || err.contains("--jobs"),
             "{err}"
+        );
+    }
+}
+
+/// A random search: drawn values depend only on the file (pinned here, so every machine
+/// draws the same), raising `trials` keeps the earlier runs, and bad distributions are refused
+/// with the file's line.
+#[test]
+fn random_search_draws_the_same_runs_everywhere_and_grows_by_trials() {
+    let d = tempfile::tempdir().unwrap();
+    let rs = d.path().join("runs");
+    let body = |trials: usize| {
+        format!(
+            "label: rnd\nflags:\n{BASE}  epochs: 1\n  max_images: 40\n  image_size: 16\ngrid:\n  loss_on: [noise, image]\nrandom:\n  trials: {trials}\n  seed: 7\n  space:\n    lr: loguniform(1e-4, 3e-3)\n    weight_decay: uniform(0, 1e-3)\n    log_every: randint(5, 20)\n    loss: [mae, mse]\n"
+        )
+    };
+    let s = write_sweep(d.path(), "rnd.yaml", &body(3));
+    let first = dry_run(&s, rs.to_str().unwrap(), &[]);
+    assert_eq!(
+        first.len(),
+        6,
+        "3 trials at each of 2 grid points: {first:?}"
+    );
+    assert_eq!(
+        first,
+        dry_run(&s, rs.to_str().unwrap(), &[]),
+        "same file, same runs"
+    );
+    // Trial k draws the same values at every grid point.
+    let drawn = |f: &str| f.split_once(' ').unwrap().1.to_string();
+    assert_eq!(drawn(&first[0].2), drawn(&first[3].2));
+    // Pinned: what every machine draws for this file (4 significant digits).
+    assert_eq!(
+        first[0].2, "loss_on=noise lr=0.001098 weight_decay=0.0009806 log_every=18 loss=mse",
+        "{first:?}"
+    );
+    let s5 = write_sweep(d.path(), "rnd.yaml", &body(5));
+    let more = dry_run(&s5, rs.to_str().unwrap(), &[]);
+    assert_eq!(more.len(), 10);
+    for r in &first {
+        assert!(more.contains(r), "trial kept: {r:?}");
+    }
+    // The runs train like any others; the same command again trains nothing.
+    let o = run(&run_args(&s5, &rs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&run_args(&s5, &rs, &[]));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("10 runs (10 completed, 0 to run)"),
+        "{}",
+        text(&o)
+    );
+    // Refused with the line.
+    for (space, line, says) in [
+        ("    weight_decay: uniform(0, 2)\n", 15, "can draw 2"),
+        ("    lr: gaussian(1, 2)\n", 15, "unknown distribution"),
+        ("    log_every: uniform(1, 3)\n", 15, "an integer"),
+        (
+            "    epochs: loguniform(0, 3)\n",
+            15,
+            "loguniform needs bounds > 0",
+        ),
+        ("    loss_on: [noise]\n", 15, "also fixed or in the grid"),
+    ] {
+        let bad = format!(
+            "label: bad\nflags:\n{BASE}grid:\n  loss_on: [noise, image]\nrandom:\n  trials: 2\n  space:\n{space}"
+        );
+        let p = write_sweep(d.path(), "bad.yaml", &bad);
+        let o = run(&run_args(&p, &rs, &["--dry-run"]));
+        assert_eq!(o.status.code(), Some(2), "{space}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("bad.yaml:{line}")) && err.contains(says),
+            "{space}: {err}"
+        );
+    }
+}
+
+/// Early stopping (median, grace 2 epochs, at least 2 runs): with lr varying slowest, the
+/// 1e-7 runs stop after their grace period and the 1e-3 runs complete; the same command
+/// changes nothing; stopping loses nothing; --resume-stopped finishes them.
+#[test]
+fn early_stopping_stops_hopeless_runs_and_resumes_on_request() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = sweep_body(
+        "es",
+        "  epochs: 6\n  max_images: 400\n  image_size: 32\nstop:\n  metric: val_noise_loss\n  rule: median\n  after_epochs: 2\n  min_runs: 2\n",
+        "  lr: [1.0e-3, 1.0e-7]\n  seed: [1, 2]\n",
+    );
+    let s = write_sweep(d.path(), "es.yaml", &body);
+    let plan = dry_run(&s, runs.to_str().unwrap(), &[]);
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("2 completed now, 0 failed, 0 interrupted, 2 stopped early"),
+        "{out}"
+    );
+    let dir = |i: usize| runs.join("es").join(&plan[i].0);
+    for i in 0..2 {
+        assert_eq!(
+            read_json(&dir(i).join("run.json"))["status"],
+            "completed",
+            "{}",
+            plan[i].2
+        );
+    }
+    for i in 2..4 {
+        let info = read_json(&dir(i).join("run.json"));
+        assert_eq!(info["status"], "stopped", "{}: {info}", plan[i].2);
+        let why = info["reason"].as_str().unwrap();
+        assert!(
+            why.contains("median rule at epoch 2") && why.contains("val_noise_loss"),
+            "{why}"
+        );
+        assert!(
+            info["epoch"].as_i64().unwrap() < 6,
+            "stopped before its end: {info}"
+        );
+        // Nothing lost: its checkpoint and every epoch it trained.
+        assert!(dir(i).join("checkpoint.safetensors").exists());
+        let rows = scalars_without_timing(&dir(i));
+        assert!(rows.len() >= 4, "epochs 0..2 at least: {rows:?}");
+    }
+    let rec = read_json(&runs.join("es/sweep.json"));
+    let decisions = rec["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 2, "{rec}");
+    for dec in decisions {
+        assert_eq!(dec["epoch"], 2);
+        assert!(dec["value"].as_f64().unwrap() > dec["threshold"].as_f64().unwrap());
+    }
+    // Again: nothing to do.
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("(2 completed, 0 to run, 2 stopped early"),
+        "{out}"
+    );
+    let attempts = |i: usize| read_json(&dir(i).join("run.json"))["attempts"].clone();
+    assert_eq!(attempts(2), 1);
+    // --resume-stopped: to the full epochs, left alone by the rule.
+    let o = run(&run_args(&s, &runs, &["--resume-stopped"]));
+    assert!(o.status.success(), "{}", text(&o));
+    for i in 2..4 {
+        let info = read_json(&dir(i).join("run.json"));
+        assert_eq!(info["status"], "completed", "{info}");
+        assert_eq!(info["epoch"], 6);
+        let epochs: Vec<String> = scalars_without_timing(&dir(i))
+            .iter()
+            .skip(1)
+            .map(|r| r.split(',').next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            epochs,
+            ["0", "1", "2", "3", "4", "5", "6"],
+            "each epoch once"
         );
     }
 }

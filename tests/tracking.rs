@@ -224,3 +224,54 @@ fn two_sweeps_in_one_runs_directory_share_the_hparams_columns() {
         }
     }
 }
+
+/// The HParams experiment marks exactly the flags that vary (grid and random space) as
+/// differing, so TensorBoard shows them first; a drawn float flag has an interval domain.
+#[test]
+fn hparams_mark_the_varying_flags_and_drawn_intervals() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let p = d.path().join("h.yaml");
+    fs::write(
+        &p,
+        "label: h\nflags:\n  dataset_name: shapes\n  image_size: 16\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  epochs: 1\n  max_images: 40\n  kid_images: 0\ngrid:\n  loss_on: [noise, image]\nrandom:\n  trials: 2\n  space:\n    lr: loguniform(1e-4, 3e-3)\n    loss: [mae, mse]\n",
+    )
+    .unwrap();
+    let o = run(&run_args(p.to_str().unwrap(), &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let (id, name) = runs_of(&runs.join("h")).remove(0);
+    let r = python_json(
+        "tb_server.py",
+        &[
+            runs.join("h").to_str().unwrap(),
+            &format!("{id}/{name}"),
+            "val/noise_loss",
+        ],
+        Duration::from_secs(180),
+    );
+    let infos = r["experiment"]["hparamInfos"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"));
+    let differing: std::collections::BTreeSet<&str> = infos
+        .iter()
+        .filter(|h| h["differs"] == true)
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        differing,
+        ["loss", "loss_on", "lr"].into_iter().collect(),
+        "exactly the varying flags: {infos:?}"
+    );
+    let lr = infos.iter().find(|h| h["name"] == "lr").unwrap();
+    assert_eq!(
+        lr["domainInterval"]["minValue"].as_f64(),
+        Some(1e-4),
+        "{lr}"
+    );
+    assert_eq!(
+        lr["domainInterval"]["maxValue"].as_f64(),
+        Some(3e-3),
+        "{lr}"
+    );
+    assert!(lr["domainDiscrete"].is_null(), "{lr}");
+}

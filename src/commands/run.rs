@@ -29,6 +29,9 @@ pub struct Args {
     /// Rerun failed runs (from their last checkpoint when they have one).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Continue the runs early stopping stopped, to their full epochs.
+    #[arg(long)]
+    pub resume_stopped: bool,
     /// Stop the sweep (other runs checkpoint and stop) at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
@@ -74,6 +77,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         set: a.set,
         dry_run: a.dry_run,
         retry_failed: a.retry_failed,
+        resume_stopped: a.resume_stopped,
         offline: a.offline,
         executor: match a.executor {
             Executor::Local => ExecutorKind::Local,
@@ -95,6 +99,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             runs_per_gpu: a.runs_per_gpu,
             fail_fast: a.fail_fast,
             args: std::env::args().collect(),
+            exempt_from_stop: Vec::new(),
         },
     };
     Ok(sweep_run::run(&req)?.into())

@@ -129,6 +129,10 @@ impl Executor for LocalExecutor {
     fn kill(&mut self) {
         self.control.send(Control::Kill);
     }
+
+    fn stop_run(&mut self, run: usize) {
+        self.control.send(Control::StopRun(run));
+    }
 }
 
 /// The executor's task: starts queued runs as slots free, reports starts and ends.
@@ -174,6 +178,14 @@ impl Scheduler {
                     Some(Control::Stop(sig)) => {
                         stopping = true;
                         self.signal_all(sig.raw());
+                    }
+                    Some(Control::StopRun(run)) => {
+                        if let Some((pid, _)) = self.active.get(&run) {
+                            // SAFETY: kill(2) on a child we started.
+                            unsafe {
+                                libc::kill(*pid as i32, libc::SIGTERM);
+                            }
+                        }
                     }
                     Some(Control::Kill) => {
                         stopping = true;
@@ -290,6 +302,7 @@ mod tests {
             runs_per_gpu: 2,
             fail_fast: false,
             args: vec![],
+            exempt_from_stop: vec![],
         };
         let s = o.slots();
         let gpus: Vec<_> = s.iter().map(|s| s.gpu).collect();

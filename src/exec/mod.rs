@@ -55,6 +55,8 @@ pub trait Executor {
     fn stop(&mut self, signal: Signal);
     /// Ends the running runs at once (they continue later from their last checkpoint).
     fn kill(&mut self);
+    /// Stops run `run` (an index into the plan's runs) after its current step.
+    fn stop_run(&mut self, run: usize);
     /// When the executor only submitted (and nobody watches), what it submitted.
     fn detached(&self) -> Option<String> {
         None
@@ -70,6 +72,8 @@ pub enum Control {
     Stop(Signal),
     /// End the running runs at once.
     Kill,
+    /// Stop this one run after its current step (it checkpoints): early stopping.
+    StopRun(usize),
 }
 
 /// The sending end of an executor task's control channel (nothing to send to before the
@@ -101,6 +105,8 @@ pub struct Options {
     pub fail_fast: bool,
     /// The command line, for the sweep record.
     pub args: Vec<String>,
+    /// Runs the early-stopping rule leaves alone (resumed with --resume-stopped), by id.
+    pub exempt_from_stop: Vec<String>,
 }
 
 /// What happened to the runs of one invocation.
@@ -109,6 +115,8 @@ pub struct Summary {
     pub completed: Vec<String>,
     pub failed: Vec<(String, String)>,
     pub interrupted: Vec<String>,
+    /// Stopped early by the sweep's rule.
+    pub stopped: Vec<String>,
     /// Runs that were to run but never started (the sweep was stopped first).
     pub not_started: usize,
     /// Stopped by the user's signal.

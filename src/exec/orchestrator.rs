@@ -7,8 +7,10 @@ use super::display::Display;
 use super::{Event, Executor, Options, Summary};
 use crate::process::{hostname, now_rfc3339, Signal};
 use crate::store::{RunInfo, Status};
-use crate::sweep::record::{Invocation, SweepRecord};
+use crate::sweep::record::{Decision, Invocation, SweepRecord};
+use crate::sweep::search::EarlyStop;
 use crate::sweep::Plan;
+use crate::track::csv::{self, EpochRow};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
@@ -35,9 +37,22 @@ pub async fn execute(
     record.invocations.push(invocation.clone());
     record.write(&plan.sweep_dir)?;
 
+    let exempt = plan
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| opts.exempt_from_stop.contains(&r.id))
+        .map(|(i, _)| i)
+        .collect();
     let mut o = Orchestrator {
         plan,
         fail_fast: opts.fail_fast,
+        early: plan.stop.clone().map(|rule| EarlyStopping {
+            rule,
+            seen: HashMap::new(),
+            exempt,
+            decisions: Vec::new(),
+        }),
         display: Display::new(&plan.label, todo.len()),
         active: HashMap::new(),
         summary: Summary::default(),
@@ -49,7 +64,13 @@ pub async fn execute(
     o.display.finish();
     let mut summary = o.summary;
     summary.detached = executor.detached();
-    let ended = summary.completed.len() + summary.failed.len() + summary.interrupted.len();
+    if let Some(e) = o.early {
+        record.decisions.extend(e.decisions);
+    }
+    let ended = summary.completed.len()
+        + summary.failed.len()
+        + summary.interrupted.len()
+        + summary.stopped.len();
     summary.not_started = total.saturating_sub(ended);
 
     invocation.ended = Some(now_rfc3339());
@@ -68,6 +89,8 @@ pub async fn execute(
 struct Orchestrator<'a> {
     plan: &'a Plan,
     fail_fast: bool,
+    /// The sweep's early-stopping rule, when it has one.
+    early: Option<EarlyStopping>,
     display: Display,
     /// Started runs that have not ended, with when they started.
     active: HashMap<usize, Instant>,
@@ -84,7 +107,10 @@ impl Orchestrator<'_> {
         let mut sigterm = signal(SignalKind::terminate())?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         executor.start(self.plan, todo, tx)?;
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        // Early stopping reads the runs' scalars often, so that a stop lands near the epoch
+        // that decided it; the display is redrawn every fifth tick.
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 ev = rx.recv() => match ev {
@@ -98,7 +124,13 @@ impl Orchestrator<'_> {
                 },
                 _ = sigint.recv() => self.on_signal(Signal::Int, executor),
                 _ = sigterm.recv() => self.on_signal(Signal::Term, executor),
-                _ = tick.tick() => self.display.refresh(),
+                _ = tick.tick() => {
+                    ticks += 1;
+                    if ticks.is_multiple_of(5) {
+                        self.display.refresh();
+                    }
+                    self.apply_stop_rule(executor);
+                }
             }
         }
     }
@@ -138,6 +170,11 @@ impl Orchestrator<'_> {
                 self.display.say(format!("stopped   {who} (resumable)"));
                 self.summary.interrupted.push(r.id.clone());
             }
+            Status::Stopped => {
+                let why = reason.unwrap_or_default();
+                self.display.say(format!("stopped early {who}: {why}"));
+                self.summary.stopped.push(r.id.clone());
+            }
             _ => {
                 let reason = reason.unwrap_or_default();
                 self.display.say(format!(
@@ -154,6 +191,75 @@ impl Orchestrator<'_> {
         }
         if !self.stopping {
             executor.proceed();
+        }
+    }
+
+    /// Applies the early-stopping rule to each epoch the running runs have written since the
+    /// last look: a run worse than the rule allows gets a stop request and is stopped.
+    fn apply_stop_rule(&mut self, executor: &mut dyn Executor) {
+        let Some(e) = &mut self.early else { return };
+        if self.stopping {
+            return;
+        }
+        let mut scalars: HashMap<usize, Vec<EpochRow>> = HashMap::new();
+        let mut read = |i: usize| -> Vec<EpochRow> {
+            scalars
+                .entry(i)
+                .or_insert_with(|| {
+                    csv::read(&self.plan.runs[i].run_dir().scalars()).unwrap_or_default()
+                })
+                .clone()
+        };
+        let mut active: Vec<usize> = self.active.keys().copied().collect();
+        active.sort();
+        for run in active {
+            if e.exempt.contains(&run) {
+                continue;
+            }
+            let rows = read(run);
+            let seen = e.seen.get(&run).copied().unwrap_or(0);
+            for row in rows.iter().filter(|r| r.epoch > seen) {
+                e.seen.insert(run, row.epoch);
+                let Some(value) = row.metric(&e.rule.metric) else {
+                    continue;
+                };
+                let others: Vec<f64> = (0..self.plan.runs.len())
+                    .filter(|j| *j != run)
+                    .filter_map(|j| {
+                        read(j)
+                            .iter()
+                            .find(|o| o.epoch == row.epoch)
+                            .and_then(|o| o.metric(&e.rule.metric))
+                    })
+                    .collect();
+                let Some(threshold) = e.rule.verdict(row.epoch, value, &others) else {
+                    continue;
+                };
+                let r = &self.plan.runs[run];
+                let d = Decision {
+                    run: r.id.clone(),
+                    rule: e.rule.rule_name(),
+                    metric: e.rule.metric.clone(),
+                    epoch: row.epoch,
+                    value,
+                    threshold,
+                    compared: others.len(),
+                    epochs: r.flags.epochs,
+                    at: now_rfc3339(),
+                };
+                if r.run_dir().write_stop_request(&d).is_ok() {
+                    self.display.say(format!(
+                        "stopping  {} {}: {}",
+                        r.id,
+                        r.varying_text(),
+                        d.reason()
+                    ));
+                    executor.stop_run(run);
+                    e.decisions.push(d);
+                    e.exempt.insert(run); // decided once
+                }
+                break;
+            }
         }
     }
 
@@ -176,6 +282,16 @@ impl Orchestrator<'_> {
                 .say("stopped at once; run the same command again to resume");
         }
     }
+}
+
+/// The state of early stopping in one invocation.
+struct EarlyStopping {
+    rule: EarlyStop,
+    /// The last epoch looked at, per run.
+    seen: HashMap<usize, i64>,
+    /// Runs the rule leaves alone: resumed with --resume-stopped, or already stopped.
+    exempt: std::collections::HashSet<usize>,
+    decisions: Vec<Decision>,
 }
 
 fn metrics_text(info: &RunInfo) -> String {

@@ -44,6 +44,8 @@ pub struct Request {
     pub set: Vec<String>,
     pub dry_run: bool,
     pub retry_failed: bool,
+    /// Continue the runs early stopping stopped, to their full epochs.
+    pub resume_stopped: bool,
     /// Never download a missing dataset.
     pub offline: bool,
     pub executor: ExecutorKind,
@@ -58,6 +60,10 @@ pub struct Request {
 struct Selection {
     todo: Vec<usize>,
     skipped_failed: Vec<usize>,
+    /// Stopped early, left alone (without --resume-stopped).
+    stopped: Vec<usize>,
+    /// Stopped early and resumed now (--resume-stopped).
+    resumed_stopped: Vec<usize>,
     busy: Vec<usize>,
     completed: usize,
     /// Of `todo`, runs already submitted (to Slurm) by an earlier invocation.
@@ -85,17 +91,24 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
     record.merge_plan(&plan, Some(req.sweep.display().to_string()));
     record.set_fixed(&spec.fixed);
+    record.set_search(&plan);
     crate::sweep::record::write_experiments(&req.runs_dir, &record)?;
-    let sel = select(&plan, req.retry_failed, &in_flight);
+    let sel = select(&plan, req.retry_failed, req.resume_stopped, &in_flight);
     print_plan(&plan, &sel);
     if sel.todo.is_empty() && sel.completed == plan.runs.len() {
         println!("all {} runs are completed: nothing to do", plan.runs.len());
     }
+    let mut opts = req.opts.clone();
+    opts.exempt_from_stop = sel
+        .resumed_stopped
+        .iter()
+        .map(|&i| plan.runs[i].id.clone())
+        .collect();
     let summary = execute_blocking(
         &plan,
         sel.todo.clone(),
         executor.as_mut(),
-        &req.opts,
+        &opts,
         &mut record,
     )?;
     if let Some(what) = &summary.detached {
@@ -192,13 +205,42 @@ fn print_dry_run(plan: &Plan) {
     }
     let count = |k: RunState| states.iter().filter(|s| **s == k).count();
     println!(
-        "new {}, resumable {}, completed {}, failed {}, running {}",
+        "new {}, resumable {}, completed {}, failed {}, running {}{}",
         count(RunState::New),
         count(RunState::Resumable),
         count(RunState::Completed),
         count(RunState::Failed),
-        count(RunState::Running)
+        count(RunState::Running),
+        match count(RunState::Stopped) {
+            0 => String::new(),
+            n => format!(", stopped {n}"),
+        }
     );
+    if let Some(r) = &plan.random {
+        let space: Vec<String> = r
+            .space
+            .iter()
+            .map(|(n, d)| format!("{n} ~ {}", d.text()))
+            .collect();
+        println!(
+            "random search: {} trial(s) per grid point, seed {}: {}",
+            r.trials,
+            r.seed,
+            space.join(", ")
+        );
+    }
+    for (k, same) in &plan.duplicate_trials {
+        println!("trial {k} drew the same values as run {same}: one run serves both");
+    }
+    if let Some(s) = &plan.stop {
+        println!(
+            "early stopping: {} on {} after {} epoch(s), comparing at least {} run(s)",
+            s.rule_name(),
+            s.metric,
+            s.after_epochs,
+            s.min_runs
+        );
+    }
 }
 
 /// A run still locked may belong to an orchestrator that just died: its runs checkpoint on
@@ -212,7 +254,7 @@ fn wait_for_orphans(plan: &Plan) {
 
 /// Reads every run's state (now that no other orchestrator of this sweep can change them):
 /// the runs the executor has in flight are watched again; the others to train are queued.
-fn select(plan: &Plan, retry_failed: bool, in_flight: &[usize]) -> Selection {
+fn select(plan: &Plan, retry_failed: bool, resume_stopped: bool, in_flight: &[usize]) -> Selection {
     let mut sel = Selection {
         attached: in_flight.len(),
         ..Default::default()
@@ -226,6 +268,11 @@ fn select(plan: &Plan, retry_failed: bool, in_flight: &[usize]) -> Selection {
             RunState::Completed => sel.completed += 1,
             RunState::Running => sel.busy.push(i),
             RunState::Failed if !retry_failed => sel.skipped_failed.push(i),
+            RunState::Stopped if !resume_stopped => sel.stopped.push(i),
+            RunState::Stopped => {
+                sel.resumed_stopped.push(i);
+                sel.todo.push(i);
+            }
             _ => sel.todo.push(i),
         }
     }
@@ -239,6 +286,12 @@ fn print_plan(plan: &Plan, sel: &Selection) {
     }
     if !sel.busy.is_empty() {
         extra.push_str(&format!(", {} being trained elsewhere", sel.busy.len()));
+    }
+    if !sel.stopped.is_empty() {
+        extra.push_str(&format!(
+            ", {} stopped early (--resume-stopped continues them)",
+            sel.stopped.len()
+        ));
     }
     if sel.attached > 0 {
         extra.push_str(&format!(
@@ -277,11 +330,16 @@ fn execute_blocking(
 
 fn print_summary(plan: &Plan, summary: &Summary, sel: &Selection) {
     println!(
-        "sweep {}: {} completed now, {} failed, {} interrupted",
+        "sweep {}: {} completed now, {} failed, {} interrupted{}",
         plan.label,
         summary.completed.len(),
         summary.failed.len(),
-        summary.interrupted.len()
+        summary.interrupted.len(),
+        if summary.stopped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} stopped early", summary.stopped.len())
+        }
     );
     for (id, reason) in &summary.failed {
         println!("  failed {id}: {reason}");

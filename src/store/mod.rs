@@ -63,6 +63,21 @@ impl RunDir {
     pub fn log(&self) -> PathBuf {
         self.root.join("train.log")
     }
+    /// Early stopping's request to this run (see [`sweep_file::Decision`]): read by the run
+    /// when it is signalled, so that it ends `stopped` rather than `interrupted`.
+    pub fn stop_request(&self) -> PathBuf {
+        self.root.join("stop.json")
+    }
+
+    pub fn write_stop_request(&self, d: &sweep_file::Decision) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(d).expect("serialisable");
+        write_atomic(&self.stop_request(), format!("{text}\n").as_bytes())
+    }
+
+    pub fn read_stop_request(&self) -> Option<sweep_file::Decision> {
+        serde_json::from_str(&fs::read_to_string(self.stop_request()).ok()?).ok()
+    }
+
     /// Live progress of a running attempt (see [`RunProgress`]).
     pub fn progress(&self) -> PathBuf {
         self.root.join("progress.json")

@@ -11,6 +11,8 @@ pub enum Status {
     Completed,
     Failed,
     Interrupted,
+    /// Stopped early by the sweep's rule (checkpointed; continues only with --resume-stopped).
+    Stopped,
 }
 
 impl std::fmt::Display for Status {

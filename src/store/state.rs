@@ -21,6 +21,8 @@ pub enum RunState {
     Failed,
     /// Being trained right now by another process on this machine.
     Running,
+    /// Stopped early: continues only with `--resume-stopped`.
+    Stopped,
 }
 
 impl RunState {
@@ -31,6 +33,7 @@ impl RunState {
             RunState::Resumable => "resumable",
             RunState::Failed => "failed",
             RunState::Running => "running",
+            RunState::Stopped => "stopped",
         }
     }
 }
@@ -60,6 +63,7 @@ impl RunDir {
             Status::Completed => RunState::Completed,
             Status::Failed => RunState::Failed,
             Status::Interrupted => RunState::Resumable,
+            Status::Stopped => RunState::Stopped,
             Status::Queued if self.checkpoint().exists() => RunState::Resumable,
             Status::Queued => RunState::New,
             Status::Running if self.is_locked() => RunState::Running,
@@ -96,6 +100,13 @@ impl RunDir {
                 seed: flags.seed,
                 ..Default::default()
             })?,
+            Some(RunInfo {
+                status: Status::Stopped,
+                ..
+            }) => {
+                // Resumed on purpose (--resume-stopped): the old request no longer holds.
+                let _ = std::fs::remove_file(self.stop_request());
+            }
             Some(mut info) if info.status == Status::Running && !self.is_locked() => {
                 info.status = Status::Interrupted;
                 info.reason = Some(format!(
@@ -170,6 +181,9 @@ impl RunDir {
         };
         let written = info.as_ref().map(|i| i.status);
         let reason_written = || info.as_ref().and_then(|i| i.reason.clone());
+        if written == Some(Status::Stopped) {
+            return (Status::Stopped, reason_written());
+        }
         let (status, reason) = match ended {
             Ended::Process { code, signal } => match (code, signal) {
                 (Some(0), _) if written == Some(Status::Completed) => (Status::Completed, None),

@@ -44,6 +44,56 @@ pub struct SweepRecord {
     pub fixed: BTreeMap<String, String>,
     pub runs: Vec<PlannedEntry>,
     pub invocations: Vec<Invocation>,
+    /// The random search's flags and their distributions, when the sweep draws.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub space: BTreeMap<String, SpaceEntry>,
+    /// The early stopping rule, as text (`median on val_noise_loss after 2 epochs, ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<String>,
+    /// Every run early stopping stopped, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<Decision>,
+}
+
+/// A searched flag's distribution.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpaceEntry {
+    /// As the sweep file writes it: `loguniform(0.0001, 0.003)`.
+    pub dist: String,
+    /// The interval of a float distribution.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Drawn on a log scale.
+    pub log: bool,
+}
+
+/// One early-stopping decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Decision {
+    pub run: String,
+    /// `median` or `asha (eta 3)`.
+    pub rule: String,
+    pub metric: String,
+    pub epoch: i64,
+    pub value: f64,
+    pub threshold: f64,
+    /// How many runs it was compared with.
+    pub compared: usize,
+    /// The epochs it was planned to train.
+    pub epochs: i64,
+    pub at: String,
+}
+
+impl Decision {
+    /// The reason a stopped run records.
+    pub fn reason(&self) -> String {
+        format!(
+            "stopped early by the {} rule at epoch {}: {} {:.6} worse than {:.6} ({} other runs)",
+            self.rule, self.epoch, self.metric, self.value, self.threshold, self.compared
+        )
+    }
 }
 
 pub fn record_path(sweep_dir: &Path) -> PathBuf {

@@ -2,6 +2,7 @@
 
 pub mod plan;
 pub mod record;
+pub mod search;
 pub mod spec;
 
 pub use plan::{expand, Plan, PlannedRun};

@@ -20,9 +20,11 @@ use std::path::{Path, PathBuf};
 pub struct PlannedRun {
     pub id: String,
     pub flags: Flags,
-    /// The grid flags' values of this run, in grid order.
+    /// The grid flags' values of this run, in grid order, then its drawn values.
     pub varying: Vec<(String, Value)>,
     pub dir: PathBuf,
+    /// Its trial (random search), if drawn.
+    pub trial: Option<usize>,
 }
 
 impl PlannedRun {
@@ -64,6 +66,10 @@ pub struct Plan {
     pub sweep_dir: PathBuf,
     pub varying_names: Vec<String>,
     pub runs: Vec<PlannedRun>,
+    /// Trials that drew the same flags as an earlier one (left out): (trial, same as run id).
+    pub duplicate_trials: Vec<(usize, String)>,
+    pub random: Option<super::search::RandomSearch>,
+    pub stop: Option<super::search::EarlyStop>,
 }
 
 /// The content-addressed id of a run.
@@ -133,6 +139,28 @@ pub fn combinations(spec: &SweepSpec) -> Vec<Vec<(String, Value)>> {
         .collect()
 }
 
+/// The flags a point of the sweep sets (grid values, then drawn ones).
+type Point = Vec<(String, Value)>;
+
+/// Every point of the sweep: each grid combination (after exclusions), times the random
+/// trials when there is a `random:` block (trial k's draws the same at every grid point).
+fn points(spec: &SweepSpec) -> Vec<(Point, Option<usize>)> {
+    let combos = combinations(spec);
+    match &spec.random {
+        None => combos.into_iter().map(|c| (c, None)).collect(),
+        Some(r) => combos
+            .iter()
+            .flat_map(|c| {
+                (0..r.trials).map(move |k| {
+                    let mut p = c.clone();
+                    p.extend(r.draw(&spec.label, k));
+                    (p, Some(k))
+                })
+            })
+            .collect(),
+    }
+}
+
 /// Expands a validated sweep into its runs under `runs_dir/<label>/`.
 pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
     let sweep_dir = runs_dir.join(&spec.label);
@@ -142,21 +170,32 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "sweep".into());
     let mut runs: Vec<PlannedRun> = Vec::new();
-    for combo in combinations(spec) {
+    let mut duplicate_trials = Vec::new();
+    for (point, trial) in points(spec) {
         let mut overrides = spec.fixed.clone();
-        overrides.extend(combo.iter().cloned());
+        overrides.extend(point.iter().cloned());
         let describe = || {
-            combo
+            point
                 .iter()
                 .map(|(k, v)| format!("{k}={}", plain_value(v)))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
         let flags = Flags::resolve(&overrides).map_err(|e| {
-            anyhow::anyhow!("{file}: the combination [{}] is invalid: {e}", describe())
+            let what = if trial.is_some() {
+                "drawn values"
+            } else {
+                "combination"
+            };
+            anyhow::anyhow!("{file}: the {what} [{}] is invalid: {e}", describe())
         })?;
         let id = run_id(&spec.label, &flags);
         if let Some(other) = runs.iter().find(|r| r.id == id) {
+            if let Some(k) = trial {
+                // A discrete space can draw the same values twice: one run serves both.
+                duplicate_trials.push((k, other.id.clone()));
+                continue;
+            }
             anyhow::bail!(
                 "{file}: the combinations [{}] and [{}] resolve to the same flags, so the same run: drop one of the values",
                 other.varying_text(),
@@ -167,7 +206,8 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
             dir: sweep_dir.join(&id),
             id,
             flags,
-            varying: combo,
+            varying: point,
+            trial,
         });
     }
     if runs.is_empty() {
@@ -175,11 +215,18 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
             "{file}: the exclusions remove every combination of the grid: nothing to run"
         );
     }
+    let mut varying_names: Vec<String> = spec.grid.iter().map(|(n, _)| n.clone()).collect();
+    if let Some(r) = &spec.random {
+        varying_names.extend(r.space.iter().map(|(n, _)| n.clone()));
+    }
     Ok(Plan {
         label: spec.label.clone(),
         sweep_dir,
-        varying_names: spec.grid.iter().map(|(n, _)| n.clone()).collect(),
+        varying_names,
         runs,
+        duplicate_trials,
+        random: spec.random.clone(),
+        stop: spec.stop.clone(),
     })
 }
 

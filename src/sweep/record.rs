@@ -3,7 +3,10 @@
 
 use super::plan::Plan;
 use crate::flags::plain_value;
-pub use crate::store::sweep_file::{record_path, Invocation, PlannedEntry, SweepLock, SweepRecord};
+pub use crate::store::sweep_file::{
+    record_path, Decision, Invocation, PlannedEntry, SpaceEntry, SweepLock, SweepRecord,
+};
+use crate::track::HParamColumn;
 
 impl SweepRecord {
     /// Merges the plan into the record: runs are added (never removed, so an earlier grid's
@@ -29,6 +32,35 @@ impl SweepRecord {
                     .collect(),
             });
         }
+    }
+
+    /// Records the random search's space and the stop rule of the plan.
+    pub fn set_search(&mut self, plan: &Plan) {
+        if let Some(r) = &plan.random {
+            for (name, d) in &r.space {
+                let (min, max) = d
+                    .interval()
+                    .map_or((None, None), |(a, b)| (Some(a), Some(b)));
+                self.space.insert(
+                    name.clone(),
+                    SpaceEntry {
+                        dist: d.text(),
+                        min,
+                        max,
+                        log: d.is_log(),
+                    },
+                );
+            }
+        }
+        self.stop = plan.stop.as_ref().map(|s| {
+            format!(
+                "{} on {} after {} epoch(s), comparing at least {} run(s)",
+                s.rule_name(),
+                s.metric,
+                s.after_epochs,
+                s.min_runs
+            )
+        });
     }
 
     /// Records the sweep's fixed flags (its `flags:`).
@@ -84,6 +116,46 @@ pub fn experiment_columns(
     columns
 }
 
+/// [`experiment_columns`] as TensorBoard shows them: a flag that varies in any of the sweeps
+/// (grid, random space, or different values across sweeps) is marked `differs`, so the
+/// HParams table shows it by default; a flag drawn from a float distribution has an interval
+/// domain covering every value the sweeps have.
+pub fn hparam_columns(current: &SweepRecord, others: &[SweepRecord]) -> Vec<HParamColumn> {
+    let all: Vec<&SweepRecord> = std::iter::once(current).chain(others).collect();
+    experiment_columns(current, others)
+        .into_iter()
+        .map(|(name, values)| {
+            let varies = values.len() > 1
+                || all
+                    .iter()
+                    .any(|r| r.varying.contains(&name) || r.space.contains_key(&name));
+            let mut interval: Option<(f64, f64)> = None;
+            for r in &all {
+                if let Some(SpaceEntry {
+                    min: Some(a),
+                    max: Some(b),
+                    ..
+                }) = r.space.get(&name)
+                {
+                    interval = Some(interval.map_or((*a, *b), |(x, y)| (x.min(*a), y.max(*b))));
+                }
+            }
+            if let Some((lo, hi)) = &mut interval {
+                for v in values.iter().filter_map(|v| v.as_f64()) {
+                    *lo = lo.min(v);
+                    *hi = hi.max(v);
+                }
+            }
+            HParamColumn {
+                name,
+                values,
+                interval,
+                differs: varies,
+            }
+        })
+        .collect()
+}
+
 /// Writes the HParams experiment of every sweep in the runs directory: the union of their
 /// columns (TensorBoard shows one experiment for a logdir, so `--logdir` on the runs directory
 /// then has every sweep's columns, and `--logdir` on one sweep still has all of its own).
@@ -107,7 +179,7 @@ pub fn write_experiments(runs_dir: &std::path::Path, current: &SweepRecord) -> a
         }
     }
     others.sort_by(|a, b| a.label.cmp(&b.label));
-    let columns = experiment_columns(current, &others);
+    let columns = hparam_columns(current, &others);
     let labels: Vec<&str> = std::iter::once(current.label.as_str())
         .chain(others.iter().map(|r| r.label.as_str()))
         .collect();

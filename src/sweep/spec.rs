@@ -13,6 +13,7 @@
 //!   - {loss: mse, loss_on: image}
 //! ```
 
+use super::search::{Dist, EarlyStop, RandomSearch, StopRule, STOP_METRICS};
 use crate::flags::{check_value, closest, lookup, plain_value, show_value, FlagError, FlagSpec};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
@@ -27,6 +28,10 @@ pub struct SweepSpec {
     pub exclude: Vec<Vec<(String, Value)>>,
     /// Settings for `--executor slurm` (never part of a run's identity).
     pub slurm: SlurmBlock,
+    /// Random draws per grid point (`random:`).
+    pub random: Option<RandomSearch>,
+    /// Early stopping (`stop:`).
+    pub stop: Option<EarlyStop>,
     pub source: Option<PathBuf>,
 }
 
@@ -79,6 +84,46 @@ struct RawSweep {
     exclude: Option<Vec<Mapping>>,
     #[serde(default)]
     slurm: Option<SlurmBlock>,
+    #[serde(default)]
+    random: Option<RawRandom>,
+    #[serde(default)]
+    stop: Option<RawStop>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRandom {
+    trials: usize,
+    #[serde(default = "one")]
+    seed: u64,
+    space: Mapping,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStop {
+    metric: String,
+    rule: String,
+    #[serde(default = "one_i64")]
+    after_epochs: i64,
+    #[serde(default = "two")]
+    min_runs: usize,
+    #[serde(default = "three")]
+    eta: u32,
+}
+
+fn one_i64() -> i64 {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn three() -> u32 {
+    3
 }
 
 /// Finds the line (1-based) of `key:` inside top-level `section` (or at top level when
@@ -147,12 +192,16 @@ impl SweepSpec {
         let fixed = p.fixed(raw.flags.unwrap_or_default())?;
         let grid = p.grid(raw.grid.unwrap_or_default(), &fixed)?;
         let exclude = p.exclude(raw.exclude.unwrap_or_default(), &grid)?;
+        let random = raw.random.map(|r| p.random(r, &fixed, &grid)).transpose()?;
+        let stop = raw.stop.map(|s| p.stop(s)).transpose()?;
         Ok(SweepSpec {
             label,
             fixed,
             grid,
             exclude,
             slurm: raw.slurm.unwrap_or_default(),
+            random,
+            stop,
             source: None,
         })
     }
@@ -161,6 +210,12 @@ impl SweepSpec {
     pub fn apply_set(&mut self, sets: &[(String, Value)]) -> Result<(), FlagError> {
         for (name, value) in sets {
             let v = check_value(lookup(name)?, value)?;
+            if let Some(r) = &mut self.random {
+                r.space.retain(|(n, _)| n != name);
+                if r.space.is_empty() {
+                    self.random = None;
+                }
+            }
             if let Some((_, values)) = self.grid.iter_mut().find(|(n, _)| n == name) {
                 *values = vec![v];
             } else if let Some((_, fv)) = self.fixed.iter_mut().find(|(n, _)| n == name) {
@@ -183,7 +238,9 @@ fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
             message.truncate(i);
         }
         if message.contains("unknown field") {
-            message.push_str(" (a sweep file has label, flags, grid, exclude and slurm)");
+            message.push_str(
+                " (a sweep file has label, flags, grid, exclude, random, stop and slurm)",
+            );
         }
         SpecError {
             file: file.to_string(),
@@ -192,6 +249,14 @@ fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
             message,
         }
     })
+}
+
+/// A distribution's bound as the sweep file wrote it (`2`, not `2.0`).
+fn bound_text(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if v.is_f64() => format!("{f}"),
+        _ => plain_value(v),
+    }
 }
 
 /// Validates each section of a sweep file, locating errors in its text.
@@ -343,6 +408,101 @@ impl Parser<'_> {
             exclude.push(rule);
         }
         Ok(exclude)
+    }
+
+    /// `random:`: at least one trial; each searched flag a distribution whose bounds (or
+    /// values) are valid for the flag, and not also fixed or in the grid.
+    fn random(
+        &self,
+        r: RawRandom,
+        fixed: &[(String, Value)],
+        grid: &[(String, Vec<Value>)],
+    ) -> Result<RandomSearch, SpecError> {
+        if r.trials == 0 {
+            return Err(self.err(
+                find_line(self.text, "random", "trials"),
+                "random: trials must be at least 1".into(),
+            ));
+        }
+        if r.space.is_empty() {
+            return Err(self.err(
+                find_line(self.text, "random", "space"),
+                "random: the space is empty: give at least one flag and its distribution".into(),
+            ));
+        }
+        let mut space = Vec::new();
+        for (k, v) in r.space {
+            let (name, spec) = self.flag("random", &k)?;
+            let line = find_line(self.text, "random", &name);
+            if fixed.iter().any(|(n, _)| *n == name) || grid.iter().any(|(n, _)| *n == name) {
+                return Err(self.err(
+                    line,
+                    format!("random: `{name}` is also fixed or in the grid: keep it in one place"),
+                ));
+            }
+            let dist =
+                Dist::parse(&v).map_err(|e| self.err(line, format!("random: {name}: {e}")))?;
+            let mut values = Vec::new();
+            for b in dist.bounds() {
+                let c = check_value(spec, &b).map_err(|e| {
+                    self.err(
+                        line,
+                        format!(
+                            "random: {name}: {} can draw {}, which the flag refuses: {e}",
+                            dist.text(),
+                            bound_text(&b)
+                        ),
+                    )
+                })?;
+                values.push(c);
+            }
+            let dist = match dist {
+                Dist::Choice(_) => Dist::Choice(values),
+                d => d,
+            };
+            space.push((name, dist));
+        }
+        Ok(RandomSearch {
+            trials: r.trials,
+            seed: r.seed,
+            space,
+        })
+    }
+
+    /// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
+    fn stop(&self, s: RawStop) -> Result<EarlyStop, SpecError> {
+        let line = |k: &str| find_line(self.text, "stop", k);
+        if !STOP_METRICS.contains(&s.metric.as_str()) {
+            return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar; expected one of {} (lower is better)", s.metric, STOP_METRICS.join(", "))));
+        }
+        let rule = match s.rule.as_str() {
+            "median" => StopRule::Median,
+            "asha" if s.eta >= 2 => StopRule::Asha { eta: s.eta },
+            "asha" => {
+                return Err(self.err(
+                    line("eta"),
+                    format!("stop: eta must be at least 2, not {}", s.eta),
+                ))
+            }
+            other => {
+                return Err(self.err(
+                    line("rule"),
+                    format!("stop: rule `{other}`: expected median or asha"),
+                ))
+            }
+        };
+        if s.after_epochs < 1 || s.min_runs < 1 {
+            return Err(self.err(
+                line("after_epochs"),
+                "stop: after_epochs and min_runs must be at least 1".into(),
+            ));
+        }
+        Ok(EarlyStop {
+            metric: s.metric,
+            rule,
+            after_epochs: s.after_epochs,
+            min_runs: s.min_runs,
+        })
     }
 
     /// One `flag: value` of an exclusion: a grid flag and one of its values.

@@ -83,6 +83,18 @@ impl EpochRow {
 }
 
 /// Reads every row of a scalars.csv.
+impl EpochRow {
+    /// A validation metric by its column name (`val_noise_loss`, `val_image_loss`, `val_kid`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "val_noise_loss" => self.val_noise_loss,
+            "val_image_loss" => self.val_image_loss,
+            "val_kid" => self.val_kid,
+            _ => None,
+        }
+    }
+}
+
 pub fn read(path: &Path) -> std::io::Result<Vec<EpochRow>> {
     let text = fs::read_to_string(path)?;
     Ok(text.lines().skip(1).filter_map(EpochRow::parse).collect())

@@ -144,45 +144,75 @@ pub fn mark_failed(dir: &RunDir, name: &str, step: i64) -> anyhow::Result<()> {
 /// The HParams metrics of a sweep: validation losses and KID, and the last epoch's loss.
 pub const METRIC_TAGS: [&str; 4] = ["val/noise_loss", "val/image_loss", "val/kid", "epoch/loss"];
 
-/// Writes an HParams experiment summary (its columns: each flag with its discrete domain, and
-/// the metrics) as the only event file directly in `sweep_dir`.
+/// One HParams column: a flag, the values it takes (a discrete domain) or the interval it is
+/// drawn from, and whether it differs between runs (TensorBoard shows those first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HParamColumn {
+    pub name: String,
+    pub values: Vec<serde_yaml::Value>,
+    pub interval: Option<(f64, f64)>,
+    pub differs: bool,
+}
+
+/// Writes an HParams experiment summary (its columns: each flag with its domain, and the
+/// metrics) as the only event file directly in `sweep_dir`.
 pub fn write_experiment(
     sweep_dir: &std::path::Path,
     description: &str,
-    hparams: &[(String, Vec<serde_yaml::Value>)],
+    hparams: &[HParamColumn],
 ) -> anyhow::Result<()> {
     use tensorboard::pb;
     let old = tensorboard::event_files(sweep_dir);
     let infos = hparams
         .iter()
-        .map(|(name, values)| {
-            let pbs: Vec<pb::PbValue> = values.iter().map(tensorboard::pb_value).collect();
-            let all_numbers = pbs
-                .iter()
-                .all(|v| matches!(v.kind, Some(pb::PbKind::Number(_))));
-            let all_bools = pbs
-                .iter()
-                .all(|v| matches!(v.kind, Some(pb::PbKind::Bool(_))));
-            let (ty, pbs) = if all_numbers {
-                (3, pbs)
-            } else if all_bools {
-                (2, pbs)
-            } else {
-                let as_text = values
+        .map(
+            |HParamColumn {
+                 name,
+                 values,
+                 interval,
+                 differs,
+             }| {
+                if let Some((lo, hi)) = interval {
+                    return pb::HParamInfo {
+                        name: name.clone(),
+                        r#type: 3,
+                        domain_interval: Some(pb::Interval {
+                            min_value: *lo,
+                            max_value: *hi,
+                        }),
+                        differs: *differs,
+                        ..Default::default()
+                    };
+                }
+                let pbs: Vec<pb::PbValue> = values.iter().map(tensorboard::pb_value).collect();
+                let all_numbers = pbs
                     .iter()
-                    .map(|v| pb::PbValue {
-                        kind: Some(pb::PbKind::Str(crate::flags::plain_value(v))),
-                    })
-                    .collect();
-                (1, as_text)
-            };
-            pb::HParamInfo {
-                name: name.clone(),
-                r#type: ty,
-                domain_discrete: Some(pb::ListValue { values: pbs }),
-                ..Default::default()
-            }
-        })
+                    .all(|v| matches!(v.kind, Some(pb::PbKind::Number(_))));
+                let all_bools = pbs
+                    .iter()
+                    .all(|v| matches!(v.kind, Some(pb::PbKind::Bool(_))));
+                let (ty, pbs) = if all_numbers {
+                    (3, pbs)
+                } else if all_bools {
+                    (2, pbs)
+                } else {
+                    let as_text = values
+                        .iter()
+                        .map(|v| pb::PbValue {
+                            kind: Some(pb::PbKind::Str(crate::flags::plain_value(v))),
+                        })
+                        .collect();
+                    (1, as_text)
+                };
+                pb::HParamInfo {
+                    name: name.clone(),
+                    r#type: ty,
+                    domain_discrete: Some(pb::ListValue { values: pbs }),
+                    differs: *differs,
+                    ..Default::default()
+                }
+            },
+        )
         .collect();
     let metric_infos = METRIC_TAGS
         .iter()

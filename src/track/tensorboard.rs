@@ -179,6 +179,18 @@ pub mod pb {
         pub r#type: i32,
         #[prost(message, optional, tag = "5")]
         pub domain_discrete: Option<ListValue>,
+        #[prost(message, optional, tag = "6")]
+        pub domain_interval: Option<Interval>,
+        #[prost(bool, tag = "7")]
+        pub differs: bool,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Interval {
+        #[prost(double, tag = "1")]
+        pub min_value: f64,
+        #[prost(double, tag = "2")]
+        pub max_value: f64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]

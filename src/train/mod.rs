@@ -162,6 +162,10 @@ fn record_outcome(dir: &RunDir, info: &mut RunInfo, result: &anyhow::Result<Outc
             info.metrics = metrics.clone();
             (Status::Completed, None)
         }
+        Ok(Outcome::Interrupted { .. }) if dir.read_stop_request().is_some() => {
+            let d = dir.read_stop_request().expect("just read");
+            (Status::Stopped, Some(d.reason()))
+        }
         Ok(Outcome::Interrupted { signal, step }) => (
             Status::Interrupted,
             Some(format!(

@@ -145,6 +145,10 @@ impl Executor for SlurmExecutor {
         self.control.send(Control::Kill);
     }
 
+    fn stop_run(&mut self, run: usize) {
+        self.control.send(Control::StopRun(run));
+    }
+
     fn detached(&self) -> Option<String> {
         (self.sub.detach).then(|| {
             if self.jobs.is_empty() {
@@ -312,6 +316,11 @@ impl Watcher {
                     Some(Control::Stop(sig)) => self.cancel(Some(sig)),
                     Some(Control::Kill) => self.cancel(None),
                     Some(Control::Proceed) => {} // Slurm starts tasks itself
+                    Some(Control::StopRun(i)) => {
+                        if let Some(w) = self.watched.get(&i) {
+                            let _ = client::scancel(std::slice::from_ref(&w.key), Some("TERM"));
+                        }
+                    }
                     None => self.stopping = true,
                 },
             }

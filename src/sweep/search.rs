@@ -1,0 +1,354 @@
+//! Search beyond grids: random draws from distributions (`random:`), and early stopping
+//! rules (`stop:`), as a sweep file writes them.
+//!
+//! ```yaml
+//! random:
+//!   trials: 12          # how many runs to draw (per grid point, with a grid)
+//!   seed: 1             # the draw's seed (default 1)
+//!   space:
+//!     lr: loguniform(1e-4, 3e-3)
+//!     weight_decay: uniform(0, 1e-3)
+//!     block_depth: randint(1, 3)      # inclusive
+//!     loss: [mae, mse]                # a list: a uniform choice
+//! stop:
+//!   metric: val_noise_loss     # a per-epoch validation scalar (lower is better)
+//!   rule: median               # median | asha
+//!   after_epochs: 2            # grace period
+//!   min_runs: 2                # compare only against at least this many runs
+//!   eta: 3                     # asha: keep the top 1/eta of each rung
+//! ```
+//!
+//! Trial k's value of a flag depends only on (label, seed, k, the flag's name) and its
+//! distribution: raising `trials` keeps the earlier trials, and adding a flag to the space
+//! leaves the other flags' draws as they were.
+
+use rand::{Rng, SeedableRng};
+use serde_yaml::Value;
+use sha2::{Digest, Sha256};
+
+/// One searched flag's distribution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dist {
+    /// Uniform on [lo, hi].
+    Uniform(f64, f64),
+    /// Log-uniform on [lo, hi] (both > 0).
+    LogUniform(f64, f64),
+    /// An integer in lo..=hi.
+    RandInt(i64, i64),
+    /// One of the values, uniformly.
+    Choice(Vec<Value>),
+}
+
+impl Dist {
+    /// Parses `uniform(a, b)`, `loguniform(a, b)`, `randint(a, b)` or a YAML list.
+    pub fn parse(v: &Value) -> Result<Dist, String> {
+        if let Value::Sequence(items) = v {
+            if items.is_empty() {
+                return Err("an empty list: give at least one value".into());
+            }
+            return Ok(Dist::Choice(items.clone()));
+        }
+        let text = match v {
+            Value::String(s) => s.trim().to_string(),
+            other => {
+                return Err(format!(
+                    "expected uniform(a, b), loguniform(a, b), randint(a, b) or a list of values, not {}",
+                    crate::flags::show_value(other)
+                ))
+            }
+        };
+        let bad = || {
+            format!("`{text}`: expected uniform(a, b), loguniform(a, b), randint(a, b) or a list of values")
+        };
+        let (name, rest) = text.split_once('(').ok_or_else(bad)?;
+        let args = rest.strip_suffix(')').ok_or_else(bad)?;
+        let parts: Vec<&str> = args.split(',').map(str::trim).collect();
+        if parts.len() != 2 {
+            return Err(format!("`{text}`: {} takes two bounds", name.trim()));
+        }
+        let num = |s: &str| {
+            s.parse::<f64>()
+                .map_err(|_| format!("`{text}`: `{s}` is not a number"))
+        };
+        let (a, b) = (num(parts[0])?, num(parts[1])?);
+        if !(a.is_finite() && b.is_finite()) || a > b {
+            return Err(format!(
+                "`{text}`: the bounds must be finite with low <= high"
+            ));
+        }
+        match name.trim() {
+            "uniform" => Ok(Dist::Uniform(a, b)),
+            "loguniform" if a <= 0.0 => Err(format!("`{text}`: loguniform needs bounds > 0")),
+            "loguniform" => Ok(Dist::LogUniform(a, b)),
+            "randint" if a.fract() != 0.0 || b.fract() != 0.0 => {
+                Err(format!("`{text}`: randint takes integer bounds"))
+            }
+            "randint" => Ok(Dist::RandInt(a as i64, b as i64)),
+            other => Err(format!(
+                "`{text}`: unknown distribution `{other}` (uniform, loguniform, randint, or a list)"
+            )),
+        }
+    }
+
+    /// The values that bound the distribution (each must be valid for the flag).
+    pub fn bounds(&self) -> Vec<Value> {
+        match self {
+            Dist::Uniform(a, b) | Dist::LogUniform(a, b) => vec![Value::from(*a), Value::from(*b)],
+            Dist::RandInt(a, b) => vec![Value::from(*a), Value::from(*b)],
+            Dist::Choice(v) => v.clone(),
+        }
+    }
+
+    /// A float interval (for TensorBoard's HParams domain), for uniform and loguniform.
+    pub fn interval(&self) -> Option<(f64, f64)> {
+        match self {
+            Dist::Uniform(a, b) | Dist::LogUniform(a, b) => Some((*a, *b)),
+            _ => None,
+        }
+    }
+
+    pub fn is_log(&self) -> bool {
+        matches!(self, Dist::LogUniform(..))
+    }
+
+    /// The text a sweep file writes.
+    pub fn text(&self) -> String {
+        match self {
+            Dist::Uniform(a, b) => format!("uniform({a}, {b})"),
+            Dist::LogUniform(a, b) => format!("loguniform({a}, {b})"),
+            Dist::RandInt(a, b) => format!("randint({a}, {b})"),
+            Dist::Choice(v) => crate::flags::show_value(&Value::Sequence(v.clone())),
+        }
+    }
+
+    /// Draws one value from `rng`; floats keep 4 significant digits (readable run names,
+    /// and the same text on every machine).
+    fn draw(&self, rng: &mut rand_chacha::ChaCha8Rng) -> Value {
+        match self {
+            Dist::Uniform(a, b) => Value::from(round_sig(a + (b - a) * rng.random::<f64>(), 4)),
+            Dist::LogUniform(a, b) => {
+                let (la, lb) = (a.ln(), b.ln());
+                let x = (la + (lb - la) * rng.random::<f64>()).exp();
+                Value::from(round_sig(x.clamp(*a, *b), 4))
+            }
+            Dist::RandInt(a, b) => Value::from(rng.random_range(*a..=*b)),
+            Dist::Choice(v) => v[rng.random_range(0..v.len())].clone(),
+        }
+    }
+}
+
+/// `x` rounded to `digits` significant digits.
+pub fn round_sig(x: f64, digits: i32) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let p = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+    (x * p).round() / p
+}
+
+/// A sweep's `random:` block, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomSearch {
+    pub trials: usize,
+    pub seed: u64,
+    /// Searched flags in file order.
+    pub space: Vec<(String, Dist)>,
+}
+
+impl RandomSearch {
+    /// Trial `k`'s values: each flag from its own stream, seeded by (label, seed, k, name).
+    pub fn draw(&self, label: &str, k: usize) -> Vec<(String, Value)> {
+        self.space
+            .iter()
+            .map(|(name, dist)| {
+                let mut h = Sha256::new();
+                h.update(format!(
+                    "ddim-sweep random v1\n{label}\n{}\n{k}\n{name}\n",
+                    self.seed
+                ));
+                let d = h.finalize();
+                let seed = u64::from_le_bytes(d[..8].try_into().expect("8 bytes"));
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                (name.clone(), dist.draw(&mut rng))
+            })
+            .collect()
+    }
+}
+
+/// How early stopping compares runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StopRule {
+    /// Stop a run worse than the median of the other runs at the same epoch.
+    Median,
+    /// Successive halving: at rungs after_epochs * eta^i keep the top 1/eta.
+    Asha { eta: u32 },
+}
+
+/// A sweep's `stop:` block, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyStop {
+    /// A column of scalars.csv (lower is better).
+    pub metric: String,
+    pub rule: StopRule,
+    pub after_epochs: i64,
+    pub min_runs: usize,
+}
+
+/// The per-epoch validation scalars a rule can watch.
+pub const STOP_METRICS: &[&str] = &["val_noise_loss", "val_image_loss", "val_kid"];
+
+impl EarlyStop {
+    pub fn rule_name(&self) -> String {
+        match self.rule {
+            StopRule::Median => "median".into(),
+            StopRule::Asha { eta } => format!("asha (eta {eta})"),
+        }
+    }
+
+    /// Whether `epoch` is a point where the rule decides.
+    pub fn decides_at(&self, epoch: i64) -> bool {
+        if epoch < self.after_epochs {
+            return false;
+        }
+        match self.rule {
+            StopRule::Median => true,
+            StopRule::Asha { eta } => {
+                let mut rung = self.after_epochs.max(1);
+                while rung < epoch {
+                    rung *= eta.max(2) as i64;
+                }
+                rung == epoch
+            }
+        }
+    }
+
+    /// Whether a run with `value` at `epoch` stops, given the other runs' values at that
+    /// epoch: Some(threshold) when it does.
+    pub fn verdict(&self, epoch: i64, value: f64, others: &[f64]) -> Option<f64> {
+        if !self.decides_at(epoch) || others.len() < self.min_runs || !value.is_finite() {
+            return None;
+        }
+        let mut all: Vec<f64> = others.iter().copied().filter(|v| v.is_finite()).collect();
+        match self.rule {
+            StopRule::Median => {
+                all.sort_by(f64::total_cmp);
+                let n = all.len();
+                if n == 0 {
+                    return None;
+                }
+                let median = if n % 2 == 1 {
+                    all[n / 2]
+                } else {
+                    (all[n / 2 - 1] + all[n / 2]) / 2.0
+                };
+                (value > median).then_some(median)
+            }
+            StopRule::Asha { eta } => {
+                all.push(value);
+                all.sort_by(f64::total_cmp);
+                let keep = all.len().div_ceil(eta.max(2) as usize).max(1);
+                let threshold = all[keep - 1];
+                (value > threshold).then_some(threshold)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distributions_parse_and_refuse() {
+        let p = |s: &str| Dist::parse(&serde_yaml::from_str::<Value>(s).unwrap());
+        assert_eq!(
+            p("loguniform(1e-4, 3e-3)").unwrap(),
+            Dist::LogUniform(1e-4, 3e-3)
+        );
+        assert_eq!(p("uniform(0, 1e-3)").unwrap(), Dist::Uniform(0.0, 1e-3));
+        assert_eq!(p("randint(1, 3)").unwrap(), Dist::RandInt(1, 3));
+        assert!(matches!(p("[mae, mse]").unwrap(), Dist::Choice(v) if v.len() == 2));
+        assert!(p("loguniform(0, 1)").unwrap_err().contains("> 0"));
+        assert!(p("uniform(2, 1)").unwrap_err().contains("low <= high"));
+        assert!(p("gaussian(0, 1)")
+            .unwrap_err()
+            .contains("unknown distribution"));
+        assert!(p("randint(1.5, 3)").unwrap_err().contains("integer"));
+        assert!(p("[]").unwrap_err().contains("empty"));
+        assert!(p("3").is_err());
+    }
+
+    #[test]
+    fn draws_depend_only_on_label_seed_trial_and_flag() {
+        let space = vec![
+            ("lr".to_string(), Dist::LogUniform(1e-4, 3e-3)),
+            ("block_depth".to_string(), Dist::RandInt(1, 3)),
+        ];
+        let r = RandomSearch {
+            trials: 12,
+            seed: 1,
+            space: space.clone(),
+        };
+        let a: Vec<_> = (0..12).map(|k| r.draw("x", k)).collect();
+        let b: Vec<_> = (0..12).map(|k| r.draw("x", k)).collect();
+        assert_eq!(a, b, "deterministic");
+        for t in &a {
+            let lr = t[0].1.as_f64().unwrap();
+            assert!((1e-4..=3e-3).contains(&lr), "{lr}");
+            assert_eq!(lr, round_sig(lr, 4));
+            assert!((1..=3).contains(&t[1].1.as_i64().unwrap()));
+        }
+        // Adding a flag keeps the others' draws; another seed or label changes them.
+        let mut wider = r.clone();
+        wider.space.push((
+            "loss".into(),
+            Dist::Choice(vec!["mae".into(), "mse".into()]),
+        ));
+        assert_eq!(wider.draw("x", 3)[..2], a[3][..]);
+        assert_ne!(
+            RandomSearch {
+                seed: 2,
+                ..r.clone()
+            }
+            .draw("x", 3),
+            a[3]
+        );
+        assert_ne!(r.draw("y", 3), a[3]);
+        // log-uniform: about half the draws below the geometric midpoint
+        let many = RandomSearch {
+            trials: 400,
+            seed: 1,
+            space: vec![("lr".into(), Dist::LogUniform(1e-4, 1e-2))],
+        };
+        let below = (0..400)
+            .filter(|k| many.draw("x", *k)[0].1.as_f64().unwrap() < 1e-3)
+            .count();
+        assert!((150..250).contains(&below), "{below}");
+    }
+
+    #[test]
+    fn median_and_asha_verdicts() {
+        let m = EarlyStop {
+            metric: "val_noise_loss".into(),
+            rule: StopRule::Median,
+            after_epochs: 2,
+            min_runs: 2,
+        };
+        assert_eq!(m.verdict(1, 9.0, &[1.0, 2.0]), None, "grace period");
+        assert_eq!(m.verdict(2, 9.0, &[1.0]), None, "too few runs");
+        assert_eq!(m.verdict(2, 9.0, &[1.0, 2.0]), Some(1.5));
+        assert_eq!(m.verdict(2, 1.2, &[1.0, 2.0]), None);
+        let a = EarlyStop {
+            rule: StopRule::Asha { eta: 2 },
+            ..m.clone()
+        };
+        assert!(a.decides_at(2) && a.decides_at(4) && a.decides_at(8) && !a.decides_at(3));
+        assert_eq!(a.verdict(3, 9.0, &[1.0, 2.0]), None, "not a rung");
+        assert_eq!(
+            a.verdict(4, 3.0, &[1.0, 2.0, 4.0]),
+            Some(2.0),
+            "top half of 4 is 1, 2"
+        );
+        assert_eq!(a.verdict(4, 2.0, &[1.0, 3.0, 4.0]), None);
+    }
+}
