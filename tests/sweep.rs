@@ -731,17 +731,17 @@ fn early_stopping_stops_hopeless_runs_and_resumes_on_request() {
         "{out}"
     );
     let dir = |i: usize| runs.join("es").join(&plan[i].0);
-    for i in 0..2 {
+    for (i, p) in plan.iter().enumerate().take(2) {
         assert_eq!(
             read_json(&dir(i).join("run.json"))["status"],
             "completed",
             "{}",
-            plan[i].2
+            p.2
         );
     }
-    for i in 2..4 {
+    for (i, p) in plan.iter().enumerate().skip(2) {
         let info = read_json(&dir(i).join("run.json"));
-        assert_eq!(info["status"], "stopped", "{}: {info}", plan[i].2);
+        assert_eq!(info["status"], "stopped", "{}: {info}", p.2);
         let why = info["reason"].as_str().unwrap();
         assert!(
             why.contains("median rule at epoch 2") && why.contains("val_noise_loss"),
