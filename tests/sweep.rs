@@ -683,6 +683,33 @@ fn random_search_draws_the_same_runs_everywhere_and_grows_by_trials() {
         "{}",
         text(&o)
     );
+    // The report's search section: runs ranked, each drawn number flag plotted.
+    let reports = d.path().join("reports");
+    let o = run(&[
+        "report",
+        "--runs-dir",
+        rs.to_str().unwrap(),
+        "--out",
+        reports.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = fs::read_to_string(reports.join("rnd/README.md")).unwrap();
+    assert!(
+        md.contains("## Search") && md.contains("`lr` ~ loguniform(0.0001, 0.003)"),
+        "{md}"
+    );
+    for f in [
+        "search_lr.png",
+        "search_weight_decay.png",
+        "search_log_every.png",
+    ] {
+        assert!(
+            md.contains(&format!("]({f})")) && reports.join("rnd").join(f).exists(),
+            "{f}: {md}"
+        );
+    }
     // Refused with the line.
     for (space, line, says) in [
         ("    weight_decay: uniform(0, 2)\n", 15, "can draw 2"),
@@ -756,6 +783,36 @@ fn early_stopping_stops_hopeless_runs_and_resumes_on_request() {
         let rows = scalars_without_timing(&dir(i));
         assert!(rows.len() >= 4, "epochs 0..2 at least: {rows:?}");
     }
+    // `runs` and `report` show them.
+    let o = run(&[
+        "runs",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(table.matches(",stopped,").count(), 2, "{table}");
+    assert!(
+        table.contains("stopped_early") && table.contains("val_noise_loss"),
+        "{table}"
+    );
+    let reports = d.path().join("reports");
+    let o = run(&[
+        "report",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--out",
+        reports.to_str().unwrap(),
+        "--no-images",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = fs::read_to_string(reports.join("es/README.md")).unwrap();
+    assert!(
+        md.contains("## Search") && md.contains("Early stopping stopped 2 run(s) and saved"),
+        "{md}"
+    );
+    assert!(md.contains("2 stopped early"), "{md}");
     let rec = read_json(&runs.join("es/sweep.json"));
     let decisions = rec["decisions"].as_array().unwrap();
     assert_eq!(decisions.len(), 2, "{rec}");

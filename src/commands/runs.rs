@@ -84,6 +84,7 @@ fn table(runs: &[RunEntry], slurm: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
             }
         }
     }
+    let any_stopped = runs.iter().any(|e| e.info.status == Status::Stopped);
     let header: Vec<String> = ["id", "label", "status"]
         .iter()
         .map(|s| s.to_string())
@@ -91,6 +92,7 @@ fn table(runs: &[RunEntry], slurm: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
         .chain(METRICS.iter().map(|s| s.to_string()))
         .chain(["seconds".to_string()])
         .chain(slurm.is_some().then(|| "slurm".to_string()))
+        .chain(any_stopped.then(|| "stopped_early".to_string()))
         .collect();
     let rows = runs
         .iter()
@@ -108,10 +110,27 @@ fn table(runs: &[RunEntry], slurm: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
             if let Some(cells) = slurm {
                 row.push(cells[n].clone());
             }
+            if any_stopped {
+                row.push(stopped_cell(e));
+            }
             row
         })
         .collect();
     (header, rows)
+}
+
+/// For a run stopped early: the epochs it trained and its metric against the threshold.
+fn stopped_cell(e: &RunEntry) -> String {
+    if e.info.status != Status::Stopped {
+        return String::new();
+    }
+    match crate::store::RunDir::new(&e.dir).read_stop_request() {
+        Some(d) => format!(
+            "epoch {}/{}: {} {:.6} > {:.6}",
+            e.info.epoch, d.epochs, d.metric, d.value, d.threshold
+        ),
+        None => format!("epoch {}", e.info.epoch),
+    }
 }
 
 fn print_json(runs: &[RunEntry], slurm: Option<&[String]>) -> anyhow::Result<()> {

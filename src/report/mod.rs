@@ -2,6 +2,7 @@
 //! label, from what the runs wrote to disk.
 
 pub mod figures;
+pub mod search;
 pub mod table;
 
 use crate::flags::{Flags, FLAG_SPECS};
@@ -252,7 +253,11 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
                 } else {
                     Vec::new()
                 };
-                let md = table::readme(g, &df, &tables, &pictures)?;
+                let record =
+                    crate::store::sweep_file::SweepRecord::read(&opts.runs_dir.join(&g.label))
+                        .unwrap_or_default();
+                let search = search::section(g, &record, &out_dir, opts.images)?;
+                let md = table::readme(g, &df, &tables, &pictures, search.as_deref())?;
                 crate::store::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
                 printed.push_str(&format!(
                     "## {} ({} runs) -> {}\n\n",

@@ -268,6 +268,7 @@ pub fn readme(
     df: &DataFrame,
     tables: &[(String, String)],
     pictures: &[(String, String, String)],
+    search: Option<&str>,
 ) -> anyhow::Result<String> {
     let statuses = strings(df, "status")?;
     let count = |s: &str| statuses.iter().filter(|x| *x == s).count();
@@ -280,6 +281,12 @@ pub fn readme(
         count("interrupted"),
         count("running") + count("queued")
     ));
+    if count("stopped") > 0 {
+        md.push_str(&format!(
+            "{} stopped early (see Search). ",
+            count("stopped")
+        ));
+    }
     md.push_str("Metrics are the final validation `noise_loss` and `image_loss` (mean absolute error) and `kid` (Kernel Inception Distance of generated samples against the validation images, Inception-v3 of TensorFlow's FID graph); lower is better and the best of each column is in bold.\n\n");
     md.push_str("## Results\n\n");
     for (title, t) in tables {
@@ -297,7 +304,8 @@ pub fn readme(
         .filter(|v| *v != "dataset_name")
         .cloned()
         .collect();
-    if !g.varying.iter().any(|v| v == "dataset_name") {
+    // A pivot of drawn values would have one run per cell: the search section shows them.
+    if !g.varying.iter().any(|v| v == "dataset_name") && search.is_none() {
         if let Some(p) = pivot(df, &pivot_flags, value)? {
             md.push_str(&format!(
                 "### {value} by {}\n\n{p}\n",
@@ -319,6 +327,9 @@ pub fn readme(
         .collect();
     if !failed.is_empty() {
         md.push_str(&format!("### Failed runs\n\n{}\n\n", failed.join("\n")));
+    }
+    if let Some(s) = search {
+        md.push_str(s);
     }
     for (title, file, caption) in pictures {
         md.push_str(&format!(

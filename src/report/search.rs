@@ -1,0 +1,245 @@
+//! The report's "Search" section, for a sweep that drew its flags (`random:`) or stopped
+//! runs early (`stop:`): every run ranked by its metric (best first, stopped runs at the value
+//! they stopped with), each searched flag plotted against the metric, and what early
+//! stopping saved. Everything comes from the runs' files and the sweep's record.
+
+use super::{LabelRuns, ReportRun};
+use crate::store::sweep_file::SweepRecord;
+use crate::store::RunDir;
+use crate::track::csv;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// A run's place in the search: the metric's last value and the epochs it trained.
+struct Ranked<'a> {
+    run: &'a ReportRun,
+    value: Option<f64>,
+    epoch: i64,
+}
+
+/// The section's markdown (with its pictures written to `out`), or None when the sweep
+/// neither searched nor stopped runs early.
+pub fn section(
+    g: &LabelRuns,
+    record: &SweepRecord,
+    out: &Path,
+    images: bool,
+) -> anyhow::Result<Option<String>> {
+    if record.space.is_empty() && record.stop.is_none() {
+        return Ok(None);
+    }
+    let metric = metric_of(g, record);
+    let mut ranked: Vec<Ranked> = g
+        .runs
+        .iter()
+        .map(|r| {
+            let rows = csv::read(&RunDir::new(&r.entry.dir).scalars()).unwrap_or_default();
+            let value = rows.iter().rev().find_map(|row| row.metric(&metric));
+            let epoch = rows.last().map_or(0, |row| row.epoch);
+            Ranked {
+                run: r,
+                value,
+                epoch,
+            }
+        })
+        .collect();
+    ranked.sort_by(|a, b| match (a.value, b.value) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    let mut md = String::from("## Search\n\n");
+    if !record.space.is_empty() {
+        let space: Vec<String> = record
+            .space
+            .iter()
+            .map(|(n, s)| format!("`{n}` ~ {}", s.dist))
+            .collect();
+        md.push_str(&format!("Random search over {}.\n", space.join(", ")));
+    }
+    if let Some(s) = &record.stop {
+        md.push_str(&format!("Early stopping: {s}.\n"));
+    }
+    md.push_str(&format!(
+        "\nRuns ranked by their last `{metric}` (lower is better; a stopped run at the value it stopped with):\n\n"
+    ));
+    md.push_str(&ranking_table(&ranked, &g.varying, &metric));
+    md.push_str(&savings(g, record));
+    if images {
+        for (name, entry) in &record.space {
+            let file = format!("search_{name}.png");
+            if scatter(&ranked, name, entry.log, &metric, &out.join(&file))? {
+                md.push_str(&format!(
+                    "### {metric} against {name}\n\n![{name}]({file})\n\n"
+                ));
+            }
+        }
+    }
+    Ok(Some(md))
+}
+
+/// The stop rule's metric; else val_kid when runs have it; else val_noise_loss.
+fn metric_of(g: &LabelRuns, record: &SweepRecord) -> String {
+    if let Some(d) = record.decisions.first() {
+        return d.metric.clone();
+    }
+    if let Some(s) = &record.stop {
+        if let Some(m) = crate::sweep::search::STOP_METRICS
+            .iter()
+            .find(|m| s.contains(*m))
+        {
+            return m.to_string();
+        }
+    }
+    let has_kid = g
+        .runs
+        .iter()
+        .any(|r| r.entry.info.metrics.contains_key("kid"));
+    if has_kid { "val_kid" } else { "val_noise_loss" }.into()
+}
+
+fn ranking_table(ranked: &[Ranked], varying: &[String], metric: &str) -> String {
+    let mut md = format!(
+        "| rank | id | status | epochs | {} | {metric} |\n|---:|:--|:--|--:|{}--:|\n",
+        varying.join(" | "),
+        ":--|".repeat(varying.len())
+    );
+    for (i, r) in ranked.iter().enumerate() {
+        let planned = r.run.flags.as_ref().map_or(0, |f| f.epochs);
+        let flags: Vec<&str> = varying.iter().map(|v| r.run.flag_text(v)).collect();
+        md.push_str(&format!(
+            "| {} | `{}` | {} | {}/{planned} | {} | {} |\n",
+            i + 1,
+            r.run.entry.id,
+            r.run.entry.info.status,
+            r.epoch,
+            flags.join(" | "),
+            r.value.map_or(String::new(), |v| format!("{v:.6}"))
+        ));
+    }
+    md.push('\n');
+    md
+}
+
+/// What early stopping saved: epochs not trained by the runs it stopped.
+fn savings(g: &LabelRuns, record: &SweepRecord) -> String {
+    if record.decisions.is_empty() {
+        return String::new();
+    }
+    let planned: i64 = g
+        .runs
+        .iter()
+        .filter_map(|r| r.flags.as_ref())
+        .map(|f| f.epochs)
+        .sum();
+    let stopped: Vec<&crate::store::sweep_file::Decision> = record
+        .decisions
+        .iter()
+        .filter(|d| {
+            g.runs
+                .iter()
+                .any(|r| r.entry.id == d.run && r.entry.info.status.to_string() == "stopped")
+        })
+        .collect();
+    let saved: i64 = stopped
+        .iter()
+        .map(|d| {
+            let trained = g
+                .runs
+                .iter()
+                .find(|r| r.entry.id == d.run)
+                .map_or(d.epoch, |r| r.entry.info.epoch.max(d.epoch));
+            (d.epochs - trained).max(0)
+        })
+        .sum();
+    let mut md = format!(
+        "Early stopping stopped {} run(s) and saved {saved} of the {planned} epochs the sweep planned ({:.0}%):\n\n",
+        stopped.len(),
+        100.0 * saved as f64 / planned.max(1) as f64
+    );
+    for d in &record.decisions {
+        md.push_str(&format!("- `{}`: {}\n", d.run, d.reason()));
+    }
+    md.push('\n');
+    md
+}
+
+/// The metric against one searched flag (numbers only; a log axis for log-uniform flags).
+/// Returns whether a picture was written.
+fn scatter(
+    ranked: &[Ranked],
+    flag: &str,
+    log: bool,
+    metric: &str,
+    path: &Path,
+) -> anyhow::Result<bool> {
+    let pts: Vec<(f64, f64)> = ranked
+        .iter()
+        .filter_map(|r| Some((r.run.flag_text(flag).parse::<f64>().ok()?, r.value?)))
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log || *x > 0.0))
+        .collect();
+    if pts.len() < 2 {
+        return Ok(false);
+    }
+    let (mut x0, mut x1) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (y0, y1) = pts
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    if x0 == x1 {
+        (x0, x1) = (x0 * 0.9 - 1e-12, x1 * 1.1 + 1e-12);
+    }
+    let pad = (y1 - y0).max(1e-9) * 0.08;
+    let root = BitMapBackend::new(path, (640, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let caption = format!(
+        "{metric} against {flag}{}",
+        if log { " (log scale)" } else { "" }
+    );
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70);
+    let style = ShapeStyle::from(&RGBColor(31, 119, 180)).filled();
+    if log {
+        let mut chart = builder
+            .build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0 - pad..y1 + pad)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(flag)
+            .y_desc(metric)
+            .x_labels(6)
+            .x_label_formatter(&|v| format!("{v:.0e}"))
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
+            .map_err(err)?;
+    } else {
+        let xpad = (x1 - x0) * 0.05;
+        let mut chart = builder
+            .build_cartesian_2d(x0 - xpad..x1 + xpad, y0 - pad..y1 + pad)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(flag)
+            .y_desc(metric)
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(true)
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("drawing: {e:?}")
+}
