@@ -197,9 +197,28 @@ fn a_tiny_run_learns_and_writes_its_files() {
         ]);
         assert!(o.status.success(), "{}", text(&o));
     }
+    // 3x3 samples of 16 px, shown 4x (at least 64 px each, issue 13); --scale 1: as drawn.
     let img = image::open(&g1).unwrap();
-    assert_eq!((img.width(), img.height()), (48, 48));
+    assert_eq!((img.width(), img.height()), (3 * 64, 3 * 64));
     assert_eq!(fs::read(&g1).unwrap(), fs::read(&g2).unwrap());
+    let raw = d.path().join("raw.png");
+    let o = run(&[
+        "sample",
+        rds,
+        "--n",
+        "9",
+        "--steps",
+        "5",
+        "--device",
+        "cpu",
+        "--scale",
+        "1",
+        "--out",
+        raw.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let img = image::open(&raw).unwrap();
+    assert_eq!((img.width(), img.height()), (48, 48));
     let o = run(&["sample", d.path().to_str().unwrap(), "--out", "x.png"]);
     assert!(!o.status.success());
     assert!(
