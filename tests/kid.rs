@@ -25,7 +25,11 @@ fn tiny_network() -> PathBuf {
 }
 
 fn real_network() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/inception/default_1.pt");
+    // The project environment of scripts/setup.sh (DDIM_VENV, as the other helpers use).
+    let venv = std::env::var_os("DDIM_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    let p = venv.join("inception/default_1.pt");
     assert!(p.exists(), "{} missing: run scripts/setup.sh", p.display());
     p
 }
