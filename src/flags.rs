@@ -527,12 +527,6 @@ impl PartialEq<&str> for Dataset {
     }
 }
 
-impl PartialEq<&str> for DeviceSpec {
-    fn eq(&self, other: &&str) -> bool {
-        DeviceSpec::parse(other) == Some(*self)
-    }
-}
-
 impl fmt::Display for Dataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -43,14 +43,6 @@ pub enum Signal {
 }
 
 impl Signal {
-    pub fn from_raw(sig: i32) -> Option<Signal> {
-        match sig {
-            libc::SIGINT => Some(Signal::Int),
-            libc::SIGTERM => Some(Signal::Term),
-            libc::SIGUSR1 => Some(Signal::Usr1),
-            _ => None,
-        }
-    }
     pub fn raw(self) -> i32 {
         match self {
             Signal::Int => libc::SIGINT,

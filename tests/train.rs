@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 #[test]
@@ -180,43 +181,22 @@ fn a_tiny_run_learns_and_writes_its_files() {
     // sample: a square grid from the saved weights, deterministic for a seed.
     let g1 = d.path().join("g1.png");
     let g2 = d.path().join("g2.png");
-    for g in [&g1, &g2] {
-        let o = run(&[
-            "sample",
-            rds,
-            "--n",
-            "9",
-            "--steps",
-            "5",
-            "--seed",
-            "7",
-            "--device",
-            "cpu",
-            "--out",
-            g.to_str().unwrap(),
-        ]);
+    let raw = d.path().join("raw.png");
+    // 9 samples of 5 steps (seed 7) into `out`, with `extra` options.
+    let sample = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["sample", rds, "--n", "9", "--steps", "5", "--seed", "7"];
+        args.extend_from_slice(&["--device", "cpu", "--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let o = run(&args);
         assert!(o.status.success(), "{}", text(&o));
-    }
+    };
+    sample(&g1, &[]);
+    sample(&g2, &[]);
     // 3x3 samples of 16 px, shown 4x (at least 64 px each, issue 13); --scale 1: as drawn.
     let img = image::open(&g1).unwrap();
     assert_eq!((img.width(), img.height()), (3 * 64, 3 * 64));
     assert_eq!(fs::read(&g1).unwrap(), fs::read(&g2).unwrap());
-    let raw = d.path().join("raw.png");
-    let o = run(&[
-        "sample",
-        rds,
-        "--n",
-        "9",
-        "--steps",
-        "5",
-        "--device",
-        "cpu",
-        "--scale",
-        "1",
-        "--out",
-        raw.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    sample(&raw, &["--scale", "1"]);
     let img = image::open(&raw).unwrap();
     assert_eq!((img.width(), img.height()), (48, 48));
     let o = run(&["sample", d.path().to_str().unwrap(), "--out", "x.png"]);

@@ -1,5 +1,6 @@
-use crate::exec::sweep_run::{self, ExecutorKind, Request, SlurmOverrides};
+use crate::exec::sweep_run::{self, ExecutorKind, Request};
 use crate::exec::Options;
+use crate::sweep::spec::SlurmBlock;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,7 +41,7 @@ pub struct Args {
     pub offline: bool,
     /// Where the runs execute: local (child processes here) or slurm (a job array).
     #[arg(long, value_enum, default_value = "local")]
-    pub executor: Executor,
+    pub executor: ExecutorKind,
     /// Slurm: submit, print the job id and return (run the same command again to watch).
     #[arg(long)]
     pub detach: bool,
@@ -64,12 +65,6 @@ pub struct Args {
     pub sbatch_args: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Executor {
-    Local,
-    Slurm,
-}
-
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let req = Request {
         sweep: a.sweep,
@@ -79,19 +74,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         retry_failed: a.retry_failed,
         resume_stopped: a.resume_stopped,
         offline: a.offline,
-        executor: match a.executor {
-            Executor::Local => ExecutorKind::Local,
-            Executor::Slurm => ExecutorKind::Slurm,
-        },
-        slurm: SlurmOverrides {
+        executor: a.executor,
+        slurm: SlurmBlock {
             partition: a.partition,
             time: a.time,
             gres: a.gres,
             cpus_per_task: a.cpus_per_task,
             mem: a.mem,
+            signal_before: None,
             extra: a.sbatch_args,
-            detach: a.detach,
         },
+        detach: a.detach,
         jobs: a.jobs,
         opts: Options {
             jobs: a.jobs.unwrap_or(1),

@@ -54,10 +54,10 @@ pub struct Unavailable {
 fn hint(dataset: &Dataset, dir: &Path) -> String {
     match dataset {
         Dataset::Flowers | Dataset::Pets => format!(
-            ". Fetch it with `ddim-sweep data fetch {dataset} --data-root {}` (or allow downloads: without --offline / {OFFLINE_ENV})",
-            dir.parent().map_or(".".into(), |p| p.display().to_string())
+            "{} (or allow downloads: without --offline / {OFFLINE_ENV})",
+            super::fetch_hint(dataset.name(), dir)
         ),
-        _ => ". Set data_dir to a folder of PNG/JPEG images (any depth)".into(),
+        _ => "; set data_dir to a folder of PNG/JPEG images (any depth)".into(),
     }
 }
 

@@ -5,7 +5,6 @@
 use crate::store::RunDir;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
-use std::io::Write;
 
 pub struct Display {
     multi: MultiProgress,
@@ -48,7 +47,6 @@ impl Display {
         } else {
             let _ = self.multi.println(line);
         }
-        let _ = std::io::stdout().flush();
     }
 
     /// A line for run `run` (whose progress file is in `dir`), until it ends.

@@ -3,7 +3,7 @@
 //! one run per slot (a CPU job sharing the cores, or a place on a GPU).
 
 use super::{Control, Controls, Event, Executor, Options};
-use crate::process::{now_rfc3339, Signal};
+use crate::process::now_rfc3339;
 use crate::store::{Ended, RunDir};
 use crate::sweep::Plan;
 use anyhow::Context;
@@ -118,20 +118,8 @@ impl Executor for LocalExecutor {
         Ok(())
     }
 
-    fn proceed(&mut self) {
-        self.control.send(Control::Proceed);
-    }
-
-    fn stop(&mut self, signal: Signal) {
-        self.control.send(Control::Stop(signal));
-    }
-
-    fn kill(&mut self) {
-        self.control.send(Control::Kill);
-    }
-
-    fn stop_run(&mut self, run: usize) {
-        self.control.send(Control::StopRun(run));
+    fn controls(&self) -> &Controls {
+        &self.control
     }
 }
 

@@ -47,16 +47,26 @@ pub trait Executor {
         runs: Vec<usize>,
         events: UnboundedSender<Event>,
     ) -> anyhow::Result<()>;
+    /// The control channel of the executor's task, through which the requests below go.
+    fn controls(&self) -> &Controls;
     /// The orchestrator has settled the last run that ended (and did not stop the sweep):
     /// an executor that waits for that before starting another run may go on.
-    fn proceed(&mut self) {}
+    fn proceed(&mut self) {
+        self.controls().send(Control::Proceed);
+    }
     /// Starts no more runs; running ones get `signal` and stop after their current step
     /// (they checkpoint).
-    fn stop(&mut self, signal: Signal);
+    fn stop(&mut self, signal: Signal) {
+        self.controls().send(Control::Stop(signal));
+    }
     /// Ends the running runs at once (they continue later from their last checkpoint).
-    fn kill(&mut self);
+    fn kill(&mut self) {
+        self.controls().send(Control::Kill);
+    }
     /// Stops run `run` (an index into the plan's runs) after its current step.
-    fn stop_run(&mut self, run: usize);
+    fn stop_run(&mut self, run: usize) {
+        self.controls().send(Control::StopRun(run));
+    }
     /// When the executor only submitted (and nobody watches), what it submitted.
     fn detached(&self) -> Option<String> {
         None

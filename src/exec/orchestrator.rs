@@ -50,6 +50,7 @@ pub async fn execute(
         early: plan.stop.clone().map(|rule| EarlyStopping {
             rule,
             seen: HashMap::new(),
+            stamps: HashMap::new(),
             exempt,
             decisions: Vec::new(),
         }),
@@ -107,9 +108,10 @@ impl Orchestrator<'_> {
         let mut sigterm = signal(SignalKind::terminate())?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         executor.start(self.plan, todo, tx)?;
-        // Early stopping reads the runs' scalars often, so that a stop lands near the epoch
-        // that decided it; the display is redrawn every fifth tick.
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        // With an early-stopping rule the runs' scalars are looked at every 0.1 s, so that a
+        // stop lands near the epoch that decided it; the display is redrawn every 0.5 s.
+        let period = if self.early.is_some() { 100 } else { 500 };
+        let mut tick = tokio::time::interval(Duration::from_millis(period));
         let mut ticks = 0u64;
         loop {
             tokio::select! {
@@ -126,7 +128,7 @@ impl Orchestrator<'_> {
                 _ = sigterm.recv() => self.on_signal(Signal::Term, executor),
                 _ = tick.tick() => {
                     ticks += 1;
-                    if ticks.is_multiple_of(5) {
+                    if (ticks * period).is_multiple_of(500) {
                         self.display.refresh();
                     }
                     self.apply_stop_rule(executor);
@@ -216,6 +218,11 @@ impl Orchestrator<'_> {
             if e.exempt.contains(&run) {
                 continue;
             }
+            // Read again only when the file changed since the last look.
+            let stamp = crate::store::file_stamp(&self.plan.runs[run].run_dir().scalars());
+            if e.stamps.insert(run, stamp) == Some(stamp) {
+                continue;
+            }
             let rows = read(run);
             let seen = e.seen.get(&run).copied().unwrap_or(0);
             for row in rows.iter().filter(|r| r.epoch > seen) {
@@ -289,6 +296,8 @@ struct EarlyStopping {
     rule: EarlyStop,
     /// The last epoch looked at, per run.
     seen: HashMap<usize, i64>,
+    /// scalars.csv's size and time at the last look, per run.
+    stamps: HashMap<usize, (u64, u128)>,
     /// Runs the rule leaves alone: resumed with --resume-stopped, or already stopped.
     exempt: std::collections::HashSet<usize>,
     decisions: Vec<Decision>,

@@ -8,32 +8,20 @@ use crate::data::availability::FetchPolicy;
 use crate::flags::parse_assignments;
 use crate::process::{Exit, UsageError};
 use crate::store::RunState;
-use crate::sweep::record::{SweepLock, SweepRecord};
+use crate::sweep::record::{StopEntry, SweepLock, SweepRecord};
+use crate::sweep::spec::SlurmBlock;
 use crate::sweep::{expand, Plan, SweepSpec};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Where the runs execute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ExecutorKind {
     /// Child processes on this machine.
     #[default]
     Local,
     /// A Slurm job array.
     Slurm,
-}
-
-/// Command-line Slurm settings; each one set overrides the sweep file's `slurm:` block.
-#[derive(Debug, Clone, Default)]
-pub struct SlurmOverrides {
-    pub partition: Option<String>,
-    pub time: Option<String>,
-    pub gres: Option<String>,
-    pub cpus_per_task: Option<u32>,
-    pub mem: Option<String>,
-    /// Appended to the sweep's `extra`.
-    pub extra: Vec<String>,
-    pub detach: bool,
 }
 
 /// What the user asked of `run`.
@@ -49,7 +37,10 @@ pub struct Request {
     /// Never download a missing dataset.
     pub offline: bool,
     pub executor: ExecutorKind,
-    pub slurm: SlurmOverrides,
+    /// Slurm settings from the command line: each one set overrides the sweep's `slurm:`.
+    pub slurm: SlurmBlock,
+    /// Slurm: submit and return without watching.
+    pub detach: bool,
     /// `--jobs` as given (local: 1 when not given; Slurm: no throttle).
     pub jobs: Option<usize>,
     pub opts: Options,
@@ -104,13 +95,16 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         .iter()
         .map(|&i| plan.runs[i].id.clone())
         .collect();
-    let summary = execute_blocking(
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let summary = rt.block_on(super::execute(
         &plan,
         sel.todo.clone(),
         executor.as_mut(),
         &opts,
         &mut record,
-    )?;
+    ))?;
     if let Some(what) = &summary.detached {
         println!(
             "sweep {}: {what}; not watching (--detach). Run the same command again to watch it, or see `ddim-sweep runs`",
@@ -143,30 +137,18 @@ fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
 fn make_executor(req: &Request, spec: &SweepSpec) -> anyhow::Result<Box<dyn Executor>> {
     let binary = std::env::current_exe()?;
     Ok(match req.executor {
-        ExecutorKind::Local => {
-            let mut opts = req.opts.clone();
-            opts.jobs = req.jobs.unwrap_or(1);
-            Box::new(LocalExecutor::new(binary, &opts))
-        }
+        ExecutorKind::Local => Box::new(LocalExecutor::new(binary, &req.opts)),
         ExecutorKind::Slurm => {
             if !req.opts.gpus.is_empty() {
                 anyhow::bail!(UsageError(
                     "--gpus is for the local executor; on Slurm ask for GPUs with --gres (e.g. --gres gpu:1)".into()
                 ));
             }
-            let o = &req.slurm;
-            let mut s = spec.slurm.clone();
-            s.partition = o.partition.clone().or(s.partition);
-            s.time = o.time.clone().or(s.time);
-            s.gres = o.gres.clone().or(s.gres);
-            s.cpus_per_task = o.cpus_per_task.or(s.cpus_per_task);
-            s.mem = o.mem.clone().or(s.mem);
-            s.extra.extend(o.extra.iter().cloned());
             Box::new(SlurmExecutor::new(Submission {
-                settings: s,
+                settings: spec.slurm.overlaid_with(&req.slurm),
                 binary,
                 throttle: req.jobs,
-                detach: o.detach,
+                detach: req.detach,
                 poll: slurm_poll(),
             }))
         }
@@ -233,13 +215,7 @@ fn print_dry_run(plan: &Plan) {
         println!("trial {k} drew the same values as run {same}: one run serves both");
     }
     if let Some(s) = &plan.stop {
-        println!(
-            "early stopping: {} on {} after {} epoch(s), comparing at least {} run(s)",
-            s.rule_name(),
-            s.metric,
-            s.after_epochs,
-            s.min_runs
-        );
+        println!("early stopping: {}", StopEntry::from(s).describe());
     }
 }
 
@@ -312,20 +288,6 @@ fn print_plan(plan: &Plan, sel: &Selection) {
             plan.runs[*i].id
         );
     }
-}
-
-/// Runs the orchestrator on a single-threaded tokio runtime.
-fn execute_blocking(
-    plan: &Plan,
-    todo: Vec<usize>,
-    executor: &mut dyn Executor,
-    opts: &Options,
-    record: &mut SweepRecord,
-) -> anyhow::Result<Summary> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(super::execute(plan, todo, executor, opts, record))
 }
 
 fn print_summary(plan: &Plan, summary: &Summary, sel: &Selection) {

@@ -252,7 +252,7 @@ fn palette(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
-fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(super) fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow::anyhow!("drawing: {e:?}")
 }
 

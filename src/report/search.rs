@@ -3,6 +3,7 @@
 //! they stopped with), each searched flag plotted against the metric, and what early
 //! stopping saved. Everything comes from the runs' files and the sweep's record.
 
+use super::figures::draw_err;
 use super::{LabelRuns, ReportRun};
 use crate::store::sweep_file::SweepRecord;
 use crate::store::RunDir;
@@ -59,7 +60,7 @@ pub fn section(
         md.push_str(&format!("Random search over {}.\n", space.join(", ")));
     }
     if let Some(s) = &record.stop {
-        md.push_str(&format!("Early stopping: {s}.\n"));
+        md.push_str(&format!("Early stopping: {}.\n", s.describe()));
     }
     md.push_str(&format!(
         "\nRuns ranked by their last `{metric}` (lower is better; a stopped run at the value it stopped with):\n\n"
@@ -81,16 +82,8 @@ pub fn section(
 
 /// The stop rule's metric; else val_kid when runs have it; else val_noise_loss.
 fn metric_of(g: &LabelRuns, record: &SweepRecord) -> String {
-    if let Some(d) = record.decisions.first() {
-        return d.metric.clone();
-    }
     if let Some(s) = &record.stop {
-        if let Some(m) = crate::sweep::search::STOP_METRICS
-            .iter()
-            .find(|m| s.contains(*m))
-        {
-            return m.to_string();
-        }
+        return s.metric.clone();
     }
     let has_kid = g
         .runs
@@ -193,7 +186,7 @@ fn scatter(
     }
     let pad = (y1 - y0).max(1e-9) * 0.08;
     let root = BitMapBackend::new(path, (640, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    root.fill(&WHITE).map_err(draw_err)?;
     let caption = format!(
         "{metric} against {flag}{}",
         if log { " (log scale)" } else { "" }
@@ -208,7 +201,7 @@ fn scatter(
     if log {
         let mut chart = builder
             .build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0 - pad..y1 + pad)
-            .map_err(err)?;
+            .map_err(draw_err)?;
         chart
             .configure_mesh()
             .x_desc(flag)
@@ -217,29 +210,25 @@ fn scatter(
             .x_label_formatter(&|v| format!("{v:.0e}"))
             .light_line_style(WHITE)
             .draw()
-            .map_err(err)?;
+            .map_err(draw_err)?;
         chart
             .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
-            .map_err(err)?;
+            .map_err(draw_err)?;
     } else {
         let xpad = (x1 - x0) * 0.05;
         let mut chart = builder
             .build_cartesian_2d(x0 - xpad..x1 + xpad, y0 - pad..y1 + pad)
-            .map_err(err)?;
+            .map_err(draw_err)?;
         chart
             .configure_mesh()
             .x_desc(flag)
             .y_desc(metric)
             .draw()
-            .map_err(err)?;
+            .map_err(draw_err)?;
         chart
             .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
-            .map_err(err)?;
+            .map_err(draw_err)?;
     }
-    root.present().map_err(err)?;
+    root.present().map_err(draw_err)?;
     Ok(true)
-}
-
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
-    anyhow::anyhow!("drawing: {e:?}")
 }

@@ -216,6 +216,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     commit_tmp(&tmp, path)
 }
 
+/// Replaces `path` by `bytes` through a temporary file and a rename, without syncing: a
+/// reader sees the old file or the new one, never a part, but a crash may lose the newest
+/// write. For live status written often (progress), where a sync per write would cost more
+/// than the file is worth (on a cluster's network filesystem especially).
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = tmp_path(path);
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}
+
 /// The temporary name used while writing `path`.
 pub fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();

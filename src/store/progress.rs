@@ -1,8 +1,8 @@
-//! `progress.json`: where a running attempt stands, written by the run itself (atomically,
-//! at most about once a second) so that an orchestrator — on this machine or watching a
+//! `progress.json`: where a running attempt stands, written by the run itself (atomically
+//! but unsynced, at most about once a second) so that an orchestrator — on this machine or watching a
 //! cluster's shared filesystem — shows progress without parsing the run's output.
 
-use super::{write_atomic, RunDir};
+use super::{replace_file, RunDir};
 use serde::{Deserialize, Serialize};
 
 /// A run's progress at one moment.
@@ -43,7 +43,7 @@ impl RunProgress {
 impl RunDir {
     pub fn write_progress(&self, p: &RunProgress) -> std::io::Result<()> {
         let text = serde_json::to_string(p).expect("serialisable");
-        write_atomic(&self.progress(), format!("{text}\n").as_bytes())
+        replace_file(&self.progress(), format!("{text}\n").as_bytes())
     }
 
     /// The progress file, if there is a readable one.

@@ -47,9 +47,9 @@ pub struct SweepRecord {
     /// The random search's flags and their distributions, when the sweep draws.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub space: BTreeMap<String, SpaceEntry>,
-    /// The early stopping rule, as text (`median on val_noise_loss after 2 epochs, ...`).
+    /// The early stopping rule.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<String>,
+    pub stop: Option<StopEntry>,
     /// Every run early stopping stopped, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<Decision>,
@@ -66,6 +66,26 @@ pub struct SpaceEntry {
     pub max: Option<f64>,
     /// Drawn on a log scale.
     pub log: bool,
+}
+
+/// A sweep's early-stopping rule, as recorded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StopEntry {
+    /// `median` or `asha (eta 3)`.
+    pub rule: String,
+    pub metric: String,
+    pub after_epochs: i64,
+    pub min_runs: usize,
+}
+
+impl StopEntry {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} on {} after {} epoch(s), comparing at least {} run(s)",
+            self.rule, self.metric, self.after_epochs, self.min_runs
+        )
+    }
 }
 
 /// One early-stopping decision.

@@ -4,9 +4,20 @@
 use super::plan::Plan;
 use crate::flags::plain_value;
 pub use crate::store::sweep_file::{
-    record_path, Decision, Invocation, PlannedEntry, SpaceEntry, SweepLock, SweepRecord,
+    record_path, Decision, Invocation, PlannedEntry, SpaceEntry, StopEntry, SweepLock, SweepRecord,
 };
 use crate::track::HParamColumn;
+
+impl From<&crate::sweep::search::EarlyStop> for StopEntry {
+    fn from(s: &crate::sweep::search::EarlyStop) -> StopEntry {
+        StopEntry {
+            rule: s.rule_name(),
+            metric: s.metric.clone(),
+            after_epochs: s.after_epochs,
+            min_runs: s.min_runs,
+        }
+    }
+}
 
 impl SweepRecord {
     /// Merges the plan into the record: runs are added (never removed, so an earlier grid's
@@ -52,15 +63,7 @@ impl SweepRecord {
                 );
             }
         }
-        self.stop = plan.stop.as_ref().map(|s| {
-            format!(
-                "{} on {} after {} epoch(s), comparing at least {} run(s)",
-                s.rule_name(),
-                s.metric,
-                s.after_epochs,
-                s.min_runs
-            )
-        });
+        self.stop = plan.stop.as_ref().map(StopEntry::from);
     }
 
     /// Records the sweep's fixed flags (its `flags:`).

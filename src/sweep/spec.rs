@@ -54,6 +54,22 @@ pub struct SlurmBlock {
     pub extra: Vec<String>,
 }
 
+impl SlurmBlock {
+    /// These settings with each one `over` sets in their place (`extra` appended).
+    pub fn overlaid_with(&self, over: &SlurmBlock) -> SlurmBlock {
+        let pick = |a: &Option<String>, b: &Option<String>| b.clone().or_else(|| a.clone());
+        SlurmBlock {
+            partition: pick(&self.partition, &over.partition),
+            time: pick(&self.time, &over.time),
+            gres: pick(&self.gres, &over.gres),
+            cpus_per_task: over.cpus_per_task.or(self.cpus_per_task),
+            mem: pick(&self.mem, &over.mem),
+            signal_before: over.signal_before.or(self.signal_before),
+            extra: self.extra.iter().chain(&over.extra).cloned().collect(),
+        }
+    }
+}
+
 /// An error in a sweep file, located where possible.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{}: {message}", location(.line, .column))]

@@ -162,22 +162,21 @@ fn record_outcome(dir: &RunDir, info: &mut RunInfo, result: &anyhow::Result<Outc
             info.metrics = metrics.clone();
             (Status::Completed, None)
         }
-        Ok(Outcome::Interrupted { .. }) if dir.read_stop_request().is_some() => {
-            let d = dir.read_stop_request().expect("just read");
-            (Status::Stopped, Some(d.reason()))
-        }
-        Ok(Outcome::Interrupted { signal, step }) => (
-            Status::Interrupted,
-            Some(format!(
-                "stopped by {}{} at step {step}; checkpoint saved",
-                signal.name(),
-                if *signal == Signal::Usr1 {
-                    " (Slurm's warning before the time limit)"
-                } else {
-                    ""
-                }
-            )),
-        ),
+        Ok(Outcome::Interrupted { signal, step }) => match dir.read_stop_request() {
+            Some(d) => (Status::Stopped, Some(d.reason())),
+            None => (
+                Status::Interrupted,
+                Some(format!(
+                    "stopped by {}{} at step {step}; checkpoint saved",
+                    signal.name(),
+                    if *signal == Signal::Usr1 {
+                        " (Slurm's warning before the time limit)"
+                    } else {
+                        ""
+                    }
+                )),
+            ),
+        },
         Ok(Outcome::AlreadyCompleted) => return,
         Err(e) => {
             let name = info.name.clone().unwrap_or_default();

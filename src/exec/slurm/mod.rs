@@ -137,16 +137,8 @@ impl Executor for SlurmExecutor {
         Ok(())
     }
 
-    fn stop(&mut self, signal: Signal) {
-        self.control.send(Control::Stop(signal));
-    }
-
-    fn kill(&mut self) {
-        self.control.send(Control::Kill);
-    }
-
-    fn stop_run(&mut self, run: usize) {
-        self.control.send(Control::StopRun(run));
+    fn controls(&self) -> &Controls {
+        &self.control
     }
 
     fn detached(&self) -> Option<String> {
