@@ -126,8 +126,8 @@ define_flags! {
         "training loss: mae (alias l1) or mse";
     loss_on: LossOn = "noise", choice(&["noise", "image"]), Identity::V1,
         "the network predicts the noise or the image";
-    dataset_name: Dataset = "flowers", choice(&["flowers", "pets", "folder", "shapes"]), Identity::V1,
-        "dataset (shapes is built in)";
+    dataset_name: Dataset = "flowers", choice(&["flowers", "pets", "folder", "shapes", "icons"]), Identity::V1,
+        "dataset (shapes and icons are built in)";
     data_dir: String = "''", FlagKind::Text, Identity::V1,
         "the dataset's folder (default: $DDIM_DATA or data/, then the dataset's name; required for folder)";
     antialias: bool = "false", FlagKind::Bool, Identity::V1,
@@ -488,8 +488,10 @@ pub enum Dataset {
     Pets,
     /// Every image under `data_dir`.
     Folder,
-    /// Built in: procedural shapes.
+    /// Built in: procedural shapes on gradients.
     Shapes,
+    /// Built in: one large, centred shape on a plain background.
+    Icons,
 }
 
 impl Dataset {
@@ -499,7 +501,13 @@ impl Dataset {
             Dataset::Pets => "pets",
             Dataset::Folder => "folder",
             Dataset::Shapes => "shapes",
+            Dataset::Icons => "icons",
         }
+    }
+
+    /// Drawn by the program itself: nothing to find, fetch or cache.
+    pub fn is_builtin(self) -> bool {
+        matches!(self, Dataset::Shapes | Dataset::Icons)
     }
 
     /// The seed's passes over the training set per epoch.
@@ -516,7 +524,7 @@ impl std::str::FromStr for Dataset {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         serde_yaml::from_str::<Dataset>(s)
-            .map_err(|_| format!("`{s}`: expected flowers, pets, folder or shapes"))
+            .map_err(|_| format!("`{s}`: expected flowers, pets, folder, shapes or icons"))
     }
 }
 

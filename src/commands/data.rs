@@ -155,7 +155,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let flags = resolve(&flags)?;
             let set = data::load(&flags)?;
             println!("dataset: {}", set.name);
-            if set.name != "shapes" {
+            if !flags.dataset_name.is_builtin() {
                 println!("folder: {}", data::dataset_dir(&flags).display());
                 let path = cache::cache_dir().join(format!("{}.safetensors", set.key));
                 println!(

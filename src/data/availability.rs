@@ -65,7 +65,7 @@ fn hint(dataset: &Dataset, dir: &Path) -> String {
 /// is extracted on first use).
 pub fn present(dataset: Dataset, dir: &Path) -> bool {
     match dataset {
-        Dataset::Shapes => true,
+        Dataset::Shapes | Dataset::Icons => true,
         Dataset::Flowers => dir.join("jpg").is_dir() || dir.join("102flowers.tgz").is_file(),
         Dataset::Pets => {
             let extracted = dir.join("images").is_dir()
@@ -105,7 +105,7 @@ pub fn ensure(flags: &Flags, policy: &FetchPolicy) -> Result<bool, Unavailable> 
             };
             return Err(unavailable(why.into()));
         }
-        Dataset::Shapes => return Ok(false),
+        Dataset::Shapes | Dataset::Icons => return Ok(false),
         Dataset::Flowers | Dataset::Pets => {}
     }
     if !policy.allowed {

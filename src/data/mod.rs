@@ -1,7 +1,7 @@
 //! Datasets: a train and a validation split of RGB images, held in memory as uint8 tensors
 //! (N, 3, H, W) on the training device; batches are converted to floats in [0, 1] on the fly.
 //!
-//! `shapes` is drawn in memory; `flowers`, `pets` and `folder` are read from their official
+//! `shapes` and `icons` are drawn in memory; `flowers`, `pets` and `folder` are read from their official
 //! layouts under `data_dir`, decoded and resized once into a shared cache ([`cache`]).
 
 pub mod archive;
@@ -99,7 +99,8 @@ pub fn split_point(n: i64) -> i64 {
 /// Loads (or generates) the dataset named by the flags, capped by `max_images`.
 pub fn load(flags: &Flags) -> Result<ImageSet, DataError> {
     let set = match flags.dataset_name {
-        Dataset::Shapes => shapes::load(flags),
+        Dataset::Shapes => shapes::load(shapes::Style::Shapes, flags),
+        Dataset::Icons => shapes::load(shapes::Style::Icons, flags),
         dataset => {
             let name = dataset.name();
             let dir = dataset_dir(flags);
