@@ -324,3 +324,84 @@ fn a_missing_network_fails_the_run_before_training() {
                 <= 1
     );
 }
+
+/// A sweep computes its runs' KID reference once, before any run starts (not in one run while
+/// the others wait), says so once, and reuses it later; when it cannot, it warns and each run
+/// meets the problem as its own error.
+#[test]
+fn a_sweep_prepares_the_kid_reference_once_before_its_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let runs = d.path().join("runs");
+    let sweep = |name: &str, schedules: &str| {
+        let p = d.path().join(format!("{name}.yaml"));
+        fs::write(&p, format!("label: ref\nflags:\n  dataset_name: shapes\n  image_size: 16\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  epochs: 1\n  max_images: 60\n  kid_images: 20\ngrid:\n  schedule_type: [{schedules}]\n")).unwrap();
+        p
+    };
+    let go = |sweep: &Path, net: &Path| {
+        cmd(&run_args(sweep.to_str().unwrap(), &runs, &["--jobs", "2"]))
+            .env("DDIM_INCEPTION", net)
+            .env("DDIM_DATA", &data)
+            .output()
+            .unwrap()
+    };
+    let said = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .matches("sweep ref: KID reference: Inception features of 12 shapes validation images, computed once for the sweep")
+            .count()
+    };
+    let o = go(&sweep("a", "linear, cosine"), &tiny_network());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(said(&o), 1, "{}", text(&o));
+    let cache: Vec<_> = fs::read_dir(data.join("cache/features"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().unwrap() == "safetensors")
+        .collect();
+    assert_eq!(cache.len(), 1);
+    let written = fs::metadata(&cache[0]).unwrap().modified().unwrap();
+    for r in fs::read_dir(runs.join("ref")).unwrap() {
+        let r = r.unwrap().path();
+        if !r.join("run.json").exists() {
+            continue;
+        }
+        let info = read_json(&r.join("run.json"));
+        assert_eq!(info["status"], "completed");
+        let started = humantime::parse_rfc3339(info["started"].as_str().unwrap()).unwrap();
+        assert!(
+            written <= started,
+            "features written {written:?}, run started {started:?}"
+        );
+        assert!(info["metrics"]["kid"].as_f64().unwrap().is_finite());
+    }
+    // New runs on the same data: the cached reference, nothing said, nothing rewritten.
+    let more = sweep("b", "linear, cosine]\n  loss: [mae, mse");
+    let o = go(&more, &tiny_network());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2 to run"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(said(&o), 0, "{}", text(&o));
+    assert_eq!(
+        written,
+        fs::metadata(&cache[0]).unwrap().modified().unwrap()
+    );
+    // No network: a warning, then each run fails with its own error.
+    let broken = sweep("c", "linear, cosine]\n  loss: [mse]\n  lr: [0.002");
+    let o = go(&broken, Path::new("/nonexistent/default_1.pt"));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.matches("warning: could not prepare the KID reference features")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("2 failed"),
+        "{}",
+        text(&o)
+    );
+}

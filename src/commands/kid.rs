@@ -130,8 +130,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None => {
             let flags = RunDir::new(&a.a).read_flags()?;
             let data = crate::data::load(&flags)?;
-            let key = format!("{}:valid", data.key);
-            let f = features::cached_real_features(&net, &data.valid, &key, a.batch)?;
+            let f = crate::metrics::reference::features(&net, &data)?;
             (
                 f,
                 format!("{} validation images of {}", data.valid_len(), data.name),

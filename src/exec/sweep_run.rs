@@ -89,6 +89,9 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     if sel.todo.is_empty() && sel.completed == plan.runs.len() {
         println!("all {} runs are completed: nothing to do", plan.runs.len());
     }
+    if req.executor == ExecutorKind::Local {
+        prepare_kid_references(&plan, &sel.todo);
+    }
     let mut opts = req.opts.clone();
     opts.exempt_from_stop = sel
         .resumed_stopped
@@ -131,6 +134,39 @@ fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The KID reference features of the runs about to train on the CPU, computed here once per
+/// image set with every core, before the runs start; otherwise the first run computes them on
+/// its share of the cores while the others wait for it. A failure here only warns: each run
+/// then meets it and records it as its own error.
+fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
+    let mut seen = Vec::new();
+    for &i in todo {
+        let f = &plan.runs[i].flags;
+        let key = (
+            f.dataset_name,
+            crate::data::dataset_dir(f),
+            f.image_size,
+            f.max_images,
+            f.antialias,
+        );
+        if f.kid_images.or(1) == 0 || seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        match crate::metrics::reference::prepare(f) {
+            Ok(Some(p)) if p.computed => println!(
+                "sweep {}: KID reference: Inception features of {} {} validation images, computed once for the sweep in {:.1}s",
+                plan.label, p.images, p.dataset, p.seconds
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "sweep {}: warning: could not prepare the KID reference features ({e:#}); each run will try",
+                plan.label
+            ),
+        }
+    }
 }
 
 /// The executor the user chose, with its settings.

@@ -3,5 +3,6 @@
 pub mod features;
 pub mod fid;
 pub mod kid;
+pub mod reference;
 
 pub use features::Inception;

@@ -29,7 +29,7 @@ pub const LIBTORCH_VERSION: &str = env!("DDIM_LIBTORCH_VERSION");
 pub const GRID_IMAGES: i64 = 36;
 pub const GRID_STEPS: i64 = 20;
 /// KID batches (the seed's: its evaluation batch of 128).
-pub const KID_BATCH: i64 = 128;
+pub const KID_BATCH: i64 = crate::metrics::reference::BATCH;
 /// How often a line of progress is printed within an epoch.
 const PRINT_EVERY: Duration = Duration::from_secs(10);
 /// How often the progress file is rewritten within an epoch.
@@ -698,9 +698,7 @@ impl Trainer {
             k += 1;
         }
         let gen = Tensor::cat(&gen, 0);
-        let key = format!("{}:valid", self.data.key);
-        let real =
-            crate::metrics::features::cached_real_features(net, &self.data.valid, &key, KID_BATCH)?;
+        let real = crate::metrics::reference::features(net, &self.data)?;
         if real.size()[0] < 2 || gen.size()[0] < 2 {
             bail!("KID needs at least 2 generated and 2 validation images (kid_images={n}, validation {})", real.size()[0]);
         }
