@@ -216,6 +216,7 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
     let md = fs::read_to_string(dir.join("README.md")).unwrap();
     for f in [
         "samples.png",
+        "best.png",
         "losses.png",
         "kid.png",
         "forward.png",
@@ -233,6 +234,33 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
     );
     assert_eq!(png_size(&dir.join("forward.png")), (11 * 64, 2 * 64));
     assert_eq!(png_size(&dir.join("reverse.png")), (11 * 64, 2 * 64));
+    // Each run wrote its first validation images (16 of them here, 6 per row, at 16 px); the
+    // best run's 36 samples (6 x 6) stand beside them, both at 64 px, under a 24 px band.
+    let run_dirs: Vec<_> = fs::read_dir(runs.join("pics"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("run.json").exists())
+        .collect();
+    assert_eq!(run_dirs.len(), 2);
+    for r in &run_dirs {
+        assert_eq!(png_size(&r.join("valid.png")), (6 * 16, 3 * 16));
+    }
+    assert_eq!(
+        png_size(&dir.join("best.png")),
+        (6 * 64 + 16 + 6 * 64, 24 + 6 * 64)
+    );
+    let best = image::open(dir.join("best.png")).unwrap().to_rgb8();
+    let example = image::open(run_dirs[0].join("example.png"))
+        .unwrap()
+        .to_rgb8();
+    for (x, y) in [(0, 0), (15, 15), (7, 9)] {
+        let shown = best.get_pixel(6 * 64 + 16 + x * 4 + 1, 24 + y * 4 + 2);
+        assert_eq!(
+            shown,
+            example.get_pixel(x, y),
+            "the first validation image at ({x}, {y})"
+        );
+    }
     assert_eq!(png_size(&dir.join("losses.png")), (1200, 480 + 18 * 2));
     assert_eq!(png_size(&dir.join("kid.png")), (1000, 80 + 28 * 2));
     assert_eq!(png_size(&dir.join("embedding.png")), (520, 560));

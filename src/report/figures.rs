@@ -1,5 +1,5 @@
-//! The report's pictures: samples per run, loss curves, KID bars, and the seed's
-//! explanatory figures (forward diffusion, reverse diffusion, the sinusoidal embedding).
+//! The report's pictures: samples per run, the best run's samples beside the data, loss
+//! curves, KID bars, and the seed's explanatory figures (forward diffusion, reverse diffusion, the sinusoidal embedding).
 
 use super::{LabelRuns, ReportRun};
 use crate::model::DiffusionModel;
@@ -18,6 +18,8 @@ const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const SAMPLES: i64 = 8;
 const SAMPLE_STEPS: i64 = 20;
 const SAMPLE_SEED: i64 = 1;
+/// The best run's picture: this many samples, 6 per row, beside as many validation images.
+const BEST_SAMPLES: i64 = 36;
 
 fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -91,6 +93,11 @@ pub fn make_all(
     let best = best_run(g, order);
     if let Some(b) = best {
         pictures.push((
+            "Best run against the data".into(),
+            "best.png".into(),
+            format!("{BEST_SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the best run `{}` ({}; lowest KID, else noise_loss), beside the first {BEST_SAMPLES} validation images it was measured against, at the same scale.", b.entry.id, run_name(b, &g.varying)),
+        ));
+        pictures.push((
             "Forward diffusion".into(),
             "forward.png".into(),
             "One validation image at 11 diffusion times from t = 0 to 1: linear schedule (top), cosine schedule (bottom).".into(),
@@ -122,6 +129,7 @@ pub fn make_all(
         kid_bars(g, order, &out.join("kid.png"))?;
     }
     if let Some(b) = best {
+        best_against_data(b, out, device)?;
         diffusion_figures(b, out, device)?;
     }
     embedding(&out.join("embedding.png"))?;
@@ -192,21 +200,72 @@ fn samples(runs: &[(&ReportRun, String)], out: &Path, device: Device) -> anyhow:
         image::imageops::replace(&mut canvas, r, 0, (y + LABEL_H) as i64);
         y += LABEL_H + r.height();
     }
+    let labels: Vec<(&str, (i32, i32))> = runs
+        .iter()
+        .zip(label_at)
+        .map(|((_, label), y)| (label.as_str(), (4, y + 4)))
+        .collect();
+    save_labelled(canvas, &labels, &out.join("samples.png"))
+}
+
+/// Writes `canvas` with each text drawn at its place, atomically.
+fn save_labelled(
+    canvas: image::RgbImage,
+    labels: &[(&str, (i32, i32))],
+    path: &Path,
+) -> anyhow::Result<()> {
+    let (width, height) = canvas.dimensions();
     let mut buf = canvas.into_raw();
     {
         let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
         let style = TextStyle::from(("sans-serif", 15).into_font()).color(&BLACK);
-        for ((_, label), y) in runs.iter().zip(label_at) {
-            root.draw_text(label, &style, (4, y + 4))
-                .map_err(draw_err)?;
+        for (text, at) in labels {
+            root.draw_text(text, &style, *at).map_err(draw_err)?;
         }
         root.present().map_err(draw_err)?;
     }
     let canvas = image::RgbImage::from_raw(width, height, buf).expect("same size");
-    let tmp = crate::store::tmp_path(&out.join("samples.png"));
+    let tmp = crate::store::tmp_path(path);
     canvas.save_with_format(&tmp, image::ImageFormat::Png)?;
-    crate::store::commit_tmp(&tmp, &out.join("samples.png"))?;
+    crate::store::commit_tmp(&tmp, path)?;
     Ok(())
+}
+
+/// [`BEST_SAMPLES`] samples of `b` (left) beside its run's `valid.png` (right; left out for
+/// runs from before it was written), each scaled up to a readable size, under labels.
+fn best_against_data(b: &ReportRun, out: &Path, device: Device) -> anyhow::Result<()> {
+    let model = model_of(b, device)?;
+    let images = model.generate(BEST_SAMPLES, SAMPLE_STEPS, SAMPLE_SEED);
+    let (w, h, raw) = grid::grid_rgb(&images, 6);
+    let generated = image::RgbImage::from_raw(w, h, raw).expect("a grid");
+    let real = image::open(RunDir::new(&b.entry.dir).valid_grid())
+        .ok()
+        .map(|i| i.to_rgb8());
+    let k = grid::readable_scale(images.size()[3]) as u32;
+    let up = |i: &image::RgbImage| {
+        image::imageops::resize(
+            i,
+            i.width() * k,
+            i.height() * k,
+            image::imageops::FilterType::Nearest,
+        )
+    };
+    let mut panels = vec![("samples", up(&generated))];
+    if let Some(real) = &real {
+        panels.push(("validation images", up(real)));
+    }
+    const GAP: u32 = 16;
+    let width = panels.iter().map(|(_, p)| p.width() + GAP).sum::<u32>() - GAP;
+    let height = LABEL_H + panels.iter().map(|(_, p)| p.height()).max().unwrap_or(0);
+    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    let mut labels = Vec::new();
+    let mut x = 0;
+    for (label, p) in &panels {
+        image::imageops::replace(&mut canvas, p, x as i64, LABEL_H as i64);
+        labels.push((*label, (x as i32 + 4, 4)));
+        x += p.width() + GAP;
+    }
+    save_labelled(canvas, &labels, &out.join("best.png"))
 }
 
 /// Per-epoch scalars of a run as a DataFrame (polars' CSV reader).

@@ -56,6 +56,11 @@ impl RunDir {
     pub fn example(&self) -> PathBuf {
         self.root.join("example.png")
     }
+    /// The first 36 validation images (6 x 6) at the run's size: what its samples should
+    /// look like.
+    pub fn valid_grid(&self) -> PathBuf {
+        self.root.join("valid.png")
+    }
     pub fn lock_file(&self) -> PathBuf {
         self.root.join(".lock")
     }

@@ -274,6 +274,14 @@ impl Trainer {
             let first = data::to_float(&data.valid.narrow(0, 0, 1));
             grid::save_grid(&first, 1, &dir.example())?;
         }
+        if !dir.valid_grid().exists() {
+            let n = GRID_IMAGES.min(data.valid_len());
+            grid::save_grid(
+                &data::to_float(&data.valid.narrow(0, 0, n)),
+                6,
+                &dir.valid_grid(),
+            )?;
+        }
         info.parameters = model.parameter_count();
         info.train_images = data.train_len();
         info.valid_images = data.valid_len();
