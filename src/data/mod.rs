@@ -1,8 +1,9 @@
 //! Datasets: a train and a validation split of RGB images, held in memory as uint8 tensors
 //! (N, 3, H, W) on the training device; batches are converted to floats in [0, 1] on the fly.
 //!
-//! `shapes` and `icons` are drawn in memory; `flowers`, `pets` and `folder` are read from their official
-//! layouts under `data_dir`, decoded and resized once into a shared cache ([`cache`]).
+//! `shapes` and `icons` are drawn in memory; `flowers`, `pets` and `folder` are read from
+//! their official layouts under `data_dir`, decoded and resized once into a shared cache
+//! ([`cache`]).
 
 pub mod archive;
 pub mod availability;

@@ -1,5 +1,6 @@
 //! The report's pictures: samples per run, the best run's samples beside the data, loss
-//! curves, KID bars, and the seed's explanatory figures (forward diffusion, reverse diffusion, the sinusoidal embedding).
+//! curves, KID bars, and the seed's explanatory figures (forward diffusion, reverse
+//! diffusion, the sinusoidal embedding).
 
 use super::{LabelRuns, ReportRun};
 use crate::model::DiffusionModel;
@@ -95,7 +96,16 @@ pub fn make_all(
         pictures.push((
             "Best run against the data".into(),
             "best.png".into(),
-            format!("{BEST_SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the best run `{}` ({}; lowest KID, else noise_loss), beside the first {BEST_SAMPLES} validation images it was measured against, at the same scale.", b.entry.id, run_name(b, &g.varying)),
+            format!(
+                "{BEST_SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the best run `{}` ({}; lowest KID, else noise_loss), {}",
+                b.entry.id,
+                run_name(b, &g.varying),
+                if RunDir::new(&b.entry.dir).valid_grid().exists() {
+                    "beside the first validation images it was measured against (up to 36), at the same scale."
+                } else {
+                    "alone: the run was made before runs wrote their validation images (valid.png)."
+                }
+            ),
         ));
         pictures.push((
             "Forward diffusion".into(),
