@@ -706,6 +706,11 @@ impl Flags {
         }
     }
 
+    /// Whether the run ends with a KID (`kid_images` is `auto` or above 0).
+    pub fn measures_kid(&self) -> bool {
+        self.kid_images.or(1) != 0
+    }
+
     /// The flags as YAML, one per line in spec order.
     pub fn to_yaml(&self) -> String {
         serde_yaml::to_string(self).expect("serialisable")

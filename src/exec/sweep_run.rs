@@ -151,7 +151,7 @@ fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
             f.max_images,
             f.antialias,
         );
-        if f.kid_images.or(1) == 0 || seen.contains(&key) {
+        if !f.measures_kid() || seen.contains(&key) {
             continue;
         }
         seen.push(key);

@@ -31,6 +31,11 @@ fn cache_path(net: &Inception, data: &ImageSet) -> PathBuf {
 /// The features of `data`'s validation images (N, 2048), from the cache or computed (and
 /// cached) now.
 pub fn features(net: &Inception, data: &ImageSet) -> anyhow::Result<Tensor> {
+    Ok(cached_or_computed(net, data)?.0)
+}
+
+/// [`features`], and whether they were computed now (not found in the cache).
+fn cached_or_computed(net: &Inception, data: &ImageSet) -> anyhow::Result<(Tensor, bool)> {
     let path = cache_path(net, data);
     let dir = path.parent().expect("a cache folder");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -41,13 +46,13 @@ pub fn features(net: &Inception, data: &ImageSet) -> anyhow::Result<Tensor> {
         .open(path.with_extension("lock"))?;
     lock.lock()?;
     if let Some(f) = read_cached(&path, data.valid_len()) {
-        return Ok(f);
+        return Ok((f, false));
     }
     let f = net.features(&crate::data::to_float(&data.valid), BATCH)?;
     let tmp = crate::store::tmp_path(&path);
     Tensor::write_safetensors(&[("features", &f)], &tmp)?;
     crate::store::commit_tmp(&tmp, &path)?;
-    Ok(f)
+    Ok((f, true))
 }
 
 fn read_cached(path: &std::path::Path, images: i64) -> Option<Tensor> {
@@ -69,14 +74,13 @@ pub struct Prepared {
 /// this process has. Nothing to do (None) for runs without KID or that train on a GPU,
 /// where each run computes it in seconds.
 pub fn prepare(flags: &Flags) -> anyhow::Result<Option<Prepared>> {
-    if flags.kid_images.or(1) == 0 || crate::device::resolve(flags.device)? != Device::Cpu {
+    if !flags.measures_kid() || crate::device::resolve(flags.device)? != Device::Cpu {
         return Ok(None);
     }
     let start = Instant::now();
     let data = crate::data::load(flags)?;
     let net = Inception::load(&default_network_path(), Device::Cpu)?;
-    let computed = read_cached(&cache_path(&net, &data), data.valid_len()).is_none();
-    let _ = features(&net, &data)?;
+    let (_, computed) = cached_or_computed(&net, &data)?;
     Ok(Some(Prepared {
         dataset: data.name.clone(),
         images: data.valid_len(),

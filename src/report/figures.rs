@@ -193,12 +193,7 @@ fn samples(runs: &[(&ReportRun, String)], out: &Path, device: Device) -> anyhow:
         }
         let raw = image::open(&file)?.to_rgb8();
         let k = grid::readable_scale(raw.height() as i64) as u32;
-        rows.push(image::imageops::resize(
-            &raw,
-            raw.width() * k,
-            raw.height() * k,
-            image::imageops::FilterType::Nearest,
-        ));
+        rows.push(grid::upscale_rgb(&raw, k));
     }
     let width = rows.iter().map(|r| r.width()).max().unwrap_or(1);
     let height: u32 = rows.iter().map(|r| LABEL_H + r.height()).sum();
@@ -252,17 +247,9 @@ fn best_against_data(b: &ReportRun, out: &Path, device: Device) -> anyhow::Resul
         .ok()
         .map(|i| i.to_rgb8());
     let k = grid::readable_scale(images.size()[3]) as u32;
-    let up = |i: &image::RgbImage| {
-        image::imageops::resize(
-            i,
-            i.width() * k,
-            i.height() * k,
-            image::imageops::FilterType::Nearest,
-        )
-    };
-    let mut panels = vec![("samples", up(&generated))];
+    let mut panels = vec![("samples", grid::upscale_rgb(&generated, k))];
     if let Some(real) = &real {
-        panels.push(("validation images", up(real)));
+        panels.push(("validation images", grid::upscale_rgb(real, k)));
     }
     const GAP: u32 = 16;
     let width = panels.iter().map(|(_, p)| p.width() + GAP).sum::<u32>() - GAP;

@@ -84,6 +84,16 @@ pub fn upscale(images: &Tensor, k: i64) -> Tensor {
         .repeat_interleave_self_int(k, Some(3), None)
 }
 
+/// An RGB picture scaled up `k` times in each direction, nearest neighbour (as [`upscale`]).
+pub fn upscale_rgb(img: &image::RgbImage, k: u32) -> image::RgbImage {
+    image::imageops::resize(
+        img,
+        img.width() * k,
+        img.height() * k,
+        image::imageops::FilterType::Nearest,
+    )
+}
+
 /// [`grid_png`] with each image scaled to a readable size ([`readable_scale`]).
 pub fn readable_grid_png(images: &Tensor, cols: i64) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     let k = readable_scale(*images.size().last().unwrap_or(&1));
