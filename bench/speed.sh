@@ -26,6 +26,9 @@ if [ -z "$DEVICES" ]; then
     DEVICES="cpu cuda"
   fi
 fi
+# What every figure below was measured on: the machine, its instruction sets, the versions.
+"$DDIM_BIN" doctor | sed 's/^/# /'
+echo
 PACK_KS=${PACK_KS-1 2 4 8}
 PACK_RUNS=${PACK_RUNS:-8}
 NETWORK=${DDIM_INCEPTION:-$DDIM_VENV/inception/default_1.pt}

@@ -144,8 +144,8 @@ define_flags! {
         "warm the EMA decay up as min(ema, (1 + step) / (10 + step)), so early EMA weights are not mostly the untrained network";
     device: DeviceSpec = "auto", FlagKind::Device, Identity::V1,
         "auto, cpu, cuda or cuda:N";
-    precision: Precision = "fp32", choice(&["fp32", "bf16"]), Identity::V1,
-        "bf16: the training forward pass under bfloat16 autocast (weights stay fp32)";
+    precision: Precision = "fp32", choice(&["fp32", "bf16", "auto"]), Identity::V1,
+        "bf16: the training forward pass under bfloat16 autocast (weights stay fp32); auto: bf16 where the device computes it natively (CUDA compute capability >= 8.0; a CPU with AVX512-BF16 or AMX-BF16 that oneDNN may use), else fp32; the resolved value is kept in run.json";
     channels_last: bool = "false", FlagKind::Bool, Identity::V1,
         "convolution weights and inputs in channels-last memory format";
     checkpoint_every: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
@@ -541,12 +541,24 @@ impl fmt::Display for Dataset {
     }
 }
 
-/// The training forward pass's precision.
+/// The training forward pass's precision (`auto` is resolved per machine by
+/// `device::precision` when a run first starts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     Fp32,
     Bf16,
+    Auto,
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+            Precision::Auto => "auto",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,8 @@
 //! - `model` (network, schedules, sampler, a run's sampling weights), `data` (datasets),
 //!   `metrics` (Inception features, KID, FID), `track` (CSV, TensorBoard, sample grids);
 //! - `store` (run directories: files, states, progress, locks; the sweep's files), `flags`
-//!   (every flag, once), `process` (host, time, signals, exit codes), `device`, `seeds`.
+//!   (every flag, once), `process` (host, time, signals, exit codes), `device`, `hardware` (CPU and GPU facts),
+//!   `seeds`.
 
 /// `println!` that ignores a closed stdout: a run whose orchestrator died must still
 /// checkpoint and record its status rather than fail on a broken pipe.
@@ -28,6 +29,7 @@ pub mod data;
 pub mod device;
 pub mod exec;
 pub mod flags;
+pub mod hardware;
 pub mod metrics;
 pub mod model;
 pub mod process;

@@ -849,3 +849,46 @@ fn early_stopping_stops_hopeless_runs_and_resumes_on_request() {
         );
     }
 }
+
+/// Output to a file (not a terminal): plain progress lines per running run and for the
+/// sweep, at `--progress-every`.
+#[test]
+fn a_sweep_writing_to_a_file_shows_progress_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = sweep_body(
+        "progress",
+        "  epochs: 8\n  max_images: 600\n  image_size: 32\n  sample_every: 0\n",
+        "  loss_on: [noise]\n",
+    );
+    let sweep = write_sweep(d.path(), "progress.yaml", &body);
+    let log = d.path().join("sweep.log");
+    let file = fs::File::create(&log).unwrap();
+    let o = cmd(&run_args(&sweep, &runs, &["--progress-every", "0.5"]))
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .status()
+        .unwrap();
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(o.success(), "{text}");
+    let runs_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("progress  ") && !l.starts_with("progress  sweep"))
+        .collect();
+    assert!(
+        runs_lines.iter().any(|l| l.contains("training epoch ")
+            && l.contains(" step ")
+            && l.contains(" loss ")
+            && l.contains("images/s")
+            && l.contains(", ETA ")),
+        "a run's line with epoch, step, loss, images/s and ETA:\n{text}"
+    );
+    let sweep_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("progress  sweep progress: 0/1 runs done, 1 running"))
+        .collect();
+    assert!(!sweep_lines.is_empty(), "{text}");
+    assert!(sweep_lines.iter().any(|l| l.contains(", ETA ")), "{text}");
+    // No terminal: no bar drawing codes.
+    assert!(!text.contains('\u{1b}'), "{text}");
+}

@@ -519,3 +519,110 @@ fn ema_with_warmup_is_no_worse_than_without_on_a_short_run() {
         "without warmup the EMA lags: {cold} vs {ema}"
     );
 }
+
+/// `doctor --json` with oneDNN's ISA limited to `limit` (None: as the machine is).
+fn doctor_json(limit: Option<&str>) -> serde_json::Value {
+    let mut c = cmd(&["doctor", "--json"]);
+    c.env_remove("ONEDNN_MAX_CPU_ISA")
+        .env_remove("DNNL_MAX_CPU_ISA");
+    if let Some(l) = limit {
+        c.env("ONEDNN_MAX_CPU_ISA", l);
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// precision=auto trains in fp32 where oneDNN may not use bf16 instructions, records the
+/// resolved precision in run.json at the first start, and a resumed run keeps it even where
+/// auto would now resolve otherwise.
+#[test]
+fn precision_auto_follows_the_isa_and_a_resumed_run_keeps_it() {
+    let native = doctor_json(None)["precision_auto"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for limit in ["AVX512_CORE", "avx2"] {
+        assert_eq!(
+            doctor_json(Some(limit))["precision_auto"],
+            "fp32",
+            "{limit}"
+        );
+    }
+    let d = tempfile::tempdir().unwrap();
+    let cut = d.path().join("cut");
+    let extra = [
+        "precision=auto",
+        "epochs=3",
+        "max_images=600",
+        "image_size=32",
+        "checkpoint_every=3",
+        "sample_every=0",
+    ];
+    let args = train_args(cut.to_str().unwrap(), &extra);
+    let child = cmd(&args)
+        .env("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("a checkpoint past step 3", Duration::from_secs(120), || {
+        running_past(&cut, 6)
+    });
+    assert_eq!(read_json(&cut.join("run.json"))["precision"], "fp32");
+    send_signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("precision=auto -> fp32 on cpu: ONEDNN_MAX_CPU_ISA=AVX512_CORE"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Resumed where the ISA is not limited: still fp32.
+    let mut c = cmd(&["train", "--run-dir", cut.to_str().unwrap()]);
+    let o = c.env_remove("ONEDNN_MAX_CPU_ISA").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let info = read_json(&cut.join("run.json"));
+    assert_eq!(info["status"], "completed");
+    assert_eq!(info["attempts"], 2);
+    assert_eq!(info["precision"], "fp32", "{info}");
+    if native == "bf16" {
+        assert!(
+            text(&o).contains("precision: fp32, recorded at the run's first start"),
+            "{}",
+            text(&o)
+        );
+    }
+
+    // A new run here records what doctor says auto is.
+    let fresh = d.path().join("fresh");
+    let mut c = cmd(&train_args(
+        fresh.to_str().unwrap(),
+        &[
+            "precision=auto",
+            "epochs=1",
+            "max_images=64",
+            "sample_every=0",
+        ],
+    ));
+    let o = c.env_remove("ONEDNN_MAX_CPU_ISA").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        read_json(&fresh.join("run.json"))["precision"],
+        native.as_str()
+    );
+    // A given precision is recorded as given.
+    let given = d.path().join("given");
+    let o = run(&train_args(
+        given.to_str().unwrap(),
+        &[
+            "precision=fp32",
+            "epochs=1",
+            "max_images=64",
+            "sample_every=0",
+        ],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(read_json(&given.join("run.json"))["precision"], "fp32");
+}

@@ -1,6 +1,6 @@
-use crate::data::{self, cache, fetch};
+use crate::data::{self, cache, fetch, ImageSet};
 use crate::flags::{parse_assignments, Flags};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tch::Kind;
 
@@ -72,41 +72,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             data_root,
             base_url,
             md5,
-        } => {
-            let root = data_root.unwrap_or_else(data::data_root);
-            let overrides: Vec<(String, String)> = md5
-                .iter()
-                .map(|m| {
-                    m.split_once('=')
-                        .map(|(f, h)| (f.to_string(), h.to_string()))
-                        .ok_or_else(|| anyhow::anyhow!("--md5 {m}: expected FILE=HASH"))
-                })
-                .collect::<anyhow::Result<_>>()?;
-            println!(
-                "{}",
-                fetch::fetch(dataset, &root.join(dataset.name()), &base_url, &overrides)?
-            );
-        }
-        DataCommand::Prepare { flags } => {
-            let flags = resolve(&flags)?;
-            let start = std::time::Instant::now();
-            let set = data::load(&flags)?;
-            println!(
-                "{}: {} train / {} validation images of {}x{} ready in {:.1}s ({})",
-                set.name,
-                set.train_len(),
-                set.valid_len(),
-                flags.image_size,
-                flags.image_size,
-                start.elapsed().as_secs_f64(),
-                if set.from_cache {
-                    "read from the cache"
-                } else {
-                    "decoded"
-                }
-            );
-            report_skipped(&set.skipped);
-        }
+        } => fetch_cmd(dataset, data_root, &base_url, &md5)?,
+        DataCommand::Prepare { flags } => prepare(&resolve(&flags)?)?,
         DataCommand::Export {
             split,
             n,
@@ -120,70 +87,123 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                     "data export: give --grid FILE.png and/or --dir FOLDER".into()
                 ));
             }
-            let flags = resolve(&flags)?;
-            let set = data::load(&flags)?;
-            let all = match split {
-                Split::Train => &set.train,
-                Split::Valid => &set.valid,
-            };
-            let total = all.size()[0];
-            let skip = skip.clamp(0, total);
-            let n = if n <= 0 {
-                total - skip
-            } else {
-                n.min(total - skip)
-            };
-            let images = data::to_float(&all.narrow(0, skip, n));
-            if let Some(g) = &grid {
-                crate::track::grid::save_readable_grid(
-                    &images,
-                    crate::track::grid::square_cols(n),
-                    g,
-                )?;
-                println!("wrote {} ({n} {} images)", g.display(), set.name);
-            }
-            if let Some(d) = &dir {
-                std::fs::create_dir_all(d)?;
-                for i in 0..n {
-                    let path = d.join(format!("{:05}.png", skip + i));
-                    crate::track::grid::save_grid(&images.narrow(0, i, 1), 1, &path)?;
-                }
-                println!("wrote {n} images to {}", d.display());
-            }
+            let set = data::load(&resolve(&flags)?)?;
+            export(&set, split, n, skip, grid.as_deref(), dir.as_deref())?;
         }
-        DataCommand::Info { flags } => {
-            let flags = resolve(&flags)?;
-            let set = data::load(&flags)?;
-            println!("dataset: {}", set.name);
-            if !flags.dataset_name.is_builtin() {
-                println!("folder: {}", data::dataset_dir(&flags).display());
-                let path = cache::cache_dir().join(format!("{}.safetensors", set.key));
-                println!(
-                    "cache: {} ({:.1} MB)",
-                    path.display(),
-                    cache::size_of(&path) as f64 / 1e6
-                );
-            } else {
-                println!("cache: none (drawn in memory)");
-            }
-            println!("train: {} images", set.train_len());
-            println!("valid: {} images", set.valid_len());
-            println!("image size: {}x{}", flags.image_size, flags.image_size);
-            let x = data::to_float(&set.train).to_kind(Kind::Double);
-            let mean = x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Double);
-            let std = x.std_dim([0i64, 2, 3].as_slice(), true, false);
-            let v = |t: &tch::Tensor| {
-                (0..3)
-                    .map(|i| format!("{:.4}", t.double_value(&[i])))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            println!("train mean (R, G, B): {}", v(&mean));
-            println!("train std (R, G, B): {}", v(&std));
-            report_skipped(&set.skipped);
-        }
+        DataCommand::Info { flags } => info(&resolve(&flags)?)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn fetch_cmd(
+    dataset: crate::flags::Dataset,
+    data_root: Option<PathBuf>,
+    base_url: &str,
+    md5: &[String],
+) -> anyhow::Result<()> {
+    let root = data_root.unwrap_or_else(data::data_root);
+    let overrides: Vec<(String, String)> = md5
+        .iter()
+        .map(|m| {
+            m.split_once('=')
+                .map(|(f, h)| (f.to_string(), h.to_string()))
+                .ok_or_else(|| anyhow::anyhow!("--md5 {m}: expected FILE=HASH"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    println!(
+        "{}",
+        fetch::fetch(dataset, &root.join(dataset.name()), base_url, &overrides)?
+    );
+    Ok(())
+}
+
+fn prepare(flags: &Flags) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    let set = data::load(flags)?;
+    println!(
+        "{}: {} train / {} validation images of {}x{} ready in {:.1}s ({})",
+        set.name,
+        set.train_len(),
+        set.valid_len(),
+        flags.image_size,
+        flags.image_size,
+        start.elapsed().as_secs_f64(),
+        if set.from_cache {
+            "read from the cache"
+        } else {
+            "decoded"
+        }
+    );
+    report_skipped(&set.skipped);
+    Ok(())
+}
+
+/// Writes `n` images of `split` after the first `skip` as a grid and/or a folder of PNGs.
+fn export(
+    set: &ImageSet,
+    split: Split,
+    n: i64,
+    skip: i64,
+    grid: Option<&Path>,
+    dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let all = match split {
+        Split::Train => &set.train,
+        Split::Valid => &set.valid,
+    };
+    let total = all.size()[0];
+    let skip = skip.clamp(0, total);
+    let n = if n <= 0 {
+        total - skip
+    } else {
+        n.min(total - skip)
+    };
+    let images = data::to_float(&all.narrow(0, skip, n));
+    if let Some(g) = grid {
+        crate::track::grid::save_readable_grid(&images, crate::track::grid::square_cols(n), g)?;
+        println!("wrote {} ({n} {} images)", g.display(), set.name);
+    }
+    if let Some(d) = dir {
+        std::fs::create_dir_all(d)?;
+        for i in 0..n {
+            let path = d.join(format!("{:05}.png", skip + i));
+            crate::track::grid::save_grid(&images.narrow(0, i, 1), 1, &path)?;
+        }
+        println!("wrote {n} images to {}", d.display());
+    }
+    Ok(())
+}
+
+fn info(flags: &Flags) -> anyhow::Result<()> {
+    let set = data::load(flags)?;
+    println!("dataset: {}", set.name);
+    if !flags.dataset_name.is_builtin() {
+        println!("folder: {}", data::dataset_dir(flags).display());
+        let path = cache::cache_dir().join(format!("{}.safetensors", set.key));
+        println!(
+            "cache: {} ({:.1} MB)",
+            path.display(),
+            cache::size_of(&path) as f64 / 1e6
+        );
+    } else {
+        println!("cache: none (drawn in memory)");
+    }
+    println!("train: {} images", set.train_len());
+    println!("valid: {} images", set.valid_len());
+    println!("image size: {}x{}", flags.image_size, flags.image_size);
+    let x = data::to_float(&set.train).to_kind(Kind::Double);
+    let mean = x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Double);
+    let std = x.std_dim([0i64, 2, 3].as_slice(), true, false);
+    let v = |t: &tch::Tensor| {
+        (0..3)
+            .map(|i| format!("{:.4}", t.double_value(&[i])))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("train mean (R, G, B): {}", v(&mean));
+    println!("train std (R, G, B): {}", v(&std));
+    report_skipped(&set.skipped);
+    Ok(())
 }
 
 fn resolve(args: &[String]) -> anyhow::Result<Flags> {

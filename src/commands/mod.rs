@@ -1,6 +1,7 @@
 //! The command line: one module per subcommand, each turning arguments into library calls.
 
 pub mod data;
+pub mod doctor;
 pub mod flags;
 pub mod kid;
 pub mod report;
@@ -29,6 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Datasets: fetch the official archives, prepare the decoded cache, show what is there.
     Data(data::Args),
+    /// What this machine is and what ddim-sweep will do on it: CPU and instruction sets, CUDA
+    /// devices, versions, data and caches, the Inception network, device/precision=auto.
+    Doctor(doctor::Args),
     /// KID (and FID) between two image folders or run directories, with Inception-v3.
     Kid(kid::Args),
     /// Write markdown result tables, sample grids and plots of the runs (reports/<label>/).
@@ -61,6 +65,7 @@ pub struct RunsSelection {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Data(a) => data::run(a),
+        Command::Doctor(a) => doctor::run(a),
         Command::Kid(a) => kid::run(a),
         Command::Report(a) => report::run(a),
         Command::Run(a) => run::run(a),

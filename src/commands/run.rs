@@ -36,6 +36,15 @@ pub struct Args {
     /// Stop the sweep (other runs checkpoint and stop) at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+    /// When the output is not a terminal (a log file, CI): print a progress line per running
+    /// run (epoch, step, loss, images/s, ETA) and one for the sweep every SECONDS.
+    #[arg(
+        long,
+        env = "DDIM_PROGRESS_EVERY",
+        default_value_t = 30.0,
+        value_name = "SECONDS"
+    )]
+    pub progress_every: f64,
     /// Never download a missing dataset (also DDIM_OFFLINE=1): refuse the sweep instead.
     #[arg(long)]
     pub offline: bool,
@@ -93,6 +102,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             fail_fast: a.fail_fast,
             args: std::env::args().collect(),
             exempt_from_stop: Vec::new(),
+            progress_every: std::time::Duration::try_from_secs_f64(a.progress_every.max(0.1))
+                .map_err(|_| {
+                    crate::process::UsageError(format!(
+                        "--progress-every {}: expected a number of seconds",
+                        a.progress_every
+                    ))
+                })?,
         },
     };
     Ok(sweep_run::run(&req)?.into())

@@ -291,6 +291,7 @@ mod tests {
             fail_fast: false,
             args: vec![],
             exempt_from_stop: vec![],
+            progress_every: std::time::Duration::from_secs(30),
         };
         let s = o.slots();
         let gpus: Vec<_> = s.iter().map(|s| s.gpu).collect();

@@ -117,6 +117,9 @@ pub struct Options {
     pub args: Vec<String>,
     /// Runs the early-stopping rule leaves alone (resumed with --resume-stopped), by id.
     pub exempt_from_stop: Vec<String>,
+    /// When the output is not a terminal: a plain progress line per active run and one for
+    /// the sweep this often (terminals show bars instead).
+    pub progress_every: std::time::Duration,
 }
 
 /// What happened to the runs of one invocation.

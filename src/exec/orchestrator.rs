@@ -54,7 +54,7 @@ pub async fn execute(
             exempt,
             decisions: Vec::new(),
         }),
-        display: Display::new(&plan.label, todo.len()),
+        display: Display::new(&plan.label, todo.len(), opts.progress_every),
         active: HashMap::new(),
         summary: Summary::default(),
         stopping: false,

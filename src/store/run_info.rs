@@ -88,6 +88,10 @@ pub struct RunInfo {
     pub tch_version: String,
     pub libtorch_version: String,
     pub device: String,
+    /// The precision the run trains in (`precision=auto` resolved at its first start, then
+    /// kept: a run resumed on another machine does not switch half way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::flags::Precision>,
     /// `CUDA_VISIBLE_DEVICES` as the run saw it (the physical GPU behind `cuda:0` of a slot).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cuda_visible_devices: Option<String>,
@@ -130,6 +134,7 @@ impl Default for RunInfo {
             tch_version: String::new(),
             libtorch_version: String::new(),
             device: String::new(),
+            precision: None,
             cuda_visible_devices: None,
             slurm: None,
             threads: 0,

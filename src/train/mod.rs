@@ -117,7 +117,10 @@ pub fn run(
         crate::store::write_atomic(&dir.flags(), flags.to_yaml().as_bytes())?;
     }
     let device = crate::device::resolve(flags.device)?;
+    let (resolved, why) = crate::device::precision(flags.precision, device);
     let mut info = dir.start(|info| {
+        // Resolved once, at the first start; a resumed run keeps what it started with.
+        info.precision.get_or_insert(resolved);
         info.seed = flags.seed;
         info.tool_version = TOOL_VERSION.into();
         info.git_commit = option_env!("DDIM_GIT_COMMIT").unwrap_or("unknown").into();
@@ -128,6 +131,7 @@ pub fn run(
         info.threads = tch::get_num_threads() as i64;
         info.slurm = crate::store::run_info::SlurmTask::from_env();
     })?;
+    say_precision(&info, resolved, &why, device);
     let attempt_start = Instant::now();
     let result = catch_torch_panics(|| {
         Trainer::prepare(&dir, &flags, device, &mut info)?.train(&dir, &mut info, stop)
@@ -135,6 +139,27 @@ pub fn run(
     info.seconds += attempt_start.elapsed().as_secs_f64();
     record_outcome(&dir, &mut info, &result);
     result
+}
+
+/// Says which precision the attempt trains in, and why, when that is not plain fp32.
+fn say_precision(info: &RunInfo, resolved: Precision, why: &str, device: Device) {
+    let kept = info.precision.unwrap_or(resolved);
+    if kept != resolved {
+        crate::say!(
+            "precision: {kept}, recorded at the run's first start ({why} here, but a run does not switch half way)"
+        );
+    } else if why.starts_with("precision=auto") {
+        crate::say!("{why}");
+    }
+    if kept == Precision::Bf16 {
+        let (native, reason) = crate::device::native_bf16(device);
+        if !native {
+            crate::say!(
+                "warning: bf16 is emulated on {} ({reason}): each step costs several times an fp32 one; precision=auto picks fp32 here",
+                crate::device::name(device),
+            );
+        }
+    }
 }
 
 /// libtorch reports errors (shapes, out of memory) as panics in tch: they become the run's
@@ -225,6 +250,8 @@ struct Trainer {
     progress: Progress,
     sums: EpochSums,
     steps_per_epoch: i64,
+    /// The forward pass under bf16 autocast (the run's recorded precision).
+    bf16: bool,
 }
 
 impl Trainer {
@@ -306,6 +333,7 @@ impl Trainer {
             progress,
             sums,
             steps_per_epoch,
+            bf16: info.precision == Some(Precision::Bf16),
         })
     }
 
@@ -656,7 +684,7 @@ impl Trainer {
             self.model
                 .denoise(&self.model.net, &noisy, &signal, &noise, true)
         };
-        let mut d = if self.flags.precision == Precision::Bf16 {
+        let mut d = if self.bf16 {
             crate::model::precision::bf16(self.device(), forward)
         } else {
             forward()
