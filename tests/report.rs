@@ -159,11 +159,24 @@ fn exact_tables_csv_json_and_failed_runs() {
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(out.join("exp/results.json")).unwrap()).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 4);
-    assert_eq!(v[0]["id"], "aaaaaaaaaaa1");
-    assert_eq!(v[0]["kid"], 0.0934186);
-    assert_eq!(v[3]["status"], "failed");
-    assert!(v[3]["kid"].is_null());
+    let rows = &v["runs"];
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert_eq!(rows[0]["id"], "aaaaaaaaaaa1");
+    assert_eq!(rows[0]["kid"], 0.0934186);
+    assert_eq!(rows[3]["status"], "failed");
+    assert!(rows[3]["kid"].is_null());
+    // One run per configuration: configurations of n <= 1 without intervals.
+    assert_eq!(v["configs"].as_array().unwrap().len(), 4);
+    assert!(v["configs"][0]["metrics"]["kid"]["ci95"].is_null());
+    // loss: mae against mse pairs only (mae, noise) with (mse, noise): the other mse run failed.
+    let loss = v["effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["flag"] == "loss" && e["metric"] == "kid")
+        .unwrap();
+    assert_eq!(loss["pairs"], 1);
+    assert!((loss["mean_diff"].as_f64().unwrap() - (0.0934186 - 0.1652256)).abs() < 1e-12);
 
     let o = report(&runs, &out, &["--label", "nope"]);
     assert_eq!(o.status.code(), Some(1));
@@ -276,4 +289,108 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
         .map(|f| mtime(f))
         .collect();
     assert_eq!(before, after);
+}
+
+/// 2 x 2 configurations x 3 seeds (`seeds: 3`), tiny runs: the report's configurations
+/// (mean, std, 95% interval) and paired effects equal, to 1e-9, SciPy's computation from the
+/// runs' run.json files (tests/python/conclusions_ref.py).
+#[test]
+fn replicates_give_intervals_and_paired_effects_equal_to_scipy() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let out = d.path().join("reports");
+    let sweep = d.path().join("rep.yaml");
+    fs::write(
+        &sweep,
+        "label: rep\nflags:\n  dataset_name: shapes\n  image_size: 16\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n  epochs: 1\n  max_images: 120\n  sample_every: 0\ngrid:\n  lr: [1.0e-3, 3.0e-3]\n  schedule_type: [linear, cosine]\nseeds: 3\n",
+    )
+    .unwrap();
+    let o = run(&run_args(sweep.to_str().unwrap(), &runs, &["--jobs", "2"]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("12 runs"), "{}", text(&o));
+
+    let o = report(&runs, &out, &["--format", "json", "--no-images"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("rep/results.json")).unwrap()).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 12);
+    let py = python_json(
+        "conclusions_ref.py",
+        &[runs.join("rep").to_str().unwrap()],
+        Duration::from_secs(120),
+    );
+    let close = |a: &serde_json::Value, b: &serde_json::Value, what: &str| {
+        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-9, "{what}: ours {a}, scipy {b}");
+    };
+    let configs = v["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 4);
+    for c in configs {
+        assert_eq!(c["n"], 3);
+        let key = format!(
+            "lr={},schedule_type={}",
+            c["flags"]["lr"].as_str().unwrap(),
+            c["flags"]["schedule_type"].as_str().unwrap()
+        );
+        for m in ["noise_loss", "image_loss"] {
+            let (ours, theirs) = (&c["metrics"][m], &py["configs"][&key][m]);
+            assert_eq!(theirs["n"], 3, "{key} {m}");
+            close(&ours["mean"], &theirs["mean"], &format!("{key} {m} mean"));
+            close(&ours["std"], &theirs["std"], &format!("{key} {m} std"));
+            close(&ours["ci95"][0], &theirs["lo"], &format!("{key} {m} lo"));
+            close(&ours["ci95"][1], &theirs["hi"], &format!("{key} {m} hi"));
+        }
+    }
+    let effects = v["effects"].as_array().unwrap();
+    // lr (one pair of values) and schedule_type (one pair), on 2 metrics.
+    assert_eq!(effects.len(), 4, "{effects:?}");
+    for e in effects {
+        let key = format!(
+            "{}|{}|{}|{}",
+            e["flag"].as_str().unwrap(),
+            e["a"].as_str().unwrap(),
+            e["b"].as_str().unwrap(),
+            e["metric"].as_str().unwrap()
+        );
+        let theirs = &py["effects"][&key];
+        assert_eq!(e["pairs"], 6, "{key}: 2 other-flag values x 3 seeds");
+        assert_eq!(e["pairs"], theirs["pairs"], "{key}");
+        assert_eq!(e["a_better"], theirs["a_better"], "{key}");
+        close(
+            &e["mean_diff"],
+            &theirs["mean_diff"],
+            &format!("{key} mean"),
+        );
+        close(&e["ci95"][0], &theirs["lo"], &format!("{key} lo"));
+        close(&e["ci95"][1], &theirs["hi"], &format!("{key} hi"));
+        let sig = e["ci95"][0].as_f64().unwrap() > 0.0 || e["ci95"][1].as_f64().unwrap() < 0.0;
+        assert_eq!(e["significant"], sig, "{key}");
+    }
+
+    // The page: the configurations table leads the results, the effects section follows.
+    let o = report(&runs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = fs::read_to_string(out.join("rep/README.md")).unwrap();
+    assert!(
+        md.contains("| lr | schedule_type | n | noise_loss | image_loss |"),
+        "{md}"
+    );
+    assert!(md.contains("## Effects"), "{md}");
+    assert!(md.contains("![Effects on noise_loss](effects.png)"), "{md}");
+    for f in [
+        "configs_noise_loss.png",
+        "configs_image_loss.png",
+        "effects.png",
+    ] {
+        let img = image::open(out.join("rep").join(f)).unwrap();
+        assert!(img.width() > 100, "{f}");
+    }
+    let o = report(&runs, &out, &["--format", "csv", "--no-images"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let configs_csv = fs::read_to_string(out.join("rep/configs.csv")).unwrap();
+    assert_eq!(configs_csv.lines().count(), 5, "{configs_csv}");
+    assert!(configs_csv
+        .starts_with("lr,schedule_type,n,noise_loss_mean,noise_loss_std,noise_loss_ci95_lo"));
+    let effects_csv = fs::read_to_string(out.join("rep/effects.csv")).unwrap();
+    assert_eq!(effects_csv.lines().count(), 5, "{effects_csv}");
 }

@@ -797,6 +797,23 @@ fn early_stopping_stops_hopeless_runs_and_resumes_on_request() {
         table.contains("stopped_early") && table.contains("val_noise_loss"),
         "{table}"
     );
+    // `--status stopped` lists exactly those.
+    let o = run(&[
+        "runs",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--status",
+        "stopped",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let only = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        only.lines().count(),
+        3,
+        "a header and the 2 stopped runs: {only}"
+    );
     let reports = d.path().join("reports");
     let o = run(&[
         "report",

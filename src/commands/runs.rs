@@ -16,14 +16,14 @@ pub enum Format {
 pub struct Args {
     #[command(flatten)]
     pub runs: super::RunsSelection,
-    /// Only runs with this status (queued, running, completed, failed, interrupted).
-    #[arg(long, value_parser = ["queued", "running", "completed", "failed", "interrupted"])]
-    pub status: Option<String>,
+    /// Only runs with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<Status>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }
 
-const METRICS: [&str; 3] = ["noise_loss", "image_loss", "kid"];
+use crate::report::METRICS;
 
 fn metric(e: &RunEntry, m: &str) -> String {
     e.info
@@ -45,11 +45,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let runs: Vec<RunEntry> = list_runs(&a.runs.runs_dir)
         .into_iter()
         .filter(|e| a.runs.label.as_ref().is_none_or(|l| &e.label == l))
-        .filter(|e| {
-            a.status
-                .as_ref()
-                .is_none_or(|s| e.info.status.to_string() == *s)
-        })
+        .filter(|e| a.status.is_none_or(|s| e.info.status == s))
         .collect();
     let slurm = slurm_cells(&runs);
     match a.format {

@@ -573,3 +573,97 @@ fn embedding(path: &Path) -> anyhow::Result<()> {
     root.present().map_err(draw_err)?;
     Ok(())
 }
+
+/// One row of an interval chart: a label, a value and its 95% interval (none for one sample).
+pub type IntervalRow = (String, f64, Option<(f64, f64)>);
+
+/// Horizontal rows, the first on top: bars from 0 to each value (`bars`) or a point at it, each
+/// with its interval as error bars, and a line at 0 (`zero`): the per-configuration means, and
+/// the forest plot of effects.
+pub fn intervals(
+    rows: &[IntervalRow],
+    x_desc: &str,
+    bars: bool,
+    zero: bool,
+    path: &Path,
+) -> anyhow::Result<()> {
+    register_font();
+    let rows: Vec<&IntervalRow> = rows.iter().rev().collect();
+    let n = rows.len().max(1) as u32;
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (_, v, ci) in &rows {
+        let (a, b) = ci.unwrap_or((*v, *v));
+        lo = lo.min(a).min(*v);
+        hi = hi.max(b).max(*v);
+    }
+    if bars || zero {
+        lo = lo.min(0.0);
+        hi = hi.max(0.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-9);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let row = if n <= 100 { 30 } else { (3000 / n).max(3) };
+    let root = BitMapBackend::new(path, (1000, 80 + row * n)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_err)?;
+    let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(70) as u32 * 8 + 20;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(lo..hi, (0..rows.len()).into_segmented())
+        .map_err(draw_err)?;
+    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc(x_desc)
+        .y_labels(rows.len())
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(draw_err)?;
+    if bars {
+        chart
+            .draw_series(rows.iter().enumerate().map(|(i, (_, v, _))| {
+                Rectangle::new(
+                    [
+                        (0.0, SegmentValue::Exact(i)),
+                        (*v, SegmentValue::Exact(i + 1)),
+                    ],
+                    palette(i).mix(0.6).filled(),
+                )
+            }))
+            .map_err(draw_err)?;
+    }
+    if zero {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![
+                    (0.0, SegmentValue::Exact(0)),
+                    (0.0, SegmentValue::Exact(rows.len())),
+                ],
+                BLACK.stroke_width(1),
+            )))
+            .map_err(draw_err)?;
+    }
+    for (i, (_, v, ci)) in rows.iter().enumerate() {
+        let mid = SegmentValue::CenterOf(i);
+        if let Some((a, b)) = ci {
+            let whisker = vec![(*a, mid.clone()), (*b, mid.clone())];
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    whisker,
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(draw_err)?;
+        }
+        chart
+            .draw_series(std::iter::once(Circle::new((*v, mid), 4, BLACK.filled())))
+            .map_err(draw_err)?;
+    }
+    root.present().map_err(draw_err)?;
+    Ok(())
+}

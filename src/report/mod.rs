@@ -1,6 +1,7 @@
 //! `ddim-sweep report`: result tables (polars), sample grids and plots (plotters) per sweep
 //! label, from what the runs wrote to disk.
 
+pub mod conclusions;
 pub mod figures;
 pub mod search;
 pub mod table;
@@ -233,9 +234,19 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
                 let text = table::csv(&df, &g.varying)?;
                 crate::store::write_atomic(&out_dir.join("results.csv"), text.as_bytes())?;
                 printed.push_str(&text);
+                for (file, t) in conclusions_csv(g)? {
+                    crate::store::write_atomic(&out_dir.join(file), t.as_bytes())?;
+                    printed.push_str(&format!("\n{t}"));
+                }
             }
             Format::Json => {
-                let text = table::json(&df, &g.varying)?;
+                let runs: serde_json::Value = serde_json::from_str(&table::json(&df, &g.varying)?)?;
+                let all = serde_json::json!({
+                    "runs": runs,
+                    "configs": conclusions::configs_json(&conclusions::configs(g)),
+                    "effects": conclusions::effects_json(&conclusions::effects(g)),
+                });
+                let text = format!("{}\n", serde_json::to_string_pretty(&all)?);
                 crate::store::write_atomic(&out_dir.join("results.json"), text.as_bytes())?;
                 printed.push_str(&text);
             }
@@ -257,7 +268,8 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
                     crate::store::sweep_file::SweepRecord::read(&opts.runs_dir.join(&g.label))
                         .unwrap_or_default();
                 let search = search::section(g, &record, &out_dir, opts.images)?;
-                let md = table::readme(g, &df, &tables, &pictures, search.as_deref())?;
+                let found = conclusions::sections(g, &out_dir, opts.images)?;
+                let md = table::readme(g, &df, &tables, &pictures, search.as_deref(), &found)?;
                 crate::store::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
                 printed.push_str(&format!(
                     "## {} ({} runs) -> {}\n\n",
@@ -276,4 +288,19 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
         }
     }
     Ok(printed)
+}
+
+/// `configs.csv` (when some configuration has replicates) and `effects.csv` (when some effect
+/// has an interval), as (file, text).
+fn conclusions_csv(g: &LabelRuns) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let mut out = Vec::new();
+    let configs = conclusions::configs(g);
+    if conclusions::has_replicates(&configs) {
+        out.push(("configs.csv", conclusions::configs_csv(&configs)));
+    }
+    let effects = conclusions::effects(g);
+    if conclusions::has_intervals(&effects) {
+        out.push(("effects.csv", conclusions::effects_csv(&effects)));
+    }
+    Ok(out)
 }

@@ -269,6 +269,7 @@ pub fn readme(
     tables: &[(String, String)],
     pictures: &[(String, String, String)],
     search: Option<&str>,
+    found: &super::conclusions::Sections,
 ) -> anyhow::Result<String> {
     let statuses = strings(df, "status")?;
     let count = |s: &str| statuses.iter().filter(|x| *x == s).count();
@@ -289,6 +290,10 @@ pub fn readme(
     }
     md.push_str("Metrics are the final validation `noise_loss` and `image_loss` (mean absolute error) and `kid` (Kernel Inception Distance of generated samples against the validation images, Inception-v3 of TensorFlow's FID graph); lower is better and the best of each column is in bold.\n\n");
     md.push_str("## Results\n\n");
+    if let Some(c) = &found.configs {
+        md.push_str(c);
+        md.push_str("\nEach run:\n\n");
+    }
     for (title, t) in tables {
         if !title.is_empty() {
             md.push_str(&format!("{title}\n\n"));
@@ -327,6 +332,9 @@ pub fn readme(
         .collect();
     if !failed.is_empty() {
         md.push_str(&format!("### Failed runs\n\n{}\n\n", failed.join("\n")));
+    }
+    if let Some(e) = &found.effects {
+        md.push_str(e);
     }
     if let Some(s) = search {
         md.push_str(s);

@@ -104,6 +104,9 @@ struct RawSweep {
     random: Option<RawRandom>,
     #[serde(default)]
     stop: Option<RawStop>,
+    /// Replicates: `[1, 2, 3]` or a count (`3` = 1..3); the grid's outermost flag `seed`.
+    #[serde(default)]
+    seeds: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,7 +209,11 @@ impl SweepSpec {
         let p = Parser { text, file };
         let label = p.label(raw.label)?;
         let fixed = p.fixed(raw.flags.unwrap_or_default())?;
-        let grid = p.grid(raw.grid.unwrap_or_default(), &fixed)?;
+        let mut grid = p.grid(raw.grid.unwrap_or_default(), &fixed)?;
+        if let Some(seeds) = raw.seeds {
+            // Outermost: every configuration's first seed before any second one.
+            grid.insert(0, ("seed".into(), p.seeds(&seeds, &fixed, &grid)?));
+        }
         let exclude = p.exclude(raw.exclude.unwrap_or_default(), &grid)?;
         let random = raw.random.map(|r| p.random(r, &fixed, &grid)).transpose()?;
         let stop = raw.stop.map(|s| p.stop(s)).transpose()?;
@@ -255,7 +262,7 @@ fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
         }
         if message.contains("unknown field") {
             message.push_str(
-                " (a sweep file has label, flags, grid, exclude, random, stop and slurm)",
+                " (a sweep file has label, flags, grid, seeds, exclude, random, stop and slurm)",
             );
         }
         SpecError {
@@ -485,6 +492,42 @@ impl Parser<'_> {
         })
     }
 
+    /// `seeds:`: a list of distinct seeds, or a count N for seeds 1..N; never with `seed`
+    /// fixed or in the grid.
+    fn seeds(
+        &self,
+        v: &Value,
+        fixed: &[(String, Value)],
+        grid: &[(String, Vec<Value>)],
+    ) -> Result<Vec<Value>, SpecError> {
+        let line = find_line(self.text, "", "seeds");
+        if fixed.iter().any(|(n, _)| n == "seed") || grid.iter().any(|(n, _)| n == "seed") {
+            return Err(self.err(
+                line,
+                "seeds: and a `seed` under flags: or grid: both set the seed: keep one".into(),
+            ));
+        }
+        let expected = "seeds: expected a list of distinct seeds (e.g. [1, 2, 3]) or a count (3 = seeds 1, 2, 3)";
+        let values: Vec<Value> = match v {
+            Value::Number(n) => match n.as_u64() {
+                Some(k) if k >= 1 => (1..=k as i64).map(Value::from).collect(),
+                _ => return Err(self.err(line, format!("{expected}; got {}", show_value(v)))),
+            },
+            Value::Sequence(items) if !items.is_empty() => items.clone(),
+            _ => return Err(self.err(line, format!("{expected}; got {}", show_value(v)))),
+        };
+        let spec = lookup("seed").expect("seed is a flag");
+        let mut out: Vec<Value> = Vec::new();
+        for item in values {
+            let c = check_value(spec, &item).map_err(|e| self.err(line, format!("seeds: {e}")))?;
+            if out.contains(&c) {
+                return Err(self.err(line, format!("seeds: {} is listed twice", show_value(&c))));
+            }
+            out.push(c);
+        }
+        Ok(out)
+    }
+
     /// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
     fn stop(&self, s: RawStop) -> Result<EarlyStop, SpecError> {
         let line = |k: &str| find_line(self.text, "stop", k);
@@ -564,6 +607,42 @@ mod tests {
 
     fn parse(text: &str) -> Result<SweepSpec, SpecError> {
         SweepSpec::parse(text, "s.yaml")
+    }
+
+    #[test]
+    fn seeds_become_the_outermost_grid_flag() {
+        let s = parse("label: a\ngrid:\n  loss: [mae, mse]\nseeds: 3\n").unwrap();
+        assert_eq!(s.grid[0].0, "seed");
+        assert_eq!(
+            s.grid[0].1,
+            vec![Value::from(1), Value::from(2), Value::from(3)]
+        );
+        assert_eq!(s.grid[1].0, "loss");
+        let s = parse("label: a\nseeds: [7, 3]\n").unwrap();
+        assert_eq!(
+            s.grid,
+            vec![("seed".to_string(), vec![Value::from(7), Value::from(3)])]
+        );
+        for (text, want) in [
+            ("label: a\nseeds: 0\n", "s.yaml:2: seeds: expected a list"),
+            ("label: a\nseeds: []\n", "s.yaml:2: seeds: expected a list"),
+            ("label: a\nseeds: [1, 1]\n", "seeds: `1` is listed twice"),
+            (
+                "label: a\nseeds: [-1]\n",
+                "s.yaml:2: seeds: invalid value for flag `seed`",
+            ),
+            (
+                "label: a\nflags:\n  seed: 2\nseeds: 2\n",
+                "s.yaml:4: seeds: and a `seed` under flags: or grid:",
+            ),
+            (
+                "label: a\ngrid:\n  seed: [1, 2]\nseeds: 2\n",
+                "both set the seed",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
     }
 
     #[test]

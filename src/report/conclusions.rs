@@ -1,0 +1,480 @@
+//! Conclusions from replicates, read from the runs' final metrics (`run.json`): each
+//! configuration's mean and 95% interval (Student's t), and the paired effect of each value of a
+//! varying flag against each other value. A configuration is every flag but `seed`; the pairs
+//! of an effect are completed runs that differ only in that flag (same seed, same other flags).
+
+use super::{LabelRuns, ReportRun, METRICS};
+use crate::stats::{mean_ci, paired, MeanCi, Paired};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One configuration: the values of its varying flags (seed aside) and its completed runs'
+/// metrics.
+#[derive(Debug, Clone)]
+pub struct ConfigRow {
+    pub flags: Vec<(String, String)>,
+    /// Completed runs.
+    pub n: usize,
+    /// Per metric, over the completed runs that have it.
+    pub metrics: BTreeMap<String, MeanCi>,
+}
+
+/// The paired effect of `flag = a` against `flag = b` on `metric` (A − B; lower is better).
+#[derive(Debug, Clone)]
+pub struct EffectRow {
+    pub flag: String,
+    pub a: String,
+    pub b: String,
+    pub metric: String,
+    pub paired: Paired,
+}
+
+/// The flags that tell configurations apart: the varying ones but `seed`.
+pub fn config_flags(g: &LabelRuns) -> Vec<String> {
+    g.varying.iter().filter(|v| *v != "seed").cloned().collect()
+}
+
+fn completed(r: &ReportRun) -> bool {
+    r.flags.is_some() && r.entry.info.status == crate::store::Status::Completed
+}
+
+/// Flag names and values as text, in name order.
+type FlagKey = Vec<(String, String)>;
+
+/// Every flag of a run except those in `leave_out`, as text: what must match.
+fn key_without(r: &ReportRun, leave_out: &[&str]) -> FlagKey {
+    r.flag_texts
+        .iter()
+        .filter(|(k, _)| !leave_out.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The configurations of a label in sweep order, with their completed replicates' metrics.
+pub fn configs(g: &LabelRuns) -> Vec<ConfigRow> {
+    let shown = config_flags(g);
+    let mut groups: Vec<(FlagKey, Vec<&ReportRun>)> = Vec::new();
+    for r in g.runs.iter().filter(|r| r.flags.is_some()) {
+        let key = key_without(r, &["seed"]);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, rs)) => rs.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, runs)| {
+            let done: Vec<&&ReportRun> = runs.iter().filter(|r| completed(r)).collect();
+            let metrics = METRICS
+                .iter()
+                .filter_map(|m| {
+                    let xs: Vec<f64> = done
+                        .iter()
+                        .filter_map(|r| r.entry.info.metrics.get(*m).copied())
+                        .collect();
+                    (!xs.is_empty()).then(|| (m.to_string(), mean_ci(&xs)))
+                })
+                .collect();
+            ConfigRow {
+                flags: shown
+                    .iter()
+                    .map(|f| (f.clone(), runs[0].flag_text(f).to_string()))
+                    .collect(),
+                n: done.len(),
+                metrics,
+            }
+        })
+        .collect()
+}
+
+/// Whether the report shows configurations: some configuration has 2 completed replicates.
+pub fn has_replicates(rows: &[ConfigRow]) -> bool {
+    rows.iter().any(|c| c.n >= 2)
+}
+
+/// The values of `flag` among the runs, in sweep order.
+fn values_of(g: &LabelRuns, flag: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in g.runs.iter().filter(|r| r.flags.is_some()) {
+        let v = r.flag_text(flag).to_string();
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Paired effects of every varying flag (seed aside), every pair of its values (A before B in
+/// sweep order) and every metric with at least one pair.
+pub fn effects(g: &LabelRuns) -> Vec<EffectRow> {
+    let mut out = Vec::new();
+    let done: Vec<&ReportRun> = g.runs.iter().filter(|r| completed(r)).collect();
+    for flag in config_flags(g) {
+        let values = values_of(g, &flag);
+        for (i, a) in values.iter().enumerate() {
+            for b in &values[i + 1..] {
+                for m in METRICS {
+                    let pairs = pairs_of(&done, &flag, a, b, m);
+                    if !pairs.is_empty() {
+                        out.push(EffectRow {
+                            flag: flag.clone(),
+                            a: a.clone(),
+                            b: b.clone(),
+                            metric: m.to_string(),
+                            paired: paired(&pairs),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// (metric at `flag = a`, metric at `flag = b`) of runs equal in every other flag.
+fn pairs_of(done: &[&ReportRun], flag: &str, a: &str, b: &str, m: &str) -> Vec<(f64, f64)> {
+    let with = |v: &str| -> Vec<(FlagKey, f64)> {
+        done.iter()
+            .filter(|r| r.flag_text(flag) == v)
+            .filter_map(|r| Some((key_without(r, &[flag]), *r.entry.info.metrics.get(m)?)))
+            .collect()
+    };
+    let bs = with(b);
+    with(a)
+        .into_iter()
+        .filter_map(|(key, xa)| bs.iter().find(|(k, _)| *k == key).map(|(_, xb)| (xa, *xb)))
+        .collect()
+}
+
+/// `0.1234567 ± 0.0012345` (the interval's half width), or the mean alone for n = 1.
+fn mean_cell(m: &MeanCi) -> String {
+    let mean = super::table::sig7(m.mean);
+    match m.ci95 {
+        Some((lo, hi)) => format!("{mean} ± {}", super::table::sig7((hi - lo) / 2.0)),
+        None => mean,
+    }
+}
+
+/// The configurations table: varying flags, n, and each metric's mean ± half-interval, the
+/// best mean of each metric in bold.
+pub fn configs_markdown(rows: &[ConfigRow]) -> String {
+    let metrics: Vec<&str> = METRICS
+        .iter()
+        .copied()
+        .filter(|m| rows.iter().any(|r| r.metrics.contains_key(*m)))
+        .collect();
+    let names: Vec<String> = rows
+        .first()
+        .map(|r| r.flags.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    let mut md = format!(
+        "| {} | n | {} |\n|{}---:|{}\n",
+        names.join(" | "),
+        metrics.join(" | "),
+        "---|".repeat(names.len()),
+        "---:|".repeat(metrics.len())
+    );
+    let best = |m: &str| {
+        rows.iter()
+            .filter_map(|r| r.metrics.get(m).map(|x| x.mean))
+            .fold(f64::INFINITY, f64::min)
+    };
+    for r in rows {
+        let mut cells: Vec<String> = r.flags.iter().map(|(_, v)| v.clone()).collect();
+        cells.push(r.n.to_string());
+        for m in &metrics {
+            cells.push(match r.metrics.get(*m) {
+                Some(x) if x.mean == best(m) => format!("**{}**", mean_cell(x)),
+                Some(x) => mean_cell(x),
+                None => String::new(),
+            });
+        }
+        md.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    md
+}
+
+/// The effects table and one sentence per flag and metric pair: the conclusion, or that the
+/// data does not support one.
+pub fn effects_markdown(rows: &[EffectRow]) -> String {
+    let mut md = String::from(
+        "| flag | A | B | metric | pairs | mean A − B | 95% interval | A better in | significant |\n|---|---|---|---|---:|---:|---|---:|---|\n",
+    );
+    let mut sentences = Vec::new();
+    for e in rows {
+        let d = &e.paired.diff;
+        let interval = d
+            .ci95
+            .map(|(lo, hi)| format!("[{}, {}]", super::table::sig7(lo), super::table::sig7(hi)))
+            .unwrap_or_else(|| "(one pair)".into());
+        let sig = e.paired.significant();
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {interval} | {} of {} | {} |\n",
+            e.flag,
+            e.a,
+            e.b,
+            e.metric,
+            d.n,
+            super::table::sig7(d.mean),
+            e.paired.a_better,
+            d.n,
+            if sig { "**yes**" } else { "no" }
+        ));
+        sentences.push(sentence(e, &interval, sig));
+    }
+    md.push('\n');
+    for s in sentences {
+        md.push_str(&format!("- {s}\n"));
+    }
+    md
+}
+
+fn sentence(e: &EffectRow, interval: &str, sig: bool) -> String {
+    let d = &e.paired.diff;
+    let (better, worse) = if d.mean < 0.0 {
+        (&e.a, &e.b)
+    } else {
+        (&e.b, &e.a)
+    };
+    if sig {
+        format!(
+            "`{}`: {better} is better than {worse} on {} by {} (95% interval of A − B {interval}, {} pairs): the data supports a difference.",
+            e.flag,
+            e.metric,
+            super::table::sig7(d.mean.abs()),
+            d.n
+        )
+    } else {
+        format!(
+            "`{}`: {} against {} on {}: mean A − B {} ({interval}, {} pairs) — the data does not support a difference.",
+            e.flag,
+            e.a,
+            e.b,
+            e.metric,
+            super::table::sig7(d.mean),
+            d.n
+        )
+    }
+}
+
+/// The JSON shape of a configuration (README: `configs`).
+#[derive(Debug, Serialize)]
+pub struct ConfigJson {
+    pub flags: BTreeMap<String, String>,
+    pub n: usize,
+    pub metrics: BTreeMap<String, MetricJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetricJson {
+    pub mean: f64,
+    pub std: Option<f64>,
+    pub ci95: Option<[f64; 2]>,
+}
+
+/// The JSON shape of an effect (README: `effects`).
+#[derive(Debug, Serialize)]
+pub struct EffectJson {
+    pub flag: String,
+    pub a: String,
+    pub b: String,
+    pub metric: String,
+    pub pairs: usize,
+    pub mean_diff: f64,
+    pub ci95: Option<[f64; 2]>,
+    pub a_better: usize,
+    pub significant: bool,
+}
+
+pub fn configs_json(rows: &[ConfigRow]) -> Vec<ConfigJson> {
+    rows.iter()
+        .map(|r| ConfigJson {
+            flags: r.flags.iter().cloned().collect(),
+            n: r.n,
+            metrics: r
+                .metrics
+                .iter()
+                .map(|(k, m)| {
+                    let v = MetricJson {
+                        mean: m.mean,
+                        std: m.sd,
+                        ci95: m.ci95.map(|(lo, hi)| [lo, hi]),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+pub fn effects_json(rows: &[EffectRow]) -> Vec<EffectJson> {
+    rows.iter()
+        .map(|e| EffectJson {
+            flag: e.flag.clone(),
+            a: e.a.clone(),
+            b: e.b.clone(),
+            metric: e.metric.clone(),
+            pairs: e.paired.diff.n,
+            mean_diff: e.paired.diff.mean,
+            ci95: e.paired.diff.ci95.map(|(lo, hi)| [lo, hi]),
+            a_better: e.paired.a_better,
+            significant: e.paired.significant(),
+        })
+        .collect()
+}
+
+/// Whether some effect has an interval (at least 2 pairs): only then is it worth a section.
+pub fn has_intervals(rows: &[EffectRow]) -> bool {
+    rows.iter().any(|e| e.paired.diff.ci95.is_some())
+}
+
+/// The report page's parts made from replicates and pairs.
+#[derive(Debug, Default)]
+pub struct Sections {
+    /// The configurations table (and its charts), leading the Results section.
+    pub configs: Option<String>,
+    /// The Effects section.
+    pub effects: Option<String>,
+}
+
+/// The configurations table (when some configuration has 2 completed replicates) with a bar
+/// chart per metric, and the Effects section (when some effect has 2 pairs) with its forest
+/// plot; the pictures are drawn into `out` when `images`.
+pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::Result<Sections> {
+    let mut s = Sections::default();
+    let configs = configs(g);
+    if has_replicates(&configs) {
+        let mut md = format!(
+            "By configuration (every flag but `seed`): the mean of its completed replicates ± the half width of the 95% interval of the mean (Student's t, `mean ± t(0.975, n − 1) · s / √n`); the best mean of each metric in bold.\n\n{}",
+            configs_markdown(&configs)
+        );
+        if images {
+            for m in METRICS {
+                let rows: Vec<_> = configs
+                    .iter()
+                    .filter_map(|c| {
+                        let x = c.metrics.get(m)?;
+                        let name = c
+                            .flags
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        Some((format!("{name} (n={})", x.n), x.mean, x.ci95))
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let file = format!("configs_{m}.png");
+                super::figures::intervals(
+                    &rows,
+                    &format!("{m}: mean and 95% interval"),
+                    true,
+                    false,
+                    &out.join(&file),
+                )?;
+                md.push_str(&format!("\n![{m} by configuration]({file})\n"));
+            }
+        }
+        s.configs = Some(md);
+    }
+    let effects = effects(g);
+    if has_intervals(&effects) {
+        let mut md = format!(
+            "## Effects\n\nFor each flag that varies, each pair of its values A and B: the runs that differ only in that flag (same seed, same other flags) are paired, and the effect is the mean of `metric(A) − metric(B)` over the pairs with its 95% interval (Student's t over the differences). Lower is better: a negative effect favours A. An interval that excludes 0 is significant.\n\n{}\n",
+            effects_markdown(&effects)
+        );
+        if images {
+            let main = ["kid", "noise_loss"]
+                .into_iter()
+                .find(|m| effects.iter().any(|e| e.metric == *m))
+                .unwrap_or("image_loss");
+            let rows: Vec<_> = effects
+                .iter()
+                .filter(|e| e.metric == main)
+                .map(|e| {
+                    (
+                        format!("{}: {} − {}", e.flag, e.a, e.b),
+                        e.paired.diff.mean,
+                        e.paired.diff.ci95,
+                    )
+                })
+                .collect();
+            super::figures::intervals(
+                &rows,
+                &format!("effect on {main} (A − B) and 95% interval"),
+                false,
+                true,
+                &out.join("effects.png"),
+            )?;
+            md.push_str(&format!("![Effects on {main}](effects.png)\n\n"));
+        }
+        s.effects = Some(md);
+    }
+    Ok(s)
+}
+
+/// `flags…,n,METRIC_mean,METRIC_std,METRIC_lo,METRIC_hi…` per configuration.
+pub fn configs_csv(rows: &[ConfigRow]) -> String {
+    let names: Vec<String> = rows
+        .first()
+        .map(|r| r.flags.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    let mut head: Vec<String> = names.clone();
+    head.push("n".into());
+    for m in METRICS {
+        for part in ["mean", "std", "ci95_lo", "ci95_hi"] {
+            head.push(format!("{m}_{part}"));
+        }
+    }
+    let mut out = format!("{}\n", head.join(","));
+    let num = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
+    for r in rows {
+        let mut cells: Vec<String> = r.flags.iter().map(|(_, v)| csv_cell(v)).collect();
+        cells.push(r.n.to_string());
+        for m in METRICS {
+            let x = r.metrics.get(m);
+            cells.push(num(x.map(|x| x.mean)));
+            cells.push(num(x.and_then(|x| x.sd)));
+            cells.push(num(x.and_then(|x| x.ci95.map(|c| c.0))));
+            cells.push(num(x.and_then(|x| x.ci95.map(|c| c.1))));
+        }
+        out.push_str(&format!("{}\n", cells.join(",")));
+    }
+    out
+}
+
+/// One row per effect, the JSON's fields.
+pub fn effects_csv(rows: &[EffectRow]) -> String {
+    let mut out =
+        String::from("flag,a,b,metric,pairs,mean_diff,ci95_lo,ci95_hi,a_better,significant\n");
+    for e in rows {
+        let d = &e.paired.diff;
+        let (lo, hi) = d
+            .ci95
+            .map(|(l, h)| (format!("{l}"), format!("{h}")))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{lo},{hi},{},{}\n",
+            e.flag,
+            csv_cell(&e.a),
+            csv_cell(&e.b),
+            e.metric,
+            d.n,
+            d.mean,
+            e.paired.a_better,
+            e.paired.significant()
+        ));
+    }
+    out
+}
+
+/// A CSV cell, quoted when it holds a comma or a quote (`[8, 16]`).
+fn csv_cell(v: &str) -> String {
+    if v.contains(',') || v.contains('"') {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
+}
