@@ -370,6 +370,11 @@ fn replicates_give_intervals_and_paired_effects_equal_to_scipy() {
     // The page: the configurations table leads the results, the effects section follows.
     let o = report(&runs, &out, &[]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("By configuration"),
+        "the terminal shows the configurations too: {}",
+        text(&o)
+    );
     let md = fs::read_to_string(out.join("rep/README.md")).unwrap();
     assert!(
         md.contains("| lr | schedule_type | n | noise_loss | image_loss |"),
