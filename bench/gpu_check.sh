@@ -32,7 +32,8 @@ echo "== 1. device=auto, precision=auto"
 grep -o '"device": *"[^"]*"' "$out/auto/run.json"
 grep -q '"device": *"cuda:0"' "$out/auto/run.json" || { echo "FAIL: device=auto did not train on cuda:0"; exit 1; }
 grep -o '"precision": *"[^"]*"' "$out/auto/run.json"
-if "$DDIM_BIN" doctor | grep -q 'compute capability \(8\|9\|1[0-9]\)\.'; then
+doctor=$("$DDIM_BIN" doctor)
+if grep -q 'compute capability \(8\|9\|1[0-9]\)\.' <<< "$doctor"; then
   grep -q '"precision": *"bf16"' "$out/auto/run.json" || { echo "FAIL: precision=auto is not bf16 on a GPU of capability >= 8.0"; exit 1; }
 fi
 

@@ -12,7 +12,9 @@ cd "$DDIM_ROOT"
 # samples instead of 200, so that it still takes under 7 minutes on 2 cores. `ddim-sweep
 # doctor` says which; docs/demo.md has the figures.
 length=()
-if "$DDIM_BIN" doctor | grep -q '^precision=auto -> bf16'; then
+# (Captured first: `doctor | grep -q` could end doctor early with a broken pipe under pipefail.)
+doctor=$("$DDIM_BIN" doctor)
+if grep -q '^precision=auto -> bf16' <<< "$doctor"; then
   echo "demo: bf16 is native here: 3,200 steps per run"
 else
   echo "demo: no native bf16 here (fp32 is about half as fast): 1,600 steps and KID of 100 samples per run (--set epochs=16 --set kid_images=100)"

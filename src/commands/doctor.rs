@@ -83,7 +83,7 @@ struct InceptionFacts {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let facts = gather()?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&facts)?);
+        crate::say!("{}", serde_json::to_string_pretty(&facts)?);
     } else {
         print_text(&facts);
     }
@@ -205,20 +205,24 @@ fn yes(b: bool) -> &'static str {
 }
 
 fn print_text(f: &Facts) {
-    println!(
+    crate::say!(
         "ddim-sweep {} (commit {}), tch {}, libtorch {}",
-        f.version, f.git_commit, f.tch, f.libtorch
+        f.version,
+        f.git_commit,
+        f.tch,
+        f.libtorch
     );
     print_cpu(&f.cpu);
     print_cuda(f);
-    println!("device=auto    -> {}", f.device_auto);
-    println!(
+    crate::say!("device=auto    -> {}", f.device_auto);
+    crate::say!(
         "precision=auto -> {} ({})",
-        f.precision_auto, f.precision_auto_why
+        f.precision_auto,
+        f.precision_auto_why
     );
-    println!("data root: {}", f.data_root.display());
+    crate::say!("data root: {}", f.data_root.display());
     for d in &f.datasets {
-        println!(
+        crate::say!(
             "  {:<8} {} ({})",
             d.name,
             if d.present {
@@ -230,7 +234,7 @@ fn print_text(f: &Facts) {
         );
     }
     for c in &f.caches {
-        println!(
+        crate::say!(
             "  cache of {}: {} file(s), {:.1} MB ({})",
             c.what,
             c.files,
@@ -244,7 +248,7 @@ fn print_text(f: &Facts) {
         (true, false) => "found, but its sha256 is not the expected one: KID will not match the reference numbers",
         (true, true) => "found, sha256 ok",
     };
-    println!(
+    crate::say!(
         "Inception network (KID/FID): {} ({state})",
         i.path.display()
     );
@@ -257,23 +261,26 @@ fn print_cpu(c: &CpuFacts) {
         .as_ref()
         .map(|s| format!(", {s}"))
         .unwrap_or_default();
-    println!(
+    crate::say!(
         "CPU: {} ({}{signature}), {cores}{} logical CPUs, libtorch threads {}",
-        c.model, c.arch, c.logical, c.torch_threads
+        c.model,
+        c.arch,
+        c.logical,
+        c.torch_threads
     );
     let isa: Vec<String> = c
         .isa
         .iter()
         .map(|(n, h)| format!("{n} {}", yes(*h)))
         .collect();
-    println!("  instruction sets: {}", isa.join(", "));
-    println!(
+    crate::say!("  instruction sets: {}", isa.join(", "));
+    crate::say!(
         "  oneDNN ISA limit: {}",
         c.isa_limit
             .as_deref()
             .unwrap_or("none (ONEDNN_MAX_CPU_ISA unset)")
     );
-    println!(
+    crate::say!(
         "  bf16: {}",
         if c.native_bf16 {
             "native"
@@ -285,13 +292,13 @@ fn print_cpu(c: &CpuFacts) {
 
 fn print_cuda(f: &Facts) {
     if f.cuda.is_empty() {
-        println!(
+        crate::say!(
             "CUDA: no devices (libtorch sees CUDA: {})",
             yes(f.cuda_available)
         );
     }
     for g in &f.cuda {
-        println!(
+        crate::say!(
             "CUDA: cuda:{} {}, compute capability {}, {:.1} GiB, bf16 {} (libtorch sees CUDA: {})",
             g.index,
             g.name,
