@@ -23,6 +23,7 @@ pub struct Args {
     pub format: Format,
 }
 
+use crate::report::table::csv_cell;
 use crate::report::METRICS;
 
 fn metric(e: &RunEntry, m: &str) -> String {
@@ -31,14 +32,6 @@ fn metric(e: &RunEntry, m: &str) -> String {
         .get(m)
         .map(|v| format!("{v:.7}"))
         .unwrap_or_default()
-}
-
-fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {

@@ -174,17 +174,20 @@ pub fn configs_markdown(rows: &[ConfigRow]) -> String {
         "---|".repeat(names.len()),
         "---:|".repeat(metrics.len())
     );
-    let best = |m: &str| {
-        rows.iter()
-            .filter_map(|r| r.metrics.get(m).map(|x| x.mean))
-            .fold(f64::INFINITY, f64::min)
-    };
+    let best: Vec<f64> = metrics
+        .iter()
+        .map(|m| {
+            rows.iter()
+                .filter_map(|r| r.metrics.get(*m).map(|x| x.mean))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
     for r in rows {
         let mut cells: Vec<String> = r.flags.iter().map(|(_, v)| v.clone()).collect();
         cells.push(r.n.to_string());
-        for m in &metrics {
+        for (m, best) in metrics.iter().zip(&best) {
             cells.push(match r.metrics.get(*m) {
-                Some(x) if x.mean == best(m) => format!("**{}**", mean_cell(x)),
+                Some(x) if x.mean == *best => format!("**{}**", mean_cell(x)),
                 Some(x) => mean_cell(x),
                 None => String::new(),
             });
@@ -333,6 +336,8 @@ pub fn has_intervals(rows: &[EffectRow]) -> bool {
 pub struct Sections {
     /// The configurations table (and its charts), leading the Results section.
     pub configs: Option<String>,
+    /// The configurations table alone, for the terminal.
+    pub configs_table: Option<String>,
     /// The Effects section.
     pub effects: Option<String>,
 }
@@ -344,10 +349,11 @@ pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::R
     let mut s = Sections::default();
     let configs = configs(g);
     if has_replicates(&configs) {
+        let table = configs_markdown(&configs);
         let mut md = format!(
-            "By configuration (every flag but `seed`): the mean of its completed replicates ± the half width of the 95% interval of the mean (Student's t, `mean ± t(0.975, n − 1) · s / √n`); the best mean of each metric in bold.\n\n{}",
-            configs_markdown(&configs)
+            "By configuration (every flag but `seed`): the mean of its completed replicates ± the half width of the 95% interval of the mean (Student's t, `mean ± t(0.975, n − 1) · s / √n`); the best mean of each metric in bold.\n\n{table}"
         );
+        s.configs_table = Some(table);
         if images {
             for m in METRICS {
                 let rows: Vec<_> = configs
@@ -431,7 +437,11 @@ pub fn configs_csv(rows: &[ConfigRow]) -> String {
     let mut out = format!("{}\n", head.join(","));
     let num = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
     for r in rows {
-        let mut cells: Vec<String> = r.flags.iter().map(|(_, v)| csv_cell(v)).collect();
+        let mut cells: Vec<String> = r
+            .flags
+            .iter()
+            .map(|(_, v)| super::table::csv_cell(v))
+            .collect();
         cells.push(r.n.to_string());
         for m in METRICS {
             let x = r.metrics.get(m);
@@ -458,8 +468,8 @@ pub fn effects_csv(rows: &[EffectRow]) -> String {
         out.push_str(&format!(
             "{},{},{},{},{},{},{lo},{hi},{},{}\n",
             e.flag,
-            csv_cell(&e.a),
-            csv_cell(&e.b),
+            super::table::csv_cell(&e.a),
+            super::table::csv_cell(&e.b),
             e.metric,
             d.n,
             d.mean,
@@ -468,13 +478,4 @@ pub fn effects_csv(rows: &[EffectRow]) -> String {
         ));
     }
     out
-}
-
-/// A CSV cell, quoted when it holds a comma or a quote (`[8, 16]`).
-fn csv_cell(v: &str) -> String {
-    if v.contains(',') || v.contains('"') {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
 }

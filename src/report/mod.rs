@@ -277,10 +277,9 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
                     g.runs.len(),
                     out_dir.join("README.md").display()
                 ));
-                let configs = conclusions::configs(g);
-                if conclusions::has_replicates(&configs) {
+                if let Some(t) = &found.configs_table {
                     printed.push_str("By configuration (mean ± half the 95% interval):\n\n");
-                    printed.push_str(&conclusions::configs_markdown(&configs));
+                    printed.push_str(t);
                     printed.push_str("\nEach run:\n\n");
                 }
                 for (title, t) in &tables {

@@ -235,6 +235,15 @@ pub fn pivot(df: &DataFrame, varying: &[String], value: &str) -> PolarsResult<Op
     Ok(Some(out))
 }
 
+/// A CSV cell, quoted when it holds a comma, a quote or a line break (`[8, 16]`).
+pub fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// The columns the CSV and JSON outputs carry.
 fn export_frame(df: &DataFrame, varying: &[String]) -> PolarsResult<DataFrame> {
     let mut cols: Vec<String> = vec!["id".into(), "status".into()];
