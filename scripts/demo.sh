@@ -8,17 +8,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$DDIM_ROOT/scripts/setup.sh"
 cd "$DDIM_ROOT"
 # The demo trains in bf16 where this machine computes it natively (precision: auto), else in
-# fp32, about half as fast on a CPU: there it trains half as long and scores KID on 100
-# samples instead of 200, so that it still takes under 7 minutes on 2 cores. `ddim-sweep
-# doctor` says which; docs/demo.md has the figures.
+# fp32, about half as fast on a CPU: there it trains 1,600 steps instead of 2,000, so that it
+# still takes under 7 minutes on 2 cores. `ddim-sweep doctor` says which; docs/demo.md has the
+# figures.
 length=()
 # (Captured first: `doctor | grep -q` could end doctor early with a broken pipe under pipefail.)
 doctor=$("$DDIM_BIN" doctor)
 if grep -q '^precision=auto -> bf16' <<< "$doctor"; then
-  echo "demo: bf16 is native here: 3,200 steps per run"
+  echo "demo: bf16 is native here: 2,000 steps per run"
 else
-  echo "demo: no native bf16 here (fp32 is about half as fast): 1,600 steps and KID of 100 samples per run (--set epochs=16 --set kid_images=100)"
-  length=(--set epochs=16 --set kid_images=100)
+  echo "demo: no native bf16 here (fp32 is about half as fast): 1,600 steps per run instead of 2,000 (--set epochs=16)"
+  length=(--set epochs=16)
 fi
 "$DDIM_BIN" run sweeps/demo.yaml --runs-dir runs --jobs 2 "${length[@]}" "$@"
 "$DDIM_BIN" report --runs-dir runs --label demo --out reports
