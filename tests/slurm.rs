@@ -418,3 +418,44 @@ fn an_unreachable_controller_is_said_and_changes_nothing() {
         .unwrap_or_default();
     assert!(created.is_empty(), "no run created: {created:?}");
 }
+
+/// The race of tests/race.rs on Slurm: each round one job array, the hopeless configurations
+/// eliminated after 2 seeds, the decisions equal to SciPy's replay; again, nothing submitted.
+#[test]
+fn a_race_on_slurm_submits_a_round_per_array() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = d.path().join("race.yaml");
+    fs::write(&s, common::race::RACE).unwrap();
+    let s = s.to_str().unwrap();
+    let runs = d.path().join("runs");
+    let args = run_args(s, &runs, &["--executor", "slurm", "--jobs", "2"]);
+    let o = c.run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("race finished"), "{out}");
+    let sweep_dir = runs.join("race");
+    let race = common::race::check_against_scipy(&sweep_dir);
+    common::race::check_outcome(&sweep_dir, &race);
+    let jobs: std::collections::BTreeSet<String> = run_dirs(&runs, "race")
+        .iter()
+        .map(|r| slurm_key(r).split('_').next().unwrap().to_string())
+        .collect();
+    let rounds = race["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["round"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(jobs.len() as u64, rounds, "one array per round: {jobs:?}");
+    let o = c.run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0 to run now"),
+        "{}",
+        text(&o)
+    );
+    assert!(c.queued().is_empty());
+}

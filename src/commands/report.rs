@@ -13,7 +13,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: Format,
     /// Sort the table by noise_loss, image_loss, kid or seconds (default: the sweep's order).
-    #[arg(long, value_parser = ["noise_loss", "image_loss", "kid", "seconds"])]
+    #[arg(long, value_parser = sort_keys())]
     pub sort: Option<String>,
     /// Tables only: no sample grids or plots.
     #[arg(long)]
@@ -21,6 +21,12 @@ pub struct Args {
     /// Where samples are generated: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
+}
+
+/// A metric's final name, or `seconds`.
+fn sort_keys() -> clap::builder::PossibleValuesParser {
+    let metrics = crate::metrics::names::Metric::NAMES;
+    clap::builder::PossibleValuesParser::new(metrics.into_iter().chain(["seconds"]))
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {

@@ -121,6 +121,12 @@ impl Display {
         self.runs.insert(run, active);
     }
 
+    /// `n` more runs to do (the strategy proposed them after the start).
+    pub fn add_total(&mut self, n: usize) {
+        self.total += n as u64;
+        self.main.set_length(self.total);
+    }
+
     /// Run `run` ended: its line goes, the sweep's bar advances.
     pub fn ended(&mut self, run: usize) {
         if let Some(r) = self.runs.remove(&run) {

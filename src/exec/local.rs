@@ -105,6 +105,7 @@ impl Executor for LocalExecutor {
         free.reverse();
         let scheduler = Scheduler {
             binary: self.binary.clone(),
+            dirs: plan.runs.iter().map(|r| r.dir.clone()).collect(),
             queue: runs
                 .into_iter()
                 .map(|i| (i, plan.runs[i].run_dir()))
@@ -118,6 +119,16 @@ impl Executor for LocalExecutor {
         Ok(())
     }
 
+    fn add(&mut self, plan: &Plan, runs: Vec<usize>) -> anyhow::Result<()> {
+        for &i in &runs {
+            let r = &plan.runs[i];
+            r.queue(&plan.label)
+                .with_context(|| format!("preparing {}", r.dir.display()))?;
+        }
+        self.control.send(Control::Add(runs));
+        Ok(())
+    }
+
     fn controls(&self) -> &Controls {
         &self.control
     }
@@ -126,6 +137,8 @@ impl Executor for LocalExecutor {
 /// The executor's task: starts queued runs as slots free, reports starts and ends.
 struct Scheduler {
     binary: PathBuf,
+    /// Every run's directory, by plan index (for runs added after the start).
+    dirs: Vec<PathBuf>,
     queue: VecDeque<(usize, RunDir)>,
     free: Vec<Slot>,
     /// Run index -> (pid, slot).
@@ -150,7 +163,11 @@ impl Scheduler {
                 let slot = self.free.pop().expect("not empty");
                 self.launch(run, dir, slot, exit_tx.clone());
             }
-            if self.active.is_empty() && (stopping || self.queue.is_empty()) {
+            // Done when nothing runs and, unless stopping, every end is settled (a settled
+            // end may have added runs) and nothing is queued.
+            if self.active.is_empty()
+                && (stopping || (self.unsettled == 0 && self.queue.is_empty()))
+            {
                 return; // dropping `events` tells the orchestrator
             }
             tokio::select! {
@@ -162,6 +179,10 @@ impl Scheduler {
                     let _ = self.events.send(Event::Ended { run, ended });
                 }
                 c = control.recv() => match c {
+                    Some(Control::Add(runs)) if !stopping => self
+                        .queue
+                        .extend(runs.into_iter().map(|i| (i, RunDir::new(&self.dirs[i])))),
+                    Some(Control::Add(_)) => {}
                     Some(Control::Proceed) => self.unsettled = self.unsettled.saturating_sub(1),
                     Some(Control::Stop(sig)) => {
                         stopping = true;

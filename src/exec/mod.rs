@@ -32,7 +32,8 @@ pub enum Event {
 }
 
 /// Starts runs somewhere and reports their starts and ends. The event channel closing means
-/// the executor has nothing left running and will start nothing more.
+/// the executor has nothing left running and will start nothing more: it closes only once
+/// the orchestrator has settled every end (so that runs added meanwhile are not lost).
 pub trait Executor {
     /// Settles runs whose attempts ended while nobody watched (as the executor knows them)
     /// and returns the runs it already has in flight: they are watched, not started again.
@@ -47,6 +48,11 @@ pub trait Executor {
         runs: Vec<usize>,
         events: UnboundedSender<Event>,
     ) -> anyhow::Result<()>;
+    /// Takes more runs after the start (the plan is open: a strategy proposes runs as
+    /// results arrive): queues and starts them like `start`'s. Sent before the
+    /// [`Executor::proceed`] of the run whose end led to them, so the executor never ends
+    /// in between.
+    fn add(&mut self, plan: &Plan, runs: Vec<usize>) -> anyhow::Result<()>;
     /// The control channel of the executor's task, through which the requests below go.
     fn controls(&self) -> &Controls;
     /// The orchestrator has settled the last run that ended (and did not stop the sweep):
@@ -74,8 +80,11 @@ pub trait Executor {
 }
 
 /// What the orchestrator asks of an executor's task.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Control {
+    /// Take these runs too (indices into the plan's runs, already queued on disk where the
+    /// executor queues them itself).
+    Add(Vec<usize>),
     /// The last run that ended is settled: another may start.
     Proceed,
     /// Start nothing more; running runs get the signal (they checkpoint).

@@ -9,18 +9,66 @@ use crate::process::{hostname, now_rfc3339, Signal};
 use crate::store::{RunInfo, Status};
 use crate::sweep::record::{Decision, Invocation, SweepRecord};
 use crate::sweep::search::EarlyStop;
+use crate::sweep::strategy::{Outcome, Strategy};
 use crate::sweep::Plan;
 use crate::track::csv::{self, EpochRow};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-/// Runs `todo` (indices into `plan.runs`) with `executor`; records the invocation in the
-/// sweep's record, at its start and at its end, whatever ends it.
+/// What this invocation may train and what its strategy has asked for so far: the open plan.
+pub struct Planner {
+    strategy: Box<dyn Strategy + Send>,
+    /// Runs this invocation may train (by their states and --retry-failed/--resume-stopped).
+    eligible: HashSet<usize>,
+    /// Runs handed to the executor.
+    given: HashSet<usize>,
+    /// Runs that ended in this invocation.
+    ended: HashSet<usize>,
+}
+
+impl Planner {
+    pub fn new(strategy: Box<dyn Strategy + Send>, eligible: &[usize]) -> Planner {
+        Planner {
+            strategy,
+            eligible: eligible.iter().copied().collect(),
+            given: HashSet::new(),
+            ended: HashSet::new(),
+        }
+    }
+
+    /// The runs the strategy proposes now that this invocation may train and has not started
+    /// yet (in the strategy's order). An eligible run counts as pending until it ends here.
+    pub fn next(&mut self, plan: &Plan) -> Vec<usize> {
+        let (eligible, ended) = (&self.eligible, &self.ended);
+        let outcome = |i: usize| {
+            if eligible.contains(&i) && !ended.contains(&i) {
+                Outcome::Pending
+            } else {
+                Outcome::of(&plan.runs[i])
+            }
+        };
+        let proposed = self.strategy.propose(plan, &outcome);
+        proposed
+            .into_iter()
+            .filter(|i| self.eligible.contains(i) && self.given.insert(*i))
+            .collect()
+    }
+
+    /// The strategy's decisions so far, for the sweep's record.
+    pub fn decisions(&self) -> Option<crate::store::sweep_file::RaceRecord> {
+        self.strategy.decisions()
+    }
+}
+
+/// Runs `todo` (indices into `plan.runs`: the planner's first proposal) with `executor`, and
+/// whatever the planner proposes as runs end; records the invocation (and the strategy's
+/// decisions) in the sweep's record, at its start and at its end, whatever ends it.
 pub async fn execute(
     plan: &Plan,
     todo: Vec<usize>,
+    planner: &mut Planner,
     executor: &mut dyn Executor,
     opts: &Options,
     record: &mut SweepRecord,
@@ -35,6 +83,7 @@ pub async fn execute(
         ..Default::default()
     };
     record.invocations.push(invocation.clone());
+    record.race = planner.decisions();
     record.write(&plan.sweep_dir)?;
 
     let exempt = plan
@@ -46,6 +95,8 @@ pub async fn execute(
         .collect();
     let mut o = Orchestrator {
         plan,
+        planner,
+        record,
         fail_fast: opts.fail_fast,
         early: plan.stop.clone().map(|rule| EarlyStopping {
             rule,
@@ -60,14 +111,16 @@ pub async fn execute(
         stopping: false,
         killed: false,
     };
-    let total = todo.len();
     let result = o.drive(executor, todo).await;
     o.display.finish();
+    let total = o.planner.given.len();
     let mut summary = o.summary;
     summary.detached = executor.detached();
+    let record = o.record;
     if let Some(e) = o.early {
         record.decisions.extend(e.decisions);
     }
+    record.race = o.planner.decisions();
     let ended = summary.completed.len()
         + summary.failed.len()
         + summary.interrupted.len()
@@ -75,6 +128,7 @@ pub async fn execute(
     summary.not_started = total.saturating_sub(ended);
 
     invocation.ended = Some(now_rfc3339());
+    invocation.skipped = plan.runs.len() - total;
     invocation.completed = summary.completed.len();
     invocation.failed = summary.failed.len();
     invocation.interrupted = summary.interrupted.len() + summary.not_started;
@@ -89,6 +143,8 @@ pub async fn execute(
 
 struct Orchestrator<'a> {
     plan: &'a Plan,
+    planner: &'a mut Planner,
+    record: &'a mut SweepRecord,
     fail_fast: bool,
     /// The sweep's early-stopping rule, when it has one.
     early: Option<EarlyStopping>,
@@ -191,8 +247,47 @@ impl Orchestrator<'_> {
                 }
             }
         }
+        self.planner.ended.insert(run);
         if !self.stopping {
+            self.propose_more(executor);
             executor.proceed();
+        }
+    }
+
+    /// Asks the strategy again now that a run has ended; hands what it proposes anew to the
+    /// executor, and records its decisions when they changed.
+    fn propose_more(&mut self, executor: &mut dyn Executor) {
+        let before = self.planner.decisions();
+        let new = self.planner.next(self.plan);
+        let after = self.planner.decisions();
+        if after != before {
+            if let Some(race) = &after {
+                let seen = before.as_ref().map_or(0, |b| b.decisions.len());
+                for line in crate::sweep::strategy::race::describe_new(race, seen) {
+                    self.display.say(line);
+                }
+            }
+            self.record.race = after;
+            if let Err(e) = self.record.write(&self.plan.sweep_dir) {
+                self.display.say(format!(
+                    "warning: could not write the sweep's record: {e:#}"
+                ));
+            }
+        }
+        if new.is_empty() {
+            return;
+        }
+        match executor.add(self.plan, new.clone()) {
+            Ok(()) => self.display.add_total(new.len()),
+            Err(e) => {
+                self.display.say(format!(
+                    "could not start {} more run(s): {e:#}; run the same command again",
+                    new.len()
+                ));
+                for i in new {
+                    self.planner.given.remove(&i);
+                }
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! which runs to train from their states on disk, hand them to an executor, say what
 //! happened.
 
+use super::orchestrator::Planner;
 use super::slurm::{SlurmExecutor, Submission};
 use super::{Executor, LocalExecutor, Options, Summary};
 use crate::data::availability::FetchPolicy;
@@ -10,6 +11,7 @@ use crate::process::{Exit, UsageError};
 use crate::store::RunState;
 use crate::sweep::record::{StopEntry, SweepLock, SweepRecord};
 use crate::sweep::spec::SlurmBlock;
+use crate::sweep::strategy::{self, race, Outcome};
 use crate::sweep::{expand, Plan, SweepSpec};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -85,8 +87,15 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     record.set_search(&plan);
     crate::sweep::record::write_experiments(&req.runs_dir, &record)?;
     let sel = select(&plan, req.retry_failed, req.resume_stopped, &in_flight);
-    print_plan(&plan, &sel);
-    if sel.todo.is_empty() && sel.completed == plan.runs.len() {
+    let mut planner = Planner::new(strategy::for_plan(&plan), &sel.todo);
+    let todo = planner.next(&plan);
+    print_plan(&plan, &sel, todo.len());
+    if let Some(race) = planner.decisions() {
+        println!("{}", race::outcome_text(&race));
+        for line in race::describe_new(&race, 0) {
+            println!("  {line}");
+        }
+    } else if sel.todo.is_empty() && sel.completed == plan.runs.len() {
         println!("all {} runs are completed: nothing to do", plan.runs.len());
     }
     if req.executor == ExecutorKind::Local {
@@ -103,7 +112,8 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         .build()?;
     let summary = rt.block_on(super::execute(
         &plan,
-        sel.todo.clone(),
+        todo,
+        &mut planner,
         executor.as_mut(),
         &opts,
         &mut record,
@@ -116,6 +126,9 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         return Ok(Exit::Done);
     }
     print_summary(&plan, &summary, &sel);
+    if let Some(race) = planner.decisions() {
+        println!("{}", race::outcome_text(&race));
+    }
     Ok(match summary.exit() {
         Exit::Done if !sel.skipped_failed.is_empty() => Exit::Error,
         e => e,
@@ -216,10 +229,23 @@ fn print_dry_run(plan: &Plan) {
         plan.runs.len(),
         plan.sweep_dir.display()
     );
-    println!("{:<12}  {:<9}  flags", "id", "state");
+    let race = dry_race(plan);
+    println!("{:<12}  {:<10}  flags", "id", "state");
     let states: Vec<RunState> = plan.runs.iter().map(|r| r.state()).collect();
-    for (r, s) in plan.runs.iter().zip(&states) {
-        println!("{:<12}  {:<9}  {}", r.id, s.name(), r.varying_text());
+    for (i, (r, s)) in plan.runs.iter().zip(&states).enumerate() {
+        let name = match &race {
+            Some((next, alive, finished)) if *s == RunState::New && !next.contains(&i) => {
+                if *finished {
+                    "not run"
+                } else if alive.contains(&i) {
+                    "later"
+                } else {
+                    "eliminated"
+                }
+            }
+            _ => s.name(),
+        };
+        println!("{:<12}  {:<10}  {}", r.id, name, r.varying_text());
     }
     let count = |k: RunState| states.iter().filter(|s| **s == k).count();
     println!(
@@ -252,6 +278,54 @@ fn print_dry_run(plan: &Plan) {
     }
     if let Some(s) = &plan.stop {
         println!("early stopping: {}", StopEntry::from(s).describe());
+    }
+    if let Some(r) = &plan.race {
+        print_race_dry_run(plan, r);
+    }
+}
+
+/// For a race: the runs its next round would start, the runs of the configurations still in
+/// the race, and whether it has finished.
+fn dry_race(plan: &Plan) -> Option<(Vec<usize>, Vec<usize>, bool)> {
+    let r = plan.race.as_ref()?;
+    let configs = race::configs(plan, r).ok()?;
+    let s = race::standing(r, configs, &|i| Outcome::of(&plan.runs[i]));
+    let alive = s
+        .alive
+        .iter()
+        .flat_map(|&c| s.configs[c].runs.clone())
+        .collect();
+    Some((s.next, alive, s.finished))
+}
+
+/// The race's rounds so far and what its next round would start.
+fn print_race_dry_run(plan: &Plan, r: &race::Race) {
+    let Ok(configs) = race::configs(plan, r) else {
+        return;
+    };
+    let n = configs.len();
+    let s = race::standing(r, configs, &|i| Outcome::of(&plan.runs[i]));
+    let rec = s.record(r);
+    println!(
+        "race: {n} configurations x {} seeds on {} (first test after {} seeds, alpha {})",
+        r.seeds.len(),
+        r.metric,
+        r.min_seeds,
+        r.alpha
+    );
+    for line in race::describe_new(&rec, 0) {
+        println!("  {line}");
+    }
+    match s.current {
+        Some(round) => {
+            let ids: Vec<&str> = s.next.iter().map(|&i| plan.runs[i].id.as_str()).collect();
+            println!(
+                "round {round} would start {} run(s): {}",
+                ids.len(),
+                ids.join(" ")
+            );
+        }
+        None => println!("{}", race::outcome_text(&rec)),
     }
 }
 
@@ -291,7 +365,7 @@ fn select(plan: &Plan, retry_failed: bool, resume_stopped: bool, in_flight: &[us
     sel
 }
 
-fn print_plan(plan: &Plan, sel: &Selection) {
+fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
     let mut extra = String::new();
     if !sel.skipped_failed.is_empty() {
         extra.push_str(&format!(", {} failed skipped", sel.skipped_failed.len()));
@@ -311,13 +385,23 @@ fn print_plan(plan: &Plan, sel: &Selection) {
             sel.attached
         ));
     }
-    println!(
-        "sweep {}: {} runs ({} completed, {} to run{extra})",
-        plan.label,
-        plan.runs.len(),
-        sel.completed,
-        sel.todo.len()
-    );
+    if plan.race.is_some() {
+        println!(
+            "sweep {}: a race over at most {} runs ({} completed, {} to run now{extra})",
+            plan.label,
+            plan.runs.len(),
+            sel.completed,
+            now
+        );
+    } else {
+        println!(
+            "sweep {}: {} runs ({} completed, {} to run{extra})",
+            plan.label,
+            plan.runs.len(),
+            sel.completed,
+            sel.todo.len()
+        );
+    }
     for i in &sel.busy {
         println!(
             "  {}: being trained by another process; left alone",

@@ -3,6 +3,7 @@
 pub mod features;
 pub mod fid;
 pub mod kid;
+pub mod names;
 pub mod reference;
 
 pub use features::Inception;

@@ -3,6 +3,7 @@
 
 pub mod conclusions;
 pub mod figures;
+pub mod race;
 pub mod search;
 pub mod table;
 
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The metrics of the results table, in order.
-pub const METRICS: [&str; 3] = ["noise_loss", "image_loss", "kid"];
+pub const METRICS: [&str; 3] = crate::metrics::names::Metric::NAMES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -181,7 +182,8 @@ pub fn sorted(df: DataFrame, sort: Option<&str>) -> anyhow::Result<DataFrame> {
     let Some(m) = sort else { return Ok(df) };
     if !METRICS.contains(&m) && m != "seconds" {
         anyhow::bail!(crate::process::UsageError(format!(
-            "--sort {m}: expected one of noise_loss, image_loss, kid, seconds"
+            "--sort {m}: expected one of {}, seconds",
+            METRICS.join(", ")
         )));
     }
     Ok(df.sort(
@@ -229,12 +231,18 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("creating {}", out_dir.display()))?;
         let df = sorted(frame(g)?, opts.sort.as_deref())?;
+        let record = crate::store::sweep_file::SweepRecord::read(&opts.runs_dir.join(&g.label))
+            .unwrap_or_default();
         match opts.format {
             Format::Csv => {
                 let text = table::csv(&df, &g.varying)?;
                 crate::store::write_atomic(&out_dir.join("results.csv"), text.as_bytes())?;
                 printed.push_str(&text);
-                for (file, t) in conclusions_csv(g)? {
+                let mut extra = conclusions_csv(g)?;
+                if let Some(r) = &record.race {
+                    extra.push(("race.csv", race::csv(r)));
+                }
+                for (file, t) in extra {
                     crate::store::write_atomic(&out_dir.join(file), t.as_bytes())?;
                     printed.push_str(&format!("\n{t}"));
                 }
@@ -245,6 +253,8 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
                     "runs": runs,
                     "configs": conclusions::configs_json(&conclusions::configs(g)),
                     "effects": conclusions::effects_json(&conclusions::effects(g)),
+                    "race": race::json(record.race.as_ref()),
+                    "race_outcome": race::summary_json(record.race.as_ref()),
                 });
                 let text = format!("{}\n", serde_json::to_string_pretty(&all)?);
                 crate::store::write_atomic(&out_dir.join("results.json"), text.as_bytes())?;
@@ -264,12 +274,18 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
                 } else {
                     Vec::new()
                 };
-                let record =
-                    crate::store::sweep_file::SweepRecord::read(&opts.runs_dir.join(&g.label))
-                        .unwrap_or_default();
                 let search = search::section(g, &record, &out_dir, opts.images)?;
+                let raced = race::section(record.race.as_ref());
                 let found = conclusions::sections(g, &out_dir, opts.images)?;
-                let md = table::readme(g, &df, &tables, &pictures, search.as_deref(), &found)?;
+                let md = table::readme(
+                    g,
+                    &df,
+                    &tables,
+                    &pictures,
+                    search.as_deref(),
+                    raced.as_deref(),
+                    &found,
+                )?;
                 crate::store::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
                 printed.push_str(&format!(
                     "## {} ({} runs) -> {}\n\n",
@@ -288,6 +304,12 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
                     }
                     printed.push_str(t);
                     printed.push('\n');
+                }
+                if let Some(r) = &record.race {
+                    printed.push_str(&format!(
+                        "{}\n",
+                        crate::sweep::strategy::race::outcome_text(r)
+                    ));
                 }
             }
         }

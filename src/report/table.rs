@@ -278,6 +278,7 @@ pub fn readme(
     tables: &[(String, String)],
     pictures: &[(String, String, String)],
     search: Option<&str>,
+    race: Option<&str>,
     found: &super::conclusions::Sections,
 ) -> anyhow::Result<String> {
     let statuses = strings(df, "status")?;
@@ -341,6 +342,9 @@ pub fn readme(
         .collect();
     if !failed.is_empty() {
         md.push_str(&format!("### Failed runs\n\n{}\n\n", failed.join("\n")));
+    }
+    if let Some(r) = race {
+        md.push_str(r);
     }
     if let Some(e) = &found.effects {
         md.push_str(e);

@@ -53,6 +53,61 @@ pub struct SweepRecord {
     /// Every run early stopping stopped, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub decisions: Vec<Decision>,
+    /// The race (a sweep with `race:`): its settings and every decision so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub race: Option<RaceRecord>,
+}
+
+/// A race as it stands: recomputed from the runs' results whenever a run ends, so it always
+/// agrees with them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RaceRecord {
+    /// The final run metric raced on (lower is better).
+    pub metric: String,
+    /// The seeds, in the order of the rounds.
+    pub seeds: Vec<String>,
+    pub min_seeds: usize,
+    pub alpha: f64,
+    pub configurations: usize,
+    /// Runs of every seed of every configuration: what a sweep without the race trains.
+    pub full_runs: usize,
+    /// Runs the race has reached so far.
+    pub runs_used: usize,
+    pub rounds_completed: usize,
+    pub finished: bool,
+    /// The configuration left, or the lowest mean among the survivors when the seeds ran out.
+    pub winner: Option<BTreeMap<String, String>>,
+    /// The configurations not eliminated.
+    pub survivors: Vec<BTreeMap<String, String>>,
+    /// Round by round, each surviving configuration (and each put out by a failed run).
+    pub decisions: Vec<RaceEntry>,
+}
+
+/// One configuration in one completed round of a race.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RaceEntry {
+    /// 1-based.
+    pub round: usize,
+    /// Its varying flags other than `seed`.
+    pub config: BTreeMap<String, String>,
+    /// Seeds with a result.
+    pub n: usize,
+    /// Its mean over those seeds.
+    pub mean: Option<f64>,
+    /// Its mean minus the round's best mean (0 for the best).
+    pub mean_diff: Option<f64>,
+    /// One-sided paired p of "worse than the best" (rounds from min_seeds on).
+    pub p: Option<f64>,
+    /// `p` corrected by Holm's method over the round's tests.
+    pub p_holm: Option<f64>,
+    pub eliminated: bool,
+    /// The round's best mean.
+    pub best: bool,
+    /// Why it left the race other than by a test (its run failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A searched flag's distribution.

@@ -4,6 +4,7 @@ pub mod plan;
 pub mod record;
 pub mod search;
 pub mod spec;
+pub mod strategy;
 
 pub use plan::{expand, Plan, PlannedRun};
 pub use spec::SweepSpec;

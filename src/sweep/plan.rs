@@ -70,6 +70,7 @@ pub struct Plan {
     pub duplicate_trials: Vec<(usize, String)>,
     pub random: Option<super::search::RandomSearch>,
     pub stop: Option<super::search::EarlyStop>,
+    pub race: Option<super::strategy::race::Race>,
 }
 
 /// The content-addressed id of a run.
@@ -219,7 +220,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
     if let Some(r) = &spec.random {
         varying_names.extend(r.space.iter().map(|(n, _)| n.clone()));
     }
-    Ok(Plan {
+    let plan = Plan {
         label: spec.label.clone(),
         sweep_dir,
         varying_names,
@@ -227,7 +228,36 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         duplicate_trials,
         random: spec.random.clone(),
         stop: spec.stop.clone(),
-    })
+        race: spec.race.clone(),
+    };
+    if let Some(race) = &plan.race {
+        check_race(&plan, race).map_err(|e| {
+            anyhow::Error::new(crate::process::UsageError(format!("{file}: race: {e}")))
+        })?;
+    }
+    Ok(plan)
+}
+
+/// A race needs every configuration on every seed, at least two configurations, and its
+/// metric measured by the runs.
+fn check_race(plan: &Plan, race: &super::strategy::race::Race) -> Result<(), String> {
+    let configs = super::strategy::race::configs(plan, race)?;
+    if configs.len() < 2 {
+        return Err(format!(
+            "the sweep has {} configuration: a race needs at least 2 (add a grid: or random:)",
+            configs.len()
+        ));
+    }
+    if race.metric == crate::metrics::names::Metric::Kid.name() {
+        if let Some(r) = plan.runs.iter().find(|r| !r.flags.measures_kid()) {
+            return Err(format!(
+                "metric kid, but run {} [{}] does not measure KID: set kid_images (e.g. 100)",
+                r.id,
+                r.varying_text()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

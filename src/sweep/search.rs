@@ -194,9 +194,6 @@ pub struct EarlyStop {
     pub min_runs: usize,
 }
 
-/// The per-epoch validation scalars a rule can watch.
-pub const STOP_METRICS: &[&str] = &["val_noise_loss", "val_image_loss", "val_kid"];
-
 impl EarlyStop {
     pub fn rule_name(&self) -> String {
         match self.rule {

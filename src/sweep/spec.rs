@@ -13,8 +13,10 @@
 //!   - {loss: mse, loss_on: image}
 //! ```
 
-use super::search::{Dist, EarlyStop, RandomSearch, StopRule, STOP_METRICS};
+use super::search::{Dist, EarlyStop, RandomSearch, StopRule};
+use super::strategy::race::Race;
 use crate::flags::{check_value, closest, lookup, plain_value, show_value, FlagError, FlagSpec};
+use crate::metrics::names::Metric;
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
@@ -32,6 +34,8 @@ pub struct SweepSpec {
     pub random: Option<RandomSearch>,
     /// Early stopping (`stop:`).
     pub stop: Option<EarlyStop>,
+    /// Racing (`race:`): its seeds are also the grid's outermost flag `seed`.
+    pub race: Option<Race>,
     pub source: Option<PathBuf>,
 }
 
@@ -107,6 +111,23 @@ struct RawSweep {
     /// Replicates: `[1, 2, 3]` or a count (`3` = 1..3); the grid's outermost flag `seed`.
     #[serde(default)]
     seeds: Option<Value>,
+    #[serde(default)]
+    race: Option<RawRace>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRace {
+    metric: String,
+    seeds: Value,
+    #[serde(default = "two")]
+    min_seeds: usize,
+    #[serde(default = "five_percent")]
+    alpha: f64,
+}
+
+fn five_percent() -> f64 {
+    0.05
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,9 +231,19 @@ impl SweepSpec {
         let label = p.label(raw.label)?;
         let fixed = p.fixed(raw.flags.unwrap_or_default())?;
         let mut grid = p.grid(raw.grid.unwrap_or_default(), &fixed)?;
+        if raw.seeds.is_some() && raw.race.is_some() {
+            return Err(p.err(
+                find_line(text, "", "seeds"),
+                "seeds: and race: both give the seeds: keep the race's (race: seeds:)".into(),
+            ));
+        }
         if let Some(seeds) = raw.seeds {
             // Outermost: every configuration's first seed before any second one.
-            grid.insert(0, ("seed".into(), p.seeds(&seeds, &fixed, &grid)?));
+            grid.insert(0, ("seed".into(), p.seeds("", &seeds, &fixed, &grid)?));
+        }
+        let race = raw.race.map(|r| p.race(r, &fixed, &grid)).transpose()?;
+        if let Some(r) = &race {
+            grid.insert(0, ("seed".into(), r.seeds.clone()));
         }
         let exclude = p.exclude(raw.exclude.unwrap_or_default(), &grid)?;
         let random = raw.random.map(|r| p.random(r, &fixed, &grid)).transpose()?;
@@ -225,6 +256,7 @@ impl SweepSpec {
             slurm: raw.slurm.unwrap_or_default(),
             random,
             stop,
+            race,
             source: None,
         })
     }
@@ -262,7 +294,7 @@ fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
         }
         if message.contains("unknown field") {
             message.push_str(
-                " (a sweep file has label, flags, grid, seeds, exclude, random, stop and slurm)",
+                " (a sweep file has label, flags, grid, seeds, exclude, random, stop, race and slurm)",
             );
         }
         SpecError {
@@ -492,22 +524,28 @@ impl Parser<'_> {
         })
     }
 
-    /// `seeds:`: a list of distinct seeds, or a count N for seeds 1..N; never with `seed`
-    /// fixed or in the grid.
+    /// `seeds:` (at the top, or in `section`): a list of distinct seeds, or a count N for
+    /// seeds 1..N; never with `seed` fixed or in the grid.
     fn seeds(
         &self,
+        section: &str,
         v: &Value,
         fixed: &[(String, Value)],
         grid: &[(String, Vec<Value>)],
     ) -> Result<Vec<Value>, SpecError> {
-        let line = find_line(self.text, "", "seeds");
+        let line = find_line(self.text, section, "seeds");
+        let what = if section.is_empty() {
+            "seeds:".to_string()
+        } else {
+            format!("{section}: seeds:")
+        };
         if fixed.iter().any(|(n, _)| n == "seed") || grid.iter().any(|(n, _)| n == "seed") {
             return Err(self.err(
                 line,
-                "seeds: and a `seed` under flags: or grid: both set the seed: keep one".into(),
+                format!("{what} and a `seed` under flags: or grid: both set the seed: keep one"),
             ));
         }
-        let expected = "seeds: expected a list of distinct seeds (e.g. [1, 2, 3]) or a count (3 = seeds 1, 2, 3)";
+        let expected = format!("{what} expected a list of distinct seeds (e.g. [1, 2, 3]) or a count (3 = seeds 1, 2, 3)");
         let values: Vec<Value> = match v {
             Value::Number(n) => match n.as_u64() {
                 Some(k) if k >= 1 => (1..=k as i64).map(Value::from).collect(),
@@ -519,20 +557,73 @@ impl Parser<'_> {
         let spec = lookup("seed").expect("seed is a flag");
         let mut out: Vec<Value> = Vec::new();
         for item in values {
-            let c = check_value(spec, &item).map_err(|e| self.err(line, format!("seeds: {e}")))?;
+            let c = check_value(spec, &item).map_err(|e| self.err(line, format!("{what} {e}")))?;
             if out.contains(&c) {
-                return Err(self.err(line, format!("seeds: {} is listed twice", show_value(&c))));
+                return Err(self.err(line, format!("{what} {} is listed twice", show_value(&c))));
             }
             out.push(c);
         }
         Ok(out)
     }
 
+    /// `race:`: a final metric, at least 2 seeds, the first test after `min_seeds` rounds
+    /// (2 to the number of seeds), a level `alpha` in (0, 1).
+    fn race(
+        &self,
+        r: RawRace,
+        fixed: &[(String, Value)],
+        grid: &[(String, Vec<Value>)],
+    ) -> Result<Race, SpecError> {
+        let line = |k: &str| find_line(self.text, "race", k);
+        let Some(metric) = Metric::final_named(&r.metric) else {
+            return Err(self.err(
+                line("metric"),
+                format!(
+                    "race: metric `{}` is not a final run metric; expected one of {} (lower is better)",
+                    r.metric,
+                    Metric::final_names().join(", ")
+                ),
+            ));
+        };
+        let seeds = self.seeds("race", &r.seeds, fixed, grid)?;
+        if seeds.len() < 2 {
+            return Err(self.err(
+                line("seeds"),
+                "race: seeds: a race needs at least 2 seeds".into(),
+            ));
+        }
+        if r.min_seeds < 2 || r.min_seeds > seeds.len() {
+            return Err(self.err(
+                line("min_seeds"),
+                format!(
+                    "race: min_seeds must be from 2 (a paired t-test needs two seeds) to the number of seeds ({}), not {}",
+                    seeds.len(),
+                    r.min_seeds
+                ),
+            ));
+        }
+        if !(r.alpha > 0.0 && r.alpha < 1.0) {
+            return Err(self.err(
+                line("alpha"),
+                format!(
+                    "race: alpha must be between 0 and 1 (e.g. 0.05), not {}",
+                    r.alpha
+                ),
+            ));
+        }
+        Ok(Race {
+            metric: metric.name().to_string(),
+            seeds,
+            min_seeds: r.min_seeds,
+            alpha: r.alpha,
+        })
+    }
+
     /// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
     fn stop(&self, s: RawStop) -> Result<EarlyStop, SpecError> {
         let line = |k: &str| find_line(self.text, "stop", k);
-        if !STOP_METRICS.contains(&s.metric.as_str()) {
-            return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar; expected one of {} (lower is better)", s.metric, STOP_METRICS.join(", "))));
+        if Metric::column_named(&s.metric).is_none() {
+            return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar; expected one of {} (lower is better)", s.metric, Metric::column_names().join(", "))));
         }
         let rule = match s.rule.as_str() {
             "median" => StopRule::Median,
@@ -643,6 +734,22 @@ mod tests {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
         }
+    }
+
+    /// Every sweep file the project ships is valid and expands.
+    #[test]
+    fn shipped_sweeps_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "yaml") {
+                let spec = SweepSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                crate::sweep::expand(&spec, Path::new("runs")).unwrap_or_else(|e| panic!("{e:#}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 5, "{n} sweep files");
     }
 
     #[test]

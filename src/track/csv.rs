@@ -86,11 +86,11 @@ impl EpochRow {
 impl EpochRow {
     /// A validation metric by its column name (`val_noise_loss`, `val_image_loss`, `val_kid`).
     pub fn metric(&self, name: &str) -> Option<f64> {
-        match name {
-            "val_noise_loss" => self.val_noise_loss,
-            "val_image_loss" => self.val_image_loss,
-            "val_kid" => self.val_kid,
-            _ => None,
+        use crate::metrics::names::Metric;
+        match Metric::column_named(name)? {
+            Metric::NoiseLoss => self.val_noise_loss,
+            Metric::ImageLoss => self.val_image_loss,
+            Metric::Kid => self.val_kid,
         }
     }
 }

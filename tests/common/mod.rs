@@ -1,6 +1,8 @@
 //! Helpers for the integration tests: run the real binary in temporary directories.
 #![allow(dead_code)]
 
+pub mod race;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

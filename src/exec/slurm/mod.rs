@@ -131,9 +131,19 @@ impl Executor for SlurmExecutor {
             watched,
             live: HashMap::new(),
             stopping: false,
+            unsettled: 0,
             events,
         };
         tokio::spawn(watcher.run(rx));
+        Ok(())
+    }
+
+    /// Submits the runs as another job array (the watcher watches it), or, detached,
+    /// submits nothing: a later `ddim-sweep run` proposes them again.
+    fn add(&mut self, _plan: &Plan, runs: Vec<usize>) -> anyhow::Result<()> {
+        if !self.sub.detach {
+            self.control.send(Control::Add(runs));
+        }
         Ok(())
     }
 
@@ -288,6 +298,8 @@ struct Watcher {
     watched: HashMap<usize, Watch>,
     live: HashMap<String, Live>,
     stopping: bool,
+    /// Ends reported that the orchestrator has not settled: it may add runs meanwhile.
+    unsettled: usize,
     events: UnboundedSender<Event>,
 }
 
@@ -295,7 +307,7 @@ impl Watcher {
     async fn run(mut self, mut control: UnboundedReceiver<Control>) {
         let name = job_name(&self.plan.label);
         let mut tick = tokio::time::interval(self.sub.poll);
-        while !self.watched.is_empty() {
+        while !self.watched.is_empty() || (self.unsettled > 0 && !self.stopping) {
             tokio::select! {
                 _ = tick.tick() => {
                     // A failed query (controller busy or restarting) is asked again next time.
@@ -307,7 +319,9 @@ impl Watcher {
                 c = control.recv() => match c {
                     Some(Control::Stop(sig)) => self.cancel(Some(sig)),
                     Some(Control::Kill) => self.cancel(None),
-                    Some(Control::Proceed) => {} // Slurm starts tasks itself
+                    Some(Control::Proceed) => self.unsettled = self.unsettled.saturating_sub(1),
+                    Some(Control::Add(runs)) if !self.stopping => self.submit_more(&runs),
+                    Some(Control::Add(_)) => {}
                     Some(Control::StopRun(i)) => {
                         if let Some(w) = self.watched.get(&i) {
                             let _ = client::scancel(std::slice::from_ref(&w.key), Some("TERM"));
@@ -315,6 +329,38 @@ impl Watcher {
                     }
                     None => self.stopping = true,
                 },
+            }
+        }
+    }
+
+    /// Runs added after the start: one more job array, watched like the first.
+    fn submit_more(&mut self, runs: &[usize]) {
+        match submit(&self.sub, &self.plan, runs) {
+            Ok((job, keys)) => {
+                for (&i, key) in runs.iter().zip(keys) {
+                    self.watched.insert(i, watch(&self.plan, i, &key));
+                }
+                if let Some(&first) = runs.first() {
+                    let _ = self.events.send(Event::Note {
+                        run: first,
+                        text: format!(
+                            "submitted {} more run(s) as Slurm job {job}, first",
+                            runs.len()
+                        ),
+                    });
+                }
+            }
+            Err(e) => {
+                for &i in runs {
+                    self.unsettled += 1;
+                    let _ = self.events.send(Event::Ended {
+                        run: i,
+                        ended: Ended::Scheduler {
+                            resumable: true,
+                            reason: format!("could not submit to Slurm: {e:#}"),
+                        },
+                    });
+                }
             }
         }
     }
@@ -368,6 +414,7 @@ impl Watcher {
         }
         self.watched.remove(&i);
         let ended = ended_by(fin.as_ref(), &w.key);
+        self.unsettled += 1;
         let _ = self.events.send(Event::Ended { run: i, ended });
     }
 

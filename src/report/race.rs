@@ -1,0 +1,150 @@
+//! The report's "Race" section, for a sweep with `race:`: rounds × configurations with their
+//! means and the tests that eliminated them, the winner (or the tied survivors), and the runs
+//! the race saved against every seed of every configuration. From the sweep's record, which
+//! `ddim-sweep run` recomputes from the runs' results whenever a run ends.
+
+use crate::store::sweep_file::{RaceEntry, RaceRecord};
+use crate::sweep::strategy::race::{config_text, outcome_text};
+use std::collections::BTreeMap;
+
+/// The section's markdown, or None when the sweep did not race.
+pub fn section(race: Option<&RaceRecord>) -> Option<String> {
+    let rec = race?;
+    let mut md = String::from("## Race\n\n");
+    md.push_str(&format!(
+        "Configurations raced on `{}` (lower is better) over seeds [{}], one seed per round; from round {} on, each \
+         configuration is compared with the round's best (lowest mean) by a one-sided paired t-test over their seeds, \
+         the round's p-values corrected by Holm's method, and eliminated when the corrected p is below {}.\n\n",
+        rec.metric,
+        rec.seeds.join(", "),
+        rec.min_seeds,
+        rec.alpha
+    ));
+    md.push_str(&format!(
+        "**{}.**\n\n",
+        outcome_text(rec).trim_start_matches("race ")
+    ));
+    let saved = rec.full_runs.saturating_sub(rec.runs_used);
+    md.push_str(&format!(
+        "Runs: {} trained or started of the {} that every seed of every configuration would take: {} saved ({:.0}%).\n\n",
+        rec.runs_used,
+        rec.full_runs,
+        saved,
+        100.0 * saved as f64 / rec.full_runs.max(1) as f64
+    ));
+    md.push_str(&rounds_table(rec));
+    md.push_str(
+        "\nEach cell: the configuration's mean over the seeds so far; from the first test on, its difference \
+         from the best mean, the test's p and Holm's corrected p. **best**: the round's lowest mean. \
+         **out**: eliminated there.\n\n",
+    );
+    Some(md)
+}
+
+/// Rounds as columns, configurations as rows (in the order they were first seen).
+fn rounds_table(rec: &RaceRecord) -> String {
+    let mut configs: Vec<&BTreeMap<String, String>> = Vec::new();
+    for e in &rec.decisions {
+        if !configs.contains(&&e.config) {
+            configs.push(&e.config);
+        }
+    }
+    let rounds = rec.decisions.iter().map(|e| e.round).max().unwrap_or(0);
+    let mut t = String::from("| configuration |");
+    for r in 1..=rounds {
+        t.push_str(&format!(
+            " round {r} (seed {}) |",
+            rec.seeds.get(r - 1).map_or("?", |s| s)
+        ));
+    }
+    t.push_str("\n|---|");
+    t.push_str(&"---|".repeat(rounds));
+    t.push('\n');
+    for c in configs {
+        let won = rec.winner.as_ref() == Some(c);
+        let name = config_text(c);
+        t.push_str(&if won {
+            format!("| **{name}** (winner) |")
+        } else {
+            format!("| {name} |")
+        });
+        for r in 1..=rounds {
+            let cell = rec
+                .decisions
+                .iter()
+                .find(|e| e.round == r && &e.config == c)
+                .map(cell)
+                .unwrap_or_default();
+            t.push_str(&format!(" {cell} |"));
+        }
+        t.push('\n');
+    }
+    t
+}
+
+fn cell(e: &RaceEntry) -> String {
+    let mean = e.mean.map_or("–".to_string(), |m| format!("{m:.5}"));
+    if let Some(note) = &e.note {
+        return format!("{mean} **out**: {}", note.replace('|', "/"));
+    }
+    if e.best {
+        return format!("{mean} **best**");
+    }
+    match (e.mean_diff, e.p, e.p_holm) {
+        (Some(d), Some(p), Some(h)) => format!(
+            "{mean} ({d:+.5}, p {p:.3}, Holm {h:.3}){}",
+            if e.eliminated { " **out**" } else { "" }
+        ),
+        _ => mean,
+    }
+}
+
+/// The decisions as JSON rows: `{round, config, n, mean, mean_diff, p, p_holm, eliminated,
+/// best, note}`.
+pub fn json(rec: Option<&RaceRecord>) -> serde_json::Value {
+    match rec {
+        Some(r) => serde_json::to_value(&r.decisions).unwrap_or_default(),
+        None => serde_json::Value::Array(Vec::new()),
+    }
+}
+
+/// The race's outcome as JSON: winner, survivors, rounds, runs used against the full set.
+pub fn summary_json(rec: Option<&RaceRecord>) -> serde_json::Value {
+    match rec {
+        Some(r) => serde_json::json!({
+            "metric": r.metric,
+            "seeds": r.seeds,
+            "min_seeds": r.min_seeds,
+            "alpha": r.alpha,
+            "finished": r.finished,
+            "rounds_completed": r.rounds_completed,
+            "winner": r.winner,
+            "survivors": r.survivors,
+            "runs_used": r.runs_used,
+            "full_runs": r.full_runs,
+        }),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// `race.csv`: one row per decision.
+pub fn csv(rec: &RaceRecord) -> String {
+    let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
+    let mut t = String::from("round,config,n,mean,mean_diff,p,p_holm,eliminated,best,note\n");
+    for e in &rec.decisions {
+        t.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            e.round,
+            super::table::csv_cell(&config_text(&e.config)),
+            e.n,
+            opt(e.mean),
+            opt(e.mean_diff),
+            opt(e.p),
+            opt(e.p_holm),
+            e.eliminated,
+            e.best,
+            super::table::csv_cell(e.note.as_deref().unwrap_or(""))
+        ));
+    }
+    t
+}

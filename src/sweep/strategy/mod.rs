@@ -1,0 +1,70 @@
+//! Search strategies: which of a plan's runs to train, given what has come of its runs so
+//! far. The orchestrator asks its strategy at the start and again whenever a run ends, and
+//! hands the runs it proposes anew to the executor: the plan is open.
+//!
+//! - [`grid::Grid`]: every run of the plan at once (the grid's combinations and the random
+//!   search's trials, both drawn when the plan is expanded).
+//! - [`race::RaceStrategy`]: configurations in rounds of seeds, the losers of each round's
+//!   tests eliminated (`race:`).
+
+pub mod grid;
+pub mod race;
+
+use super::Plan;
+use crate::store::{RunState, Status};
+use std::collections::BTreeMap;
+
+/// What has come of one run so far, as a strategy needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Not ended: not started, queued, running, or to be resumed.
+    Pending,
+    /// Completed with these final metrics (`run.json`).
+    Completed(BTreeMap<String, f64>),
+    /// Failed (with its reason), and not to be retried by this invocation.
+    Failed(String),
+    /// Stopped early by the sweep's stop rule.
+    Stopped(String),
+}
+
+impl Outcome {
+    /// A run's outcome from its files.
+    pub fn of(run: &super::PlannedRun) -> Outcome {
+        let rd = run.run_dir();
+        match rd.state() {
+            RunState::Completed | RunState::Failed | RunState::Stopped => {}
+            _ => return Outcome::Pending,
+        }
+        let Ok(Some(info)) = rd.read_info() else {
+            return Outcome::Pending;
+        };
+        let reason = info.reason.clone().unwrap_or_default();
+        match info.status {
+            Status::Completed => Outcome::Completed(info.metrics),
+            Status::Failed => Outcome::Failed(reason),
+            Status::Stopped => Outcome::Stopped(reason),
+            _ => Outcome::Pending,
+        }
+    }
+}
+
+/// Proposes runs from what has completed.
+pub trait Strategy {
+    /// The runs (indices into `plan.runs`, in the order to start them) to train now, given
+    /// each run's outcome. Runs that need nothing more may be proposed again: the caller
+    /// starts only the ones still to train.
+    fn propose(&mut self, plan: &Plan, outcome: &dyn Fn(usize) -> Outcome) -> Vec<usize>;
+
+    /// What the strategy decided, for the sweep's record; `None` when it decides nothing.
+    fn decisions(&self) -> Option<crate::store::sweep_file::RaceRecord> {
+        None
+    }
+}
+
+/// The plan's strategy: a race when the sweep has a `race:` block, else every run.
+pub fn for_plan(plan: &Plan) -> Box<dyn Strategy + Send> {
+    match &plan.race {
+        Some(r) => Box::new(race::RaceStrategy::new(r.clone())),
+        None => Box::new(grid::Grid),
+    }
+}
