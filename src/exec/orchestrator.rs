@@ -8,7 +8,7 @@ use super::{Event, Executor, Options, Summary};
 use crate::process::{hostname, now_rfc3339, Signal};
 use crate::store::{RunInfo, Status};
 use crate::sweep::record::{Decision, Invocation, SweepRecord};
-use crate::sweep::search::EarlyStop;
+use crate::sweep::stop::EarlyStop;
 use crate::sweep::strategy::{Outcome, Strategy};
 use crate::sweep::Plan;
 use crate::track::csv::{self, EpochRow};

@@ -2,8 +2,8 @@
 
 pub mod plan;
 pub mod record;
-pub mod search;
 pub mod spec;
+pub mod stop;
 pub mod strategy;
 
 pub use plan::{expand, Plan, PlannedRun};

@@ -68,8 +68,8 @@ pub struct Plan {
     pub runs: Vec<PlannedRun>,
     /// Trials that drew the same flags as an earlier one (left out): (trial, same as run id).
     pub duplicate_trials: Vec<(usize, String)>,
-    pub random: Option<super::search::RandomSearch>,
-    pub stop: Option<super::search::EarlyStop>,
+    pub random: Option<super::strategy::random::RandomSearch>,
+    pub stop: Option<super::stop::EarlyStop>,
     pub race: Option<super::strategy::race::Race>,
 }
 

@@ -8,8 +8,8 @@ pub use crate::store::sweep_file::{
 };
 use crate::track::HParamColumn;
 
-impl From<&crate::sweep::search::EarlyStop> for StopEntry {
-    fn from(s: &crate::sweep::search::EarlyStop) -> StopEntry {
+impl From<&crate::sweep::stop::EarlyStop> for StopEntry {
+    fn from(s: &crate::sweep::stop::EarlyStop) -> StopEntry {
         StopEntry {
             rule: s.rule_name(),
             metric: s.metric.clone(),

@@ -13,8 +13,9 @@
 //!   - {loss: mse, loss_on: image}
 //! ```
 
-use super::search::{Dist, EarlyStop, RandomSearch, StopRule};
+use super::stop::EarlyStop;
 use super::strategy::race::Race;
+use super::strategy::random::{Dist, RandomSearch};
 use crate::flags::{check_value, closest, lookup, plain_value, show_value, FlagError, FlagSpec};
 use crate::metrics::names::Metric;
 use serde::Deserialize;
@@ -625,22 +626,10 @@ impl Parser<'_> {
         if Metric::column_named(&s.metric).is_none() {
             return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar; expected one of {} (lower is better)", s.metric, Metric::column_names().join(", "))));
         }
-        let rule = match s.rule.as_str() {
-            "median" => StopRule::Median,
-            "asha" if s.eta >= 2 => StopRule::Asha { eta: s.eta },
-            "asha" => {
-                return Err(self.err(
-                    line("eta"),
-                    format!("stop: eta must be at least 2, not {}", s.eta),
-                ))
-            }
-            other => {
-                return Err(self.err(
-                    line("rule"),
-                    format!("stop: rule `{other}`: expected median or asha"),
-                ))
-            }
-        };
+        let rule = super::stop::rule_named(&s.rule, s.eta).map_err(|e| {
+            let at = if e.contains("eta") { "eta" } else { "rule" };
+            self.err(line(at), e)
+        })?;
         if s.after_epochs < 1 || s.min_runs < 1 {
             return Err(self.err(
                 line("after_epochs"),

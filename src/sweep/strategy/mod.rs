@@ -2,13 +2,14 @@
 //! far. The orchestrator asks its strategy at the start and again whenever a run ends, and
 //! hands the runs it proposes anew to the executor: the plan is open.
 //!
-//! - [`grid::Grid`]: every run of the plan at once (the grid's combinations and the random
-//!   search's trials, both drawn when the plan is expanded).
+//! - [`grid::Grid`]: every run of the plan at once: the grid's combinations and, with
+//!   `random:`, the trials [`random::RandomSearch`] drew when the plan was expanded.
 //! - [`race::RaceStrategy`]: configurations in rounds of seeds, the losers of each round's
 //!   tests eliminated (`race:`).
 
 pub mod grid;
 pub mod race;
+pub mod random;
 
 use super::Plan;
 use crate::store::{RunState, Status};

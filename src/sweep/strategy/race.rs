@@ -387,9 +387,12 @@ pub fn outcome_text(rec: &RaceRecord) -> String {
     let tied = rec.survivors.len() > 1;
     match (&rec.winner, rec.finished) {
         (_, false) => format!(
-            "race: {} round(s) completed, {} configuration(s) left; {runs} so far",
+            "race: {} of {} round(s) completed, {} configuration(s) left; {} of {} runs reached so far",
             rec.rounds_completed,
-            rec.survivors.len()
+            rec.seeds.len(),
+            rec.survivors.len(),
+            rec.runs_used,
+            rec.full_runs
         ),
         (Some(w), true) if tied => format!(
             "race finished: the seeds ran out with {} configurations left; lowest mean [{}] after {} round(s); {runs}",

@@ -1,5 +1,6 @@
-//! Search beyond grids: random draws from distributions (`random:`), and early stopping
-//! rules (`stop:`), as a sweep file writes them.
+//! Random search (`random:`): each grid point's trials, drawn from distributions when the plan
+//! is expanded, so that the same file gives the same runs on every machine. As a strategy it
+//! proposes every trial at once, like the grid ([`super::grid::Grid`]).
 //!
 //! ```yaml
 //! random:
@@ -10,12 +11,6 @@
 //!     weight_decay: uniform(0, 1e-3)
 //!     block_depth: randint(1, 3)      # inclusive
 //!     loss: [mae, mse]                # a list: a uniform choice
-//! stop:
-//!   metric: val_noise_loss     # a per-epoch validation scalar (lower is better)
-//!   rule: median               # median | asha
-//!   after_epochs: 2            # grace period
-//!   min_runs: 2                # compare only against at least this many runs
-//!   eta: 3                     # asha: keep the top 1/eta of each rung
 //! ```
 //!
 //! Trial k's value of a flag depends only on (label, seed, k, the flag's name) and its
@@ -175,82 +170,6 @@ impl RandomSearch {
     }
 }
 
-/// How early stopping compares runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum StopRule {
-    /// Stop a run worse than the median of the other runs at the same epoch.
-    Median,
-    /// Successive halving: at rungs after_epochs * eta^i keep the top 1/eta.
-    Asha { eta: u32 },
-}
-
-/// A sweep's `stop:` block, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EarlyStop {
-    /// A column of scalars.csv (lower is better).
-    pub metric: String,
-    pub rule: StopRule,
-    pub after_epochs: i64,
-    pub min_runs: usize,
-}
-
-impl EarlyStop {
-    pub fn rule_name(&self) -> String {
-        match self.rule {
-            StopRule::Median => "median".into(),
-            StopRule::Asha { eta } => format!("asha (eta {eta})"),
-        }
-    }
-
-    /// Whether `epoch` is a point where the rule decides.
-    pub fn decides_at(&self, epoch: i64) -> bool {
-        if epoch < self.after_epochs {
-            return false;
-        }
-        match self.rule {
-            StopRule::Median => true,
-            StopRule::Asha { eta } => {
-                let mut rung = self.after_epochs.max(1);
-                while rung < epoch {
-                    rung *= eta.max(2) as i64;
-                }
-                rung == epoch
-            }
-        }
-    }
-
-    /// Whether a run with `value` at `epoch` stops, given the other runs' values at that
-    /// epoch: Some(threshold) when it does.
-    pub fn verdict(&self, epoch: i64, value: f64, others: &[f64]) -> Option<f64> {
-        if !self.decides_at(epoch) || others.len() < self.min_runs || !value.is_finite() {
-            return None;
-        }
-        let mut all: Vec<f64> = others.iter().copied().filter(|v| v.is_finite()).collect();
-        match self.rule {
-            StopRule::Median => {
-                all.sort_by(f64::total_cmp);
-                let n = all.len();
-                if n == 0 {
-                    return None;
-                }
-                let median = if n % 2 == 1 {
-                    all[n / 2]
-                } else {
-                    (all[n / 2 - 1] + all[n / 2]) / 2.0
-                };
-                (value > median).then_some(median)
-            }
-            StopRule::Asha { eta } => {
-                all.push(value);
-                all.sort_by(f64::total_cmp);
-                let keep = all.len().div_ceil(eta.max(2) as usize).max(1);
-                let threshold = all[keep - 1];
-                (value > threshold).then_some(threshold)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,31 +240,5 @@ mod tests {
             .filter(|k| many.draw("x", *k)[0].1.as_f64().unwrap() < 1e-3)
             .count();
         assert!((150..250).contains(&below), "{below}");
-    }
-
-    #[test]
-    fn median_and_asha_verdicts() {
-        let m = EarlyStop {
-            metric: "val_noise_loss".into(),
-            rule: StopRule::Median,
-            after_epochs: 2,
-            min_runs: 2,
-        };
-        assert_eq!(m.verdict(1, 9.0, &[1.0, 2.0]), None, "grace period");
-        assert_eq!(m.verdict(2, 9.0, &[1.0]), None, "too few runs");
-        assert_eq!(m.verdict(2, 9.0, &[1.0, 2.0]), Some(1.5));
-        assert_eq!(m.verdict(2, 1.2, &[1.0, 2.0]), None);
-        let a = EarlyStop {
-            rule: StopRule::Asha { eta: 2 },
-            ..m.clone()
-        };
-        assert!(a.decides_at(2) && a.decides_at(4) && a.decides_at(8) && !a.decides_at(3));
-        assert_eq!(a.verdict(3, 9.0, &[1.0, 2.0]), None, "not a rung");
-        assert_eq!(
-            a.verdict(4, 3.0, &[1.0, 2.0, 4.0]),
-            Some(2.0),
-            "top half of 4 is 1, 2"
-        );
-        assert_eq!(a.verdict(4, 2.0, &[1.0, 3.0, 4.0]), None);
     }
 }

@@ -1,0 +1,119 @@
+//! Early stopping (`stop:`): a rule compares each running run's per-epoch validation metric
+//! with the other runs' at the same epoch and stops the hopeless ones. Each rule is a
+//! [`Rule`] in its own file: [`median::Median`], [`asha::Asha`].
+//!
+//! ```yaml
+//! stop:
+//!   metric: val_noise_loss     # a per-epoch validation scalar (lower is better)
+//!   rule: median               # median | asha
+//!   after_epochs: 2            # grace period
+//!   min_runs: 2                # compare only against at least this many runs
+//!   eta: 3                     # asha: keep the top 1/eta of each rung
+//! ```
+
+pub mod asha;
+pub mod median;
+
+use std::sync::Arc;
+
+/// How early stopping compares runs.
+pub trait Rule: std::fmt::Debug + Send + Sync {
+    /// As recorded: `median`, `asha (eta 3)`.
+    fn name(&self) -> String;
+    /// Whether the rule decides at `epoch` (at least `first`, the grace period).
+    fn decides_at(&self, epoch: i64, first: i64) -> bool;
+    /// Some(threshold) when a run with `value` stops, given the other runs' finite values at
+    /// the same epoch (at least one).
+    fn threshold(&self, value: f64, others: &[f64]) -> Option<f64>;
+}
+
+/// The rule a sweep file names (`eta` for asha).
+pub fn rule_named(name: &str, eta: u32) -> Result<Arc<dyn Rule>, String> {
+    match name {
+        "median" => Ok(Arc::new(median::Median)),
+        "asha" if eta >= 2 => Ok(Arc::new(asha::Asha { eta })),
+        "asha" => Err(format!("stop: eta must be at least 2, not {eta}")),
+        other => Err(format!("stop: rule `{other}`: expected median or asha")),
+    }
+}
+
+/// A sweep's `stop:` block, validated.
+#[derive(Debug, Clone)]
+pub struct EarlyStop {
+    /// A column of scalars.csv (lower is better).
+    pub metric: String,
+    pub rule: Arc<dyn Rule>,
+    pub after_epochs: i64,
+    pub min_runs: usize,
+}
+
+impl PartialEq for EarlyStop {
+    fn eq(&self, o: &EarlyStop) -> bool {
+        self.metric == o.metric
+            && self.rule.name() == o.rule.name()
+            && self.after_epochs == o.after_epochs
+            && self.min_runs == o.min_runs
+    }
+}
+
+impl EarlyStop {
+    pub fn rule_name(&self) -> String {
+        self.rule.name()
+    }
+
+    /// Whether `epoch` is a point where the rule decides.
+    pub fn decides_at(&self, epoch: i64) -> bool {
+        epoch >= self.after_epochs && self.rule.decides_at(epoch, self.after_epochs)
+    }
+
+    /// Whether a run with `value` at `epoch` stops, given the other runs' values at that
+    /// epoch: Some(threshold) when it does.
+    pub fn verdict(&self, epoch: i64, value: f64, others: &[f64]) -> Option<f64> {
+        if !self.decides_at(epoch) || others.len() < self.min_runs || !value.is_finite() {
+            return None;
+        }
+        let finite: Vec<f64> = others.iter().copied().filter(|v| v.is_finite()).collect();
+        if finite.is_empty() {
+            return None;
+        }
+        self.rule.threshold(value, &finite)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_asha_verdicts() {
+        let m = EarlyStop {
+            metric: "val_noise_loss".into(),
+            rule: rule_named("median", 3).unwrap(),
+            after_epochs: 2,
+            min_runs: 2,
+        };
+        assert_eq!(m.verdict(1, 9.0, &[1.0, 2.0]), None, "grace period");
+        assert_eq!(m.verdict(2, 9.0, &[1.0]), None, "too few runs");
+        assert_eq!(m.verdict(2, 9.0, &[1.0, 2.0]), Some(1.5));
+        assert_eq!(m.verdict(2, 1.2, &[1.0, 2.0]), None);
+        let a = EarlyStop {
+            rule: rule_named("asha", 2).unwrap(),
+            ..m.clone()
+        };
+        assert!(a.decides_at(2) && a.decides_at(4) && a.decides_at(8) && !a.decides_at(3));
+        assert_eq!(a.verdict(3, 9.0, &[1.0, 2.0]), None, "not a rung");
+        assert_eq!(
+            a.verdict(4, 3.0, &[1.0, 2.0, 4.0]),
+            Some(2.0),
+            "top half of 4 is 1, 2"
+        );
+        assert_eq!(a.verdict(4, 2.0, &[1.0, 3.0, 4.0]), None);
+        assert!(rule_named("asha", 1)
+            .unwrap_err()
+            .contains("eta must be at least 2"));
+        assert!(rule_named("hyperband", 3)
+            .unwrap_err()
+            .contains("expected median or asha"));
+        assert_ne!(m, a);
+    }
+}
