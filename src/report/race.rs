@@ -20,10 +20,9 @@ pub fn section(race: Option<&RaceRecord>) -> Option<String> {
         rec.min_seeds,
         rec.alpha
     ));
-    md.push_str(&format!(
-        "**{}.**\n\n",
-        outcome_text(rec).trim_start_matches("race ")
-    ));
+    let outcome = outcome_text(rec);
+    let outcome = outcome.strip_prefix("race").unwrap_or(&outcome);
+    md.push_str(&format!("**Race{outcome}.**\n\n"));
     let saved = rec.full_runs.saturating_sub(rec.runs_used);
     md.push_str(&format!(
         "Runs: {} trained or started of the {} that every seed of every configuration would take: {} saved ({:.0}%).\n\n",
