@@ -38,6 +38,7 @@ pub mod seeds;
 pub mod stats;
 pub mod store;
 pub mod sweep;
+pub mod tensorfile;
 pub mod track;
 pub mod train;
 

@@ -444,6 +444,17 @@ fn a_run_left_running_by_a_dead_process_is_resumed() {
         states[0].1, "resumable",
         "a running status with a free lock: {states:?}"
     );
+    // `runs` tells the truth too: not running, but interrupted with its process gone.
+    let o = run(&["runs", "--runs-dir", rs]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    let line = table.lines().find(|l| l.starts_with(id.as_str())).unwrap();
+    assert!(line.contains("interrupted (process gone)"), "{table}");
+    let o = run(&["runs", "--runs-dir", rs, "--status", "running"]);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains(id.as_str()),
+        "{}",
+        text(&o)
+    );
     let o = run(&["run", &s, "--runs-dir", rs, "--jobs", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     let info = read_json(&dir.join("run.json"));
@@ -908,4 +919,79 @@ fn a_sweep_writing_to_a_file_shows_progress_lines() {
     assert!(sweep_lines.iter().any(|l| l.contains(", ETA ")), "{text}");
     // No terminal: no bar drawing codes.
     assert!(!text.contains('\u{1b}'), "{text}");
+}
+
+/// A damaged run.json (empty, or JSON that is not a run's) is never skipped silently: `runs`
+/// and `report` show the run as damaged, name the file and exit 1 after printing the rest;
+/// `run --dry-run` calls it damaged and `run` leaves it alone, says how to repair or retire
+/// it, and exits 1.
+#[test]
+fn a_damaged_run_json_is_named_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let rs = runs.to_str().unwrap();
+    let body = sweep_body(
+        "dmg",
+        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
+        "  lr: [1.0e-3, 2.0e-3, 3.0e-3]\n",
+    );
+    let s = write_sweep(d.path(), "dmg.yaml", &body);
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let ids = run_dirs(&runs, "dmg");
+    let empty = runs.join("dmg").join(&ids[0]).join("run.json");
+    let foreign = runs.join("dmg").join(&ids[1]).join("run.json");
+    fs::write(&empty, "").unwrap();
+    fs::write(&foreign, "{\"foo\": 1}").unwrap();
+
+    let o = run(&["runs", "--runs-dir", rs]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(table.matches(" damaged").count(), 2, "{table}");
+    assert!(
+        table.contains("completed"),
+        "the good run is listed too: {table}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("{}: damaged", empty.display())) && err.contains("the file is empty"),
+        "{err}"
+    );
+    assert!(err.contains("it has no `status`"), "{err}");
+
+    let out = d.path().join("reports");
+    let o = run(&[
+        "report",
+        "--runs-dir",
+        rs,
+        "--out",
+        out.to_str().unwrap(),
+        "--no-images",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("left out of the report"),
+        "{}",
+        text(&o)
+    );
+    let md = fs::read_to_string(out.join("dmg/README.md")).unwrap();
+    assert!(
+        md.contains("## Damaged runs") && md.contains("the file is empty"),
+        "{md}"
+    );
+
+    let states = dry_run(&s, rs, &[]);
+    assert_eq!(
+        states.iter().filter(|r| r.1 == "damaged").count(),
+        2,
+        "{states:?}"
+    );
+    let o = run(&run_args(&s, &runs, &[]));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let said = text(&o);
+    assert!(
+        said.contains("2 damaged") && said.contains("Repair the file, or retire the run"),
+        "{said}"
+    );
+    assert_eq!(fs::read_to_string(&empty).unwrap(), "", "left alone");
 }

@@ -626,3 +626,110 @@ fn precision_auto_follows_the_isa_and_a_resumed_run_keeps_it() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(read_json(&given.join("run.json"))["precision"], "fp32");
 }
+
+/// A run killed after several checkpoints, whose latest checkpoint is then truncated (or has
+/// changed bytes), continues from the previous checkpoint with a warning and ends
+/// bit-identical to an uninterrupted run; with both checkpoints damaged it fails, naming both.
+#[test]
+fn a_damaged_latest_checkpoint_falls_back_to_the_previous_one() {
+    let d = tempfile::tempdir().unwrap();
+    let extra = [
+        "epochs=3",
+        "max_images=600",
+        "image_size=32",
+        "checkpoint_every=3",
+        "sample_every=1",
+    ];
+    let whole = d.path().join("whole");
+    let o = run(&train_args(whole.to_str().unwrap(), &extra));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !whole.join("checkpoint.prev.safetensors").exists(),
+        "removed at the end"
+    );
+
+    let killed_past = |name: &str, step: i64| {
+        let cut = d.path().join(name);
+        let mut child = spawn(&train_args(cut.to_str().unwrap(), &extra));
+        wait_for("two checkpoints", Duration::from_secs(120), || {
+            running_past(&cut, step)
+        });
+        send_signal(&child, libc::SIGKILL);
+        child.wait().unwrap();
+        assert!(cut.join("checkpoint.safetensors").exists());
+        assert!(cut.join("checkpoint.prev.safetensors").exists());
+        cut
+    };
+    let same_as_whole = |cut: &Path| {
+        assert_eq!(scalars_without_timing(&whole), scalars_without_timing(cut));
+        assert_eq!(
+            fs::read(whole.join("model.safetensors")).unwrap(),
+            fs::read(cut.join("model.safetensors")).unwrap(),
+            "bit-identical final weights"
+        );
+        for e in 1..=3 {
+            let f = format!("samples/epoch_{e:03}.png");
+            assert_eq!(
+                fs::read(whole.join(&f)).unwrap(),
+                fs::read(cut.join(&f)).unwrap(),
+                "{f}"
+            );
+        }
+        for f in ["checkpoint", "checkpoint.prev", "checkpoint.damaged"] {
+            assert!(
+                !cut.join(format!("{f}.safetensors")).exists(),
+                "{f} left behind"
+            );
+        }
+    };
+
+    // Truncated.
+    let cut = killed_past("truncated", 9);
+    let latest = cut.join("checkpoint.safetensors");
+    let bytes = fs::read(&latest).unwrap();
+    fs::write(&latest, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run(&["train", "--run-dir", cut.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("the latest checkpoint is unusable")
+            && out.contains("not a complete safetensors file")
+            && out.contains("continuing from the previous one"),
+        "{out}"
+    );
+    same_as_whole(&cut);
+
+    // Bytes changed after writing (the data's end overwritten): caught by the checksum.
+    let cut = killed_past("changed", 9);
+    let latest = cut.join("checkpoint.safetensors");
+    let mut bytes = fs::read(&latest).unwrap();
+    let n = bytes.len();
+    bytes[n - 64..n - 32].fill(0xff);
+    fs::write(&latest, &bytes).unwrap();
+    let o = run(&["train", "--run-dir", cut.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("do not match the checksum"),
+        "{}",
+        text(&o)
+    );
+    same_as_whole(&cut);
+
+    // Both damaged: the run fails and says so, naming both files.
+    let cut = killed_past("both", 9);
+    for f in ["checkpoint.safetensors", "checkpoint.prev.safetensors"] {
+        let p = cut.join(f);
+        let bytes = fs::read(&p).unwrap();
+        fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
+    }
+    let o = run(&["train", "--run-dir", cut.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("no usable checkpoint")
+            && out.contains("checkpoint.safetensors")
+            && out.contains("checkpoint.prev.safetensors"),
+        "{out}"
+    );
+    assert_eq!(read_json(&cut.join("run.json"))["status"], "failed");
+}

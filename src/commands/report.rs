@@ -39,6 +39,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         images: !a.no_images,
         device: crate::device::resolve(a.device)?,
     };
-    print!("{}", report::run(&opts)?);
-    Ok(ExitCode::SUCCESS)
+    let w = report::run(&opts)?;
+    print!("{}", w.printed);
+    for (dir, why) in &w.damaged {
+        eprintln!(
+            "damaged run {}: {why} (left out of the report)",
+            dir.display()
+        );
+    }
+    Ok(if w.damaged.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::process::Exit::Error.code())
+    })
 }

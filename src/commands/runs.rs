@@ -34,11 +34,58 @@ fn metric(e: &RunEntry, m: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A run `running` on this host whose process is gone (its lock is free: killed, or the
+/// machine rebooted). `run --dry-run` calls it resumable, and `ddim-sweep run` resumes it.
+fn process_gone(e: &RunEntry) -> bool {
+    e.info.status == Status::Running
+        && e.info.host == crate::process::hostname()
+        && !crate::store::RunDir::new(&e.dir).is_locked()
+}
+
+/// The status as `runs` shows and filters it: interrupted for a run whose process is gone.
+fn status_of(e: &RunEntry) -> Status {
+    if process_gone(e) {
+        Status::Interrupted
+    } else {
+        e.info.status
+    }
+}
+
+fn status_text(e: &RunEntry) -> String {
+    if e.damaged.is_some() {
+        "damaged".into()
+    } else if process_gone(e) {
+        "interrupted (process gone)".into()
+    } else {
+        e.info.status.to_string()
+    }
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let runs: Vec<RunEntry> = list_runs(&a.runs.runs_dir)
+    let all: Vec<RunEntry> = list_runs(&a.runs.runs_dir)
         .into_iter()
         .filter(|e| a.runs.label.as_ref().is_none_or(|l| &e.label == l))
-        .filter(|e| a.status.is_none_or(|s| e.info.status == s))
+        .collect();
+    let damaged: Vec<&RunEntry> = all.iter().filter(|e| e.damaged.is_some()).collect();
+    for e in &damaged {
+        eprintln!(
+            "damaged run {}: {}",
+            e.dir.display(),
+            e.damaged.as_deref().unwrap_or_default()
+        );
+    }
+    let code = if damaged.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::process::Exit::Error.code())
+    };
+    let runs: Vec<RunEntry> = all
+        .iter()
+        .filter(|e| {
+            a.status
+                .is_none_or(|s| e.damaged.is_none() && status_of(e) == s)
+        })
+        .cloned()
         .collect();
     let slurm = slurm_cells(&runs);
     match a.format {
@@ -59,7 +106,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             print_aligned(&header, &rows);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 /// The header and rows: id, label, status, the union of the varying flags (in first-seen
@@ -87,7 +134,7 @@ fn table(runs: &[RunEntry], slurm: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
         .iter()
         .enumerate()
         .map(|(n, e)| {
-            let mut row = vec![e.id.clone(), e.label.clone(), e.info.status.to_string()];
+            let mut row = vec![e.id.clone(), e.label.clone(), status_text(e)];
             for k in &vary {
                 let v = e.varying.iter().find(|(name, _)| name == k);
                 row.push(v.map(|(_, v)| v.clone()).unwrap_or_default());
@@ -131,8 +178,9 @@ fn print_json(runs: &[RunEntry], slurm: Option<&[String]>) -> anyhow::Result<()>
                 "id": e.id,
                 "label": e.label,
                 "dir": e.dir.display().to_string(),
-                "status": e.info.status,
-                "reason": e.info.reason,
+                "status": status_text(e).split(' ').next(),
+                "process_gone": process_gone(e),
+                "reason": e.damaged.clone().or_else(|| e.info.reason.clone()),
                 "flags": e.varying.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
                 "metrics": e.info.metrics,
                 "seconds": e.info.seconds,

@@ -61,6 +61,8 @@ struct Selection {
     completed: usize,
     /// Of `todo`, runs already submitted (to Slurm) by an earlier invocation.
     attached: usize,
+    /// Runs whose run.json is damaged: left alone, named, and the sweep exits 1.
+    damaged: Vec<usize>,
 }
 
 pub fn run(req: &Request) -> anyhow::Result<Exit> {
@@ -130,7 +132,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         println!("{}", race::outcome_text(&race));
     }
     Ok(match summary.exit() {
-        Exit::Done if !sel.skipped_failed.is_empty() => Exit::Error,
+        Exit::Done if !sel.skipped_failed.is_empty() || !sel.damaged.is_empty() => Exit::Error,
         e => e,
     })
 }
@@ -258,6 +260,9 @@ fn print_dry_run(plan: &Plan) {
         match count(RunState::Stopped) {
             0 => String::new(),
             n => format!(", stopped {n}"),
+        } + &match count(RunState::Damaged) {
+            0 => String::new(),
+            n => format!(", damaged {n}"),
         }
     );
     if let Some(r) = &plan.random {
@@ -353,6 +358,7 @@ fn select(plan: &Plan, retry_failed: bool, resume_stopped: bool, in_flight: &[us
         match r.state() {
             RunState::Completed => sel.completed += 1,
             RunState::Running => sel.busy.push(i),
+            RunState::Damaged => sel.damaged.push(i),
             RunState::Failed if !retry_failed => sel.skipped_failed.push(i),
             RunState::Stopped if !resume_stopped => sel.stopped.push(i),
             RunState::Stopped => {
@@ -378,6 +384,9 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
             ", {} stopped early (--resume-stopped continues them)",
             sel.stopped.len()
         ));
+    }
+    if !sel.damaged.is_empty() {
+        extra.push_str(&format!(", {} damaged", sel.damaged.len()));
     }
     if sel.attached > 0 {
         extra.push_str(&format!(
@@ -406,6 +415,21 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
         println!(
             "  {}: being trained by another process; left alone",
             plan.runs[*i].id
+        );
+    }
+    for &i in &sel.damaged {
+        let r = &plan.runs[i];
+        let why = r
+            .run_dir()
+            .read_info()
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        println!(
+            "  {} {}: left alone: {why}. Repair the file, or retire the run by moving {} out of the sweep's directory (the next run trains it anew)",
+            r.id,
+            r.varying_text(),
+            r.dir.display()
         );
     }
 }

@@ -6,7 +6,6 @@ use super::schedule::Schedule;
 use super::summary::{variable_counts, ModuleInfo};
 use super::unet::{NetConfig, Network};
 use crate::flags::{Flags, LossOn};
-use std::path::Path;
 use tch::{nn, Device, Kind, Tensor};
 
 /// An exponential moving average of the network's weights and BatchNorm statistics.
@@ -273,11 +272,6 @@ impl DiffusionModel {
         );
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out.into_iter().map(|(k, t)| (k, t.contiguous())).collect()
-    }
-
-    /// Loads the weights a completed run wrote (`model.safetensors`) into the main network.
-    pub fn load_weights(&mut self, path: &Path) -> Result<(), tch::TchError> {
-        self.vs.load(path)
     }
 }
 

@@ -4,8 +4,9 @@
 use super::DiffusionModel;
 use crate::flags::Flags;
 use crate::store::{RunDir, SamplingWeights};
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use tch::{Device, Tensor};
 
 /// Builds the sampling model of a run from the weights [`RunDir::sampling_weights`] names:
@@ -21,28 +22,22 @@ pub fn load_for_sampling(dir: &RunDir, device: Device) -> anyhow::Result<(Flags,
     let flags = dir.read_flags()?;
     let mut plain = flags.clone();
     plain.ema = 0.0;
-    let mut model = DiffusionModel::new(&plain, device);
+    let model = DiffusionModel::new(&plain, device);
     match dir.sampling_weights() {
-        Some(SamplingWeights::Final(path)) => model
-            .load_weights(&path)
-            .with_context(|| format!("loading {}", path.display()))?,
+        Some(SamplingWeights::Final(path)) => {
+            let tensors = crate::tensorfile::read_verified(&path)?;
+            copy_into(&model, &path, |k| tensors.get(k))?;
+        }
         Some(SamplingWeights::Checkpoint(path)) => {
-            let tensors: HashMap<String, Tensor> =
-                Tensor::read_safetensors(&path)?.into_iter().collect();
+            let (path, tensors) = checkpoint_tensors(dir, path)?;
             let net_prefix = if flags.ema > 0.0 { "ema" } else { "model" };
-            tch::no_grad(|| -> anyhow::Result<()> {
-                for (k, mut dst) in model.vs.variables() {
-                    let key = if k.starts_with("net.") {
-                        format!("{net_prefix}/{k}")
-                    } else {
-                        format!("model/{k}")
-                    };
-                    let src = tensors
-                        .get(&key)
-                        .ok_or_else(|| anyhow!("{}: lacks `{key}`", path.display()))?;
-                    dst.copy_(src);
-                }
-                Ok(())
+            copy_into(&model, &path, |k| {
+                let key = if k.starts_with("net.") {
+                    format!("{net_prefix}/{k}")
+                } else {
+                    format!("model/{k}")
+                };
+                tensors.get(&key)
             })?;
         }
         None => bail!(
@@ -51,6 +46,50 @@ pub fn load_for_sampling(dir: &RunDir, device: Device) -> anyhow::Result<(Flags,
         ),
     }
     Ok((flags, model))
+}
+
+/// The tensors of a run's latest checkpoint, or of the previous one when the latest is
+/// damaged (said on stderr).
+fn checkpoint_tensors(
+    dir: &RunDir,
+    path: PathBuf,
+) -> anyhow::Result<(PathBuf, HashMap<String, Tensor>)> {
+    match crate::tensorfile::read_verified(&path) {
+        Ok(t) => Ok((path, t)),
+        Err(e) if path == dir.checkpoint() && dir.previous_checkpoint().exists() => {
+            let prev = dir.previous_checkpoint();
+            eprintln!(
+                "warning: {e}; sampling from the previous checkpoint {}",
+                prev.display()
+            );
+            let t = crate::tensorfile::read_verified(&prev)?;
+            Ok((prev, t))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Copies into every variable of `model` the tensor `get` finds for its name.
+fn copy_into<'t>(
+    model: &DiffusionModel,
+    path: &std::path::Path,
+    get: impl Fn(&str) -> Option<&'t Tensor>,
+) -> anyhow::Result<()> {
+    tch::no_grad(|| {
+        for (k, mut dst) in model.vs.variables() {
+            let src = get(&k).ok_or_else(|| anyhow!("{}: lacks `{k}`", path.display()))?;
+            if src.size() != dst.size() {
+                bail!(
+                    "{}: `{k}` has shape {:?}, the model {:?}",
+                    path.display(),
+                    src.size(),
+                    dst.size()
+                );
+            }
+            dst.copy_(src);
+        }
+        Ok(())
+    })
 }
 
 /// `n` samples of a run, `steps` diffusion steps, noise from `seed`.

@@ -58,6 +58,8 @@ impl ReportRun {
 pub struct LabelRuns {
     pub label: String,
     pub runs: Vec<ReportRun>,
+    /// Runs whose run.json is damaged: (directory, why); left out of the tables, listed.
+    pub damaged: Vec<(PathBuf, String)>,
     pub varying: Vec<String>,
 }
 
@@ -66,6 +68,22 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
     let mut groups: Vec<LabelRuns> = Vec::new();
     for entry in list_runs(runs_dir) {
         if label.is_some_and(|l| l != entry.label) {
+            continue;
+        }
+        if let Some(why) = &entry.damaged {
+            let at = match groups.iter().position(|g| g.label == entry.label) {
+                Some(at) => at,
+                None => {
+                    groups.push(LabelRuns {
+                        label: entry.label.clone(),
+                        runs: Vec::new(),
+                        damaged: Vec::new(),
+                        varying: Vec::new(),
+                    });
+                    groups.len() - 1
+                }
+            };
+            groups[at].damaged.push((entry.dir.clone(), why.clone()));
             continue;
         }
         let flags = RunDir::new(&entry.dir).read_flags().ok();
@@ -88,6 +106,7 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
             None => groups.push(LabelRuns {
                 label: run.entry.label.clone(),
                 runs: vec![run],
+                damaged: Vec::new(),
                 varying: Vec::new(),
             }),
         }
@@ -216,8 +235,31 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
         .collect()
 }
 
-/// Writes the report of every label; returns what to print.
-pub fn run(opts: &Options) -> anyhow::Result<String> {
+/// What a report did: the text to print, and the runs it had to leave out because their
+/// run.json is damaged (directory, why).
+pub struct Written {
+    pub printed: String,
+    pub damaged: Vec<(PathBuf, String)>,
+}
+
+/// The markdown list of a label's damaged runs (empty when there are none).
+fn damaged_section(g: &LabelRuns) -> String {
+    if g.damaged.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = g
+        .damaged
+        .iter()
+        .map(|(dir, why)| format!("- `{}`: {why}", dir.display()))
+        .collect();
+    format!(
+        "## Damaged runs\n\nLeft out of every table and figure until repaired or retired (moved out of the sweep's directory):\n\n{}\n\n",
+        items.join("\n")
+    )
+}
+
+/// Writes the report of every label.
+pub fn run(opts: &Options) -> anyhow::Result<Written> {
     let groups = load(&opts.runs_dir, opts.label.as_deref())?;
     if groups.is_empty() {
         match &opts.label {
@@ -226,7 +268,16 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
         }
     }
     let mut printed = String::new();
+    let damaged: Vec<(PathBuf, String)> = groups.iter().flat_map(|g| g.damaged.clone()).collect();
     for g in &groups {
+        if g.runs.is_empty() {
+            printed.push_str(&format!(
+                "## {}: no readable runs ({} damaged)\n\n",
+                g.label,
+                g.damaged.len()
+            ));
+            continue;
+        }
         let out_dir = opts.out.join(&g.label);
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("creating {}", out_dir.display()))?;
@@ -285,7 +336,7 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
                     search.as_deref(),
                     raced.as_deref(),
                     &found,
-                )?;
+                )? + &damaged_section(g);
                 crate::store::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
                 printed.push_str(&format!(
                     "## {} ({} runs) -> {}\n\n",
@@ -314,7 +365,7 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
             }
         }
     }
-    Ok(printed)
+    Ok(Written { printed, damaged })
 }
 
 /// `configs.csv` (when some configuration has replicates) and `effects.csv` (when some effect

@@ -14,9 +14,12 @@ pub struct RunEntry {
     pub info: RunInfo,
     /// The grid flags' values of this run in its sweep (text), in the sweep's grid order.
     pub varying: Vec<(String, String)>,
+    /// Why its `run.json` cannot be read (then `info` is empty): shown, never skipped.
+    pub damaged: Option<String>,
 }
 
-/// All runs under `runs_dir`, sorted by label, then by their order in the sweep.
+/// All runs under `runs_dir`, sorted by label, then by their order in the sweep; a run whose
+/// `run.json` is damaged is listed with the reason (see [`RunEntry::damaged`]).
 pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
     let mut out = Vec::new();
     let mut records: BTreeMap<PathBuf, Option<SweepRecord>> = BTreeMap::new();
@@ -31,8 +34,10 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
             continue;
         }
         let dir = entry.path().parent().unwrap().to_path_buf();
-        let Ok(Some(info)) = RunDir::new(&dir).read_info() else {
-            continue;
+        let (info, damaged) = match RunDir::new(&dir).read_info() {
+            Ok(Some(info)) => (info, None),
+            Ok(None) => continue,
+            Err(e) => (RunInfo::default(), Some(format!("{e:#}"))),
         };
         let id = dir
             .file_name()
@@ -73,6 +78,7 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
                 dir,
                 info,
                 varying,
+                damaged,
             },
         ));
     }

@@ -40,8 +40,21 @@ impl RunDir {
     pub fn steps(&self) -> PathBuf {
         self.root.join("steps.csv")
     }
+    /// The latest checkpoint.
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint.safetensors")
+    }
+    /// The checkpoint before the latest, kept until the next one is written and verified.
+    pub fn previous_checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint.prev.safetensors")
+    }
+    /// A latest checkpoint found damaged, moved aside when the run fell back to the previous.
+    pub fn damaged_checkpoint(&self) -> PathBuf {
+        self.root.join("checkpoint.damaged.safetensors")
+    }
+    /// Whether the run has a checkpoint to continue from (the latest or the previous).
+    pub fn has_checkpoint(&self) -> bool {
+        self.checkpoint().exists() || self.previous_checkpoint().exists()
     }
     pub fn weights(&self) -> PathBuf {
         self.root.join("model.safetensors")
@@ -89,12 +102,14 @@ impl RunDir {
     }
 
     /// The weights to sample from: `model.safetensors` once completed, else the last
-    /// checkpoint's.
+    /// checkpoint's (the previous one while the latest is being replaced).
     pub fn sampling_weights(&self) -> Option<SamplingWeights> {
         if self.weights().exists() {
             Some(SamplingWeights::Final(self.weights()))
         } else if self.checkpoint().exists() {
             Some(SamplingWeights::Checkpoint(self.checkpoint()))
+        } else if self.previous_checkpoint().exists() {
+            Some(SamplingWeights::Checkpoint(self.previous_checkpoint()))
         } else {
             None
         }
@@ -107,14 +122,28 @@ impl RunDir {
         Flags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))
     }
 
+    /// The run's `run.json`, None when it has none; a file that is empty, not JSON, or not a
+    /// run's (no `status`) is a [`Damaged`] file.
     pub fn read_info(&self) -> anyhow::Result<Option<RunInfo>> {
         let p = self.run_json();
         if !p.exists() {
             return Ok(None);
         }
-        let text = fs::read_to_string(&p)?;
-        let info = serde_json::from_str(&text).map_err(|e| Damaged::new(&p, e))?;
-        Ok(Some(info))
+        Ok(Some(self.parse_info(&p)?))
+    }
+
+    fn parse_info(&self, p: &Path) -> Result<RunInfo, Damaged> {
+        let text =
+            fs::read_to_string(p).map_err(|e| Damaged::new(p, format!("cannot be read ({e})")))?;
+        if text.trim().is_empty() {
+            return Err(Damaged::new(p, "the file is empty"));
+        }
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Damaged::new(p, format!("not valid JSON ({e})")))?;
+        if !v.get("status").is_some_and(|s| s.is_string()) {
+            return Err(Damaged::new(p, "it has no `status`: not a run's run.json"));
+        }
+        serde_json::from_value(v).map_err(|e| Damaged::new(p, e))
     }
 
     pub fn write_info(&self, info: &RunInfo) -> std::io::Result<()> {

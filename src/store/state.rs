@@ -23,6 +23,8 @@ pub enum RunState {
     Running,
     /// Stopped early: continues only with `--resume-stopped`.
     Stopped,
+    /// Its `run.json` is damaged: left alone until it is repaired or retired.
+    Damaged,
 }
 
 impl RunState {
@@ -34,6 +36,7 @@ impl RunState {
             RunState::Failed => "failed",
             RunState::Running => "running",
             RunState::Stopped => "stopped",
+            RunState::Damaged => "damaged",
         }
     }
 }
@@ -57,14 +60,15 @@ impl RunDir {
     pub fn state(&self) -> RunState {
         let info = match self.read_info() {
             Ok(Some(i)) => i,
-            _ => return RunState::New,
+            Ok(None) => return RunState::New,
+            Err(_) => return RunState::Damaged,
         };
         match info.status {
             Status::Completed => RunState::Completed,
             Status::Failed => RunState::Failed,
             Status::Interrupted => RunState::Resumable,
             Status::Stopped => RunState::Stopped,
-            Status::Queued if self.checkpoint().exists() => RunState::Resumable,
+            Status::Queued if self.has_checkpoint() => RunState::Resumable,
             Status::Queued => RunState::New,
             Status::Running if self.is_locked() => RunState::Running,
             Status::Running => RunState::Resumable,

@@ -1,11 +1,15 @@
-//! Checkpoints: everything a run needs to continue bit for bit, in one safetensors file
-//! written atomically (temporary file, sync, rename).
+//! Checkpoints: everything a run needs to continue bit for bit, in one safetensors file with
+//! a checksum of its contents (`tensorfile`). A new checkpoint is written to a temporary file
+//! and verified before it replaces the latest, which becomes the previous one; loading falls
+//! back to the previous checkpoint when the latest is damaged, so a run loses at most one
+//! checkpoint interval, and fails only when neither is usable.
 //!
 //! Names: `model/<var>` (network, BatchNorm statistics, normaliser), `ema/<var>`,
 //! `opt/m/<param>`, `opt/v/<param>`, `opt/t`, `progress` (int64: step, epoch, batch of the
 //! epoch) and `sums` (float64 accumulators of the epoch in progress).
 
 use crate::model::DiffusionModel;
+use crate::store::RunDir;
 use crate::train::optim::AdamW;
 use anyhow::{anyhow, bail, Context};
 use std::collections::HashMap;
@@ -34,8 +38,10 @@ pub struct EpochSums {
     pub seconds: f64,
 }
 
+/// Writes the run's new latest checkpoint; the latest so far becomes the previous one, once
+/// the new one is complete and verified.
 pub fn save(
-    path: &Path,
+    dir: &RunDir,
     model: &DiffusionModel,
     opt: &AdamW,
     progress: Progress,
@@ -68,23 +74,73 @@ pub fn save(
         ]),
     ));
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let tmp = crate::store::tmp_path(path);
-    Tensor::write_safetensors(&named, &tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    crate::store::commit_tmp(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    let (latest, previous) = (dir.checkpoint(), dir.previous_checkpoint());
+    let tmp = crate::tensorfile::write_verified_tmp(&latest, named)?;
+    if latest.exists() {
+        std::fs::rename(&latest, &previous).with_context(|| {
+            format!(
+                "keeping {} as the previous checkpoint {}",
+                latest.display(),
+                previous.display()
+            )
+        })?;
+    }
+    crate::store::commit_tmp(&tmp, &latest)
+        .with_context(|| format!("writing {}", latest.display()))?;
     Ok(())
 }
 
-/// Restores model, EMA and optimizer state; returns the progress and epoch sums.
+/// Restores the run's latest usable checkpoint, if it has one: the latest, or the previous
+/// one (with a warning, the damaged latest moved aside) when the latest cannot be used.
+/// Errors when checkpoints exist and none is usable.
+pub fn load_latest(
+    dir: &RunDir,
+    model: &mut DiffusionModel,
+    opt: &mut AdamW,
+) -> anyhow::Result<Option<(Progress, EpochSums)>> {
+    let (latest, previous) = (dir.checkpoint(), dir.previous_checkpoint());
+    let mut problems: Vec<String> = Vec::new();
+    if latest.exists() {
+        match load(&latest, model, opt) {
+            Ok(r) => return Ok(Some(r)),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if previous.exists() {
+        match load(&previous, model, opt) {
+            Ok(r) => {
+                if let Some(why) = problems.first() {
+                    let aside = dir.damaged_checkpoint();
+                    std::fs::rename(&latest, &aside).ok();
+                    crate::say!(
+                        "warning: the latest checkpoint is unusable ({why}); continuing from the previous one (step {}), moved the damaged one to {}",
+                        r.0.step,
+                        aside.display()
+                    );
+                }
+                return Ok(Some(r));
+            }
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(None);
+    }
+    anyhow::bail!(
+        "no usable checkpoint in {}: {}; move the checkpoint files aside to train this run again from the start",
+        dir.root.display(),
+        problems.join("; ")
+    )
+}
+
+/// Restores model, EMA and optimizer state from one checkpoint file (verified against its
+/// checksum first); returns the progress and epoch sums.
 pub fn load(
     path: &Path,
     model: &mut DiffusionModel,
     opt: &mut AdamW,
 ) -> anyhow::Result<(Progress, EpochSums)> {
-    let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .with_context(|| format!("reading checkpoint {}", path.display()))?
-        .into_iter()
-        .collect();
+    let tensors: HashMap<String, Tensor> = crate::tensorfile::read_verified(path)?;
     let restore = |prefix: &str, vars: HashMap<String, Tensor>| -> anyhow::Result<()> {
         tch::no_grad(|| {
             for (k, mut dst) in vars {

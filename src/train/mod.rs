@@ -280,19 +280,19 @@ impl Trainer {
         let mut opt = AdamW::new(flags.optimizer, flags.lr, flags.weight_decay, params);
         let per_epoch = data.train_len() * flags.dataset_repetitions;
         let steps_per_epoch = (per_epoch + flags.batch_size - 1) / flags.batch_size;
-        let (progress, sums) = if dir.checkpoint().exists() {
-            let (p, s) = checkpoint::load(&dir.checkpoint(), &mut model, &mut opt)?;
-            crate::say!(
-                "continuing {} from its checkpoint at step {} (epoch {}, batch {})",
-                dir.root.display(),
-                p.step,
-                p.epoch,
-                p.batch
-            );
-            (p, s)
-        } else {
-            (Progress::default(), EpochSums::default())
-        };
+        let (progress, sums) =
+            if let Some((p, s)) = checkpoint::load_latest(dir, &mut model, &mut opt)? {
+                crate::say!(
+                    "continuing {} from its checkpoint at step {} (epoch {}, batch {})",
+                    dir.root.display(),
+                    p.step,
+                    p.epoch,
+                    p.batch
+                );
+                (p, s)
+            } else {
+                (Progress::default(), EpochSums::default())
+            };
         // Forget whatever an interrupted attempt logged past the checkpoint.
         let name = info.name.clone().unwrap_or_default();
         let tracker = Tracker::open(dir, flags, &name, progress.step)?;
@@ -541,10 +541,14 @@ impl Trainer {
             metrics.insert("kid".to_string(), k);
         }
         let weights = self.model.sampling_variables();
-        let tmp = crate::store::tmp_path(&dir.weights());
-        Tensor::write_safetensors(&weights, &tmp)?;
-        crate::store::commit_tmp(&tmp, &dir.weights())?;
-        std::fs::remove_file(dir.checkpoint()).ok();
+        crate::tensorfile::write_verified(&dir.weights(), weights)?;
+        for f in [
+            dir.checkpoint(),
+            dir.previous_checkpoint(),
+            dir.damaged_checkpoint(),
+        ] {
+            std::fs::remove_file(f).ok();
+        }
         self.tracker
             .end(self.progress.step, SessionStatus::Success)?;
         crate::say!(
@@ -637,13 +641,7 @@ impl Trainer {
     }
 
     fn save_checkpoint(&self, dir: &RunDir, info: &mut RunInfo) -> anyhow::Result<()> {
-        checkpoint::save(
-            &dir.checkpoint(),
-            &self.model,
-            &self.opt,
-            self.progress,
-            self.sums,
-        )?;
+        checkpoint::save(dir, &self.model, &self.opt, self.progress, self.sums)?;
         info.epoch = self.progress.epoch;
         info.step = self.progress.step;
         dir.write_info(info)?;
