@@ -28,6 +28,7 @@ pub mod commands;
 pub mod data;
 pub mod device;
 pub mod exec;
+pub mod files;
 pub mod flags;
 pub mod hardware;
 pub mod metrics;

@@ -7,7 +7,8 @@
 //! (a bad disk, a hand edit), is refused by name instead of being trained on. Files written
 //! before checksums existed (no [`CHECKSUM`]) are read unverified.
 
-use crate::store::{commit_tmp, tmp_path, Damaged};
+use crate::files::{commit_tmp, tmp_path};
+use crate::store::Damaged;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

@@ -645,6 +645,18 @@ fn misused_options_exit_2_like_clap() {
             "{err}"
         );
     }
+    // --runs-dir naming a file: exit 2, naming the option, for every command that takes it.
+    for cmd in [vec!["run", s.as_str()], vec!["runs"], vec!["report"]] {
+        let mut args = cmd.clone();
+        args.extend(["--runs-dir", s.as_str()]);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("--runs-dir") && err.contains("is a file, not a directory"),
+            "{err}"
+        );
+    }
 }
 
 /// A random search: drawn values depend only on the file (pinned here, so every machine
@@ -994,4 +1006,129 @@ fn a_damaged_run_json_is_named_everywhere() {
         "{said}"
     );
     assert_eq!(fs::read_to_string(&empty).unwrap(), "", "left alone");
+}
+
+/// Temporary files left by killed processes (a checkpoint being written, run.json, a sample
+/// grid, sweep.json) are removed by the next `run`, which says so; finished files stay.
+#[test]
+fn stale_temporary_files_are_removed_by_the_next_run() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = sweep_body(
+        "tmps",
+        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
+        "  lr: [1.0e-3, 2.0e-3]\n",
+    );
+    let s = write_sweep(d.path(), "tmps.yaml", &body);
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let ids = run_dirs(&runs, "tmps");
+    let run0 = runs.join("tmps").join(&ids[0]);
+    let leftovers = [
+        run0.join("checkpoint.safetensors.999999.tmp"),
+        run0.join("run.json.999998.tmp"),
+        run0.join("samples/epoch_001.999997.tmp.png"),
+        runs.join("tmps/sweep.json.999996.tmp"),
+    ];
+    for f in &leftovers {
+        fs::write(f, vec![0u8; 1024]).unwrap();
+    }
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("removed 4 temporary file(s) (4.0 KB) that killed processes left behind"),
+        "{}",
+        text(&o)
+    );
+    for f in &leftovers {
+        assert!(!f.exists(), "{} left", f.display());
+    }
+    assert!(run0.join("model.safetensors").exists() && run0.join("run.json").exists());
+}
+
+/// A size-limited tmpfs mounted for one test, unmounted when it ends (also when it fails).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// None (with a message) where this process may not mount one.
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let s = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(s.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A sweep whose runs directory fills up (a 1 MB tmpfs) fails without losing anything; once
+/// there is space again, the same command (with --retry-failed) completes it with results
+/// identical to a sweep that never ran out of space, and no temporary file is left.
+#[test]
+fn a_disk_full_sweep_completes_on_its_rerun_with_nothing_left_behind() {
+    let d = tempfile::tempdir().unwrap();
+    let body = sweep_body(
+        "full",
+        "  epochs: 3\n  max_images: 200\n  image_size: 16\n  checkpoint_every: 3\n  sample_every: 1\n",
+        "  lr: [1.0e-3, 2.0e-3]\n",
+    );
+    let s = write_sweep(d.path(), "full.yaml", &body);
+    let reference = d.path().join("reference");
+    let o = run(&run_args(&s, &reference, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+
+    let runs = d.path().join("runs");
+    let Some(disk) = Tmpfs::mount(&runs, "1m") else {
+        return;
+    };
+    let o = run(&run_args(&s, &runs, &[]));
+    assert_eq!(o.status.code(), Some(1), "the disk filled up: {}", text(&o));
+    assert!(text(&o).contains("No space left on device"), "{}", text(&o));
+    disk.resize("64m");
+    let o = run(&run_args(&s, &runs, &["--retry-failed"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let tmps: Vec<String> = walkdir::WalkDir::new(&runs)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(tmps.is_empty(), "temporary files left: {tmps:?}");
+    for id in run_dirs(&reference, "full") {
+        let (a, b) = (
+            reference.join("full").join(&id),
+            runs.join("full").join(&id),
+        );
+        assert_eq!(read_json(&b.join("run.json"))["status"], "completed");
+        assert_eq!(
+            scalars_without_timing(&a),
+            scalars_without_timing(&b),
+            "{id}"
+        );
+        assert_eq!(
+            fs::read(a.join("model.safetensors")).unwrap(),
+            fs::read(b.join("model.safetensors")).unwrap(),
+            "{id}: the same weights"
+        );
+    }
 }

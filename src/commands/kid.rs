@@ -60,7 +60,7 @@ fn write_features(path: &Path, f: &Tensor) -> anyhow::Result<()> {
         );
         out.push('\n');
     }
-    crate::store::write_atomic(path, out.as_bytes())?;
+    crate::files::write_atomic(path, out.as_bytes())?;
     Ok(())
 }
 

@@ -51,11 +51,23 @@ pub enum Command {
     Flags(flags::Args),
 }
 
+/// `--runs-dir`: a directory, or a path that does not exist yet; a file is refused (exit 2)
+/// before anything is read or written.
+pub fn runs_dir_arg(s: &str) -> Result<std::path::PathBuf, String> {
+    let p = std::path::PathBuf::from(s);
+    if p.exists() && !p.is_dir() {
+        return Err(format!(
+            "`{s}` is a file, not a directory: give the directory that holds (or will hold) <label>/<run id>/"
+        ));
+    }
+    Ok(p)
+}
+
 /// Which runs a listing command reads: `--runs-dir` and `--label`.
 #[derive(Debug, clap::Args)]
 pub struct RunsSelection {
     /// The runs directory (<runs-dir>/<label>/<run id>/).
-    #[arg(long, env = "DDIM_RUNS_DIR", default_value = "runs")]
+    #[arg(long, env = "DDIM_RUNS_DIR", default_value = "runs", value_parser = runs_dir_arg)]
     pub runs_dir: std::path::PathBuf,
     /// Only runs of this sweep label (default: every label).
     #[arg(long)]

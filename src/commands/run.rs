@@ -9,7 +9,7 @@ pub struct Args {
     /// The sweep file (YAML: label, flags, grid, exclude).
     pub sweep: PathBuf,
     /// Where run directories go: <runs-dir>/<label>/<run id>.
-    #[arg(long, env = "DDIM_RUNS_DIR", default_value = "runs")]
+    #[arg(long, env = "DDIM_RUNS_DIR", default_value = "runs", value_parser = super::runs_dir_arg)]
     pub runs_dir: PathBuf,
     /// Override a flag for every run (a grid flag is narrowed to this value); repeatable.
     #[arg(long = "set", value_name = "FLAG=VALUE")]

@@ -52,7 +52,7 @@ pub fn key(dataset: &str, split: &Split, size: i64, antialias: bool) -> String {
     for (part, files) in [("train", &split.train), ("valid", &split.valid)] {
         h.update(part.as_bytes());
         for f in files {
-            let (len, mtime) = crate::store::file_stamp(f);
+            let (len, mtime) = crate::files::file_stamp(f);
             h.update(format!("{}\t{len}\t{mtime}\n", f.display()).as_bytes());
         }
     }
@@ -168,11 +168,11 @@ pub fn load_or_build(
         skipped,
         seconds: start.elapsed().as_secs_f64(),
     };
-    let tmp = crate::store::tmp_path(&path);
+    let tmp = crate::files::tmp_path(&path);
     Tensor::write_safetensors(&[("train", &train), ("valid", &valid)], &tmp)
         .map_err(|e| DataError::Other(format!("writing the cache: {e}")))?;
-    crate::store::commit_tmp(&tmp, &path).map_err(io)?;
-    crate::store::write_atomic(
+    crate::files::commit_tmp(&tmp, &path).map_err(io)?;
+    crate::files::write_atomic(
         &meta_path,
         serde_json::to_string_pretty(&meta).unwrap().as_bytes(),
     )

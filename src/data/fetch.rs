@@ -185,7 +185,7 @@ pub fn fetch(
             extract_tgz(&dir.join(a.file), &dir)?;
         }
     }
-    crate::store::write_atomic(&marker(&dir), b"verified\n")?;
+    crate::files::write_atomic(&marker(&dir), b"verified\n")?;
     Ok(format!(
         "{dataset}: downloaded, verified and extracted into {}",
         dir.display()

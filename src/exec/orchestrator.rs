@@ -314,7 +314,7 @@ impl Orchestrator<'_> {
                 continue;
             }
             // Read again only when the file changed since the last look.
-            let stamp = crate::store::file_stamp(&self.plan.runs[run].run_dir().scalars());
+            let stamp = crate::files::file_stamp(&self.plan.runs[run].run_dir().scalars());
             if e.stamps.insert(run, stamp) == Some(stamp) {
                 continue;
             }

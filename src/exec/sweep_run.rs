@@ -83,6 +83,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     }
     ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
     let in_flight = executor.reconcile(&plan)?;
+    remove_stale_temporaries(&plan, &in_flight);
     let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
     record.merge_plan(&plan, Some(req.sweep.display().to_string()));
     record.set_fixed(&spec.fixed);
@@ -331,6 +332,27 @@ fn print_race_dry_run(plan: &Plan, r: &race::Race) {
             );
         }
         None => println!("{}", race::outcome_text(&rec)),
+    }
+}
+
+/// Temporary files that killed processes left in the sweep's directory (this invocation holds
+/// its lock) and in its runs' (those no process trains now): removed, and said once.
+fn remove_stale_temporaries(plan: &Plan, in_flight: &[usize]) {
+    let (mut files, mut bytes) = crate::files::remove_stale_tmps(&plan.sweep_dir, &[]);
+    for (i, r) in plan.runs.iter().enumerate() {
+        if in_flight.contains(&i) || !r.dir.is_dir() || r.run_dir().is_locked() {
+            continue;
+        }
+        let (n, b) = crate::files::remove_stale_tmps(&r.dir, &["samples"]);
+        files += n;
+        bytes += b;
+    }
+    if files > 0 {
+        println!(
+            "sweep {}: removed {files} temporary file(s) ({:.1} KB) that killed processes left behind",
+            plan.label,
+            bytes as f64 / 1024.0
+        );
     }
 }
 

@@ -47,7 +47,7 @@ impl Inception {
         let mut module = CModule::load_on_device(path, device)
             .with_context(|| format!("loading {}", path.display()))?;
         module.set_eval();
-        let (len, mtime) = crate::store::file_stamp(path);
+        let (len, mtime) = crate::files::file_stamp(path);
         Ok(Inception {
             module,
             path: path.to_path_buf(),

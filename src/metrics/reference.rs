@@ -49,9 +49,9 @@ fn cached_or_computed(net: &Inception, data: &ImageSet) -> anyhow::Result<(Tenso
         return Ok((f, false));
     }
     let f = net.features(&crate::data::to_float(&data.valid), BATCH)?;
-    let tmp = crate::store::tmp_path(&path);
+    let tmp = crate::files::tmp_path(&path);
     Tensor::write_safetensors(&[("features", &f)], &tmp)?;
-    crate::store::commit_tmp(&tmp, &path)?;
+    crate::files::commit_tmp(&tmp, &path)?;
     Ok((f, true))
 }
 

@@ -143,7 +143,7 @@ pub fn make_all(
         diffusion_figures(b, out, device)?;
     }
     embedding(&out.join("embedding.png"))?;
-    crate::store::write_atomic(&stamp, fingerprint.as_bytes())?;
+    crate::files::write_atomic(&stamp, fingerprint.as_bytes())?;
     Ok(pictures)
 }
 
@@ -184,7 +184,7 @@ fn samples(runs: &[(&ReportRun, String)], out: &Path, device: Device) -> anyhow:
         let weights = RunDir::new(&r.entry.dir)
             .sampling_weights()
             .expect("runs with weights only");
-        let (len, t) = crate::store::file_stamp(weights.path());
+        let (len, t) = crate::files::file_stamp(weights.path());
         let file = cache.join(format!("{}-{len}-{t}.png", r.entry.id));
         if !file.exists() {
             let model = model_of(r, device)?;
@@ -230,9 +230,9 @@ fn save_labelled(
         root.present().map_err(draw_err)?;
     }
     let canvas = image::RgbImage::from_raw(width, height, buf).expect("same size");
-    let tmp = crate::store::tmp_path(path);
+    let tmp = crate::files::tmp_path(path);
     canvas.save_with_format(&tmp, image::ImageFormat::Png)?;
-    crate::store::commit_tmp(&tmp, path)?;
+    crate::files::commit_tmp(&tmp, path)?;
     Ok(())
 }
 
@@ -314,142 +314,146 @@ pub(super) fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 
 /// Train loss and validation noise_loss per epoch, one line per run.
 fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
-    // (legend, training loss, validation noise_loss) per run
-    type Curves = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
-    let data: Vec<Curves> = order
-        .iter()
-        .map(|id| {
-            let r = run_of(g, id);
-            let df = scalars_frame(&r.entry.dir);
-            let (a, b) = df
-                .map(|d| (series_of(&d, "loss"), series_of(&d, "val_noise_loss")))
-                .unwrap_or_default();
-            (run_name(r, &g.varying), a, b)
-        })
-        .collect();
-    let legend_rows = data.len().min(24) as u32;
-    let root = BitMapBackend::new(path, (1200, 480 + 18 * legend_rows)).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_err)?;
-    let (plots, legend) = root.split_vertically(480);
-    let panels = plots.split_evenly((1, 2));
-    for (k, (panel, title)) in panels
-        .iter()
-        .zip(["training loss", "validation noise_loss"])
-        .enumerate()
-    {
-        let series: Vec<&Vec<(f64, f64)>> = data
+    crate::files::write_with(path, |path| {
+        // (legend, training loss, validation noise_loss) per run
+        type Curves = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
+        let data: Vec<Curves> = order
             .iter()
-            .map(|d| if k == 0 { &d.1 } else { &d.2 })
+            .map(|id| {
+                let r = run_of(g, id);
+                let df = scalars_frame(&r.entry.dir);
+                let (a, b) = df
+                    .map(|d| (series_of(&d, "loss"), series_of(&d, "val_noise_loss")))
+                    .unwrap_or_default();
+                (run_name(r, &g.varying), a, b)
+            })
             .collect();
-        let pts: Vec<&(f64, f64)> = series.iter().flat_map(|s| s.iter()).collect();
-        let xmax = pts.iter().map(|p| p.0).fold(1.0, f64::max);
-        let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-6) * 1.05;
-        let ymin = pts
+        let legend_rows = data.len().min(24) as u32;
+        let root = BitMapBackend::new(path, (1200, 480 + 18 * legend_rows)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let (plots, legend) = root.split_vertically(480);
+        let panels = plots.split_evenly((1, 2));
+        for (k, (panel, title)) in panels
             .iter()
-            .map(|p| p.1)
-            .fold(f64::INFINITY, f64::min)
-            .min(ymax)
-            * 0.95;
-        let ymin = if ymin.is_finite() { ymin } else { 0.0 };
-        let mut chart = ChartBuilder::on(panel)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..xmax, ymin..ymax)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(draw_err)?;
-        for (i, s) in series.iter().enumerate() {
+            .zip(["training loss", "validation noise_loss"])
+            .enumerate()
+        {
+            let series: Vec<&Vec<(f64, f64)>> = data
+                .iter()
+                .map(|d| if k == 0 { &d.1 } else { &d.2 })
+                .collect();
+            let pts: Vec<&(f64, f64)> = series.iter().flat_map(|s| s.iter()).collect();
+            let xmax = pts.iter().map(|p| p.0).fold(1.0, f64::max);
+            let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-6) * 1.05;
+            let ymin = pts
+                .iter()
+                .map(|p| p.1)
+                .fold(f64::INFINITY, f64::min)
+                .min(ymax)
+                * 0.95;
+            let ymin = if ymin.is_finite() { ymin } else { 0.0 };
+            let mut chart = ChartBuilder::on(panel)
+                .caption(title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
+                .build_cartesian_2d(0f64..xmax, ymin..ymax)
+                .map_err(draw_err)?;
             chart
-                .draw_series(LineSeries::new(
-                    s.iter().copied(),
-                    palette(i).stroke_width(2),
+                .configure_mesh()
+                .x_desc("epoch")
+                .label_style(("sans-serif", 13))
+                .draw()
+                .map_err(draw_err)?;
+            for (i, s) in series.iter().enumerate() {
+                chart
+                    .draw_series(LineSeries::new(
+                        s.iter().copied(),
+                        palette(i).stroke_width(2),
+                    ))
+                    .map_err(draw_err)?;
+            }
+        }
+        for (i, d) in data.iter().take(legend_rows as usize).enumerate() {
+            let y = 4 + 18 * i as i32;
+            legend
+                .draw(&Rectangle::new(
+                    [(20, y + 4), (44, y + 10)],
+                    palette(i).filled(),
                 ))
                 .map_err(draw_err)?;
+            legend
+                .draw(&Text::new(d.0.clone(), (52, y), ("sans-serif", 14)))
+                .map_err(draw_err)?;
         }
-    }
-    for (i, d) in data.iter().take(legend_rows as usize).enumerate() {
-        let y = 4 + 18 * i as i32;
-        legend
-            .draw(&Rectangle::new(
-                [(20, y + 4), (44, y + 10)],
-                palette(i).filled(),
-            ))
-            .map_err(draw_err)?;
-        legend
-            .draw(&Text::new(d.0.clone(), (52, y), ("sans-serif", 14)))
-            .map_err(draw_err)?;
-    }
-    root.present().map_err(draw_err)?;
-    Ok(())
+        root.present().map_err(draw_err)?;
+        Ok(())
+    })
 }
 
 /// Horizontal KID bars, in table order.
 fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
-    // Drawn bottom-up: the order is reversed so that the table's first run is the top bar.
-    let rows: Vec<(String, Option<f64>)> = order
-        .iter()
-        .rev()
-        .map(|id| {
-            let r = run_of(g, id);
-            (
-                run_name(r, &g.varying),
-                r.entry.info.metrics.get("kid").copied(),
-            )
-        })
-        .collect();
-    let n = rows.len() as u32;
-    let max = rows
-        .iter()
-        .filter_map(|r| r.1)
-        .fold(0.0, f64::max)
-        .max(1e-9)
-        * 1.1;
-    let min = rows.iter().filter_map(|r| r.1).fold(0.0, f64::min) * 1.1;
-    // 28 px a bar; past 200 runs the chart stays 5,600 px high and bars get thinner.
-    let row = if n <= 200 { 28 } else { (5600 / n).max(2) };
-    let root = BitMapBackend::new(path, (1000, 80 + row * n)).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_err)?;
-    let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(60) as u32 * 8 + 20;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(label_width)
-        .build_cartesian_2d(min..max, (0..rows.len()).into_segmented())
-        .map_err(draw_err)?;
-    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_desc("KID")
-        .y_labels(rows.len())
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .label_style(("sans-serif", 13))
-        .draw()
-        .map_err(draw_err)?;
-    chart
-        .draw_series(rows.iter().enumerate().filter_map(|(i, (_, v))| {
-            v.map(|v| {
-                Rectangle::new(
-                    [
-                        (0.0, SegmentValue::Exact(i)),
-                        (v, SegmentValue::Exact(i + 1)),
-                    ],
-                    palette(i).mix(0.8).filled(),
+    crate::files::write_with(path, |path| {
+        // Drawn bottom-up: the order is reversed so that the table's first run is the top bar.
+        let rows: Vec<(String, Option<f64>)> = order
+            .iter()
+            .rev()
+            .map(|id| {
+                let r = run_of(g, id);
+                (
+                    run_name(r, &g.varying),
+                    r.entry.info.metrics.get("kid").copied(),
                 )
             })
-        }))
-        .map_err(draw_err)?;
-    root.present().map_err(draw_err)?;
-    Ok(())
+            .collect();
+        let n = rows.len() as u32;
+        let max = rows
+            .iter()
+            .filter_map(|r| r.1)
+            .fold(0.0, f64::max)
+            .max(1e-9)
+            * 1.1;
+        let min = rows.iter().filter_map(|r| r.1).fold(0.0, f64::min) * 1.1;
+        // 28 px a bar; past 200 runs the chart stays 5,600 px high and bars get thinner.
+        let row = if n <= 200 { 28 } else { (5600 / n).max(2) };
+        let root = BitMapBackend::new(path, (1000, 80 + row * n)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(60) as u32 * 8 + 20;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(min..max, (0..rows.len()).into_segmented())
+            .map_err(draw_err)?;
+        let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc("KID")
+            .y_labels(rows.len())
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(draw_err)?;
+        chart
+            .draw_series(rows.iter().enumerate().filter_map(|(i, (_, v))| {
+                v.map(|v| {
+                    Rectangle::new(
+                        [
+                            (0.0, SegmentValue::Exact(i)),
+                            (v, SegmentValue::Exact(i + 1)),
+                        ],
+                        palette(i).mix(0.8).filled(),
+                    )
+                })
+            }))
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+        Ok(())
+    })
 }
 
 fn save_rows(rows: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> {
@@ -513,65 +517,68 @@ fn diffusion_figures(b: &ReportRun, out: &Path, device: Device) -> anyhow::Resul
 
 /// Heatmap of the sinusoidal embedding of noise^2 (cosine schedule) for 100 times.
 fn embedding(path: &Path) -> anyhow::Result<()> {
-    use crate::model::embedding::SinusoidalEmbedding;
-    use crate::model::schedule::Schedule;
-    let schedule = Schedule::new(crate::flags::ScheduleType::Cosine, 0.02, 0.95, Device::Cpu);
-    let times = Tensor::linspace(0.0, 1.0, 100, (Kind::Float, Device::Cpu)).reshape([100, 1, 1, 1]);
-    let (_, noise) = schedule.rates(&times);
-    let emb = SinusoidalEmbedding::new(32, Device::Cpu)
-        .forward(&noise.square())
-        .reshape([100, 32]);
-    let values: Vec<f32> = Vec::<f32>::try_from(&emb.contiguous().reshape([-1]))?;
-    let root = BitMapBackend::new(path, (520, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("sinusoidal embedding of noise variance", ("sans-serif", 16))
-        .margin(10)
-        .x_label_area_size(34)
-        .y_label_area_size(44)
-        .build_cartesian_2d(0f64..32f64, 1f64..0f64)
-        .map_err(draw_err)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("embedding dimension")
-        .y_desc("t")
-        .label_style(("sans-serif", 12))
-        .draw()
-        .map_err(draw_err)?;
-    let color = |v: f32| {
-        // diverging blue (-1) - white (0) - red (1)
-        let v = v.clamp(-1.0, 1.0);
-        if v < 0.0 {
-            let a = -v;
-            RGBColor(
-                (255.0 * (1.0 - a)) as u8,
-                (255.0 * (1.0 - 0.6 * a)) as u8,
-                255,
-            )
-        } else {
-            RGBColor(
-                255,
-                (255.0 * (1.0 - 0.8 * v)) as u8,
-                (255.0 * (1.0 - v)) as u8,
-            )
-        }
-    };
-    chart
-        .draw_series((0..100).flat_map(|r| {
-            let values = &values;
-            (0..32).map(move |c| {
-                let v = values[r * 32 + c];
-                let t0 = r as f64 / 100.0;
-                Rectangle::new(
-                    [(c as f64, t0), (c as f64 + 1.0, t0 + 0.01)],
-                    color(v).filled(),
+    crate::files::write_with(path, |path| {
+        use crate::model::embedding::SinusoidalEmbedding;
+        use crate::model::schedule::Schedule;
+        let schedule = Schedule::new(crate::flags::ScheduleType::Cosine, 0.02, 0.95, Device::Cpu);
+        let times =
+            Tensor::linspace(0.0, 1.0, 100, (Kind::Float, Device::Cpu)).reshape([100, 1, 1, 1]);
+        let (_, noise) = schedule.rates(&times);
+        let emb = SinusoidalEmbedding::new(32, Device::Cpu)
+            .forward(&noise.square())
+            .reshape([100, 32]);
+        let values: Vec<f32> = Vec::<f32>::try_from(&emb.contiguous().reshape([-1]))?;
+        let root = BitMapBackend::new(path, (520, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("sinusoidal embedding of noise variance", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(34)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0f64..32f64, 1f64..0f64)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("embedding dimension")
+            .y_desc("t")
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(draw_err)?;
+        let color = |v: f32| {
+            // diverging blue (-1) - white (0) - red (1)
+            let v = v.clamp(-1.0, 1.0);
+            if v < 0.0 {
+                let a = -v;
+                RGBColor(
+                    (255.0 * (1.0 - a)) as u8,
+                    (255.0 * (1.0 - 0.6 * a)) as u8,
+                    255,
                 )
-            })
-        }))
-        .map_err(draw_err)?;
-    root.present().map_err(draw_err)?;
-    Ok(())
+            } else {
+                RGBColor(
+                    255,
+                    (255.0 * (1.0 - 0.8 * v)) as u8,
+                    (255.0 * (1.0 - v)) as u8,
+                )
+            }
+        };
+        chart
+            .draw_series((0..100).flat_map(|r| {
+                let values = &values;
+                (0..32).map(move |c| {
+                    let v = values[r * 32 + c];
+                    let t0 = r as f64 / 100.0;
+                    Rectangle::new(
+                        [(c as f64, t0), (c as f64 + 1.0, t0 + 0.01)],
+                        color(v).filled(),
+                    )
+                })
+            }))
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+        Ok(())
+    })
 }
 
 /// One row of an interval chart: a label, a value and its 95% interval (none for one sample).
@@ -587,83 +594,85 @@ pub fn intervals(
     zero: bool,
     path: &Path,
 ) -> anyhow::Result<()> {
-    register_font();
-    let rows: Vec<&IntervalRow> = rows.iter().rev().collect();
-    let n = rows.len().max(1) as u32;
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for (_, v, ci) in &rows {
-        let (a, b) = ci.unwrap_or((*v, *v));
-        lo = lo.min(a).min(*v);
-        hi = hi.max(b).max(*v);
-    }
-    if bars || zero {
-        lo = lo.min(0.0);
-        hi = hi.max(0.0);
-    }
-    let pad = ((hi - lo) * 0.08).max(1e-9);
-    let (lo, hi) = (lo - pad, hi + pad);
-    let row = if n <= 100 { 30 } else { (3000 / n).max(3) };
-    let root = BitMapBackend::new(path, (1000, 80 + row * n)).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_err)?;
-    let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(70) as u32 * 8 + 20;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(label_width)
-        .build_cartesian_2d(lo..hi, (0..rows.len()).into_segmented())
-        .map_err(draw_err)?;
-    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_desc(x_desc)
-        .y_labels(rows.len())
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .label_style(("sans-serif", 13))
-        .draw()
-        .map_err(draw_err)?;
-    if bars {
-        chart
-            .draw_series(rows.iter().enumerate().map(|(i, (_, v, _))| {
-                Rectangle::new(
-                    [
-                        (0.0, SegmentValue::Exact(i)),
-                        (*v, SegmentValue::Exact(i + 1)),
-                    ],
-                    palette(i).mix(0.6).filled(),
-                )
-            }))
+    crate::files::write_with(path, |path| {
+        register_font();
+        let rows: Vec<&IntervalRow> = rows.iter().rev().collect();
+        let n = rows.len().max(1) as u32;
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (_, v, ci) in &rows {
+            let (a, b) = ci.unwrap_or((*v, *v));
+            lo = lo.min(a).min(*v);
+            hi = hi.max(b).max(*v);
+        }
+        if bars || zero {
+            lo = lo.min(0.0);
+            hi = hi.max(0.0);
+        }
+        let pad = ((hi - lo) * 0.08).max(1e-9);
+        let (lo, hi) = (lo - pad, hi + pad);
+        let row = if n <= 100 { 30 } else { (3000 / n).max(3) };
+        let root = BitMapBackend::new(path, (1000, 80 + row * n)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(70) as u32 * 8 + 20;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(lo..hi, (0..rows.len()).into_segmented())
             .map_err(draw_err)?;
-    }
-    if zero {
+        let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![
-                    (0.0, SegmentValue::Exact(0)),
-                    (0.0, SegmentValue::Exact(rows.len())),
-                ],
-                BLACK.stroke_width(1),
-            )))
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc(x_desc)
+            .y_labels(rows.len())
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .label_style(("sans-serif", 13))
+            .draw()
             .map_err(draw_err)?;
-    }
-    for (i, (_, v, ci)) in rows.iter().enumerate() {
-        let mid = SegmentValue::CenterOf(i);
-        if let Some((a, b)) = ci {
-            let whisker = vec![(*a, mid.clone()), (*b, mid.clone())];
+        if bars {
+            chart
+                .draw_series(rows.iter().enumerate().map(|(i, (_, v, _))| {
+                    Rectangle::new(
+                        [
+                            (0.0, SegmentValue::Exact(i)),
+                            (*v, SegmentValue::Exact(i + 1)),
+                        ],
+                        palette(i).mix(0.6).filled(),
+                    )
+                }))
+                .map_err(draw_err)?;
+        }
+        if zero {
             chart
                 .draw_series(std::iter::once(PathElement::new(
-                    whisker,
-                    BLACK.stroke_width(2),
+                    vec![
+                        (0.0, SegmentValue::Exact(0)),
+                        (0.0, SegmentValue::Exact(rows.len())),
+                    ],
+                    BLACK.stroke_width(1),
                 )))
                 .map_err(draw_err)?;
         }
-        chart
-            .draw_series(std::iter::once(Circle::new((*v, mid), 4, BLACK.filled())))
-            .map_err(draw_err)?;
-    }
-    root.present().map_err(draw_err)?;
-    Ok(())
+        for (i, (_, v, ci)) in rows.iter().enumerate() {
+            let mid = SegmentValue::CenterOf(i);
+            if let Some((a, b)) = ci {
+                let whisker = vec![(*a, mid.clone()), (*b, mid.clone())];
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        whisker,
+                        BLACK.stroke_width(2),
+                    )))
+                    .map_err(draw_err)?;
+            }
+            chart
+                .draw_series(std::iter::once(Circle::new((*v, mid), 4, BLACK.filled())))
+                .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+        Ok(())
+    })
 }

@@ -223,7 +223,7 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
         h.update(id.as_bytes());
         let rd = RunDir::new(&r.entry.dir);
         for f in [rd.run_json(), rd.weights(), rd.scalars(), rd.example()] {
-            let (len, t) = crate::store::file_stamp(&f);
+            let (len, t) = crate::files::file_stamp(&f);
             let name = f.file_name().unwrap_or_default().to_string_lossy();
             h.update(format!("{name}:{len}:{t};").as_bytes());
         }
@@ -287,14 +287,14 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
         match opts.format {
             Format::Csv => {
                 let text = table::csv(&df, &g.varying)?;
-                crate::store::write_atomic(&out_dir.join("results.csv"), text.as_bytes())?;
+                crate::files::write_atomic(&out_dir.join("results.csv"), text.as_bytes())?;
                 printed.push_str(&text);
                 let mut extra = conclusions_csv(g)?;
                 if let Some(r) = &record.race {
                     extra.push(("race.csv", race::csv(r)));
                 }
                 for (file, t) in extra {
-                    crate::store::write_atomic(&out_dir.join(file), t.as_bytes())?;
+                    crate::files::write_atomic(&out_dir.join(file), t.as_bytes())?;
                     printed.push_str(&format!("\n{t}"));
                 }
             }
@@ -308,7 +308,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
                     "race_outcome": race::summary_json(record.race.as_ref()),
                 });
                 let text = format!("{}\n", serde_json::to_string_pretty(&all)?);
-                crate::store::write_atomic(&out_dir.join("results.json"), text.as_bytes())?;
+                crate::files::write_atomic(&out_dir.join("results.json"), text.as_bytes())?;
                 printed.push_str(&text);
             }
             Format::Markdown => {
@@ -337,7 +337,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
                     raced.as_deref(),
                     &found,
                 )? + &damaged_section(g);
-                crate::store::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
+                crate::files::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
                 printed.push_str(&format!(
                     "## {} ({} runs) -> {}\n\n",
                     g.label,

@@ -175,60 +175,62 @@ fn scatter(
     if pts.len() < 2 {
         return Ok(false);
     }
-    let (mut x0, mut x1) = pts
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y0, y1) = pts
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    if x0 == x1 {
-        (x0, x1) = (x0 * 0.9 - 1e-12, x1 * 1.1 + 1e-12);
-    }
-    let pad = (y1 - y0).max(1e-9) * 0.08;
-    let root = BitMapBackend::new(path, (640, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_err)?;
-    let caption = format!(
-        "{metric} against {flag}{}",
-        if log { " (log scale)" } else { "" }
-    );
-    let mut builder = ChartBuilder::on(&root);
-    builder
-        .caption(caption, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(70);
-    let style = ShapeStyle::from(&RGBColor(31, 119, 180)).filled();
-    if log {
-        let mut chart = builder
-            .build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0 - pad..y1 + pad)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(flag)
-            .y_desc(metric)
-            .x_labels(6)
-            .x_label_formatter(&|v| format!("{v:.0e}"))
-            .light_line_style(WHITE)
-            .draw()
-            .map_err(draw_err)?;
-        chart
-            .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
-            .map_err(draw_err)?;
-    } else {
-        let xpad = (x1 - x0) * 0.05;
-        let mut chart = builder
-            .build_cartesian_2d(x0 - xpad..x1 + xpad, y0 - pad..y1 + pad)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(flag)
-            .y_desc(metric)
-            .draw()
-            .map_err(draw_err)?;
-        chart
-            .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
-            .map_err(draw_err)?;
-    }
-    root.present().map_err(draw_err)?;
-    Ok(true)
+    crate::files::write_with(path, |path| {
+        let (mut x0, mut x1) = pts
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        let (y0, y1) = pts
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        if x0 == x1 {
+            (x0, x1) = (x0 * 0.9 - 1e-12, x1 * 1.1 + 1e-12);
+        }
+        let pad = (y1 - y0).max(1e-9) * 0.08;
+        let root = BitMapBackend::new(path, (640, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let caption = format!(
+            "{metric} against {flag}{}",
+            if log { " (log scale)" } else { "" }
+        );
+        let mut builder = ChartBuilder::on(&root);
+        builder
+            .caption(caption, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70);
+        let style = ShapeStyle::from(&RGBColor(31, 119, 180)).filled();
+        if log {
+            let mut chart = builder
+                .build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0 - pad..y1 + pad)
+                .map_err(draw_err)?;
+            chart
+                .configure_mesh()
+                .x_desc(flag)
+                .y_desc(metric)
+                .x_labels(6)
+                .x_label_formatter(&|v| format!("{v:.0e}"))
+                .light_line_style(WHITE)
+                .draw()
+                .map_err(draw_err)?;
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
+                .map_err(draw_err)?;
+        } else {
+            let xpad = (x1 - x0) * 0.05;
+            let mut chart = builder
+                .build_cartesian_2d(x0 - xpad..x1 + xpad, y0 - pad..y1 + pad)
+                .map_err(draw_err)?;
+            chart
+                .configure_mesh()
+                .x_desc(flag)
+                .y_desc(metric)
+                .draw()
+                .map_err(draw_err)?;
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
+                .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+        Ok(true)
+    })
 }

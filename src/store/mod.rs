@@ -12,10 +12,10 @@ pub use progress::RunProgress;
 pub use run_info::{RunInfo, Status};
 pub use state::{Ended, RunState};
 
+use crate::files::write_atomic;
 use crate::flags::Flags;
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The files of one run directory.
@@ -220,63 +220,6 @@ impl Damaged {
             why: why.to_string(),
         }
     }
-}
-
-/// A file's size and modification time (ns since the epoch), for cache keys; (0, 0) when
-/// missing.
-pub fn file_stamp(path: &Path) -> (u64, u128) {
-    fs::metadata(path)
-        .map(|m| {
-            let t = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            (m.len(), t)
-        })
-        .unwrap_or((0, 0))
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory, synced and
-/// renamed over: a reader sees the old file or the new one, never a part.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = tmp_path(path);
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    commit_tmp(&tmp, path)
-}
-
-/// Replaces `path` by `bytes` through a temporary file and a rename, without syncing: a
-/// reader sees the old file or the new one, never a part, but a crash may lose the newest
-/// write. For live status written often (progress), where a sync per write would cost more
-/// than the file is worth (on a cluster's network filesystem especially).
-pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = tmp_path(path);
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
-}
-
-/// The temporary name used while writing `path`.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
-}
-
-/// Syncs and renames a finished temporary file over `path`, then syncs the directory.
-pub fn commit_tmp(tmp: &Path, path: &Path) -> std::io::Result<()> {
-    File::open(tmp)?.sync_all()?;
-    fs::rename(tmp, path)?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! but unsynced, at most about once a second) so that an orchestrator — on this machine or watching a
 //! cluster's shared filesystem — shows progress without parsing the run's output.
 
-use super::{replace_file, RunDir};
+use super::RunDir;
+use crate::files::replace_file;
 use serde::{Deserialize, Serialize};
 
 /// A run's progress at one moment.

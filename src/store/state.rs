@@ -4,7 +4,8 @@
 //! Every change of a run's status goes through here: the orchestrator queues and settles,
 //! training starts and finishes an attempt, a signal or an executor marks.
 
-use super::{write_atomic, RunDir, RunInfo, Status};
+use super::{RunDir, RunInfo, Status};
+use crate::files::write_atomic;
 use crate::flags::{show_value, Flags};
 use crate::process::{hostname, now_rfc3339, now_rfc3339_millis};
 use std::collections::BTreeMap;

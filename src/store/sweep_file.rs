@@ -183,7 +183,7 @@ impl SweepRecord {
 
     pub fn write(&self, sweep_dir: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).expect("serialisable");
-        super::write_atomic(&record_path(sweep_dir), format!("{text}\n").as_bytes())
+        crate::files::write_atomic(&record_path(sweep_dir), format!("{text}\n").as_bytes())
     }
 }
 

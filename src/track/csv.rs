@@ -127,7 +127,7 @@ pub fn keep_rows_through(
             out.push('\n');
         }
     }
-    crate::store::write_atomic(path, out.as_bytes())
+    crate::files::write_atomic(path, out.as_bytes())
 }
 
 /// Appends one row and flushes it to disk.

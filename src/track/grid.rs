@@ -56,7 +56,7 @@ pub fn write_png(png: &[u8], path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    crate::store::write_atomic(path, png).with_context(|| format!("writing {}", path.display()))
+    crate::files::write_atomic(path, png).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Writes the grid as a PNG, atomically.

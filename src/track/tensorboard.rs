@@ -514,7 +514,7 @@ pub fn truncate_after(dir: &Path, max_step: i64) -> std::io::Result<Option<PathB
         bytes.extend(record(&e.encode_to_vec()));
     }
     let target = files[0].clone();
-    crate::store::write_atomic(&target, &bytes)?;
+    crate::files::write_atomic(&target, &bytes)?;
     for f in &files[1..] {
         std::fs::remove_file(f)?;
     }

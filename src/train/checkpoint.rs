@@ -85,7 +85,7 @@ pub fn save(
             )
         })?;
     }
-    crate::store::commit_tmp(&tmp, &latest)
+    crate::files::commit_tmp(&tmp, &latest)
         .with_context(|| format!("writing {}", latest.display()))?;
     Ok(())
 }

@@ -114,7 +114,7 @@ pub fn run(
     // The dataset first: a run that cannot have its data is refused, not failed.
     crate::data::availability::ensure(&flags, fetch)?;
     if is_new {
-        crate::store::write_atomic(&dir.flags(), flags.to_yaml().as_bytes())?;
+        crate::files::write_atomic(&dir.flags(), flags.to_yaml().as_bytes())?;
     }
     let device = crate::device::resolve(flags.device)?;
     let (resolved, why) = crate::device::precision(flags.precision, device);

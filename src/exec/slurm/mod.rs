@@ -208,7 +208,7 @@ fn submit(sub: &Submission, plan: &Plan, runs: &[usize]) -> anyhow::Result<(Stri
         .iter()
         .map(|&i| std::path::absolute(&plan.runs[i].dir))
         .collect::<Result<_, _>>()?;
-    crate::store::write_atomic(
+    crate::files::write_atomic(
         &script,
         batch_script(&plan.label, &sub.binary, &run_dirs).as_bytes(),
     )?;
