@@ -1132,3 +1132,48 @@ fn a_disk_full_sweep_completes_on_its_rerun_with_nothing_left_behind() {
         );
     }
 }
+
+/// A damaged sweep.json is kept aside (renamed, named in the message), never overwritten; the
+/// sweep goes on with a new one.
+#[test]
+fn a_damaged_sweep_json_is_kept_aside() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = sweep_body(
+        "sj",
+        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
+        "  lr: [1.0e-3]\n",
+    );
+    let s = write_sweep(d.path(), "sj.yaml", &body);
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let record = runs.join("sj/sweep.json");
+    let whole = fs::read(&record).unwrap();
+    fs::write(&record, &whole[..whole.len() / 2]).unwrap();
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let said = text(&o);
+    assert!(
+        said.contains("sweep.json: damaged") && said.contains("kept aside as"),
+        "{said}"
+    );
+    let aside: Vec<_> = fs::read_dir(runs.join("sj"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("sweep.json.damaged-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "kept aside once");
+    assert_eq!(
+        fs::read(aside[0].path()).unwrap(),
+        &whole[..whole.len() / 2],
+        "not changed"
+    );
+    assert!(
+        read_json(&record)["invocations"].as_array().unwrap().len() == 1,
+        "a new record"
+    );
+}

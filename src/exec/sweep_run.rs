@@ -84,7 +84,10 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
     let in_flight = executor.reconcile(&plan)?;
     remove_stale_temporaries(&plan, &in_flight);
-    let mut record = SweepRecord::read(&plan.sweep_dir).unwrap_or_default();
+    let (mut record, said) = SweepRecord::load_or_set_aside(&plan.sweep_dir)?;
+    if let Some(said) = said {
+        eprintln!("sweep {}: {said}", plan.label);
+    }
     record.merge_plan(&plan, Some(req.sweep.display().to_string()));
     record.set_fixed(&spec.fixed);
     record.set_search(&plan);

@@ -176,9 +176,46 @@ pub fn record_path(sweep_dir: &Path) -> PathBuf {
 }
 
 impl SweepRecord {
+    /// The record, if it exists and reads (readers that can do without it).
     pub fn read(sweep_dir: &Path) -> Option<SweepRecord> {
-        let text = fs::read_to_string(record_path(sweep_dir)).ok()?;
-        serde_json::from_str(&text).ok()
+        SweepRecord::load(sweep_dir).ok().flatten()
+    }
+
+    /// The record: None when the sweep has none yet; a file that cannot be read as a record
+    /// is [`super::Damaged`].
+    pub fn load(sweep_dir: &Path) -> Result<Option<SweepRecord>, super::Damaged> {
+        let path = record_path(sweep_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = fs::read_to_string(&path)
+            .map_err(|e| super::Damaged::new(&path, format!("cannot be read ({e})")))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| super::Damaged::new(&path, format!("not a sweep record ({e})")))
+    }
+
+    /// The record to continue: a damaged one is kept aside (renamed to
+    /// `sweep.json.damaged-<time>`, never overwritten) and a new one begins; returns what was
+    /// said about it.
+    pub fn load_or_set_aside(sweep_dir: &Path) -> anyhow::Result<(SweepRecord, Option<String>)> {
+        match SweepRecord::load(sweep_dir) {
+            Ok(r) => Ok((r.unwrap_or_default(), None)),
+            Err(e) => {
+                let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string()
+                    .replace(':', "-");
+                let aside = sweep_dir.join(format!("sweep.json.damaged-{stamp}"));
+                fs::rename(record_path(sweep_dir), &aside).map_err(|io| {
+                    anyhow::anyhow!("{e}; keeping it aside as {} failed: {io}", aside.display())
+                })?;
+                let said = format!(
+                    "warning: {e}; kept aside as {} (its invocation history is there), and a new sweep.json begins",
+                    aside.display()
+                );
+                Ok((SweepRecord::default(), Some(said)))
+            }
+        }
     }
 
     pub fn write(&self, sweep_dir: &Path) -> std::io::Result<()> {
