@@ -235,7 +235,15 @@ fn print_dry_run(plan: &Plan) {
         plan.runs.len(),
         plan.sweep_dir.display()
     );
-    let race = dry_race(plan);
+    let standing = dry_standing(plan);
+    let race = standing.as_ref().map(|(_, s)| {
+        let alive: Vec<usize> = s
+            .alive
+            .iter()
+            .flat_map(|&c| s.configs[c].runs.clone())
+            .collect();
+        (s.next.clone(), alive, s.finished)
+    });
     println!("{:<12}  {:<10}  flags", "id", "state");
     let states: Vec<RunState> = plan.runs.iter().map(|r| r.state()).collect();
     for (i, (r, s)) in plan.runs.iter().zip(&states).enumerate() {
@@ -288,32 +296,24 @@ fn print_dry_run(plan: &Plan) {
     if let Some(s) = &plan.stop {
         println!("early stopping: {}", StopEntry::from(s).describe());
     }
-    if let Some(r) = &plan.race {
-        print_race_dry_run(plan, r);
+    if let Some((r, s)) = &standing {
+        print_race_dry_run(plan, r, s);
     }
 }
 
-/// For a race: the runs its next round would start, the runs of the configurations still in
-/// the race, and whether it has finished.
-fn dry_race(plan: &Plan) -> Option<(Vec<usize>, Vec<usize>, bool)> {
+/// A race's standing from the runs on disk, with its configurations (None without a race).
+fn dry_standing(plan: &Plan) -> Option<(&race::Race, race::Standing)> {
     let r = plan.race.as_ref()?;
     let configs = race::configs(plan, r).ok()?;
-    let s = race::standing(r, configs, &|i| Outcome::of(&plan.runs[i]));
-    let alive = s
-        .alive
-        .iter()
-        .flat_map(|&c| s.configs[c].runs.clone())
-        .collect();
-    Some((s.next, alive, s.finished))
+    Some((
+        r,
+        race::standing(r, configs, &|i| Outcome::of(&plan.runs[i])),
+    ))
 }
 
 /// The race's rounds so far and what its next round would start.
-fn print_race_dry_run(plan: &Plan, r: &race::Race) {
-    let Ok(configs) = race::configs(plan, r) else {
-        return;
-    };
-    let n = configs.len();
-    let s = race::standing(r, configs, &|i| Outcome::of(&plan.runs[i]));
+fn print_race_dry_run(plan: &Plan, r: &race::Race, s: &race::Standing) {
+    let n = s.configs.len();
     let rec = s.record(r);
     println!(
         "race: {n} configurations x {} seeds on {} (first test after {} seeds, alpha {})",

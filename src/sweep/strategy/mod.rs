@@ -66,6 +66,6 @@ pub trait Strategy {
 pub fn for_plan(plan: &Plan) -> Box<dyn Strategy + Send> {
     match &plan.race {
         Some(r) => Box::new(race::RaceStrategy::new(r.clone())),
-        None => Box::new(grid::Grid),
+        None => Box::new(grid::Grid::default()),
     }
 }

@@ -221,12 +221,15 @@ pub fn standing(
             return s;
         }
         s.rounds_completed = round + 1;
+        // One entry per survivor, in `alive`'s order.
         let entries = judge(race, round + 1, &s.alive, &values, &s.configs);
-        s.alive.retain(|c| {
-            !entries
-                .iter()
-                .any(|e| e.eliminated && e.config == s.configs[*c].flags)
-        });
+        s.alive = s
+            .alive
+            .iter()
+            .zip(&entries)
+            .filter(|(_, e)| !e.eliminated)
+            .map(|(&c, _)| c)
+            .collect();
         s.entries.extend(entries);
     }
     s.finished = true;
