@@ -2,6 +2,7 @@
 //! renamed over it; removed again when the write fails), file stamps for caches, and the
 //! cleanup of temporary files that a killed process left behind.
 
+use crate::error::Error;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,32 +25,34 @@ pub fn file_stamp(path: &Path) -> (u64, u128) {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, synced and
 /// renamed over: a reader sees the old file or the new one, never a part.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = tmp_path(path);
-    let done = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        commit_tmp(&tmp, path)
-    })();
+    let done = write_synced(&tmp, bytes).and_then(|()| commit_tmp(&tmp, path));
     if done.is_err() {
         fs::remove_file(&tmp).ok();
     }
-    done
+    done.map_err(Error::io("write", path))
+}
+
+/// Creates (or truncates) `path` with `bytes` and syncs it (the system's error, for the
+/// caller to name the file it was writing).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Replaces `path` by `bytes` through a temporary file and a rename, without syncing: a
 /// reader sees the old file or the new one, never a part, but a crash may lose the newest
 /// write. For live status written often (progress), where a sync per write would cost more
 /// than the file is worth (on a cluster's network filesystem especially).
-pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = tmp_path(path);
     let done = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
     if done.is_err() {
         fs::remove_file(&tmp).ok();
     }
-    done
+    done.map_err(Error::io("write", path))
 }
 
 /// The temporary name used while writing `path`.
@@ -95,7 +98,7 @@ pub fn write_with<T>(
 ) -> anyhow::Result<T> {
     let tmp = tmp_path_keeping_ext(path);
     let done = write(&tmp).and_then(|v| {
-        commit_tmp(&tmp, path)?;
+        commit_tmp(&tmp, path).map_err(Error::io("write", path))?;
         Ok(v)
     });
     if done.is_err() {

@@ -631,11 +631,18 @@ impl Flags {
         base: &BTreeMap<String, Value>,
         overrides: &[(String, Value)],
     ) -> Result<Flags, FlagError> {
-        let mut map = serde_yaml::Mapping::new();
-        for s in FLAG_SPECS {
-            let v: Value = serde_yaml::from_str(s.default).expect("valid default");
-            map.insert(Value::from(s.name), v);
-        }
+        // The defaults, parsed once (planning resolves every run of a sweep).
+        static DEFAULTS: std::sync::LazyLock<serde_yaml::Mapping> =
+            std::sync::LazyLock::new(|| {
+                FLAG_SPECS
+                    .iter()
+                    .map(|s| {
+                        let v: Value = serde_yaml::from_str(s.default).expect("valid default");
+                        (Value::from(s.name), v)
+                    })
+                    .collect()
+            });
+        let mut map = DEFAULTS.clone();
         let all = base
             .iter()
             .map(|(k, v)| (k.as_str(), v))

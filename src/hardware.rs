@@ -122,7 +122,7 @@ pub struct Cpu {
 
 impl Cpu {
     pub fn detect() -> Cpu {
-        let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let text = fs_err::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let mut cpu = Cpu::from_cpuinfo(&text);
         if cpu.flags.is_empty() {
             cpu.flags = detected_flags();

@@ -27,6 +27,7 @@ macro_rules! say {
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod error;
 pub mod exec;
 pub mod files;
 pub mod flags;

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         Err(e) => {
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
-            ddim_sweep::commands::exit_for_error(&e).into()
+            ddim_sweep::error::exit_for(&e).into()
         }
     }
 }

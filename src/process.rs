@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 done, 1 error (a failed run, a damaged file, an unreachable service),
 //! 2 usage (a bad argument, flag or sweep file), 3 refused before anything ran (a dataset
-//! the runs need is missing and cannot be fetched), 130 / 143 / 138 stopped by SIGINT / SIGTERM /
+//! the runs need is missing and cannot be fetched), 75 busy (the run is being trained by
+//! another process: nothing was touched; BSD's EX_TEMPFAIL), 130 / 143 / 138 stopped by SIGINT / SIGTERM /
 //! SIGUSR1 (128 + the signal's number).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +60,9 @@ impl Signal {
     }
 }
 
+/// The exit code of a `train` that found its run locked by another process.
+pub const BUSY: u8 = 75;
+
 /// How a command ended, and so its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -67,6 +71,8 @@ pub enum Exit {
     Usage,
     /// Refused before anything ran: something the runs need is missing and cannot be had.
     Refused,
+    /// The run is being trained by another process: nothing was done or changed.
+    Busy,
     Stopped(Signal),
 }
 
@@ -77,6 +83,7 @@ impl Exit {
             Exit::Error => 1,
             Exit::Usage => 2,
             Exit::Refused => 3,
+            Exit::Busy => BUSY,
             Exit::Stopped(Signal::Int) => 130,
             Exit::Stopped(Signal::Term) => 143,
             Exit::Stopped(Signal::Usr1) => 138,
@@ -89,11 +96,6 @@ impl From<Exit> for std::process::ExitCode {
         std::process::ExitCode::from(e.code())
     }
 }
-
-/// A user's bad argument, caught after argument parsing (clap's own errors exit 2 too).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 /// Requests to stop, set by signal handlers: a training loop checkpoints and returns.
 #[derive(Debug, Clone, Default)]

@@ -7,16 +7,65 @@
 //! (a bad disk, a hand edit), is refused by name instead of being trained on. Files written
 //! before checksums existed (no [`CHECKSUM`]) are read unverified.
 
-use crate::files::{commit_tmp, tmp_path};
-use crate::store::Damaged;
-use anyhow::Context;
+use crate::error::{Damaged, Error};
+use crate::files::{commit_tmp, tmp_path, write_synced};
+use safetensors::tensor::{serialize, Dtype, View};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 /// The name of the checksum tensor.
 pub const CHECKSUM: &str = "__sha256__";
+
+/// A tensor's dtype, shape and bytes on the CPU: what is hashed and what is written.
+struct Raw {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl Raw {
+    fn of(t: &Tensor) -> anyhow::Result<Raw> {
+        let t = t.to_device(Device::Cpu).contiguous();
+        let dtype = match t.kind() {
+            Kind::Bool => Dtype::BOOL,
+            Kind::Uint8 => Dtype::U8,
+            Kind::Int8 => Dtype::I8,
+            Kind::Int16 => Dtype::I16,
+            Kind::Int => Dtype::I32,
+            Kind::Int64 => Dtype::I64,
+            Kind::BFloat16 => Dtype::BF16,
+            Kind::Half => Dtype::F16,
+            Kind::Float => Dtype::F32,
+            Kind::Double => Dtype::F64,
+            k => anyhow::bail!("tensors of kind {k:?} cannot be stored in a safetensors file"),
+        };
+        let numel = t.numel();
+        let mut data = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+        if numel > 0 {
+            t.copy_data_u8(&mut data, numel);
+        }
+        let shape = t.size().iter().map(|&d| d as usize).collect();
+        Ok(Raw { dtype, shape, data })
+    }
+}
+
+impl View for &Raw {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
 
 /// SHA-256 of `named` in name order: each tensor's name, dtype, shape and bytes.
 pub fn digest(named: &[(String, Tensor)]) -> [u8; 32] {
@@ -36,8 +85,20 @@ pub fn digest(named: &[(String, Tensor)]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// `named` as the bytes of a safetensors file (written by the caller, which can then name
+/// the file when the disk refuses it).
+pub fn encode<S: AsRef<str>>(named: &[(S, Tensor)]) -> anyhow::Result<Vec<u8>> {
+    let raw = named
+        .iter()
+        .map(|(n, t)| Ok((n.as_ref(), Raw::of(t)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    serialize(raw.iter().map(|(n, r)| (*n, r)), &None)
+        .map_err(|e| anyhow::anyhow!("cannot encode tensors as safetensors: {e:?}"))
+}
+
 /// Writes `named` with its checksum to a temporary file next to `path`, reads it back and
-/// verifies it; returns the temporary file, for the caller to rename into place.
+/// verifies it; returns the temporary file, for the caller to rename into place. A failed
+/// write (a full disk) removes the temporary file and names it.
 pub fn write_verified_tmp(
     path: &Path,
     mut named: Vec<(String, Tensor)>,
@@ -45,15 +106,15 @@ pub fn write_verified_tmp(
     named.retain(|(n, _)| n != CHECKSUM);
     let sum = digest(&named);
     named.push((CHECKSUM.to_string(), Tensor::from_slice(&sum)));
+    let bytes = encode(&named)?;
     let tmp = tmp_path(path);
     let written = (|| -> anyhow::Result<()> {
-        Tensor::write_safetensors(&named, &tmp)
-            .with_context(|| format!("writing {}", tmp.display()))?;
+        write_synced(&tmp, &bytes).map_err(Error::io("write", path))?;
         read_verified(&tmp)?;
         Ok(())
     })();
     if let Err(e) = written {
-        std::fs::remove_file(&tmp).ok();
+        fs_err::remove_file(&tmp).ok();
         return Err(e);
     }
     Ok(tmp)
@@ -62,7 +123,8 @@ pub fn write_verified_tmp(
 /// Writes `named` to `path` with its checksum: a temporary file, verified, synced, renamed.
 pub fn write_verified(path: &Path, named: Vec<(String, Tensor)>) -> anyhow::Result<()> {
     let tmp = write_verified_tmp(path, named)?;
-    commit_tmp(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    commit_tmp(&tmp, path).map_err(Error::io("write", path))?;
+    Ok(())
 }
 
 /// Reads a file's tensors (without [`CHECKSUM`]) after checking them against its checksum.
@@ -122,18 +184,18 @@ mod tests {
         rev.reverse();
         assert_eq!(digest(&rev), digest(&tensors()));
         // One flipped byte in the data: refused by the checksum.
-        let mut bytes = std::fs::read(&p).unwrap();
+        let mut bytes = fs_err::read(&p).unwrap();
         let n = bytes.len();
         let at = bytes[..n - 40].iter().rposition(|b| *b != 0).unwrap();
         bytes[at] ^= 0xff;
-        std::fs::write(&p, &bytes).unwrap();
+        fs_err::write(&p, &bytes).unwrap();
         let e = read_verified(&p).unwrap_err().to_string();
         assert!(
             e.contains("do not match the checksum") && e.contains("w.safetensors"),
             "{e}"
         );
         // Truncated: refused as incomplete.
-        std::fs::write(&p, &bytes[..n / 2]).unwrap();
+        fs_err::write(&p, &bytes[..n / 2]).unwrap();
         let e = read_verified(&p).unwrap_err().to_string();
         assert!(e.contains("not a complete safetensors file"), "{e}");
         // A file without a checksum (written before they existed) is read as it is.

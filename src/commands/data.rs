@@ -83,8 +83,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             flags,
         } => {
             if grid.is_none() && dir.is_none() {
-                anyhow::bail!(crate::process::UsageError(
-                    "data export: give --grid FILE.png and/or --dir FOLDER".into()
+                anyhow::bail!(crate::error::Error::usage(
+                    "data export: give --grid FILE.png and/or --dir FOLDER"
                 ));
             }
             let set = data::load(&resolve(&flags)?)?;
@@ -164,7 +164,7 @@ fn export(
         println!("wrote {} ({n} {} images)", g.display(), set.name);
     }
     if let Some(d) = dir {
-        std::fs::create_dir_all(d)?;
+        fs_err::create_dir_all(d)?;
         for i in 0..n {
             let path = d.join(format!("{:05}.png", skip + i));
             crate::track::grid::save_grid(&images.narrow(0, i, 1), 1, &path)?;
@@ -207,7 +207,8 @@ fn info(flags: &Flags) -> anyhow::Result<()> {
 }
 
 fn resolve(args: &[String]) -> anyhow::Result<Flags> {
-    Ok(Flags::resolve(&parse_assignments(args)?)?)
+    let given = parse_assignments(args).map_err(crate::error::Error::input)?;
+    Ok(Flags::resolve(&given).map_err(crate::error::Error::input)?)
 }
 
 fn report_skipped(skipped: &[String]) {

@@ -182,7 +182,7 @@ fn cache_facts(what: &str, dir: &Path) -> CacheFacts {
 fn inception_facts() -> InceptionFacts {
     use sha2::{Digest, Sha256};
     let path = crate::metrics::features::default_network_path();
-    let bytes = std::fs::read(&path).ok();
+    let bytes = fs_err::read(&path).ok();
     InceptionFacts {
         found: bytes.is_some(),
         checksum_ok: bytes.is_some_and(|b| {

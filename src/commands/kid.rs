@@ -1,6 +1,5 @@
 use crate::flags::DeviceSpec;
 use crate::metrics::{features, fid, kid, Inception};
-use crate::process::UsageError;
 use crate::store::RunDir;
 use anyhow::bail;
 use std::path::{Path, PathBuf};
@@ -105,8 +104,8 @@ fn side(p: &Path, a: &Args, net: &Inception, device: Device) -> anyhow::Result<(
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.batch < 2 || a.n < 2 || a.steps < 2 {
-        bail!(UsageError(
-            "--batch, --n and --steps must be at least 2".into()
+        bail!(crate::error::Error::usage(
+            "--batch, --n and --steps must be at least 2"
         ));
     }
     let device = crate::device::resolve(a.device)?;
@@ -143,7 +142,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(dir) = &a.features_out {
-        std::fs::create_dir_all(dir)?;
+        fs_err::create_dir_all(dir)?;
         write_features(&dir.join("a.csv"), &fa)?;
         write_features(&dir.join("b.csv"), &fb)?;
     }

@@ -11,7 +11,6 @@ pub mod sample;
 pub mod summary;
 pub mod train;
 
-use crate::process::Exit;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -55,10 +54,18 @@ pub enum Command {
 /// before anything is read or written.
 pub fn runs_dir_arg(s: &str) -> Result<std::path::PathBuf, String> {
     let p = std::path::PathBuf::from(s);
-    if p.exists() && !p.is_dir() {
-        return Err(format!(
-            "`{s}` is a file, not a directory: give the directory that holds (or will hold) <label>/<run id>/"
-        ));
+    // The path itself, or the nearest part of it that exists, must be a directory.
+    if let Some(there) = p.ancestors().find(|a| a.exists()) {
+        if !there.is_dir() {
+            let what = if there == p {
+                format!("`{s}` is a file")
+            } else {
+                format!("`{s}` is under `{}`, a file", there.display())
+            };
+            return Err(format!(
+                "{what}, not a directory: give the directory that holds (or will hold) <label>/<run id>/"
+            ));
+        }
     }
     Ok(p)
 }
@@ -86,26 +93,5 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sample(a) => sample::run(a),
         Command::Summary(a) => summary::run(a),
         Command::Flags(a) => flags::run(a),
-    }
-}
-
-/// The exit of a command that returned an error: a user's bad argument, flag or sweep file
-/// (anywhere in the error's chain) exits 2; anything else — a damaged file on disk included —
-/// exits 1.
-pub fn exit_for_error(e: &anyhow::Error) -> Exit {
-    let usage = e.chain().any(|c| {
-        c.is::<crate::process::UsageError>()
-            || c.is::<crate::flags::FlagError>()
-            || c.is::<crate::sweep::spec::SpecError>()
-    });
-    if usage {
-        Exit::Usage
-    } else if e
-        .chain()
-        .any(|c| c.is::<crate::data::availability::Unavailable>())
-    {
-        Exit::Refused
-    } else {
-        Exit::Error
     }
 }

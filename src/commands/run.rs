@@ -104,7 +104,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             exempt_from_stop: Vec::new(),
             progress_every: std::time::Duration::try_from_secs_f64(a.progress_every.max(0.1))
                 .map_err(|_| {
-                    crate::process::UsageError(format!(
+                    crate::error::Error::usage(format!(
                         "--progress-every {}: expected a number of seconds",
                         a.progress_every
                     ))

@@ -1,5 +1,4 @@
 use crate::flags::DeviceSpec;
-use crate::process::UsageError;
 use crate::store::RunDir;
 use crate::track::grid;
 use anyhow::bail;
@@ -33,10 +32,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.n < 1 {
-        bail!(UsageError(format!("--n must be at least 1, not {}", a.n)));
+        bail!(crate::error::Error::usage(format!(
+            "--n must be at least 1, not {}",
+            a.n
+        )));
     }
     if a.steps < 2 {
-        bail!(UsageError(format!(
+        bail!(crate::error::Error::usage(format!(
             "--steps must be at least 2 (steps - 1 network evaluations), not {}",
             a.steps
         )));
@@ -50,7 +52,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .scale
         .unwrap_or_else(|| grid::readable_scale(images.size()[3]));
     if k < 1 {
-        bail!(UsageError(format!("--scale must be at least 1, not {k}")));
+        bail!(crate::error::Error::usage(format!(
+            "--scale must be at least 1, not {k}"
+        )));
     }
     grid::save_grid(&grid::upscale(&images, k), grid::square_cols(a.n), &a.out)?;
     crate::say!(

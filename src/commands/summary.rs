@@ -10,7 +10,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let flags = Flags::resolve(&parse_assignments(&a.flags)?)?;
+    let given = parse_assignments(&a.flags).map_err(crate::error::Error::input)?;
+    let flags = Flags::resolve(&given).map_err(crate::error::Error::input)?;
     let model = DiffusionModel::new(&flags, tch::Device::Cpu);
     print!("{}", model.summary());
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let given = parse_assignments(&args.flags)?;
+    let given = parse_assignments(&args.flags).map_err(crate::error::Error::input)?;
     let stop = Stop::install()?;
     let policy = crate::data::availability::FetchPolicy::from_env(args.offline);
     match train::run(&args.run_dir, &given, &stop, &policy)? {

@@ -1,7 +1,7 @@
 //! Extracting `.tar.gz` archives (the official datasets' format), all or nothing.
 
 use anyhow::{bail, Context};
-use std::fs::{self, File};
+use fs_err::{self as fs, File};
 use std::path::Path;
 
 /// Extracts a .tar.gz into `dest`: first into a temporary folder beside it, then each top-level

@@ -4,7 +4,7 @@
 
 use super::fetch;
 use crate::flags::{Dataset, Flags};
-use std::fs::File;
+use fs_err::File;
 use std::path::{Path, PathBuf};
 
 /// `DDIM_OFFLINE=1` (or `--offline`) forbids downloads.
@@ -130,7 +130,7 @@ pub fn ensure(flags: &Flags, policy: &FetchPolicy) -> Result<bool, Unavailable> 
 /// An exclusive lock beside the dataset's folder, held while it is fetched.
 fn fetch_lock(dir: &Path) -> anyhow::Result<File> {
     let parent = dir.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
+    fs_err::create_dir_all(parent)?;
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
     let f = File::options()
         .create(true)
@@ -151,18 +151,18 @@ mod tests {
         let p = d.path();
         assert!(present(Dataset::Shapes, p));
         assert!(!present(Dataset::Flowers, p));
-        std::fs::write(p.join("102flowers.tgz"), b"x").unwrap();
+        fs_err::write(p.join("102flowers.tgz"), b"x").unwrap();
         assert!(present(Dataset::Flowers, p), "the archive counts");
         assert!(!present(Dataset::Pets, p));
-        std::fs::create_dir_all(p.join("images")).unwrap();
-        std::fs::create_dir_all(p.join("annotations")).unwrap();
-        std::fs::write(p.join("annotations/trainval.txt"), b"").unwrap();
+        fs_err::create_dir_all(p.join("images")).unwrap();
+        fs_err::create_dir_all(p.join("annotations")).unwrap();
+        fs_err::write(p.join("annotations/trainval.txt"), b"").unwrap();
         assert!(!present(Dataset::Pets, p), "test.txt missing");
-        std::fs::write(p.join("annotations/test.txt"), b"").unwrap();
+        fs_err::write(p.join("annotations/test.txt"), b"").unwrap();
         assert!(present(Dataset::Pets, p));
         assert!(!present(Dataset::Folder, &p.join("images")));
-        std::fs::create_dir_all(p.join("images/a/b")).unwrap();
-        std::fs::write(p.join("images/a/b/x.PNG"), b"").unwrap();
+        fs_err::create_dir_all(p.join("images/a/b")).unwrap();
+        fs_err::write(p.join("images/a/b/x.PNG"), b"").unwrap();
         assert!(present(Dataset::Folder, &p.join("images")));
     }
 }

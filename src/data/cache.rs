@@ -119,19 +119,20 @@ pub fn load_or_build(
     threads: usize,
 ) -> Result<Cached, DataError> {
     let io = |e: std::io::Error| DataError::Other(format!("dataset cache: {e}"));
+    let cache_err = |e: crate::error::Error| DataError::Other(format!("dataset cache: {e}"));
     let key = key(dataset, split, size, antialias);
     let dir = cache_dir();
-    std::fs::create_dir_all(&dir).map_err(io)?;
+    fs_err::create_dir_all(&dir).map_err(io)?;
     let path = dir.join(format!("{key}.safetensors"));
     let meta_path = dir.join(format!("{key}.json"));
-    let lock = std::fs::File::options()
+    let lock = fs_err::File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join(format!("{key}.lock")))
         .map_err(io)?;
     lock.lock().map_err(io)?;
-    if let (Ok(text), true) = (std::fs::read_to_string(&meta_path), path.exists()) {
+    if let (Ok(text), true) = (fs_err::read_to_string(&meta_path), path.exists()) {
         if let (Ok(meta), Ok(tensors)) = (
             serde_json::from_str::<CacheMeta>(&text),
             Tensor::read_safetensors(&path),
@@ -168,15 +169,19 @@ pub fn load_or_build(
         skipped,
         seconds: start.elapsed().as_secs_f64(),
     };
-    let tmp = crate::files::tmp_path(&path);
-    Tensor::write_safetensors(&[("train", &train), ("valid", &valid)], &tmp)
-        .map_err(|e| DataError::Other(format!("writing the cache: {e}")))?;
-    crate::files::commit_tmp(&tmp, &path).map_err(io)?;
+    let named = [
+        ("train", train.shallow_clone()),
+        ("valid", valid.shallow_clone()),
+    ];
+    let bytes = crate::tensorfile::encode(&named)
+        .map_err(|e| DataError::Other(format!("dataset cache: {e:#}")))?;
+    drop(named);
+    crate::files::write_atomic(&path, &bytes).map_err(cache_err)?;
     crate::files::write_atomic(
         &meta_path,
         serde_json::to_string_pretty(&meta).unwrap().as_bytes(),
     )
-    .map_err(io)?;
+    .map_err(cache_err)?;
     Ok(Cached {
         meta,
         train,
@@ -188,5 +193,5 @@ pub fn load_or_build(
 
 /// Size on disk of a cache file.
 pub fn size_of(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    fs_err::metadata(path).map(|m| m.len()).unwrap_or(0)
 }

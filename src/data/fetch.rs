@@ -6,8 +6,8 @@
 use super::archive::extract_tgz;
 use crate::flags::Dataset;
 use anyhow::{bail, Context};
+use fs_err::{self as fs, File, OpenOptions};
 use md5::{Digest, Md5};
-use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,7 @@ pub fn archives(dataset: Dataset) -> anyhow::Result<Vec<Archive>> {
                 md5: "95a8c909bbe2e81eed6a22bccdf3f68f",
             },
         ],
-        other => bail!(crate::process::UsageError(format!(
+        other => bail!(crate::error::Error::usage(format!(
             "`data fetch {other}`: only flowers and pets have archives to fetch"
         ))),
     })

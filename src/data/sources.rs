@@ -70,7 +70,7 @@ pub fn flowers(dir: &Path) -> Result<Split, DataError> {
             return Err(missing("flowers", dir, FLOWERS_LAYOUT));
         }
     }
-    let files: Vec<PathBuf> = std::fs::read_dir(&jpg)
+    let files: Vec<PathBuf> = fs_err::read_dir(&jpg)
         .map_err(|_| missing("flowers", dir, FLOWERS_LAYOUT))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
@@ -87,7 +87,7 @@ pub fn flowers(dir: &Path) -> Result<Split, DataError> {
 
 fn pets_list(dir: &Path, list: &str) -> Result<Vec<PathBuf>, DataError> {
     let path = dir.join("annotations").join(list);
-    let text = std::fs::read_to_string(&path).map_err(|_| missing("pets", dir, PETS_LAYOUT))?;
+    let text = fs_err::read_to_string(&path).map_err(|_| missing("pets", dir, PETS_LAYOUT))?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_whitespace().next())

@@ -261,7 +261,7 @@ impl Scheduler {
 
 /// Starts one run with its output appended to its `train.log`.
 fn spawn(mut cmd: Command, dir: &RunDir, slot: &Slot) -> anyhow::Result<tokio::process::Child> {
-    let mut log = std::fs::OpenOptions::new()
+    let mut log = fs_err::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.log())?;
@@ -276,8 +276,8 @@ fn spawn(mut cmd: Command, dir: &RunDir, slot: &Slot) -> anyhow::Result<tokio::p
     // once (a second SIGINT would make a run stop without its checkpoint).
     cmd.process_group(0)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone()?))
-        .stderr(Stdio::from(log))
+        .stdout(Stdio::from(log.try_clone()?.into_file()))
+        .stderr(Stdio::from(log.into_file()))
         .kill_on_drop(false);
     // If the orchestrator dies (even by SIGKILL), each run gets SIGTERM: it checkpoints and
     // records `interrupted`, so the next `ddim-sweep run` resumes it.

@@ -7,7 +7,7 @@ use super::slurm::{SlurmExecutor, Submission};
 use super::{Executor, LocalExecutor, Options, Summary};
 use crate::data::availability::FetchPolicy;
 use crate::flags::parse_assignments;
-use crate::process::{Exit, UsageError};
+use crate::process::Exit;
 use crate::store::RunState;
 use crate::sweep::record::{StopEntry, SweepLock, SweepRecord};
 use crate::sweep::spec::SlurmBlock;
@@ -67,8 +67,8 @@ struct Selection {
 
 pub fn run(req: &Request) -> anyhow::Result<Exit> {
     if req.jobs == Some(0) || req.opts.runs_per_gpu == 0 {
-        anyhow::bail!(UsageError(
-            "--jobs and --runs-per-gpu must be at least 1".into()
+        anyhow::bail!(crate::error::Error::usage(
+            "--jobs and --runs-per-gpu must be at least 1"
         ));
     }
     let (spec, plan) = load_plan(req)?;
@@ -148,7 +148,8 @@ fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
     for r in &plan.runs {
         let key = (r.flags.dataset_name, crate::data::dataset_dir(&r.flags));
         if !seen.contains(&key) {
-            crate::data::availability::ensure(&r.flags, policy)?;
+            crate::data::availability::ensure(&r.flags, policy)
+                .map_err(crate::error::Error::refused)?;
             seen.push(key);
         }
     }
@@ -195,8 +196,8 @@ fn make_executor(req: &Request, spec: &SweepSpec) -> anyhow::Result<Box<dyn Exec
         ExecutorKind::Local => Box::new(LocalExecutor::new(binary, &req.opts)),
         ExecutorKind::Slurm => {
             if !req.opts.gpus.is_empty() {
-                anyhow::bail!(UsageError(
-                    "--gpus is for the local executor; on Slurm ask for GPUs with --gres (e.g. --gres gpu:1)".into()
+                anyhow::bail!(crate::error::Error::usage(
+                    "--gpus is for the local executor; on Slurm ask for GPUs with --gres (e.g. --gres gpu:1)"
                 ));
             }
             Box::new(SlurmExecutor::new(Submission {
@@ -222,8 +223,9 @@ fn slurm_poll() -> Duration {
 
 /// The sweep file with `--set` applied, expanded into runs.
 fn load_plan(req: &Request) -> anyhow::Result<(SweepSpec, Plan)> {
-    let mut spec = SweepSpec::load(&req.sweep)?;
-    spec.apply_set(&parse_assignments(&req.set)?)?;
+    let mut spec = SweepSpec::load(&req.sweep).map_err(crate::error::Error::input)?;
+    let sets = parse_assignments(&req.set).map_err(crate::error::Error::input)?;
+    spec.apply_set(&sets).map_err(crate::error::Error::input)?;
     let plan = expand(&spec, &req.runs_dir)?;
     Ok((spec, plan))
 }
@@ -361,9 +363,28 @@ fn remove_stale_temporaries(plan: &Plan, in_flight: &[usize]) {
 
 /// A run still locked may belong to an orchestrator that just died: its runs checkpoint on
 /// SIGTERM within seconds. Gives them a moment before calling them busy.
+/// Says so once, naming each locked run and the process that holds it.
 fn wait_for_orphans(plan: &Plan) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while plan.runs.iter().any(|r| r.run_dir().is_locked()) && Instant::now() < deadline {
+    const WAIT: Duration = Duration::from_secs(20);
+    let locked: Vec<_> = plan
+        .runs
+        .iter()
+        .filter(|r| r.run_dir().is_locked())
+        .collect();
+    if locked.is_empty() {
+        return;
+    }
+    for r in &locked {
+        println!(
+            "sweep {}: waiting up to {} s for run {}: it is being trained by another process{}",
+            plan.label,
+            WAIT.as_secs(),
+            r.id,
+            r.run_dir().holder_text()
+        );
+    }
+    let deadline = Instant::now() + WAIT;
+    while locked.iter().any(|r| r.run_dir().is_locked()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -438,18 +459,14 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
     }
     for i in &sel.busy {
         println!(
-            "  {}: being trained by another process; left alone",
-            plan.runs[*i].id
+            "  {}: being trained by another process{}; left alone",
+            plan.runs[*i].id,
+            plan.runs[*i].run_dir().holder_text()
         );
     }
     for &i in &sel.damaged {
         let r = &plan.runs[i];
-        let why = r
-            .run_dir()
-            .read_info()
-            .err()
-            .map(|e| format!("{e:#}"))
-            .unwrap_or_default();
+        let why = r.run_dir().damage().unwrap_or_default();
         println!(
             "  {} {}: left alone: {why}. Repair the file, or retire the run by moving {} out of the sweep's directory (the next run trains it anew)",
             r.id,

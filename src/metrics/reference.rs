@@ -38,8 +38,8 @@ pub fn features(net: &Inception, data: &ImageSet) -> anyhow::Result<Tensor> {
 fn cached_or_computed(net: &Inception, data: &ImageSet) -> anyhow::Result<(Tensor, bool)> {
     let path = cache_path(net, data);
     let dir = path.parent().expect("a cache folder");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let lock = std::fs::File::options()
+    fs_err::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock = fs_err::File::options()
         .create(true)
         .truncate(false)
         .write(true)

@@ -7,6 +7,7 @@ use crate::model::DiffusionModel;
 use crate::store::RunDir;
 use crate::track::grid;
 use anyhow::Context;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use polars::prelude::*;
 use std::path::Path;
@@ -124,7 +125,7 @@ pub fn make_all(
         "The 32-dimensional embedding of the noise variance for 100 diffusion times (rows, t = 0 at the top), cosine schedule; values mapped from [-1, 1].".into(),
     ));
     let all_there = pictures.iter().all(|(_, f, _)| out.join(f).exists());
-    if all_there && std::fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint) {
+    if all_there && fs_err::read_to_string(&stamp).ok().as_deref() == Some(fingerprint) {
         return Ok(pictures);
     }
     if !with_weights.is_empty() {
@@ -178,7 +179,7 @@ const LABEL_H: u32 = 24;
 /// each run's row is cached in `.cache/` by run and weights.
 fn samples(runs: &[(&ReportRun, String)], out: &Path, device: Device) -> anyhow::Result<()> {
     let cache = out.join(".cache");
-    std::fs::create_dir_all(&cache)?;
+    fs_err::create_dir_all(&cache)?;
     let mut rows: Vec<image::RgbImage> = Vec::new();
     for (r, _) in runs {
         let weights = RunDir::new(&r.entry.dir)
@@ -229,11 +230,8 @@ fn save_labelled(
         }
         root.present().map_err(draw_err)?;
     }
-    let canvas = image::RgbImage::from_raw(width, height, buf).expect("same size");
-    let tmp = crate::files::tmp_path(path);
-    canvas.save_with_format(&tmp, image::ImageFormat::Png)?;
-    crate::files::commit_tmp(&tmp, path)?;
-    Ok(())
+    let png = grid::rgb_png(&buf, width, height)?;
+    grid::write_png(&png, path)
 }
 
 /// [`BEST_SAMPLES`] samples of `b` (left) beside its run's `valid.png` (right; left out for
@@ -308,13 +306,45 @@ fn palette(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
-pub(super) fn draw_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
-    anyhow::anyhow!("drawing: {e:?}")
+/// A drawing error (figures are drawn in memory: a font or a layout, never a file).
+pub(super) fn draw_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow::anyhow!("cannot draw the figure: {e}")
+}
+
+/// The pixels a figure is drawn on, in memory.
+#[derive(Default)]
+pub(super) struct Canvas {
+    rgb: Vec<u8>,
+    size: (u32, u32),
+}
+
+impl Canvas {
+    /// A white drawing area of `size` (width, height) on this canvas.
+    pub(super) fn area(&mut self, size: (u32, u32)) -> DrawingArea<BitMapBackend<'_>, Shift> {
+        self.size = size;
+        self.rgb = vec![255; size.0 as usize * size.1 as usize * 3];
+        BitMapBackend::with_buffer(&mut self.rgb, size).into_drawing_area()
+    }
+}
+
+/// Draws a figure on a [`Canvas`] with `draw`, then writes it to `path` as a PNG,
+/// atomically: a failure to draw is the figure's, a failure to write names the file.
+pub(super) fn figure<T>(
+    path: &Path,
+    draw: impl FnOnce(&mut Canvas) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut canvas = Canvas::default();
+    let value = draw(&mut canvas)?;
+    let (w, h) = canvas.size;
+    anyhow::ensure!(w > 0 && h > 0, "the figure {} drew nothing", path.display());
+    let png = grid::rgb_png(&canvas.rgb, w, h)?;
+    grid::write_png(&png, path)?;
+    Ok(value)
 }
 
 /// Train loss and validation noise_loss per epoch, one line per run.
 fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
-    crate::files::write_with(path, |path| {
+    figure(path, |canvas| {
         // (legend, training loss, validation noise_loss) per run
         type Curves = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
         let data: Vec<Curves> = order
@@ -329,7 +359,7 @@ fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
             })
             .collect();
         let legend_rows = data.len().min(24) as u32;
-        let root = BitMapBackend::new(path, (1200, 480 + 18 * legend_rows)).into_drawing_area();
+        let root = canvas.area((1200, 480 + 18 * legend_rows));
         root.fill(&WHITE).map_err(draw_err)?;
         let (plots, legend) = root.split_vertically(480);
         let panels = plots.split_evenly((1, 2));
@@ -393,7 +423,7 @@ fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
 
 /// Horizontal KID bars, in table order.
 fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
-    crate::files::write_with(path, |path| {
+    figure(path, |canvas| {
         // Drawn bottom-up: the order is reversed so that the table's first run is the top bar.
         let rows: Vec<(String, Option<f64>)> = order
             .iter()
@@ -416,7 +446,7 @@ fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> 
         let min = rows.iter().filter_map(|r| r.1).fold(0.0, f64::min) * 1.1;
         // 28 px a bar; past 200 runs the chart stays 5,600 px high and bars get thinner.
         let row = if n <= 200 { 28 } else { (5600 / n).max(2) };
-        let root = BitMapBackend::new(path, (1000, 80 + row * n)).into_drawing_area();
+        let root = canvas.area((1000, 80 + row * n));
         root.fill(&WHITE).map_err(draw_err)?;
         let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(60) as u32 * 8 + 20;
         let mut chart = ChartBuilder::on(&root)
@@ -517,7 +547,7 @@ fn diffusion_figures(b: &ReportRun, out: &Path, device: Device) -> anyhow::Resul
 
 /// Heatmap of the sinusoidal embedding of noise^2 (cosine schedule) for 100 times.
 fn embedding(path: &Path) -> anyhow::Result<()> {
-    crate::files::write_with(path, |path| {
+    figure(path, |canvas| {
         use crate::model::embedding::SinusoidalEmbedding;
         use crate::model::schedule::Schedule;
         let schedule = Schedule::new(crate::flags::ScheduleType::Cosine, 0.02, 0.95, Device::Cpu);
@@ -528,7 +558,7 @@ fn embedding(path: &Path) -> anyhow::Result<()> {
             .forward(&noise.square())
             .reshape([100, 32]);
         let values: Vec<f32> = Vec::<f32>::try_from(&emb.contiguous().reshape([-1]))?;
-        let root = BitMapBackend::new(path, (520, 560)).into_drawing_area();
+        let root = canvas.area((520, 560));
         root.fill(&WHITE).map_err(draw_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption("sinusoidal embedding of noise variance", ("sans-serif", 16))
@@ -594,7 +624,7 @@ pub fn intervals(
     zero: bool,
     path: &Path,
 ) -> anyhow::Result<()> {
-    crate::files::write_with(path, |path| {
+    figure(path, |canvas| {
         register_font();
         let rows: Vec<&IntervalRow> = rows.iter().rev().collect();
         let n = rows.len().max(1) as u32;
@@ -611,7 +641,7 @@ pub fn intervals(
         let pad = ((hi - lo) * 0.08).max(1e-9);
         let (lo, hi) = (lo - pad, hi + pad);
         let row = if n <= 100 { 30 } else { (3000 / n).max(3) };
-        let root = BitMapBackend::new(path, (1000, 80 + row * n)).into_drawing_area();
+        let root = canvas.area((1000, 80 + row * n));
         root.fill(&WHITE).map_err(draw_err)?;
         let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).min(70) as u32 * 8 + 20;
         let mut chart = ChartBuilder::on(&root)

@@ -200,7 +200,7 @@ pub fn frame(g: &LabelRuns) -> PolarsResult<DataFrame> {
 pub fn sorted(df: DataFrame, sort: Option<&str>) -> anyhow::Result<DataFrame> {
     let Some(m) = sort else { return Ok(df) };
     if !METRICS.contains(&m) && m != "seconds" {
-        anyhow::bail!(crate::process::UsageError(format!(
+        anyhow::bail!(crate::error::Error::usage(format!(
             "--sort {m}: expected one of {}, seconds",
             METRICS.join(", ")
         )));
@@ -279,7 +279,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
             continue;
         }
         let out_dir = opts.out.join(&g.label);
-        std::fs::create_dir_all(&out_dir)
+        fs_err::create_dir_all(&out_dir)
             .with_context(|| format!("creating {}", out_dir.display()))?;
         let df = sorted(frame(g)?, opts.sort.as_deref())?;
         let record = crate::store::sweep_file::SweepRecord::read(&opts.runs_dir.join(&g.label))

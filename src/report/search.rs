@@ -3,7 +3,7 @@
 //! they stopped with), each searched flag plotted against the metric, and what early
 //! stopping saved. Everything comes from the runs' files and the sweep's record.
 
-use super::figures::draw_err;
+use super::figures::{draw_err, figure};
 use super::{LabelRuns, ReportRun};
 use crate::store::sweep_file::SweepRecord;
 use crate::store::RunDir;
@@ -175,7 +175,7 @@ fn scatter(
     if pts.len() < 2 {
         return Ok(false);
     }
-    crate::files::write_with(path, |path| {
+    figure(path, |canvas| {
         let (mut x0, mut x1) = pts
             .iter()
             .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
@@ -186,7 +186,7 @@ fn scatter(
             (x0, x1) = (x0 * 0.9 - 1e-12, x1 * 1.1 + 1e-12);
         }
         let pad = (y1 - y0).max(1e-9) * 0.08;
-        let root = BitMapBackend::new(path, (640, 420)).into_drawing_area();
+        let root = canvas.area((640, 420));
         root.fill(&WHITE).map_err(draw_err)?;
         let caption = format!(
             "{metric} against {flag}{}",

@@ -34,8 +34,14 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
             continue;
         }
         let dir = entry.path().parent().unwrap().to_path_buf();
-        let (info, damaged) = match RunDir::new(&dir).read_info() {
-            Ok(Some(info)) => (info, None),
+        let run = RunDir::new(&dir);
+        let (info, damaged) = match run.read_info() {
+            Ok(Some(info)) => {
+                // flags.yaml checked against the flags run.json recorded.
+                let flags = run.flags().exists().then(|| run.read_flags()).transpose();
+                let damaged = flags.err().map(|e| e.to_string());
+                (info, damaged)
+            }
             Ok(None) => continue,
             Err(e) => (RunInfo::default(), Some(format!("{e:#}"))),
         };

@@ -8,6 +8,7 @@ pub mod run_info;
 pub mod state;
 pub mod sweep_file;
 
+pub use crate::error::Damaged;
 pub use progress::RunProgress;
 pub use run_info::{RunInfo, Status};
 pub use state::{Ended, RunState};
@@ -15,7 +16,7 @@ pub use state::{Ended, RunState};
 use crate::files::write_atomic;
 use crate::flags::Flags;
 
-use std::fs::{self, File};
+use fs_err::{self as fs, File};
 use std::path::{Path, PathBuf};
 
 /// The files of one run directory.
@@ -87,7 +88,7 @@ impl RunDir {
         self.root.join("stop.json")
     }
 
-    pub fn write_stop_request(&self, d: &sweep_file::Decision) -> std::io::Result<()> {
+    pub fn write_stop_request(&self, d: &sweep_file::Decision) -> Result<(), crate::error::Error> {
         let text = serde_json::to_string_pretty(d).expect("serialisable");
         write_atomic(&self.stop_request(), format!("{text}\n").as_bytes())
     }
@@ -115,11 +116,36 @@ impl RunDir {
         }
     }
 
-    /// The run's stored flags; a file that does not parse is a [`Damaged`] file.
+    /// The run's stored flags. A file that does not parse, or whose flags are not those
+    /// recorded in run.json when the run was created (edited by hand: the run trained with
+    /// the recorded ones), is a [`Damaged`] file, named with the flags that differ.
     pub fn read_flags(&self) -> Result<Flags, Damaged> {
         let path = self.flags();
         let text = fs::read_to_string(&path).map_err(|e| Damaged::new(&path, e))?;
-        Flags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))
+        let flags = Flags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))?;
+        let recorded = match self.read_info() {
+            Ok(Some(RunInfo {
+                flags: Some(recorded),
+                ..
+            })) => recorded,
+            _ => return Ok(flags),
+        };
+        let now = run_info::flags_record(&flags);
+        let differ: Vec<String> = now
+            .iter()
+            .filter(|(k, v)| recorded.get(*k).is_some_and(|r| r != *v))
+            .map(|(k, v)| format!("{k}: {v} there, {} recorded", recorded[k]))
+            .collect();
+        if differ.is_empty() {
+            return Ok(flags);
+        }
+        Err(Damaged::changed(
+            &path,
+            format!(
+                "edited after the run was created ({}; the run's id and its results belong to the recorded flags in run.json): put the recorded values back, or move the run away and start a new one",
+                differ.join(", ")
+            ),
+        ))
     }
 
     /// The run's `run.json`, None when it has none; a file that is empty, not JSON, or not a
@@ -146,7 +172,7 @@ impl RunDir {
         serde_json::from_value(v).map_err(|e| Damaged::new(p, e))
     }
 
-    pub fn write_info(&self, info: &RunInfo) -> std::io::Result<()> {
+    pub fn write_info(&self, info: &RunInfo) -> Result<(), crate::error::Error> {
         let text = serde_json::to_string_pretty(info).expect("serialisable");
         write_atomic(&self.run_json(), format!("{text}\n").as_bytes())
     }
@@ -156,7 +182,18 @@ impl RunDir {
         let Ok(f) = File::options().write(true).open(self.lock_file()) else {
             return false;
         };
-        matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock))
+        matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+
+    /// ` (pid P on HOST)`: the process that run.json says trains the run (for messages about
+    /// its lock), or nothing when run.json does not say.
+    pub fn holder_text(&self) -> String {
+        self.read_info()
+            .ok()
+            .flatten()
+            .filter(|i| i.pid != 0)
+            .map(|i| format!(" (pid {} on {})", i.pid, i.host))
+            .unwrap_or_default()
     }
 
     /// Takes the run's exclusive lock (held until the returned file is dropped), or says
@@ -170,19 +207,13 @@ impl RunDir {
             .open(self.lock_file())?;
         match f.try_lock() {
             Ok(()) => Ok(f),
-            Err(fs::TryLockError::WouldBlock) => {
-                let holder = self
-                    .read_info()
-                    .ok()
-                    .flatten()
-                    .map(|i| format!(" (pid {} on {})", i.pid, i.host))
-                    .unwrap_or_default();
-                anyhow::bail!(
-                    "run {} is being trained by another process{holder}; wait for it or stop it first",
-                    self.root.display()
-                )
-            }
-            Err(fs::TryLockError::Error(e)) => Err(e.into()),
+            Err(std::fs::TryLockError::WouldBlock) => Err(crate::error::Error::Busy(format!(
+                "run {} is being trained by another process{}; wait for it or stop it first",
+                self.root.display(),
+                self.holder_text()
+            ))
+            .into()),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
     }
 }
@@ -200,24 +231,6 @@ impl SamplingWeights {
     pub fn path(&self) -> &Path {
         match self {
             SamplingWeights::Final(p) | SamplingWeights::Checkpoint(p) => p,
-        }
-    }
-}
-
-/// A run's file that exists but cannot be read as what it should be (an error, exit 1, not a
-/// usage error: the user typed nothing wrong).
-#[derive(Debug, thiserror::Error)]
-#[error("{}: damaged or not a ddim-sweep file: {why}", path.display())]
-pub struct Damaged {
-    pub path: PathBuf,
-    pub why: String,
-}
-
-impl Damaged {
-    pub fn new(path: &Path, why: impl std::fmt::Display) -> Damaged {
-        Damaged {
-            path: path.to_path_buf(),
-            why: why.to_string(),
         }
     }
 }

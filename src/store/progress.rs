@@ -42,14 +42,14 @@ impl RunProgress {
 }
 
 impl RunDir {
-    pub fn write_progress(&self, p: &RunProgress) -> std::io::Result<()> {
+    pub fn write_progress(&self, p: &RunProgress) -> Result<(), crate::error::Error> {
         let text = serde_json::to_string(p).expect("serialisable");
         replace_file(&self.progress(), format!("{text}\n").as_bytes())
     }
 
     /// The progress file, if there is a readable one.
     pub fn read_progress(&self) -> Option<RunProgress> {
-        let text = std::fs::read_to_string(self.progress()).ok()?;
+        let text = fs_err::read_to_string(self.progress()).ok()?;
         serde_json::from_str(&text).ok()
     }
 }

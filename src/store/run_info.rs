@@ -112,6 +112,19 @@ pub struct RunInfo {
     pub total_steps: i64,
     /// Final metrics (validation noise_loss, image_loss; MAE), when completed.
     pub metrics: BTreeMap<String, f64>,
+    /// The run's flags as recorded when it was created (name: value as text): `flags.yaml`
+    /// is checked against them wherever the run is read (see [`super::RunDir::read_flags`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<BTreeMap<String, String>>,
+}
+
+/// The record of `flags` kept in run.json.
+pub fn flags_record(flags: &crate::flags::Flags) -> BTreeMap<String, String> {
+    flags
+        .to_map()
+        .into_iter()
+        .map(|(k, v)| (k, crate::flags::plain_value(&v)))
+        .collect()
 }
 
 impl Default for RunInfo {
@@ -138,6 +151,7 @@ impl Default for RunInfo {
             cuda_visible_devices: None,
             slurm: None,
             threads: 0,
+            flags: None,
             parameters: 0,
             train_images: 0,
             valid_images: 0,

@@ -4,6 +4,7 @@
 //! Every change of a run's status goes through here: the orchestrator queues and settles,
 //! training starts and finishes an attempt, a signal or an executor marks.
 
+use super::run_info::flags_record;
 use super::{RunDir, RunInfo, Status};
 use crate::files::write_atomic;
 use crate::flags::{show_value, Flags};
@@ -57,13 +58,17 @@ pub enum Ended {
 
 impl RunDir {
     /// Reads the run's state. A `running` status whose lock is free belongs to a process
-    /// that is gone (killed, or the machine rebooted): it is resumable.
+    /// that is gone (killed, or the machine rebooted): it is resumable. A damaged run.json,
+    /// or a flags.yaml that is not what run.json recorded, is [`RunState::Damaged`].
     pub fn state(&self) -> RunState {
         let info = match self.read_info() {
             Ok(Some(i)) => i,
             Ok(None) => return RunState::New,
             Err(_) => return RunState::Damaged,
         };
+        if info.flags.is_some() && self.read_flags().is_err() {
+            return RunState::Damaged;
+        }
         match info.status {
             Status::Completed => RunState::Completed,
             Status::Failed => RunState::Failed,
@@ -76,11 +81,21 @@ impl RunDir {
         }
     }
 
+    /// Why the run is [`RunState::Damaged`] (its run.json, or its flags.yaml edited after
+    /// run.json recorded the flags); None when it is not.
+    pub fn damage(&self) -> Option<String> {
+        match self.read_info() {
+            Err(e) => Some(format!("{e:#}")),
+            Ok(Some(i)) if i.flags.is_some() => self.read_flags().err().map(|e| e.to_string()),
+            Ok(_) => None,
+        }
+    }
+
     /// Queues a run of a sweep: a new run gets its `flags.yaml` and a `queued` run.json
     /// (`label`, readable `name`); a run left `running` by a process that is gone becomes
     /// `interrupted`. Refuses a directory whose stored flags are not `flags`.
     pub fn queue(&self, flags: &Flags, label: &str, name: Option<String>) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.root)?;
+        fs_err::create_dir_all(&self.root)?;
         if !self.flags().exists() {
             write_atomic(&self.flags(), flags.to_yaml().as_bytes())?;
         } else {
@@ -103,14 +118,22 @@ impl RunDir {
                 name,
                 created: now_rfc3339(),
                 seed: flags.seed,
+                flags: Some(flags_record(flags)),
                 ..Default::default()
             })?,
+            Some(mut info) if info.flags.is_none() => {
+                // Created before run.json recorded its flags: they were just checked
+                // against the plan, so they are recorded now.
+                info.flags = Some(flags_record(flags));
+                self.write_info(&info)?;
+                return self.queue(flags, label, None);
+            }
             Some(RunInfo {
                 status: Status::Stopped,
                 ..
             }) => {
                 // Resumed on purpose (--resume-stopped): the old request no longer holds.
-                let _ = std::fs::remove_file(self.stop_request());
+                let _ = fs_err::remove_file(self.stop_request());
             }
             Some(mut info) if info.status == Status::Running && !self.is_locked() => {
                 info.status = Status::Interrupted;
@@ -127,8 +150,10 @@ impl RunDir {
 
     /// Starts an attempt: status `running`, this host and process, attempts + 1, the
     /// previous attempt's reason and metrics cleared; `fill` adds what the trainer knows.
+    /// A completed run is refused.
     pub fn start(&self, fill: impl FnOnce(&mut RunInfo)) -> anyhow::Result<RunInfo> {
         let prev = self.read_info()?.unwrap_or_default();
+        allowed(prev.status, Status::Running).map_err(|e| self.refused(e))?;
         let now = now_rfc3339_millis();
         let mut info = RunInfo {
             status: Status::Running,
@@ -159,18 +184,31 @@ impl RunDir {
         Ok(())
     }
 
-    /// Ends an attempt with `status` (and why), keeping the rest of `info`.
+    /// Ends an attempt with `status` (and why), keeping the rest of `info`; a transition
+    /// [`allowed`] refuses (a completed run marked failed) is left unwritten, with a warning.
     pub fn finish(&self, info: &mut RunInfo, status: Status, reason: Option<String>) {
+        if let Err(e) = allowed(info.status, status) {
+            eprintln!("warning: {}", self.refused(e));
+            return;
+        }
         info.status = status;
         info.reason = reason;
         info.ended = Some(now_rfc3339_millis());
         let _ = self.write_info(info);
     }
 
-    /// Sets the run's status and reason in its run.json, keeping the rest.
+    /// Sets the run's status and reason in its run.json, keeping the rest (not for a
+    /// damaged run.json: it is left as it is, for the user to repair).
     pub fn mark(&self, status: Status, reason: &str) {
-        let mut info = self.read_info().ok().flatten().unwrap_or_default();
+        let Ok(info) = self.read_info() else {
+            return;
+        };
+        let mut info = info.unwrap_or_default();
         self.finish(&mut info, status, Some(reason.to_string()));
+    }
+
+    fn refused(&self, e: String) -> anyhow::Error {
+        anyhow::anyhow!("run {}: {e}", self.root.display())
     }
 
     /// Settles a run whose attempt has ended: what the run wrote itself wins; a run that
@@ -188,6 +226,27 @@ impl RunDir {
         let reason_written = || info.as_ref().and_then(|i| i.reason.clone());
         if written == Some(Status::Stopped) {
             return (Status::Stopped, reason_written());
+        }
+        if written == Some(Status::Completed) {
+            // Completed is final, whoever completed it (another process, when the attempt
+            // found the run locked).
+            return (Status::Completed, None);
+        }
+        if let Ended::Process {
+            code: Some(c),
+            signal: None,
+        } = ended
+        {
+            if *c == i32::from(crate::process::BUSY) {
+                // The attempt found the run locked and touched nothing: not its failure.
+                return (
+                    Status::Interrupted,
+                    Some(format!(
+                        "being trained by another process{}; left to it",
+                        self.holder_text()
+                    )),
+                );
+            }
         }
         let (status, reason) = match ended {
             Ended::Process { code, signal } => match (code, signal) {
@@ -227,6 +286,29 @@ impl RunDir {
     }
 }
 
+/// Whether a run's status may change from `from` to `to`: `Err` says why not. Completed is
+/// final; the rest follows queued -> running -> ended -> (queued | running) again.
+pub fn allowed(from: Status, to: Status) -> Result<(), String> {
+    use Status::*;
+    let ok = match (from, to) {
+        (Completed, Completed) => true,
+        (Completed, _) => false,
+        // An attempt starts from any unfinished state (a retry, a resume, a process gone).
+        (_, Running | Queued) => true,
+        // Only an attempt completes.
+        (_, Completed) => from == Running,
+        // Ends: of an attempt, or settled by an executor before the attempt could start.
+        (_, Failed | Interrupted | Stopped) => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "refusing to change its status from {from} to {to}: a completed run stays completed (move it away to train it again)"
+        ))
+    }
+}
+
 /// Why a local process failed, from its exit.
 fn process_failure(code: Option<i32>, signal: Option<i32>) -> String {
     match (code, signal) {
@@ -245,7 +327,7 @@ mod tests {
     fn run_with(status: Option<Status>) -> (tempfile::TempDir, RunDir) {
         let d = tempfile::tempdir().unwrap();
         let r = RunDir::new(d.path().join("run"));
-        std::fs::create_dir_all(&r.root).unwrap();
+        fs_err::create_dir_all(&r.root).unwrap();
         if let Some(status) = status {
             r.write_info(&RunInfo {
                 status,

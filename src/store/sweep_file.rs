@@ -3,9 +3,9 @@
 //! record from a plan; the store reads and writes it.
 
 use crate::process::{hostname, now_rfc3339};
+use fs_err::{self as fs, File};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -218,7 +218,7 @@ impl SweepRecord {
         }
     }
 
-    pub fn write(&self, sweep_dir: &Path) -> std::io::Result<()> {
+    pub fn write(&self, sweep_dir: &Path) -> Result<(), crate::error::Error> {
         let text = serde_json::to_string_pretty(self).expect("serialisable");
         crate::files::write_atomic(&record_path(sweep_dir), format!("{text}\n").as_bytes())
     }
@@ -253,7 +253,7 @@ impl SweepLock {
                 f.sync_data()?;
                 Ok(SweepLock { _file: f })
             }
-            Err(fs::TryLockError::WouldBlock) => {
+            Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = f.read_to_string(&mut holder);
                 let holder = holder.trim();
@@ -264,7 +264,7 @@ impl SweepLock {
                     if holder.is_empty() { "holder unknown" } else { holder }
                 )
             }
-            Err(fs::TryLockError::Error(e)) => Err(e.into()),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
     }
 }

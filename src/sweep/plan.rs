@@ -13,6 +13,7 @@ use crate::flags::{plain_value, Flags, IDENTITY_V1_FLAGS};
 use crate::store::{RunDir, RunState};
 use serde_yaml::Value;
 use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// One run of a sweep.
@@ -129,15 +130,58 @@ pub fn combinations(spec: &SweepSpec) -> Vec<Vec<(String, Value)>> {
         }
         combos = next;
     }
+    let excluded = Exclusions::new(&spec.exclude);
     combos
         .into_iter()
-        .filter(|c| {
-            !spec.exclude.iter().any(|rule| {
-                rule.iter()
-                    .all(|(k, v)| c.iter().any(|(ck, cv)| ck == k && cv == v))
-            })
-        })
+        .filter(|c| !excluded.matches(c))
         .collect()
+}
+
+/// The `exclude:` rules grouped by the flags they name: a combination is tested with one
+/// lookup per group, so that planning stays linear in the number of combinations however
+/// long the list is.
+struct Exclusions {
+    /// (the flags a group of rules names, sorted; the rules' values for them, as YAML text)
+    groups: Vec<(Vec<String>, HashSet<Vec<String>>)>,
+}
+
+impl Exclusions {
+    fn new(rules: &[Vec<(String, Value)>]) -> Exclusions {
+        let mut groups: Vec<(Vec<String>, HashSet<Vec<String>>)> = Vec::new();
+        for rule in rules {
+            let mut rule: Vec<&(String, Value)> = rule.iter().collect();
+            rule.sort_by(|a, b| a.0.cmp(&b.0));
+            let names: Vec<String> = rule.iter().map(|(k, _)| k.clone()).collect();
+            let values: Vec<String> = rule.iter().map(|(_, v)| value_key(v)).collect();
+            match groups.iter_mut().find(|(n, _)| *n == names) {
+                Some((_, set)) => {
+                    set.insert(values);
+                }
+                None => groups.push((names, HashSet::from([values]))),
+            }
+        }
+        Exclusions { groups }
+    }
+
+    fn matches(&self, combo: &[(String, Value)]) -> bool {
+        self.groups.iter().any(|(names, set)| {
+            let values: Option<Vec<String>> = names
+                .iter()
+                .map(|n| {
+                    combo
+                        .iter()
+                        .find(|(k, _)| k == n)
+                        .map(|(_, v)| value_key(v))
+                })
+                .collect();
+            values.is_some_and(|v| set.contains(&v))
+        })
+    }
+}
+
+/// A checked value as a lookup key (checked values of one flag have one canonical form).
+fn value_key(v: &Value) -> String {
+    serde_yaml::to_string(v).unwrap_or_default()
 }
 
 /// The flags a point of the sweep sets (grid values, then drawn ones).
@@ -171,6 +215,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "sweep".into());
     let mut runs: Vec<PlannedRun> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     let mut duplicate_trials = Vec::new();
     for (point, trial) in points(spec) {
         let mut overrides = spec.fixed.clone();
@@ -188,21 +233,25 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
             } else {
                 "combination"
             };
-            anyhow::anyhow!("{file}: the {what} [{}] is invalid: {e}", describe())
+            crate::error::Error::usage(format!(
+                "{file}: the {what} [{}] is invalid: {e}",
+                describe()
+            ))
         })?;
         let id = run_id(&spec.label, &flags);
-        if let Some(other) = runs.iter().find(|r| r.id == id) {
+        if let Some(other) = index.get(&id).map(|&i| &runs[i]) {
             if let Some(k) = trial {
                 // A discrete space can draw the same values twice: one run serves both.
                 duplicate_trials.push((k, other.id.clone()));
                 continue;
             }
-            anyhow::bail!(
+            anyhow::bail!(crate::error::Error::usage(format!(
                 "{file}: the combinations [{}] and [{}] resolve to the same flags, so the same run: drop one of the values",
                 other.varying_text(),
                 describe()
-            );
+            )));
         }
+        index.insert(id.clone(), runs.len());
         runs.push(PlannedRun {
             dir: sweep_dir.join(&id),
             id,
@@ -212,9 +261,9 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         });
     }
     if runs.is_empty() {
-        anyhow::bail!(
+        anyhow::bail!(crate::error::Error::usage(format!(
             "{file}: the exclusions remove every combination of the grid: nothing to run"
-        );
+        )));
     }
     let mut varying_names: Vec<String> = spec.grid.iter().map(|(n, _)| n.clone()).collect();
     if let Some(r) = &spec.random {
@@ -232,7 +281,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
     };
     if let Some(race) = &plan.race {
         check_race(&plan, race).map_err(|e| {
-            anyhow::Error::new(crate::process::UsageError(format!("{file}: race: {e}")))
+            anyhow::Error::new(crate::error::Error::usage(format!("{file}: race: {e}")))
         })?;
     }
     Ok(plan)

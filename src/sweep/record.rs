@@ -164,15 +164,15 @@ pub fn hparam_columns(current: &SweepRecord, others: &[SweepRecord]) -> Vec<HPar
 /// then has every sweep's columns, and `--logdir` on one sweep still has all of its own).
 /// A lock in the runs directory keeps two orchestrators from writing them at once.
 pub fn write_experiments(runs_dir: &std::path::Path, current: &SweepRecord) -> anyhow::Result<()> {
-    std::fs::create_dir_all(runs_dir)?;
-    let lock = std::fs::File::options()
+    fs_err::create_dir_all(runs_dir)?;
+    let lock = fs_err::File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(runs_dir.join(".experiments.lock"))?;
     lock.lock()?;
     let mut others = Vec::new();
-    for e in std::fs::read_dir(runs_dir)?.flatten() {
+    for e in fs_err::read_dir(runs_dir)?.flatten() {
         let dir = e.path();
         if !dir.is_dir() || e.file_name().to_string_lossy() == current.label {
             continue;

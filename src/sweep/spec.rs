@@ -214,7 +214,7 @@ pub fn safe_label(label: &str) -> bool {
 impl SweepSpec {
     /// Reads and validates a sweep file.
     pub fn load(path: &Path) -> Result<SweepSpec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        let text = fs_err::read_to_string(path).map_err(|e| SpecError {
             file: path.display().to_string(),
             line: None,
             column: None,
@@ -730,7 +730,7 @@ mod tests {
     fn shipped_sweeps_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps");
         let mut n = 0;
-        for e in std::fs::read_dir(&dir).unwrap() {
+        for e in fs_err::read_dir(&dir).unwrap() {
             let path = e.unwrap().path();
             if path.extension().is_some_and(|x| x == "yaml") {
                 let spec = SweepSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));

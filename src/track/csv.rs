@@ -13,7 +13,7 @@
 //! Rows are appended and flushed as epochs end. When a run continues from a checkpoint at step
 //! S, rows with a larger step are dropped first, so every epoch appears exactly once.
 
-use std::fs::{self, OpenOptions};
+use fs_err::{self as fs, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
@@ -102,7 +102,7 @@ pub fn read(path: &Path) -> std::io::Result<Vec<EpochRow>> {
 
 /// Keeps the rows with `step <= max_step` (rewritten atomically); creates the file with its
 /// header when missing.
-pub fn truncate_after(path: &Path, max_step: i64) -> std::io::Result<()> {
+pub fn truncate_after(path: &Path, max_step: i64) -> Result<(), crate::error::Error> {
     keep_rows_through(path, HEADER, 1, max_step)
 }
 
@@ -114,7 +114,7 @@ pub fn keep_rows_through(
     header: &str,
     step_column: usize,
     max_step: i64,
-) -> std::io::Result<()> {
+) -> Result<(), crate::error::Error> {
     let text = fs::read_to_string(path).unwrap_or_default();
     let mut out = format!("{header}\n");
     for line in text.lines().skip(1) {

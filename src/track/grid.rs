@@ -44,19 +44,25 @@ pub fn grid_rgb(images: &Tensor, cols: i64) -> (u32, u32, Vec<u8>) {
 /// The grid as PNG bytes, with its width and height.
 pub fn grid_png(images: &Tensor, cols: i64) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     let (width, height, data) = grid_rgb(images, cols);
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(&data, width, height, image::ExtendedColorType::Rgb8)
-        .context("encoding PNG")?;
-    Ok((png, width, height))
+    Ok((rgb_png(&data, width, height)?, width, height))
 }
 
-/// Writes PNG bytes to `path`, atomically.
+/// RGB bytes of a (width, height) picture as PNG bytes.
+pub fn rgb_png(rgb: &[u8], width: u32, height: u32) -> anyhow::Result<Vec<u8>> {
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(rgb, width, height, image::ExtendedColorType::Rgb8)
+        .context("encoding PNG")?;
+    Ok(png)
+}
+
+/// Writes PNG bytes to `path`, atomically (its folder made when missing).
 pub fn write_png(png: &[u8], path: &Path) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        fs_err::create_dir_all(dir)?;
     }
-    crate::files::write_atomic(path, png).with_context(|| format!("writing {}", path.display()))
+    crate::files::write_atomic(path, png)?;
+    Ok(())
 }
 
 /// Writes the grid as a PNG, atomically.

@@ -238,7 +238,7 @@ pub fn write_experiment(
     })?;
     for f in old {
         if f != w.path {
-            std::fs::remove_file(f)?;
+            fs_err::remove_file(f)?;
         }
     }
     Ok(())

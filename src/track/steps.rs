@@ -2,7 +2,7 @@
 //! Header `step,epoch,loss,noise_loss,image_loss,lr`.
 
 use super::StepRow;
-use std::fs::OpenOptions;
+use fs_err::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
@@ -18,6 +18,6 @@ pub fn append(path: &Path, r: &StepRow) -> std::io::Result<()> {
 }
 
 /// Keeps the rows with `step <= max_step`; creates the file with its header when missing.
-pub fn truncate_after(path: &Path, max_step: i64) -> std::io::Result<()> {
+pub fn truncate_after(path: &Path, max_step: i64) -> Result<(), crate::error::Error> {
     super::csv::keep_rows_through(path, HEADER, 0, max_step)
 }

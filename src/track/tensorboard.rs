@@ -5,9 +5,9 @@
 //! with `mask(c) = ((c >> 15) | (c << 17)) + 0xa282ead8`. Each event is written with one
 //! `write` and flushed, so a killed process leaves every earlier record whole.
 
+use fs_err::{File, OpenOptions};
 use prost::Message;
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -267,7 +267,7 @@ pub fn record(data: &[u8]) -> Vec<u8> {
 /// The events of a file, up to the first incomplete or corrupt record (what a killed writer
 /// may leave at the end); the bool says whether the whole file was read cleanly.
 pub fn read_events(path: &Path) -> std::io::Result<(Vec<pb::Event>, bool)> {
-    let bytes = std::fs::read(path)?;
+    let bytes = fs_err::read(path)?;
     let mut events = Vec::new();
     let mut i = 0usize;
     while i < bytes.len() {
@@ -296,7 +296,7 @@ pub fn read_events(path: &Path) -> std::io::Result<(Vec<pb::Event>, bool)> {
 
 /// Event files of a directory, in name order (the order TensorBoard reads them).
 pub fn event_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut v: Vec<PathBuf> = fs_err::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.path())
@@ -328,7 +328,7 @@ pub struct EventWriter {
 impl EventWriter {
     /// A new event file in `dir`, starting with the file-version event.
     pub fn create(dir: &Path) -> std::io::Result<EventWriter> {
-        std::fs::create_dir_all(dir)?;
+        fs_err::create_dir_all(dir)?;
         let secs = now_secs() as u64;
         let host = crate::process::hostname();
         let pid = std::process::id();
@@ -487,7 +487,7 @@ pub fn is_session_end(e: &pb::Event) -> bool {
 /// Rewrites the event files of `dir` into one, keeping the file-version and session-start
 /// events and every other event with `step <= max_step`, minus session ends: what an
 /// interrupted attempt logged past its checkpoint disappears. Returns the file to append to.
-pub fn truncate_after(dir: &Path, max_step: i64) -> std::io::Result<Option<PathBuf>> {
+pub fn truncate_after(dir: &Path, max_step: i64) -> anyhow::Result<Option<PathBuf>> {
     let files = event_files(dir);
     if files.is_empty() {
         return Ok(None);
@@ -516,7 +516,7 @@ pub fn truncate_after(dir: &Path, max_step: i64) -> std::io::Result<Option<PathB
     let target = files[0].clone();
     crate::files::write_atomic(&target, &bytes)?;
     for f in &files[1..] {
-        std::fs::remove_file(f)?;
+        fs_err::remove_file(f)?;
     }
     Ok(Some(target))
 }
@@ -549,9 +549,9 @@ mod tests {
         assert!(clean);
         assert_eq!(events.len(), 8);
         // A torn last record is ignored by the reader.
-        let mut bytes = std::fs::read(&w.path).unwrap();
+        let mut bytes = fs_err::read(&w.path).unwrap();
         bytes.extend_from_slice(&[1, 2, 3]);
-        std::fs::write(&w.path, &bytes).unwrap();
+        fs_err::write(&w.path, &bytes).unwrap();
         let (events2, clean2) = read_events(&w.path).unwrap();
         assert!(!clean2);
         assert_eq!(events2.len(), 8);

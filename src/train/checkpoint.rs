@@ -77,7 +77,7 @@ pub fn save(
     let (latest, previous) = (dir.checkpoint(), dir.previous_checkpoint());
     let tmp = crate::tensorfile::write_verified_tmp(&latest, named)?;
     if latest.exists() {
-        std::fs::rename(&latest, &previous).with_context(|| {
+        fs_err::rename(&latest, &previous).with_context(|| {
             format!(
                 "keeping {} as the previous checkpoint {}",
                 latest.display(),
@@ -111,7 +111,7 @@ pub fn load_latest(
             Ok(r) => {
                 if let Some(why) = problems.first() {
                     let aside = dir.damaged_checkpoint();
-                    std::fs::rename(&latest, &aside).ok();
+                    fs_err::rename(&latest, &aside).ok();
                     crate::say!(
                         "warning: the latest checkpoint is unusable ({why}); continuing from the previous one (step {}), moved the damaged one to {}",
                         r.0.step,

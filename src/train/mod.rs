@@ -52,7 +52,7 @@ pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Fla
         return Ok((stored, false));
     }
     if dir.root.exists() {
-        let others: Vec<String> = std::fs::read_dir(&dir.root)?
+        let others: Vec<String> = fs_err::read_dir(&dir.root)?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n != ".lock")
@@ -65,7 +65,10 @@ pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Fla
             );
         }
     }
-    Ok((Flags::resolve(given)?, true))
+    Ok((
+        Flags::resolve(given).map_err(crate::error::Error::input)?,
+        true,
+    ))
 }
 
 /// Flags given to continue a run must be the ones it was started with.
@@ -76,7 +79,8 @@ fn check_given_match(
 ) -> anyhow::Result<()> {
     let map = stored.to_map();
     for (name, value) in given {
-        let mut canonical = check_value(lookup(name)?, value)?;
+        let spec = lookup(name).map_err(crate::error::Error::input)?;
+        let mut canonical = check_value(spec, value).map_err(crate::error::Error::input)?;
         if name == "dataset_repetitions" && canonical.as_str() == Some("auto") {
             canonical = Value::from(stored.dataset_name.default_repetitions());
         }
@@ -101,7 +105,7 @@ pub fn run(
     fetch: &crate::data::availability::FetchPolicy,
 ) -> anyhow::Result<Outcome> {
     let dir = RunDir::new(run_dir);
-    std::fs::create_dir_all(&dir.root)
+    fs_err::create_dir_all(&dir.root)
         .with_context(|| format!("creating {}", dir.root.display()))?;
     let _lock = dir.lock()?;
     let (flags, is_new) = flags_for(&dir, given)?;
@@ -112,7 +116,7 @@ pub fn run(
         return Ok(Outcome::AlreadyCompleted);
     }
     // The dataset first: a run that cannot have its data is refused, not failed.
-    crate::data::availability::ensure(&flags, fetch)?;
+    crate::data::availability::ensure(&flags, fetch).map_err(crate::error::Error::refused)?;
     if is_new {
         crate::files::write_atomic(&dir.flags(), flags.to_yaml().as_bytes())?;
     }
@@ -121,6 +125,8 @@ pub fn run(
     let mut info = dir.start(|info| {
         // Resolved once, at the first start; a resumed run keeps what it started with.
         info.precision.get_or_insert(resolved);
+        info.flags
+            .get_or_insert_with(|| crate::store::run_info::flags_record(&flags));
         info.seed = flags.seed;
         info.tool_version = TOOL_VERSION.into();
         info.git_commit = option_env!("DDIM_GIT_COMMIT").unwrap_or("unknown").into();
@@ -547,7 +553,7 @@ impl Trainer {
             dir.previous_checkpoint(),
             dir.damaged_checkpoint(),
         ] {
-            std::fs::remove_file(f).ok();
+            fs_err::remove_file(f).ok();
         }
         self.tracker
             .end(self.progress.step, SessionStatus::Success)?;
@@ -780,7 +786,7 @@ impl Trainer {
 
 /// Removes sample grids of epochs after `epoch` (left by an attempt past its checkpoint).
 fn remove_samples_after(dir: &RunDir, epoch: i64) -> std::io::Result<()> {
-    let Ok(entries) = std::fs::read_dir(dir.samples()) else {
+    let Ok(entries) = fs_err::read_dir(dir.samples()) else {
         return Ok(());
     };
     for e in entries.flatten() {
@@ -790,7 +796,7 @@ fn remove_samples_after(dir: &RunDir, epoch: i64) -> std::io::Result<()> {
             .and_then(|r| r.strip_suffix(".png"))
             .and_then(|d| d.parse::<i64>().ok());
         if matches!(n, Some(k) if k > epoch) {
-            std::fs::remove_file(e.path())?;
+            fs_err::remove_file(e.path())?;
         }
     }
     Ok(())

@@ -199,7 +199,7 @@ fn ended_by(f: Option<&Final>, key: &str) -> Ended {
 /// job. Nothing is changed when Slurm refuses the job.
 fn submit(sub: &Submission, plan: &Plan, runs: &[usize]) -> anyhow::Result<(String, Vec<String>)> {
     let dir = std::path::absolute(plan.sweep_dir.join("slurm"))?;
-    std::fs::create_dir_all(&dir)?;
+    fs_err::create_dir_all(&dir)?;
     let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
         .to_string()
         .replace([':', '.'], "-");
