@@ -391,4 +391,59 @@ mod tests {
         };
         assert_eq!(r.settle(&oom).0, Status::Failed);
     }
+
+    #[test]
+    fn completed_is_final() {
+        use Status::*;
+        assert!(allowed(Completed, Running).is_err());
+        assert!(allowed(Completed, Failed).is_err());
+        assert!(allowed(Completed, Queued).is_err());
+        assert!(allowed(Completed, Completed).is_ok());
+        assert!(
+            allowed(Queued, Completed).is_err(),
+            "only an attempt completes"
+        );
+        assert!(allowed(Interrupted, Completed).is_err());
+        for from in [Queued, Running, Failed, Interrupted, Stopped] {
+            assert!(allowed(from, Running).is_ok(), "{from} -> running");
+        }
+        // start() refuses a completed run; mark() leaves it completed.
+        let (_d, r) = run_with(Some(Status::Completed));
+        let e = r.start(|_| {}).unwrap_err().to_string();
+        assert!(e.contains("from completed to running"), "{e}");
+        r.mark(Status::Failed, "exited with code 1");
+        assert_eq!(r.read_info().unwrap().unwrap().status, Status::Completed);
+    }
+
+    #[test]
+    fn an_attempt_that_found_the_run_locked_is_not_its_failure() {
+        let (_d, r) = run_with(Some(Status::Running));
+        r.write_info(&RunInfo {
+            status: Status::Running,
+            pid: 4242,
+            host: "node7".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let busy = Ended::Process {
+            code: Some(i32::from(crate::process::BUSY)),
+            signal: None,
+        };
+        let (status, why) = r.settle(&busy);
+        assert_eq!(status, Status::Interrupted);
+        assert!(why.unwrap().contains("(pid 4242 on node7)"));
+        assert_eq!(
+            r.read_info().unwrap().unwrap().status,
+            Status::Running,
+            "untouched: the other process owns it"
+        );
+        // Completed by that process meanwhile: completed, whatever the attempt's exit.
+        let (_d, r) = run_with(Some(Status::Completed));
+        assert_eq!(r.settle(&busy), (Status::Completed, None));
+        let one = Ended::Process {
+            code: Some(1),
+            signal: None,
+        };
+        assert_eq!(r.settle(&one), (Status::Completed, None));
+    }
 }

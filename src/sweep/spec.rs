@@ -214,12 +214,21 @@ pub fn safe_label(label: &str) -> bool {
 impl SweepSpec {
     /// Reads and validates a sweep file.
     pub fn load(path: &Path) -> Result<SweepSpec, SpecError> {
-        let text = fs_err::read_to_string(path).map_err(|e| SpecError {
+        let whole = |message: String| SpecError {
             file: path.display().to_string(),
             line: None,
             column: None,
-            message: format!("cannot read the sweep file: {e}"),
-        })?;
+            message,
+        };
+        // Refused by its size before it is read.
+        let len = fs_err::metadata(path)
+            .map_err(|e| whole(format!("cannot read the sweep file: {e}")))?
+            .len();
+        if len > MAX_BYTES as u64 {
+            return Err(whole(too_big(len as usize)));
+        }
+        let text = fs_err::read_to_string(path)
+            .map_err(|e| whole(format!("cannot read the sweep file: {e}")))?;
         let mut spec = SweepSpec::parse(&text, &path.display().to_string())?;
         spec.source = Some(path.to_path_buf());
         Ok(spec)
@@ -284,8 +293,106 @@ impl SweepSpec {
     }
 }
 
+/// A sweep file is at most this long (a sweep of 100,000 runs needs a few hundred bytes;
+/// a long `exclude:` list a few hundred KB).
+pub const MAX_BYTES: usize = 1 << 20;
+
+/// Sections, lists and mappings nest at most this deep (a sweep file needs 4).
+pub const MAX_DEPTH: usize = 32;
+
+fn too_big(len: usize) -> String {
+    format!(
+        "the sweep file is {len} bytes, over the limit of {MAX_BYTES} (1 MiB): a grid needs a few lines per flag; split a longer file into several sweeps"
+    )
+}
+
+/// Refuses, before YAML parses it, a text over [`MAX_BYTES`] or nested deeper than
+/// [`MAX_DEPTH`] (by indentation, `- ` items and `[`/`{`), with the line; a YAML parser
+/// takes time and memory that grow faster than such a text.
+fn check_bounds(text: &str, file: &str) -> Result<(), SpecError> {
+    let at = |line: Option<usize>, message: String| SpecError {
+        file: file.to_string(),
+        line,
+        column: None,
+        message,
+    };
+    if text.len() > MAX_BYTES {
+        return Err(at(None, too_big(text.len())));
+    }
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        let body = line.trim_start_matches(' ');
+        if flow == 0 && !body.is_empty() && !body.starts_with('#') {
+            let indent = line.len() - body.len();
+            while indents.last().is_some_and(|&d| d >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+        }
+        // Compact items (`- - x`) nest as deep as indentation does.
+        let dashes = body
+            .split_inclusive(' ')
+            .take_while(|t| *t == "- ")
+            .count()
+            .saturating_sub(1);
+        let mut deepest = flow;
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for c in body.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if prev == ' ' => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    deepest = deepest.max(flow);
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+        let depth = indents.len() + dashes + deepest;
+        if depth > MAX_DEPTH {
+            return Err(at(
+                Some(i + 1),
+                format!(
+                    "nested {depth} levels deep here, over the limit of {MAX_DEPTH}: a sweep file needs 4 (section, flag, list, value)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The label as the text writes it (`label: 1.10` gives `1.10`), for the message that asks
+/// to quote it.
+fn written_label(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("label:"))
+        .map(|v| v.split(" #").next().unwrap_or("").trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The line of the first YAML alias (`*name`), for an expansion refused by the parser.
+fn first_alias_line(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.match_indices('*').any(|(i, _)| {
+                let before = l[..i].chars().last();
+                let after = l[i + 1..].chars().next();
+                matches!(before, None | Some(' ' | '[' | '{' | ',' | ':'))
+                    && after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        })
+        .map(|i| i + 1)
+}
+
 /// The YAML's structure, with serde's location of a syntax error or unknown section.
 fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
+    check_bounds(text, file)?;
     serde_yaml::from_str(text).map_err(|e| {
         let loc = e.location();
         let mut message = e.to_string();
@@ -297,6 +404,14 @@ fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
             message.push_str(
                 " (a sweep file has label, flags, grid, seeds, exclude, random, stop, race and slurm)",
             );
+        }
+        if message.contains("repetition limit exceeded") {
+            return SpecError {
+                file: file.to_string(),
+                line: first_alias_line(text),
+                column: None,
+                message: "YAML aliases (`*name`) here expand past the parser's limit: write the values out, or use fewer aliases of aliases".into(),
+            };
         }
         SpecError {
             file: file.to_string(),
@@ -357,12 +472,17 @@ impl Parser<'_> {
         let line = || find_line(self.text, "", "label");
         let label = match label {
             Some(Value::String(s)) => s,
-            Some(Value::Number(n)) => n.to_string(),
             Some(other) => {
+                // YAML would rewrite a number (1.10 -> 1.1, 1e3 -> 1000.0): the directory
+                // must be named as written.
                 return Err(self.err(
                     line(),
-                    format!("label must be a string, not {}", show_value(&other)),
-                ))
+                    format!(
+                        "label must be a string, not {}: quote it to name the sweep as written (label: \"{}\")",
+                        show_value(&other),
+                        written_label(self.text).unwrap_or_else(|| plain_value(&other))
+                    ),
+                ));
             }
             None => {
                 return Err(self.err(
@@ -687,6 +807,32 @@ mod tests {
 
     fn parse(text: &str) -> Result<SweepSpec, SpecError> {
         SweepSpec::parse(text, "s.yaml")
+    }
+
+    #[test]
+    fn bounds_count_every_kind_of_nesting() {
+        let depth_error = |text: &str| check_bounds(text, "s.yaml").err().map(|e| e.line);
+        let ok = "label: a\nflags:\n  unet_widths: [32, 64]\ngrid:\n  lr: [1.0e-3, 2.0e-3]\nexclude:\n  - {lr: 1.0e-3}\n";
+        assert_eq!(depth_error(ok), None);
+        // Brackets in quotes and comments do not nest.
+        let quoted = format!(
+            "label: a # {}\nflags:\n  data_dir: \"{}\"\n",
+            "[".repeat(99),
+            "{".repeat(99)
+        );
+        assert_eq!(depth_error(&quoted), None);
+        let flow = format!("label: a\nflags:\n  x: {}\n", "[".repeat(MAX_DEPTH));
+        assert_eq!(depth_error(&flow), Some(Some(3)));
+        let dashes = format!("label: a\nexclude:\n  {}x\n", "- ".repeat(MAX_DEPTH));
+        assert_eq!(depth_error(&dashes), Some(Some(3)));
+        let indented: String = (0..=MAX_DEPTH)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        assert_eq!(depth_error(&indented), Some(Some(MAX_DEPTH + 1)));
+        // A flow list over several lines counts once.
+        let multi = "label: a\ngrid:\n  lr: [\n    1.0e-3,\n    2.0e-3,\n  ]\n";
+        assert_eq!(depth_error(multi), None);
+        assert!(check_bounds(&"#".repeat(MAX_BYTES + 1), "s.yaml").is_err());
     }
 
     #[test]

@@ -311,3 +311,87 @@ impl Cluster {
             .collect()
     }
 }
+
+/// The flags of the sweeps in tests: tiny CPU runs.
+pub const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n";
+
+pub fn write_sweep(dir: &Path, name: &str, body: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+pub fn sweep_body(label: &str, extra_flags: &str, grid: &str) -> String {
+    format!("label: {label}\nflags:\n{BASE}{extra_flags}grid:\n{grid}")
+}
+
+/// (id, state, flags) rows of `--dry-run`.
+pub fn dry_run(sweep: &str, runs: &str, extra: &[&str]) -> Vec<(String, String, String)> {
+    let mut args = run_args(sweep, Path::new(runs), &["--dry-run"]);
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with("new "))
+        .map(|l| {
+            let mut parts = l.splitn(3, "  ").map(|s| s.trim().to_string());
+            let id = parts.next().unwrap();
+            let rest = l[id.len()..].trim_start();
+            let (state, flags) = rest.split_once("  ").unwrap();
+            (id, state.trim().to_string(), flags.trim().to_string())
+        })
+        .collect()
+}
+
+pub fn run_dirs(runs: &Path, label: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(runs.join(label))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A size-limited tmpfs mounted for one test, unmounted when it ends (also when it fails).
+pub struct Tmpfs(pub std::path::PathBuf);
+
+impl Tmpfs {
+    /// None (with a message) where this process may not mount one.
+    pub fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        Tmpfs::mount_with(dir, &format!("size={size}"))
+    }
+
+    /// With mount options `opts` (e.g. `size=1m,ro`).
+    pub fn mount_with(dir: &Path, opts: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+
+    pub fn resize(&self, size: &str) {
+        let s = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(s.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
