@@ -299,3 +299,55 @@ fn hostile_sweep_files_are_refused_quickly_with_the_line() {
         text(&o)
     );
 }
+
+/// A scalars.csv with a row that is not a row (a hand edit, a bad disk) makes `report` list
+/// the run as damaged, naming the file and the line, and exit 1; a last line cut short by a
+/// kill (no newline) is not damage.
+#[test]
+fn a_damaged_scalars_file_is_named_by_report() {
+    let d = tempfile::tempdir().unwrap();
+    let (_s, runs) = two_runs(d.path(), "csv");
+    let rs = runs.to_str().unwrap();
+    let ids = run_dirs(&runs, "csv");
+    let cut = runs.join("csv").join(&ids[0]).join("scalars.csv");
+    let mut cut_short = fs::read_to_string(&cut).unwrap();
+    cut_short.push_str("2,80,0.5");
+    fs::write(&cut, &cut_short).unwrap();
+    let out = d.path().join("reports");
+    let report = || {
+        run(&[
+            "report",
+            "--runs-dir",
+            rs,
+            "--out",
+            out.to_str().unwrap(),
+            "--no-images",
+        ])
+    };
+    let o = report();
+    assert!(o.status.success(), "a cut last line: {}", text(&o));
+    let bad = runs.join("csv").join(&ids[1]).join("scalars.csv");
+    let lines: Vec<String> = fs::read_to_string(&bad)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 1 {
+                "1,x,y".into()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let o = report();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "{}: damaged or not a ddim-sweep file: line 2 is not a row of",
+            bad.display()
+        )),
+        "{}",
+        text(&o)
+    );
+}

@@ -303,7 +303,13 @@ impl Orchestrator<'_> {
             scalars
                 .entry(i)
                 .or_insert_with(|| {
-                    csv::read(&self.plan.runs[i].run_dir().scalars()).unwrap_or_default()
+                    let path = self.plan.runs[i].run_dir().scalars();
+                    csv::read(&path).unwrap_or_else(|e| {
+                        if path.exists() {
+                            eprintln!("warning: {e:#}; the stop rule cannot judge this run");
+                        }
+                        Vec::new()
+                    })
                 })
                 .clone()
         };

@@ -70,6 +70,16 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
         if label.is_some_and(|l| l != entry.label) {
             continue;
         }
+        let mut entry = entry;
+        if entry.damaged.is_none() {
+            // Its scalars are read by the tables and figures: a damaged file is named.
+            let scalars = RunDir::new(&entry.dir).scalars();
+            if scalars.exists() {
+                if let Err(e) = crate::track::csv::read(&scalars) {
+                    entry.damaged = Some(format!("{e:#}"));
+                }
+            }
+        }
         if let Some(why) = &entry.damaged {
             let at = match groups.iter().position(|g| g.label == entry.label) {
                 Some(at) => at,

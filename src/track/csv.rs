@@ -95,9 +95,28 @@ impl EpochRow {
     }
 }
 
-pub fn read(path: &Path) -> std::io::Result<Vec<EpochRow>> {
+/// Reads every row of a scalars.csv. A row that does not parse makes the file
+/// [`Damaged`](crate::error::Damaged) (named with the line), except a last line without its
+/// newline: an append cut short by a kill, which the run's resume drops.
+pub fn read(path: &Path) -> anyhow::Result<Vec<EpochRow>> {
     let text = fs::read_to_string(path)?;
-    Ok(text.lines().skip(1).filter_map(EpochRow::parse).collect())
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut rows = Vec::new();
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        let complete = line.ends_with('\n');
+        match EpochRow::parse(line.trim_end_matches(['\n', '\r'])) {
+            Some(row) => rows.push(row),
+            None if !complete && i + 1 == lines.len() => {}
+            None => {
+                return Err(crate::error::Damaged::new(
+                    path,
+                    format!("line {} is not a row of {HEADER}", i + 1),
+                )
+                .into())
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// Keeps the rows with `step <= max_step` (rewritten atomically); creates the file with its

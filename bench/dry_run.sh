@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Planning speed: `run --dry-run` of generated sweeps of 1,000, 10,000 and 100,000 runs (a grid
+# of 100 lr values times 10 / 100 / 1,000 seeds), and of 10,000 runs with a 20,000-rule
+# exclude list; prints the time of each and its time per run against the 1,000-run sweep's
+# (a ratio near 1 means planning is linear). The process's start (loading libtorch) is timed
+# alone first and subtracted.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+make() { # make FILE SEEDS EXCLUDES
+  "$DDIM_VENV/bin/python" - "$@" <<'PY'
+import sys
+path, seeds, excludes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = "label: big\nflags:\n  dataset_name: shapes\n  device: cpu\ngrid:\n"
+s += "  lr: [" + ", ".join(f"{(i + 1) * 1e-5:.6g}" for i in range(100)) + "]\n"
+s += "  seed: [" + ", ".join(str(i + 1) for i in range(seeds)) + "]\n"
+if excludes:
+    s += "exclude:\n" + "".join(f"  - {{seed: {seeds + 1 + i}}}\n" for i in range(excludes))
+open(path, "w").write(s)
+PY
+}
+TIMEFORMAT=%R
+t() { { time "$@" > /dev/null; } 2>&1; }
+start=$(t "$DDIM_BIN" flags)
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+echo "process start (ddim-sweep flags): $start s"
+base=""
+for n in 1000 10000 100000; do
+  make "$tmp/s$n.yaml" $((n / 100)) 0
+  s=$(t "$DDIM_BIN" run "$tmp/s$n.yaml" --runs-dir "$tmp/runs" --dry-run)
+  per=$(echo "($s - $start) / $n * 1000000" | bc -l)
+  [ -z "$base" ] && base=$per
+  printf '%7d runs: %6.2f s  (%5.1f us per run, %.2f x the 1000-run sweep'"'"'s)\n' \
+    "$n" "$s" "$per" "$(echo "$per / $base" | bc -l)"
+done
+make "$tmp/x.yaml" 100 20000
+s=$(t "$DDIM_BIN" run "$tmp/x.yaml" --runs-dir "$tmp/runs" --dry-run)
+printf '  10000 runs, 20000 exclude rules: %6.2f s\n' "$s"
