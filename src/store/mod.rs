@@ -93,8 +93,21 @@ impl RunDir {
         write_atomic(&self.stop_request(), format!("{text}\n").as_bytes())
     }
 
+    /// The stop request, when there is one; a damaged one is named (the run then ends
+    /// interrupted, not stopped, and the orchestrator's record still says why).
     pub fn read_stop_request(&self) -> Option<sweep_file::Decision> {
-        serde_json::from_str(&fs::read_to_string(self.stop_request()).ok()?).ok()
+        let path = self.stop_request();
+        let text = fs::read_to_string(&path).ok()?;
+        match serde_json::from_str(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                eprintln!(
+                    "warning: {}",
+                    Damaged::new(&path, format!("not a stop request ({e})"))
+                );
+                None
+            }
+        }
     }
 
     /// Live progress of a running attempt (see [`RunProgress`]).

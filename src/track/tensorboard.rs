@@ -264,34 +264,48 @@ pub fn record(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The events of a file, up to the first incomplete or corrupt record (what a killed writer
-/// may leave at the end); the bool says whether the whole file was read cleanly.
-pub fn read_events(path: &Path) -> std::io::Result<(Vec<pb::Event>, bool)> {
+/// How reading an events file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every record read.
+    Clean,
+    /// The last record is incomplete: what a killed writer leaves.
+    Cut,
+    /// A complete record at this byte offset fails its checksum or does not decode: the file
+    /// was changed or damaged after it was written.
+    Damaged(usize),
+}
+
+/// The events of a file, up to the first incomplete or corrupt record, and how it ended.
+pub fn read_events(path: &Path) -> std::io::Result<(Vec<pb::Event>, Ending)> {
     let bytes = fs_err::read(path)?;
     let mut events = Vec::new();
     let mut i = 0usize;
     while i < bytes.len() {
         if bytes.len() - i < 12 {
-            return Ok((events, false));
+            return Ok((events, Ending::Cut));
         }
         let len_bytes = &bytes[i..i + 8];
         let len = u64::from_le_bytes(len_bytes.try_into().unwrap()) as usize;
         let len_crc = u32::from_le_bytes(bytes[i + 8..i + 12].try_into().unwrap());
-        if masked_crc(len_bytes) != len_crc || bytes.len() - i - 12 < len + 4 {
-            return Ok((events, false));
+        if masked_crc(len_bytes) != len_crc {
+            return Ok((events, Ending::Damaged(i)));
+        }
+        if bytes.len() - i - 12 < len.saturating_add(4) {
+            return Ok((events, Ending::Cut));
         }
         let data = &bytes[i + 12..i + 12 + len];
         let data_crc = u32::from_le_bytes(bytes[i + 12 + len..i + 16 + len].try_into().unwrap());
         if masked_crc(data) != data_crc {
-            return Ok((events, false));
+            return Ok((events, Ending::Damaged(i)));
         }
         match pb::Event::decode(data) {
             Ok(e) => events.push(e),
-            Err(_) => return Ok((events, false)),
+            Err(_) => return Ok((events, Ending::Damaged(i))),
         }
         i += 16 + len;
     }
-    Ok((events, true))
+    Ok((events, Ending::Clean))
 }
 
 /// Event files of a directory, in name order (the order TensorBoard reads them).
@@ -495,7 +509,14 @@ pub fn truncate_after(dir: &Path, max_step: i64) -> anyhow::Result<Option<PathBu
     let mut kept = Vec::new();
     let mut have_version = false;
     for f in &files {
-        let (events, _) = read_events(f)?;
+        let (events, ending) = read_events(f)?;
+        if let Ending::Damaged(at) = ending {
+            eprintln!(
+                "warning: {}: damaged at byte {at} (a record fails its checksum): the {} events before it are kept, the rest dropped (scalars.csv keeps every epoch)",
+                f.display(),
+                events.len()
+            );
+        }
         for e in events {
             match &e.what {
                 Some(pb::What::FileVersion(_)) if !have_version => {
@@ -546,19 +567,28 @@ mod tests {
         }
         w.session_end(50, SessionStatus::Running).unwrap();
         let (events, clean) = read_events(&w.path).unwrap();
-        assert!(clean);
+        assert_eq!(clean, Ending::Clean);
         assert_eq!(events.len(), 8);
+        // A flipped byte inside a complete record: damaged there, not cut.
+        let good = fs_err::read(&w.path).unwrap();
+        let mut flipped = good.clone();
+        let at = good.len() - 10;
+        flipped[at] ^= 0xff;
+        fs_err::write(&w.path, &flipped).unwrap();
+        let (_, ending) = read_events(&w.path).unwrap();
+        assert!(matches!(ending, Ending::Damaged(i) if i < at), "{ending:?}");
+        fs_err::write(&w.path, &good).unwrap();
         // A torn last record is ignored by the reader.
         let mut bytes = fs_err::read(&w.path).unwrap();
         bytes.extend_from_slice(&[1, 2, 3]);
         fs_err::write(&w.path, &bytes).unwrap();
         let (events2, clean2) = read_events(&w.path).unwrap();
-        assert!(!clean2);
+        assert_eq!(clean2, Ending::Cut);
         assert_eq!(events2.len(), 8);
         // Truncation keeps steps <= 30, drops the session end and the torn tail.
         let f = truncate_after(d.path(), 30).unwrap().unwrap();
         let (events3, clean3) = read_events(&f).unwrap();
-        assert!(clean3);
+        assert_eq!(clean3, Ending::Clean);
         assert_eq!(events3.len(), 5, "version, start, 3 scalars");
         assert!(events3.iter().all(|e| !is_session_end(e)));
     }
