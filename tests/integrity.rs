@@ -351,3 +351,45 @@ fn a_damaged_scalars_file_is_named_by_report() {
         text(&o)
     );
 }
+
+/// While one process trains a run, a plain `train` of it exits 75 and changes nothing; `train
+/// --wait` (how sweeps start runs) says once that it waits, with the holder's pid, and leaves
+/// the run completed when the holder completes it: never trained twice.
+#[test]
+fn a_second_train_of_a_held_run_exits_75_or_waits() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("run");
+    let ds = dir.to_str().unwrap();
+    let flags = ["epochs=4", "max_images=400"];
+    let mut first = spawn(&train_args(ds, &flags));
+    wait_for(
+        "the first process to start",
+        Duration::from_secs(60),
+        || dir.join("progress.json").exists(),
+    );
+    let o = run(&train_args(ds, &flags));
+    assert_eq!(o.status.code(), Some(75), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "is being trained by another process (pid {} on ",
+            first.id()
+        )),
+        "{}",
+        text(&o)
+    );
+    let mut args = train_args(ds, &flags);
+    args.insert(1, "--wait");
+    let o = run(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let waiting = format!(
+        "waiting: it is being trained by another process (pid {} on ",
+        first.id()
+    );
+    assert_eq!(t.matches(&waiting).count(), 1, "{t}");
+    assert!(t.contains("is already completed; nothing to do"), "{t}");
+    assert!(first.wait().unwrap().success());
+    let info = read_json(&dir.join("run.json"));
+    assert_eq!(info["status"], "completed");
+    assert_eq!(info["attempts"], 1, "trained once");
+}

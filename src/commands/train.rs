@@ -13,6 +13,11 @@ pub struct Args {
     /// Never download a missing dataset (also DDIM_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
+    /// When another process trains the run, wait for it (said once, with its pid and host)
+    /// instead of exiting 75: a run it completes is left completed, one it leaves unfinished
+    /// continues here. Sweeps start their runs with it.
+    #[arg(long)]
+    pub wait: bool,
     /// Training flags as FLAG=VALUE (see `ddim-sweep flags`).
     #[arg(value_name = "FLAG=VALUE")]
     pub flags: Vec<String>,
@@ -22,7 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let given = parse_assignments(&args.flags).map_err(crate::error::Error::input)?;
     let stop = Stop::install()?;
     let policy = crate::data::availability::FetchPolicy::from_env(args.offline);
-    match train::run(&args.run_dir, &given, &stop, &policy)? {
+    match train::run(&args.run_dir, &given, &stop, &policy, args.wait)? {
         Outcome::Completed { .. } => Ok(Exit::Done.into()),
         Outcome::AlreadyCompleted => {
             println!(

@@ -78,7 +78,7 @@ impl LocalExecutor {
 /// The command that trains one run in one slot.
 fn train_command(binary: &Path, run_dir: &Path, slot: &Slot) -> Command {
     let mut c = Command::new(binary);
-    c.arg("train").arg("--run-dir").arg(run_dir);
+    c.arg("train").arg("--wait").arg("--run-dir").arg(run_dir);
     if std::env::var_os("OMP_NUM_THREADS").is_none() {
         c.env("OMP_NUM_THREADS", slot.threads.to_string());
     }

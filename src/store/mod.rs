@@ -209,6 +209,33 @@ impl RunDir {
             .unwrap_or_default()
     }
 
+    /// Takes the run's lock like [`RunDir::lock`]; when another process holds it, says so
+    /// once (with that process's pid and host) and waits until it is free, or returns None as
+    /// soon as `give_up` says so (a stop signal).
+    pub fn lock_waiting(&self, give_up: impl Fn() -> bool) -> anyhow::Result<Option<File>> {
+        let mut said = false;
+        loop {
+            match self.lock() {
+                Ok(f) => return Ok(Some(f)),
+                Err(e) if crate::error::exit_for(&e) == crate::process::Exit::Busy => {
+                    if !said {
+                        eprintln!(
+                            "run {}: waiting: it is being trained by another process{}",
+                            self.root.display(),
+                            self.holder_text()
+                        );
+                        said = true;
+                    }
+                    if give_up() {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Takes the run's exclusive lock (held until the returned file is dropped), or says
     /// that another process holds it.
     pub fn lock(&self) -> anyhow::Result<File> {

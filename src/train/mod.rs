@@ -103,11 +103,27 @@ pub fn run(
     given: &[(String, Value)],
     stop: &Stop,
     fetch: &crate::data::availability::FetchPolicy,
+    wait: bool,
 ) -> anyhow::Result<Outcome> {
     let dir = RunDir::new(run_dir);
     fs_err::create_dir_all(&dir.root)
         .with_context(|| format!("creating {}", dir.root.display()))?;
-    let _lock = dir.lock()?;
+    let _lock = if wait {
+        match dir.lock_waiting(|| stop.requested().is_some())? {
+            Some(lock) => lock,
+            // Stopped while waiting: the run is the other process's, untouched (exit 75,
+            // so that no executor marks it for this process).
+            None => {
+                return Err(crate::error::Error::Busy(format!(
+                    "run {}: stopped while waiting for another process to finish training it; left to it",
+                    dir.root.display()
+                ))
+                .into())
+            }
+        }
+    } else {
+        dir.lock()?
+    };
     let (flags, is_new) = flags_for(&dir, given)?;
     if dir
         .read_info()?

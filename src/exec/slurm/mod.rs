@@ -3,7 +3,7 @@
 //! `squeue` and reports starts and ends. Progress and status come from the runs' own files
 //! on the shared filesystem.
 //!
-//! - Each task runs `ddim-sweep train --run-dir DIR` by `exec` from its batch script, so
+//! - Each task runs `ddim-sweep train --wait --run-dir DIR` by `exec` from its batch script, so
 //!   Slurm's signals reach the run itself: `--signal=B:USR1@S` warns it before the time limit
 //!   (it checkpoints and ends `interrupted`), `scancel` ends it `interrupted`.
 //! - A task that ended without writing its end (killed, node lost, out of memory) is settled
@@ -283,7 +283,7 @@ DIR=${{RUNS[$SLURM_ARRAY_TASK_ID]}}
 exec >> "$DIR/train.log" 2>&1
 echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) attempt by Slurm task ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname)"
 export OMP_NUM_THREADS=${{OMP_NUM_THREADS:-${{SLURM_CPUS_PER_TASK:-1}}}}
-exec {} train --run-dir "$DIR"
+exec {} train --wait --run-dir "$DIR"
 "#,
         quote(binary)
     ));
