@@ -116,6 +116,66 @@ pub struct RunInfo {
     /// is checked against them wherever the run is read (see [`super::RunDir::read_flags`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<BTreeMap<String, String>>,
+    /// Every ended attempt, oldest first: how it ended, why, where (a lost node shows here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Attempt>,
+}
+
+/// One ended attempt of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Attempt {
+    pub attempt: u32,
+    pub started: String,
+    /// When it ended; absent for a `lost` attempt (its process could not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    /// completed, failed, interrupted, stopped, or `lost`: its process vanished without
+    /// recording its end (killed, or its node lost).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub host: String,
+    /// The Slurm node, when Slurm ran it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    /// The last step it recorded (its checkpoint's, or the end).
+    pub step: i64,
+}
+
+impl Attempt {
+    /// The attempt `info` describes, ended with its current status and reason.
+    pub fn of(info: &RunInfo) -> Attempt {
+        Attempt {
+            attempt: info.attempts,
+            started: info.started.clone(),
+            ended: info.ended.clone(),
+            status: info.status.to_string(),
+            reason: info.reason.clone(),
+            host: info.host.clone(),
+            node: info
+                .slurm
+                .as_ref()
+                .map(|s| s.node.clone())
+                .unwrap_or_default(),
+            step: info.step,
+        }
+    }
+}
+
+impl RunInfo {
+    /// Records the attempt `info` describes in `history` (replacing an entry of the same
+    /// attempt: the last word about it wins).
+    pub fn record_attempt(&mut self) {
+        if self.attempts == 0 {
+            return;
+        }
+        let a = Attempt::of(self);
+        match self.history.last_mut() {
+            Some(last) if last.attempt == a.attempt => *last = a,
+            _ => self.history.push(a),
+        }
+    }
 }
 
 /// The record of `flags` kept in run.json.
@@ -152,6 +212,7 @@ impl Default for RunInfo {
             slurm: None,
             threads: 0,
             flags: None,
+            history: Vec::new(),
             parameters: 0,
             train_images: 0,
             valid_images: 0,

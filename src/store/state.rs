@@ -136,6 +136,8 @@ impl RunDir {
                 let _ = fs_err::remove_file(self.stop_request());
             }
             Some(mut info) if info.status == Status::Running && !self.is_locked() => {
+                info.reason = Some(lost_reason(&info));
+                info.record_lost();
                 info.status = Status::Interrupted;
                 info.reason = Some(format!(
                     "its process (pid {} on {}) is gone; continues from its last checkpoint",
@@ -152,8 +154,14 @@ impl RunDir {
     /// previous attempt's reason and metrics cleared; `fill` adds what the trainer knows.
     /// A completed run is refused.
     pub fn start(&self, fill: impl FnOnce(&mut RunInfo)) -> anyhow::Result<RunInfo> {
-        let prev = self.read_info()?.unwrap_or_default();
+        let mut prev = self.read_info()?.unwrap_or_default();
         allowed(prev.status, Status::Running).map_err(|e| self.refused(e))?;
+        if prev.status == Status::Running {
+            // The attempt before this one vanished without recording its end (this process
+            // holds the lock now): killed, or its node lost.
+            prev.reason = Some(lost_reason(&prev));
+            prev.record_lost();
+        }
         let now = now_rfc3339_millis();
         let mut info = RunInfo {
             status: Status::Running,
@@ -194,6 +202,7 @@ impl RunDir {
         info.status = status;
         info.reason = reason;
         info.ended = Some(now_rfc3339_millis());
+        info.record_attempt();
         let _ = self.write_info(info);
     }
 
@@ -283,6 +292,39 @@ impl RunDir {
         });
         self.mark(status, &reason);
         (status, Some(reason))
+    }
+}
+
+/// Why an attempt recorded `running` is gone, as its history says: where it ran, and what
+/// Slurm's environment tells of a requeue.
+fn lost_reason(info: &RunInfo) -> String {
+    let node = info.slurm.as_ref().map(|s| s.node.as_str()).unwrap_or("");
+    let now = super::run_info::SlurmTask::from_env();
+    match now {
+        Some(t) if !node.is_empty() && t.restarts.unwrap_or(0) > 0 && t.node != node => format!(
+            "no word from its process (pid {} on node {node}): the node was lost; Slurm requeued the task (restart {}) and it continues on {}",
+            info.pid,
+            t.restarts.unwrap_or(0),
+            t.node
+        ),
+        _ => format!(
+            "no word from its process (pid {} on {}): killed, or its machine lost",
+            info.pid,
+            if node.is_empty() { &info.host } else { node }
+        ),
+    }
+}
+
+impl RunInfo {
+    /// Records the current attempt as `lost` in `history` (its status stays as it is).
+    fn record_lost(&mut self) {
+        let status = self.status;
+        self.record_attempt();
+        if let Some(last) = self.history.last_mut() {
+            last.status = "lost".into();
+            last.ended = None;
+        }
+        self.status = status;
     }
 }
 
@@ -445,5 +487,30 @@ mod tests {
             signal: None,
         };
         assert_eq!(r.settle(&one), (Status::Completed, None));
+    }
+
+    #[test]
+    fn history_keeps_every_attempt_and_a_lost_one() {
+        let (_d, r) = run_with(None);
+        let mut a = r.start(|_| {}).unwrap();
+        a.step = 30;
+        r.write_info(&a).unwrap();
+        // The first attempt vanishes (no end recorded); the second one finds it running.
+        let mut b = r.start(|_| {}).unwrap();
+        assert_eq!(b.history.len(), 1);
+        assert_eq!(b.history[0].status, "lost");
+        assert_eq!((b.history[0].attempt, b.history[0].step), (1, 30));
+        assert!(b.history[0].ended.is_none());
+        assert!(b.history[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("no word from its process"));
+        assert_eq!(b.status, Status::Running, "the new attempt runs");
+        r.finish(&mut b, Status::Completed, None);
+        let h = r.read_info().unwrap().unwrap().history;
+        assert_eq!(h.len(), 2);
+        assert_eq!((h[1].attempt, h[1].status.as_str()), (2, "completed"));
+        assert!(h[1].ended.is_some());
     }
 }

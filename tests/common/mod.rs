@@ -189,6 +189,8 @@ pub fn running_past(dir: &Path, step: i64) -> bool {
 pub struct Cluster {
     pub dir: PathBuf,
     pub conf: PathBuf,
+    /// Its nodes: this host (one node), or n1..nN.
+    pub nodes: usize,
 }
 
 const CLUSTER_PREFIX: &str = "ddim-sweep-test-slurm-";
@@ -214,20 +216,30 @@ extern "C" fn stop_cluster_at_exit() {
 
 static CLUSTER: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
 
-/// Two free ports on 127.0.0.1, next to each other (slurmctld's and slurmd's).
-fn free_port_pair() -> u16 {
+/// Free ports on 127.0.0.1 in a row: slurmctld's, then one per slurmd (PORT+1, and PORT+1+i
+/// for node i of several).
+fn free_ports(nodes: usize) -> u16 {
     for _ in 0..50 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let p = l.local_addr().unwrap().port();
-        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+        let all_free = (1..=nodes as u16 + 1)
+            .all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok());
+        if p < 65000 && all_free {
             return p;
         }
     }
-    panic!("no free port pair");
+    panic!("no free ports");
 }
 
+/// The cluster of one node (this host, 2 CPUs).
 pub fn cluster() -> &'static Cluster {
-    CLUSTER.get_or_init(|| {
+    cluster_of(1)
+}
+
+/// The cluster of `nodes` nodes (n1..nN, 1 CPU each, one slurmd each); a test process has
+/// one cluster.
+pub fn cluster_of(nodes: usize) -> &'static Cluster {
+    let c = CLUSTER.get_or_init(|| {
         // Clusters of test processes that are gone.
         for e in std::fs::read_dir(std::env::temp_dir())
             .into_iter()
@@ -256,7 +268,8 @@ pub fn cluster() -> &'static Cluster {
             .arg(slurm_script())
             .arg("start")
             .arg(&dir)
-            .arg(free_port_pair().to_string())
+            .arg(free_ports(nodes).to_string())
+            .arg(nodes.to_string())
             .output()
             .expect("bash runs");
         assert!(
@@ -267,8 +280,11 @@ pub fn cluster() -> &'static Cluster {
         Cluster {
             conf: dir.join("slurm.conf"),
             dir,
+            nodes,
         }
-    })
+    });
+    assert_eq!(c.nodes, nodes, "one cluster per test process");
+    c
 }
 
 impl Cluster {
@@ -301,6 +317,30 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("{program}: {e}"));
         assert!(o.status.success(), "{program} {args:?}: {}", text(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A lost node: its slurmd and every process of its jobs killed at once (SIGKILL).
+    pub fn kill_node(&self, node: &str) {
+        let o = Command::new("bash")
+            .arg(slurm_script())
+            .arg("kill-node")
+            .arg(&self.dir)
+            .arg(node)
+            .output()
+            .expect("bash runs");
+        assert!(o.status.success(), "kill-node: {}", text(&o));
+    }
+
+    /// Starts a lost node's slurmd again and waits until the node is idle.
+    pub fn revive_node(&self, node: &str) {
+        let o = Command::new("bash")
+            .arg(slurm_script())
+            .arg("revive-node")
+            .arg(&self.dir)
+            .arg(node)
+            .output()
+            .expect("bash runs");
+        assert!(o.status.success(), "revive-node: {}", text(&o));
     }
 
     /// `JOBID_TASKID` of the tasks in the queue (pending or running).

@@ -1,0 +1,181 @@
+//! `--executor slurm` on a cluster of two nodes (n1, n2: one slurmd each, 1 CPU each, on
+//! this machine; scripts/slurm.sh start DIR PORT 2): a sweep spreads over both, and a node
+//! lost under a running task costs the run one checkpoint interval, not the run.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn dirs(runs: &Path, label: &str) -> Vec<PathBuf> {
+    run_dirs(runs, label)
+        .into_iter()
+        .map(|id| runs.join(label).join(id))
+        .filter(|p| p.join("flags.yaml").exists())
+        .collect()
+}
+
+fn info(dir: &Path) -> serde_json::Value {
+    read_json(&dir.join("run.json"))
+}
+
+fn seconds(t: &serde_json::Value) -> f64 {
+    let t = humantime::parse_rfc3339(t.as_str().unwrap()).unwrap();
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The same runs trained by the local executor and on the cluster give the same numbers.
+fn assert_same_numbers(local: &Path, slurm: &Path, label: &str) {
+    let a = dirs(local, label);
+    let b = dirs(slurm, label);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.file_name(), y.file_name(), "same run ids");
+        assert_eq!(scalars_without_timing(x), scalars_without_timing(y));
+        assert_eq!(
+            fs::read(x.join("model.safetensors")).unwrap(),
+            fs::read(y.join("model.safetensors")).unwrap(),
+            "bit-identical weights of {}",
+            y.display()
+        );
+    }
+}
+
+/// Eight runs with --jobs 2 over two nodes: both nodes used, never more than 2 at once, the
+/// numbers of the local executor.
+#[test]
+fn eight_runs_spread_over_both_nodes_and_match_local() {
+    let _s = serial();
+    let c = cluster_of(2);
+    let d = tempfile::tempdir().unwrap();
+    let s = write_sweep(
+        d.path(),
+        "eight.yaml",
+        &sweep_body(
+            "eight",
+            "  epochs: 1\n  max_images: 100\n  image_size: 16\n",
+            "  lr: [1.0e-3, 2.0e-3, 3.0e-3, 4.0e-3]\n  loss_on: [noise, image]\n",
+        ),
+    );
+    let local = d.path().join("local");
+    let o = run(&run_args(&s, &local, &["--jobs", "2"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let runs = d.path().join("slurm");
+    let o = c.run(&run_args(
+        &s,
+        &runs,
+        &["--executor", "slurm", "--jobs", "2"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("8 completed now, 0 failed"),
+        "{}",
+        text(&o)
+    );
+    assert_same_numbers(&local, &runs, "eight");
+    let mut nodes = std::collections::BTreeSet::new();
+    let spans: Vec<(f64, f64)> = dirs(&runs, "eight")
+        .iter()
+        .map(|r| {
+            let i = info(r);
+            assert_eq!(i["status"], "completed");
+            nodes.insert(i["slurm"]["node"].as_str().unwrap().to_string());
+            (seconds(&i["started"]), seconds(&i["ended"]))
+        })
+        .collect();
+    assert_eq!(nodes.into_iter().collect::<Vec<_>>(), ["n1", "n2"]);
+    for (s0, _) in &spans {
+        let at_once = spans.iter().filter(|(a, b)| a <= s0 && s0 < b).count();
+        assert!(at_once <= 2, "{at_once} runs at once: {spans:?}");
+    }
+}
+
+/// The node of a running task is lost (its slurmd and every process of the task killed at
+/// once: the run hears nothing): Slurm requeues the task, it continues on the other node from
+/// its last checkpoint and completes bit-identical to an uninterrupted run; its history names
+/// the lost node; nothing is left running.
+#[test]
+fn a_lost_node_costs_one_checkpoint_interval_not_the_run() {
+    let _s = serial();
+    let c = cluster_of(2);
+    let d = tempfile::tempdir().unwrap();
+    let s = write_sweep(
+        d.path(),
+        "lost.yaml",
+        &sweep_body(
+            "lost",
+            "  epochs: 3\n  max_images: 600\n  image_size: 32\n  checkpoint_every: 3\n",
+            "  loss_on: [noise]\n",
+        ),
+    );
+    let local = d.path().join("local");
+    assert!(run(&run_args(&s, &local, &[])).status.success());
+    let runs = d.path().join("slurm");
+    let sweep = c.spawn(&run_args(&s, &runs, &["--executor", "slurm"]));
+    let r = wait_for_run_dir(&runs, "lost");
+    wait_for("a checkpoint", Duration::from_secs(120), || {
+        running_past(&r, 6)
+    });
+    let node = info(&r)["slurm"]["node"].as_str().unwrap().to_string();
+    c.kill_node(&node);
+    // The node comes back when this test ends, also when it fails.
+    struct Revive<'a>(&'a Cluster, String);
+    impl Drop for Revive<'_> {
+        fn drop(&mut self) {
+            self.0.revive_node(&self.1);
+        }
+    }
+    let _revive = Revive(c, node.clone());
+    let out = sweep.wait_with_output().unwrap();
+    let ended = out.status;
+    let said = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ended.success(), "{said}");
+    let i = info(&r);
+    assert_eq!(i["status"], "completed", "{i}");
+    assert_eq!(i["attempts"], 2, "{i}");
+    let history = i["history"].as_array().unwrap();
+    assert_eq!(history[0]["status"], "lost", "{i}");
+    assert_eq!(history[0]["node"], node.as_str(), "{i}");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("node {node}): the node was lost")),
+        "{i}"
+    );
+    assert_eq!(history[1]["status"], "completed", "{i}");
+    assert_ne!(
+        history[1]["node"],
+        node.as_str(),
+        "continued on the other node: {i}"
+    );
+    assert_same_numbers(&local, &runs, "lost");
+    assert!(c.queued().is_empty());
+}
+
+fn wait_for_run_dir(runs: &Path, label: &str) -> PathBuf {
+    let mut found = None;
+    wait_for("the run directory", Duration::from_secs(60), || {
+        found = runs
+            .join(label)
+            .exists()
+            .then(|| dirs(runs, label).into_iter().next())
+            .flatten();
+        found.is_some()
+    });
+    found.unwrap()
+}
