@@ -282,7 +282,12 @@ fn a_task_killed_without_writing_its_status_is_not_left_running() {
         i["status"] == "failed" || i["status"] == "interrupted",
         "{i}"
     );
+    // Without accounting, the controller's memory of the job says how it ended.
     assert!(i["reason"].as_str().unwrap().contains("Slurm task"), "{i}");
+    assert!(
+        i["reason"].as_str().unwrap().contains("from scontrol"),
+        "{i}"
+    );
     // Resumable from its checkpoint by the next run.
     let o = c.run(&run_args(
         &s,

@@ -1,6 +1,8 @@
-//! `--executor slurm` on a cluster of two nodes (n1, n2: one slurmd each, 1 CPU each, on
-//! this machine; scripts/slurm.sh start DIR PORT 2): a sweep spreads over both, and a node
-//! lost under a running task costs the run one checkpoint interval, not the run.
+//! `--executor slurm` on a cluster of two nodes with accounting (n1, n2: one slurmd each, 1
+//! CPU each, on this machine; slurmdbd and MariaDB; scripts/slurm.sh start DIR PORT 2
+//! accounting): a sweep spreads over both, a node lost under a running task costs the run
+//! one checkpoint interval, not the run, and a task killed without a word is settled from
+//! `sacct`.
 
 mod common;
 use common::*;
@@ -56,7 +58,7 @@ fn assert_same_numbers(local: &Path, slurm: &Path, label: &str) {
 #[test]
 fn eight_runs_spread_over_both_nodes_and_match_local() {
     let _s = serial();
-    let c = cluster_of(2);
+    let c = cluster_of(2, true);
     let d = tempfile::tempdir().unwrap();
     let s = write_sweep(
         d.path(),
@@ -107,7 +109,7 @@ fn eight_runs_spread_over_both_nodes_and_match_local() {
 #[test]
 fn a_lost_node_costs_one_checkpoint_interval_not_the_run() {
     let _s = serial();
-    let c = cluster_of(2);
+    let c = cluster_of(2, true);
     let d = tempfile::tempdir().unwrap();
     let s = write_sweep(
         d.path(),
@@ -178,4 +180,55 @@ fn wait_for_run_dir(runs: &Path, label: &str) -> PathBuf {
         found.is_some()
     });
     found.unwrap()
+}
+
+/// A task killed without writing its status (SIGKILL to its batch shell's process group) is
+/// settled from accounting: the reason quotes `sacct`'s state; the next run finishes it.
+#[test]
+fn a_killed_task_is_settled_from_sacct() {
+    let _s = serial();
+    let c = cluster_of(2, true);
+    let d = tempfile::tempdir().unwrap();
+    let s = write_sweep(
+        d.path(),
+        "acct.yaml",
+        &sweep_body(
+            "acct",
+            "  epochs: 3\n  max_images: 600\n  image_size: 32\n  checkpoint_every: 3\n",
+            "  loss_on: [noise]\n",
+        ),
+    );
+    let runs = d.path().join("runs");
+    let sweep = c.spawn(&run_args(&s, &runs, &["--executor", "slurm"]));
+    let r = wait_for_run_dir(&runs, "acct");
+    wait_for("a checkpoint", Duration::from_secs(120), || {
+        running_past(&r, 3)
+    });
+    let i = info(&r);
+    let key = format!(
+        "{}_{}",
+        i["slurm"]["job_id"].as_str().unwrap(),
+        i["slurm"]["task_id"].as_str().unwrap()
+    );
+    c.client("scancel", &["--signal=KILL", "--batch", &key]);
+    let o = sweep.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let i = info(&r);
+    let reason = i["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("Slurm task {key} ended")) && reason.contains("from sacct"),
+        "{i}"
+    );
+    let sacct = c.client(
+        "sacct",
+        &["-j", &key, "-X", "-n", "-P", "-o", "JobID,State"],
+    );
+    assert!(sacct.contains(&key), "accounting knows the task: {sacct}");
+    let o = c.run(&run_args(
+        &s,
+        &runs,
+        &["--executor", "slurm", "--retry-failed"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(info(&r)["status"], "completed");
 }

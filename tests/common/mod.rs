@@ -191,6 +191,8 @@ pub struct Cluster {
     pub conf: PathBuf,
     /// Its nodes: this host (one node), or n1..nN.
     pub nodes: usize,
+    /// Whether it keeps accounting (slurmdbd and MariaDB: sacct answers).
+    pub accounting: bool,
 }
 
 const CLUSTER_PREFIX: &str = "ddim-sweep-test-slurm-";
@@ -231,14 +233,14 @@ fn free_ports(nodes: usize) -> u16 {
     panic!("no free ports");
 }
 
-/// The cluster of one node (this host, 2 CPUs).
+/// The cluster of one node (this host, 2 CPUs), without accounting.
 pub fn cluster() -> &'static Cluster {
-    cluster_of(1)
+    cluster_of(1, false)
 }
 
-/// The cluster of `nodes` nodes (n1..nN, 1 CPU each, one slurmd each); a test process has
-/// one cluster.
-pub fn cluster_of(nodes: usize) -> &'static Cluster {
+/// The cluster of `nodes` nodes (n1..nN, 1 CPU each, one slurmd each), with accounting
+/// (slurmdbd and MariaDB) when asked; a test process has one cluster.
+pub fn cluster_of(nodes: usize, accounting: bool) -> &'static Cluster {
     let c = CLUSTER.get_or_init(|| {
         // Clusters of test processes that are gone.
         for e in std::fs::read_dir(std::env::temp_dir())
@@ -268,8 +270,9 @@ pub fn cluster_of(nodes: usize) -> &'static Cluster {
             .arg(slurm_script())
             .arg("start")
             .arg(&dir)
-            .arg(free_ports(nodes).to_string())
+            .arg(free_ports(nodes + 2).to_string())
             .arg(nodes.to_string())
+            .args(accounting.then_some("accounting"))
             .output()
             .expect("bash runs");
         assert!(
@@ -281,9 +284,14 @@ pub fn cluster_of(nodes: usize) -> &'static Cluster {
             conf: dir.join("slurm.conf"),
             dir,
             nodes,
+            accounting,
         }
     });
-    assert_eq!(c.nodes, nodes, "one cluster per test process");
+    assert_eq!(
+        (c.nodes, c.accounting),
+        (nodes, accounting),
+        "one cluster per test process"
+    );
     c
 }
 

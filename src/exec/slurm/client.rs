@@ -21,9 +21,29 @@ pub struct Final {
     /// COMPLETED, FAILED, TIMEOUT, CANCELLED, NODE_FAIL, OUT_OF_MEMORY, PREEMPTED...
     pub state: String,
     pub exit_code: String,
+    /// Who said so: `sacct` (accounting) or `scontrol` (the controller's memory).
+    pub source: &'static str,
 }
 
 impl Final {
+    /// Whether the state is an end (not PENDING, RUNNING, REQUEUED, ... as accounting shows
+    /// a job it has not yet been told the end of).
+    pub fn is_final(&self) -> bool {
+        ![
+            "PENDING",
+            "RUNNING",
+            "REQUEUED",
+            "REQUEUE_HOLD",
+            "REQUEUE_FED",
+            "CONFIGURING",
+            "COMPLETING",
+            "SUSPENDED",
+            "RESIZING",
+            "",
+        ]
+        .contains(&self.state.as_str())
+    }
+
     /// Whether a run whose task ended so may continue from its checkpoint.
     pub fn resumable(&self) -> bool {
         let s = self.state.as_str();
@@ -124,6 +144,7 @@ fn parse_sacct(text: &str, key: &str) -> Option<Final> {
         (f.len() >= 3 && f[0] == key).then(|| Final {
             state: f[1].split_whitespace().next().unwrap_or("").to_string(),
             exit_code: f[2].to_string(),
+            source: "sacct",
         })
     })
 }
@@ -138,22 +159,28 @@ fn parse_scontrol(text: &str) -> Option<Final> {
     Some(Final {
         state: field("JobState")?,
         exit_code: field("ExitCode").unwrap_or_default(),
+        source: "scontrol",
     })
 }
 
-/// How an ended task ended: `sacct` where the site has accounting, else `scontrol show job`
-/// (which remembers ended jobs for MinJobAge seconds); None when Slurm no longer knows.
+/// How an ended task ended: `sacct` where the site has accounting (asked a few times over
+/// some seconds: the controller hands a job's end to accounting a moment after it ends), else
+/// `scontrol show job` (which remembers ended jobs for MinJobAge seconds); None when Slurm no
+/// longer knows.
 pub fn final_state(key: &str) -> Option<Final> {
     let args: Vec<String> = ["-j", key, "-X", "-n", "-P", "-o", "JobID,State,ExitCode"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    if let Ok(o) = run("sacct", &args) {
+    for _ in 0..10 {
+        let Ok(o) = run("sacct", &args) else { break };
         let text = String::from_utf8_lossy(&o.stdout);
-        if o.status.success() && !text.contains("accounting storage is disabled") {
-            if let Some(f) = parse_sacct(&text, key) {
-                return Some(f);
-            }
+        if !o.status.success() || text.contains("accounting storage is disabled") {
+            break;
+        }
+        match parse_sacct(&text, key) {
+            Some(f) if f.is_final() => return Some(f),
+            _ => std::thread::sleep(std::time::Duration::from_millis(500)),
         }
     }
     let o = run(
@@ -235,12 +262,14 @@ mod tests {
             let f = Final {
                 state: s.into(),
                 exit_code: String::new(),
+                source: "sacct",
             };
             assert!(f.resumable() && f.by_the_cluster(), "{s}");
         }
         let failed = Final {
             state: "FAILED".into(),
             exit_code: "1:0".into(),
+            source: "sacct",
         };
         assert!(!failed.resumable());
         assert!(parse_scontrol("slurm_load_jobs error: Invalid job id specified").is_none());

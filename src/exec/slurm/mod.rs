@@ -182,8 +182,8 @@ fn ended_by(f: Option<&Final>, key: &str) -> Ended {
         Some(f) => Ended::Scheduler {
             resumable: f.resumable(),
             reason: format!(
-                "Slurm task {key} ended {} (exit code {}) without recording its end",
-                f.state, f.exit_code
+                "Slurm task {key} ended {} (exit code {}, from {}) without recording its end",
+                f.state, f.exit_code, f.source
             ),
         },
         None => Ended::Scheduler {
