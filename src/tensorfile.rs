@@ -21,6 +21,7 @@ pub const CHECKSUM: &str = "__sha256__";
 
 /// A tensor's dtype, shape and bytes on the CPU: what is hashed and what is written.
 struct Raw {
+    kind: Kind,
     dtype: Dtype,
     shape: Vec<usize>,
     data: Vec<u8>,
@@ -48,7 +49,12 @@ impl Raw {
             t.copy_data_u8(&mut data, numel);
         }
         let shape = t.size().iter().map(|&d| d as usize).collect();
-        Ok(Raw { dtype, shape, data })
+        Ok(Raw {
+            kind: t.kind(),
+            dtype,
+            shape,
+            data,
+        })
     }
 }
 
@@ -68,32 +74,37 @@ impl View for &Raw {
 }
 
 /// SHA-256 of `named` in name order: each tensor's name, dtype, shape and bytes.
-pub fn digest(named: &[(String, Tensor)]) -> [u8; 32] {
-    let mut order: Vec<&(String, Tensor)> = named.iter().filter(|(n, _)| n != CHECKSUM).collect();
-    order.sort_by(|a, b| a.0.cmp(&b.0));
+pub fn digest(named: &[(String, Tensor)]) -> anyhow::Result<[u8; 32]> {
+    Ok(digest_of(&raws(named)?))
+}
+
+fn digest_of(raws: &[(&str, Raw)]) -> [u8; 32] {
+    let mut order: Vec<&(&str, Raw)> = raws.iter().filter(|(n, _)| *n != CHECKSUM).collect();
+    order.sort_by(|a, b| a.0.cmp(b.0));
     let mut h = Sha256::new();
-    for (name, t) in order {
-        let t = t.to_device(Device::Cpu).contiguous();
-        h.update(format!("{name}\n{:?}\n{:?}\n", t.kind(), t.size()).as_bytes());
-        let numel = t.numel();
-        let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
-        if numel > 0 {
-            t.copy_data_u8(&mut bytes, numel);
-        }
-        h.update(&bytes);
+    for (name, r) in order {
+        h.update(format!("{name}\n{:?}\n{:?}\n", r.kind, r.shape).as_bytes());
+        h.update(&r.data);
     }
     h.finalize().into()
+}
+
+fn raws<S: AsRef<str>>(named: &[(S, Tensor)]) -> anyhow::Result<Vec<(&str, Raw)>> {
+    named
+        .iter()
+        .map(|(n, t)| Ok((n.as_ref(), Raw::of(t)?)))
+        .collect()
+}
+
+fn serialize_raws(raws: &[(&str, Raw)]) -> anyhow::Result<Vec<u8>> {
+    serialize(raws.iter().map(|(n, r)| (*n, r)), &None)
+        .map_err(|e| anyhow::anyhow!("cannot encode tensors as safetensors: {e:?}"))
 }
 
 /// `named` as the bytes of a safetensors file (written by the caller, which can then name
 /// the file when the disk refuses it).
 pub fn encode<S: AsRef<str>>(named: &[(S, Tensor)]) -> anyhow::Result<Vec<u8>> {
-    let raw = named
-        .iter()
-        .map(|(n, t)| Ok((n.as_ref(), Raw::of(t)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    serialize(raw.iter().map(|(n, r)| (*n, r)), &None)
-        .map_err(|e| anyhow::anyhow!("cannot encode tensors as safetensors: {e:?}"))
+    serialize_raws(&raws(named)?)
 }
 
 /// Writes `named` with its checksum to a temporary file next to `path`, reads it back and
@@ -104,9 +115,12 @@ pub fn write_verified_tmp(
     mut named: Vec<(String, Tensor)>,
 ) -> anyhow::Result<std::path::PathBuf> {
     named.retain(|(n, _)| n != CHECKSUM);
-    let sum = digest(&named);
-    named.push((CHECKSUM.to_string(), Tensor::from_slice(&sum)));
-    let bytes = encode(&named)?;
+    // Each tensor's bytes are taken once, for the checksum and for the file.
+    let mut raws = raws(&named)?;
+    let sum = Tensor::from_slice(&digest_of(&raws));
+    raws.push((CHECKSUM, Raw::of(&sum)?));
+    let bytes = serialize_raws(&raws)?;
+    drop(raws);
     let tmp = tmp_path(path);
     let written = (|| -> anyhow::Result<()> {
         write_synced(&tmp, &bytes).map_err(Error::io("write", path))?;
@@ -138,7 +152,8 @@ pub fn read_verified(path: &Path) -> Result<HashMap<String, Tensor>, Damaged> {
     if let Some(stored) = stored {
         let ok = stored.kind() == Kind::Uint8
             && stored.numel() == 32
-            && Vec::<u8>::try_from(&stored).ok().as_deref() == Some(&digest(&named)[..]);
+            && Vec::<u8>::try_from(&stored).ok().as_deref()
+                == digest(&named).ok().as_ref().map(|d| &d[..]);
         if !ok {
             return Err(Damaged::new(
                 path,
@@ -182,7 +197,7 @@ mod tests {
         // The digest depends on the bytes, not on the order of the list.
         let mut rev = tensors();
         rev.reverse();
-        assert_eq!(digest(&rev), digest(&tensors()));
+        assert_eq!(digest(&rev).unwrap(), digest(&tensors()).unwrap());
         // One flipped byte in the data: refused by the checksum.
         let mut bytes = fs_err::read(&p).unwrap();
         let n = bytes.len();

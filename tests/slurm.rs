@@ -2,6 +2,7 @@
 //! (scripts/slurm.sh: Debian's slurm-wlm, loopback only, no accounting), tiny CPU runs.
 
 mod common;
+use common::slurm::*;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,69 +16,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n";
-
 fn sweep(dir: &Path, label: &str, flags: &str, grid: &str) -> String {
-    let p = dir.join(format!("{label}.yaml"));
-    fs::write(
-        &p,
-        format!("label: {label}\nflags:\n{BASE}{flags}grid:\n{grid}"),
+    write_sweep(
+        dir,
+        &format!("{label}.yaml"),
+        &sweep_body(label, flags, grid),
     )
-    .unwrap();
-    p.to_str().unwrap().to_string()
-}
-
-fn run_dirs(runs: &Path, label: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(runs.join(label))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join("flags.yaml").exists())
-        .collect();
-    v.sort();
-    v
-}
-
-fn info(dir: &Path) -> serde_json::Value {
-    read_json(&dir.join("run.json"))
-}
-
-fn slurm_key(dir: &Path) -> String {
-    let i = info(dir);
-    format!(
-        "{}_{}",
-        i["slurm"]["job_id"].as_str().unwrap(),
-        i["slurm"]["task_id"].as_str().unwrap()
-    )
-}
-
-fn seconds(t: &serde_json::Value) -> f64 {
-    let t = humantime::parse_rfc3339(t.as_str().unwrap()).unwrap();
-    t.duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// The same runs trained by the local executor and by Slurm give the same numbers.
-fn assert_same_numbers(local: &Path, slurm: &Path, label: &str) {
-    let a = run_dirs(local, label);
-    let b = run_dirs(slurm, label);
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.file_name(), y.file_name(), "same run ids");
-        assert_eq!(
-            scalars_without_timing(x),
-            scalars_without_timing(y),
-            "{}",
-            y.display()
-        );
-        assert_eq!(
-            fs::read(x.join("model.safetensors")).unwrap(),
-            fs::read(y.join("model.safetensors")).unwrap(),
-            "bit-identical weights of {}",
-            y.display()
-        );
-    }
 }
 
 #[test]
@@ -105,7 +49,7 @@ fn a_sweep_on_slurm_matches_local_and_keeps_to_jobs() {
     assert_same_numbers(&local, &runs, "four");
 
     // Never more than 2 at once, from the runs' own start and end times.
-    let spans: Vec<(f64, f64)> = run_dirs(&runs, "four")
+    let spans: Vec<(f64, f64)> = run_paths(&runs, "four")
         .iter()
         .map(|r| {
             let i = info(r);
@@ -151,7 +95,7 @@ fn running_the_command_again_submits_nothing_twice() {
         "{}",
         text(&o)
     );
-    let first: Vec<String> = run_dirs(&runs, "again")
+    let first: Vec<String> = run_paths(&runs, "again")
         .iter()
         .map(|r| slurm_key(r))
         .collect();
@@ -172,12 +116,12 @@ fn running_the_command_again_submits_nothing_twice() {
         &["--executor", "slurm", "--jobs", "1"],
     ));
     assert!(o.status.success(), "{}", text(&o));
-    let again: Vec<String> = run_dirs(&runs, "again")
+    let again: Vec<String> = run_paths(&runs, "again")
         .iter()
         .map(|r| slurm_key(r))
         .collect();
     assert_eq!(first, again, "the same tasks, none submitted twice");
-    for r in run_dirs(&runs, "again") {
+    for r in run_paths(&runs, "again") {
         assert_eq!(info(&r)["status"], "completed");
     }
     let jobs: std::collections::BTreeSet<&str> =
@@ -206,7 +150,7 @@ fn a_cancelled_task_ends_interrupted_and_the_next_run_finishes_it_bit_identical(
     let runs = d.path().join("runs");
     let o = c.run(&run_args(&s, &runs, &["--executor", "slurm", "--detach"]));
     assert!(o.status.success(), "{}", text(&o));
-    let r = run_dirs(&runs, "cancel").remove(0);
+    let r = run_paths(&runs, "cancel").remove(0);
     wait_for("a checkpoint", Duration::from_secs(120), || {
         running_past(&r, 6)
     });
@@ -236,9 +180,9 @@ fn a_time_limit_warning_checkpoints_and_the_run_is_resubmitted() {
     let runs = d.path().join("runs");
     let child = c.spawn(&run_args(&s, &runs, &["--executor", "slurm"]));
     wait_for("the run to start", Duration::from_secs(60), || {
-        runs.join("limit").exists() && !run_dirs(&runs, "limit").is_empty()
+        runs.join("limit").exists() && !run_paths(&runs, "limit").is_empty()
     });
-    let r = run_dirs(&runs, "limit").remove(0);
+    let r = run_paths(&runs, "limit").remove(0);
     wait_for("a checkpoint", Duration::from_secs(120), || {
         running_past(&r, 6)
     });
@@ -268,9 +212,9 @@ fn a_task_killed_without_writing_its_status_is_not_left_running() {
     let runs = d.path().join("runs");
     let child = c.spawn(&run_args(&s, &runs, &["--executor", "slurm"]));
     wait_for("the run to start", Duration::from_secs(60), || {
-        runs.join("killed").exists() && !run_dirs(&runs, "killed").is_empty()
+        runs.join("killed").exists() && !run_paths(&runs, "killed").is_empty()
     });
-    let r = run_dirs(&runs, "killed").remove(0);
+    let r = run_paths(&runs, "killed").remove(0);
     wait_for("a checkpoint", Duration::from_secs(120), || {
         running_past(&r, 3)
     });
@@ -355,9 +299,9 @@ fn ctrl_c_cancels_the_tasks_and_the_next_run_finishes_them() {
     let args = run_args(&s, &runs, &["--executor", "slurm", "--jobs", "1"]);
     let child = c.spawn(&args);
     wait_for("the runs to be queued", Duration::from_secs(60), || {
-        runs.join("ctrlc").exists() && run_dirs(&runs, "ctrlc").len() == 2
+        runs.join("ctrlc").exists() && run_paths(&runs, "ctrlc").len() == 2
     });
-    let dirs = run_dirs(&runs, "ctrlc");
+    let dirs = run_paths(&runs, "ctrlc");
     wait_for("a checkpoint", Duration::from_secs(120), || {
         dirs.iter().any(|r| running_past(r, 3))
     });
@@ -443,7 +387,7 @@ fn a_race_on_slurm_submits_a_round_per_array() {
     let sweep_dir = runs.join("race");
     let race = common::race::check_against_scipy(&sweep_dir);
     common::race::check_outcome(&sweep_dir, &race);
-    let jobs: std::collections::BTreeSet<String> = run_dirs(&runs, "race")
+    let jobs: std::collections::BTreeSet<String> = run_paths(&runs, "race")
         .iter()
         .map(|r| slurm_key(r).split('_').next().unwrap().to_string())
         .collect();

@@ -5,8 +5,8 @@
 //! `sacct`.
 
 mod common;
+use common::slurm::*;
 use common::*;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,42 +15,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn dirs(runs: &Path, label: &str) -> Vec<PathBuf> {
-    run_dirs(runs, label)
-        .into_iter()
-        .map(|id| runs.join(label).join(id))
-        .filter(|p| p.join("flags.yaml").exists())
-        .collect()
-}
-
-fn info(dir: &Path) -> serde_json::Value {
-    read_json(&dir.join("run.json"))
-}
-
-fn seconds(t: &serde_json::Value) -> f64 {
-    let t = humantime::parse_rfc3339(t.as_str().unwrap()).unwrap();
-    t.duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// The same runs trained by the local executor and on the cluster give the same numbers.
-fn assert_same_numbers(local: &Path, slurm: &Path, label: &str) {
-    let a = dirs(local, label);
-    let b = dirs(slurm, label);
-    assert_eq!(a.len(), b.len());
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x.file_name(), y.file_name(), "same run ids");
-        assert_eq!(scalars_without_timing(x), scalars_without_timing(y));
-        assert_eq!(
-            fs::read(x.join("model.safetensors")).unwrap(),
-            fs::read(y.join("model.safetensors")).unwrap(),
-            "bit-identical weights of {}",
-            y.display()
-        );
-    }
 }
 
 /// Eight runs with --jobs 2 over two nodes: both nodes used, never more than 2 at once, the
@@ -86,7 +50,7 @@ fn eight_runs_spread_over_both_nodes_and_match_local() {
     );
     assert_same_numbers(&local, &runs, "eight");
     let mut nodes = std::collections::BTreeSet::new();
-    let spans: Vec<(f64, f64)> = dirs(&runs, "eight")
+    let spans: Vec<(f64, f64)> = run_paths(&runs, "eight")
         .iter()
         .map(|r| {
             let i = info(r);
@@ -175,7 +139,7 @@ fn wait_for_run_dir(runs: &Path, label: &str) -> PathBuf {
         found = runs
             .join(label)
             .exists()
-            .then(|| dirs(runs, label).into_iter().next())
+            .then(|| run_paths(runs, label).into_iter().next())
             .flatten();
         found.is_some()
     });
@@ -204,12 +168,7 @@ fn a_killed_task_is_settled_from_sacct() {
     wait_for("a checkpoint", Duration::from_secs(120), || {
         running_past(&r, 3)
     });
-    let i = info(&r);
-    let key = format!(
-        "{}_{}",
-        i["slurm"]["job_id"].as_str().unwrap(),
-        i["slurm"]["task_id"].as_str().unwrap()
-    );
+    let key = slurm_key(&r);
     c.client("scancel", &["--signal=KILL", "--batch", &key]);
     let o = sweep.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

@@ -38,8 +38,12 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
         let (info, damaged) = match run.read_info() {
             Ok(Some(info)) => {
                 // flags.yaml checked against the flags run.json recorded.
-                let flags = run.flags().exists().then(|| run.read_flags()).transpose();
-                let damaged = flags.err().map(|e| e.to_string());
+                let damaged = run
+                    .flags()
+                    .exists()
+                    .then(|| run.flags_damage(&info))
+                    .flatten()
+                    .map(|e| e.to_string());
                 (info, damaged)
             }
             Ok(None) => continue,

@@ -133,24 +133,41 @@ impl RunDir {
     /// recorded in run.json when the run was created (edited by hand: the run trained with
     /// the recorded ones), is a [`Damaged`] file, named with the flags that differ.
     pub fn read_flags(&self) -> Result<Flags, Damaged> {
+        let flags = self.parse_flags()?;
+        match self.read_info() {
+            Ok(Some(info)) => self.check_flags(&flags, &info).map(|()| flags),
+            _ => Ok(flags),
+        }
+    }
+
+    /// With `info` already read: why flags.yaml makes the run damaged (it does not parse, or
+    /// differs from the flags `info` recorded); None when it does not.
+    pub fn flags_damage(&self, info: &RunInfo) -> Option<Damaged> {
+        self.parse_flags()
+            .and_then(|f| self.check_flags(&f, info))
+            .err()
+    }
+
+    fn parse_flags(&self) -> Result<Flags, Damaged> {
         let path = self.flags();
         let text = fs::read_to_string(&path).map_err(|e| Damaged::new(&path, e))?;
-        let flags = Flags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))?;
-        let recorded = match self.read_info() {
-            Ok(Some(RunInfo {
-                flags: Some(recorded),
-                ..
-            })) => recorded,
-            _ => return Ok(flags),
+        Flags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))
+    }
+
+    /// `flags` against those `info` recorded when the run was created.
+    fn check_flags(&self, flags: &Flags, info: &RunInfo) -> Result<(), Damaged> {
+        let Some(recorded) = &info.flags else {
+            return Ok(());
         };
-        let now = run_info::flags_record(&flags);
+        let path = self.flags();
+        let now = run_info::flags_record(flags);
         let differ: Vec<String> = now
             .iter()
             .filter(|(k, v)| recorded.get(*k).is_some_and(|r| r != *v))
             .map(|(k, v)| format!("{k}: {v} there, {} recorded", recorded[k]))
             .collect();
         if differ.is_empty() {
-            return Ok(flags);
+            return Ok(());
         }
         Err(Damaged::changed(
             &path,
@@ -215,9 +232,9 @@ impl RunDir {
     pub fn lock_waiting(&self, give_up: impl Fn() -> bool) -> anyhow::Result<Option<File>> {
         let mut said = false;
         loop {
-            match self.lock() {
-                Ok(f) => return Ok(Some(f)),
-                Err(e) if crate::error::exit_for(&e) == crate::process::Exit::Busy => {
+            match self.try_lock()? {
+                Some(f) => return Ok(Some(f)),
+                None => {
                     if !said {
                         eprintln!(
                             "run {}: waiting: it is being trained by another process{}",
@@ -231,7 +248,6 @@ impl RunDir {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(200));
                 }
-                Err(e) => return Err(e),
             }
         }
     }
@@ -239,6 +255,18 @@ impl RunDir {
     /// Takes the run's exclusive lock (held until the returned file is dropped), or says
     /// that another process holds it.
     pub fn lock(&self) -> anyhow::Result<File> {
+        self.try_lock()?.ok_or_else(|| {
+            crate::error::Error::Busy(format!(
+                "run {} is being trained by another process{}; wait for it or stop it first",
+                self.root.display(),
+                self.holder_text()
+            ))
+            .into()
+        })
+    }
+
+    /// The run's lock, or None when another process holds it.
+    fn try_lock(&self) -> anyhow::Result<Option<File>> {
         fs::create_dir_all(&self.root)?;
         let f = File::options()
             .create(true)
@@ -246,13 +274,8 @@ impl RunDir {
             .write(true)
             .open(self.lock_file())?;
         match f.try_lock() {
-            Ok(()) => Ok(f),
-            Err(std::fs::TryLockError::WouldBlock) => Err(crate::error::Error::Busy(format!(
-                "run {} is being trained by another process{}; wait for it or stop it first",
-                self.root.display(),
-                self.holder_text()
-            ))
-            .into()),
+            Ok(()) => Ok(Some(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
     }

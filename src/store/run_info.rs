@@ -163,14 +163,25 @@ impl Attempt {
     }
 }
 
+impl Attempt {
+    /// The attempt `info` describes, vanished without recording its end, and why.
+    pub fn lost(info: &RunInfo, why: String) -> Attempt {
+        Attempt {
+            ended: None,
+            status: "lost".into(),
+            reason: Some(why),
+            ..Attempt::of(info)
+        }
+    }
+}
+
 impl RunInfo {
-    /// Records the attempt `info` describes in `history` (replacing an entry of the same
-    /// attempt: the last word about it wins).
-    pub fn record_attempt(&mut self) {
-        if self.attempts == 0 {
+    /// Records `a` in `history`, replacing an entry of the same attempt (the last word about
+    /// it wins); nothing before the first attempt.
+    pub fn record(&mut self, a: Attempt) {
+        if a.attempt == 0 {
             return;
         }
-        let a = Attempt::of(self);
         match self.history.last_mut() {
             Some(last) if last.attempt == a.attempt => *last = a,
             _ => self.history.push(a),

@@ -4,7 +4,7 @@
 //! Every change of a run's status goes through here: the orchestrator queues and settles,
 //! training starts and finishes an attempt, a signal or an executor marks.
 
-use super::run_info::flags_record;
+use super::run_info::{flags_record, Attempt};
 use super::{RunDir, RunInfo, Status};
 use crate::files::write_atomic;
 use crate::flags::{show_value, Flags};
@@ -66,7 +66,7 @@ impl RunDir {
             Ok(None) => return RunState::New,
             Err(_) => return RunState::Damaged,
         };
-        if info.flags.is_some() && self.read_flags().is_err() {
+        if info.flags.is_some() && self.flags_damage(&info).is_some() {
             return RunState::Damaged;
         }
         match info.status {
@@ -86,7 +86,7 @@ impl RunDir {
     pub fn damage(&self) -> Option<String> {
         match self.read_info() {
             Err(e) => Some(format!("{e:#}")),
-            Ok(Some(i)) if i.flags.is_some() => self.read_flags().err().map(|e| e.to_string()),
+            Ok(Some(i)) if i.flags.is_some() => self.flags_damage(&i).map(|e| e.to_string()),
             Ok(_) => None,
         }
     }
@@ -111,7 +111,14 @@ impl RunDir {
                 );
             }
         }
-        match self.read_info()? {
+        let mut info = self.read_info()?;
+        if let Some(i) = info.as_mut().filter(|i| i.flags.is_none()) {
+            // Created before run.json recorded its flags: they were just checked against
+            // the plan, so they are recorded now.
+            i.flags = Some(flags_record(flags));
+            self.write_info(i)?;
+        }
+        match info {
             None => self.write_info(&RunInfo {
                 status: Status::Queued,
                 label: Some(label.to_string()),
@@ -121,13 +128,6 @@ impl RunDir {
                 flags: Some(flags_record(flags)),
                 ..Default::default()
             })?,
-            Some(mut info) if info.flags.is_none() => {
-                // Created before run.json recorded its flags: they were just checked
-                // against the plan, so they are recorded now.
-                info.flags = Some(flags_record(flags));
-                self.write_info(&info)?;
-                return self.queue(flags, label, None);
-            }
             Some(RunInfo {
                 status: Status::Stopped,
                 ..
@@ -136,8 +136,7 @@ impl RunDir {
                 let _ = fs_err::remove_file(self.stop_request());
             }
             Some(mut info) if info.status == Status::Running && !self.is_locked() => {
-                info.reason = Some(lost_reason(&info));
-                info.record_lost();
+                info.record(Attempt::lost(&info, lost_reason(&info)));
                 info.status = Status::Interrupted;
                 info.reason = Some(format!(
                     "its process (pid {} on {}) is gone; continues from its last checkpoint",
@@ -159,8 +158,7 @@ impl RunDir {
         if prev.status == Status::Running {
             // The attempt before this one vanished without recording its end (this process
             // holds the lock now): killed, or its node lost.
-            prev.reason = Some(lost_reason(&prev));
-            prev.record_lost();
+            prev.record(Attempt::lost(&prev, lost_reason(&prev)));
         }
         let now = now_rfc3339_millis();
         let mut info = RunInfo {
@@ -202,7 +200,7 @@ impl RunDir {
         info.status = status;
         info.reason = reason;
         info.ended = Some(now_rfc3339_millis());
-        info.record_attempt();
+        info.record(Attempt::of(info));
         let _ = self.write_info(info);
     }
 
@@ -312,19 +310,6 @@ fn lost_reason(info: &RunInfo) -> String {
             info.pid,
             if node.is_empty() { &info.host } else { node }
         ),
-    }
-}
-
-impl RunInfo {
-    /// Records the current attempt as `lost` in `history` (its status stays as it is).
-    fn record_lost(&mut self) {
-        let status = self.status;
-        self.record_attempt();
-        if let Some(last) = self.history.last_mut() {
-            last.status = "lost".into();
-            last.ended = None;
-        }
-        self.status = status;
     }
 }
 

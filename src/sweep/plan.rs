@@ -141,18 +141,18 @@ pub fn combinations(spec: &SweepSpec) -> Vec<Vec<(String, Value)>> {
 /// lookup per group, so that planning stays linear in the number of combinations however
 /// long the list is.
 struct Exclusions {
-    /// (the flags a group of rules names, sorted; the rules' values for them, as YAML text)
-    groups: Vec<(Vec<String>, HashSet<Vec<String>>)>,
+    /// (the flags a group of rules names, sorted; the rules' values for them)
+    groups: Vec<(Vec<String>, HashSet<Vec<Value>>)>,
 }
 
 impl Exclusions {
     fn new(rules: &[Vec<(String, Value)>]) -> Exclusions {
-        let mut groups: Vec<(Vec<String>, HashSet<Vec<String>>)> = Vec::new();
+        let mut groups: Vec<(Vec<String>, HashSet<Vec<Value>>)> = Vec::new();
         for rule in rules {
             let mut rule: Vec<&(String, Value)> = rule.iter().collect();
             rule.sort_by(|a, b| a.0.cmp(&b.0));
             let names: Vec<String> = rule.iter().map(|(k, _)| k.clone()).collect();
-            let values: Vec<String> = rule.iter().map(|(_, v)| value_key(v)).collect();
+            let values: Vec<Value> = rule.iter().map(|(_, v)| v.clone()).collect();
             match groups.iter_mut().find(|(n, _)| *n == names) {
                 Some((_, set)) => {
                     set.insert(values);
@@ -165,23 +165,13 @@ impl Exclusions {
 
     fn matches(&self, combo: &[(String, Value)]) -> bool {
         self.groups.iter().any(|(names, set)| {
-            let values: Option<Vec<String>> = names
+            let values: Option<Vec<Value>> = names
                 .iter()
-                .map(|n| {
-                    combo
-                        .iter()
-                        .find(|(k, _)| k == n)
-                        .map(|(_, v)| value_key(v))
-                })
+                .map(|n| combo.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
                 .collect();
             values.is_some_and(|v| set.contains(&v))
         })
     }
-}
-
-/// A checked value as a lookup key (checked values of one flag have one canonical form).
-fn value_key(v: &Value) -> String {
-    serde_yaml::to_string(v).unwrap_or_default()
 }
 
 /// The flags a point of the sweep sets (grid values, then drawn ones).

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod race;
+pub mod slurm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -329,26 +330,24 @@ impl Cluster {
 
     /// A lost node: its slurmd and every process of its jobs killed at once (SIGKILL).
     pub fn kill_node(&self, node: &str) {
-        let o = Command::new("bash")
-            .arg(slurm_script())
-            .arg("kill-node")
-            .arg(&self.dir)
-            .arg(node)
-            .output()
-            .expect("bash runs");
-        assert!(o.status.success(), "kill-node: {}", text(&o));
+        self.script(&["kill-node", node]);
     }
 
     /// Starts a lost node's slurmd again and waits until the node is idle.
     pub fn revive_node(&self, node: &str) {
+        self.script(&["revive-node", node]);
+    }
+
+    /// `scripts/slurm.sh COMMAND DIR ARGS...` for this cluster, which must succeed.
+    fn script(&self, args: &[&str]) {
         let o = Command::new("bash")
             .arg(slurm_script())
-            .arg("revive-node")
+            .arg(args[0])
             .arg(&self.dir)
-            .arg(node)
+            .args(&args[1..])
             .output()
             .expect("bash runs");
-        assert!(o.status.success(), "revive-node: {}", text(&o));
+        assert!(o.status.success(), "slurm.sh {args:?}: {}", text(&o));
     }
 
     /// `JOBID_TASKID` of the tasks in the queue (pending or running).

@@ -1,0 +1,60 @@
+//! Helpers for the Slurm tests: run directories, their run.json, and the comparison with
+//! the local executor.
+
+use super::{read_json, scalars_without_timing};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The run directories (with flags.yaml) of a sweep, in id order.
+pub fn run_paths(runs: &Path, label: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(runs.join(label))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("flags.yaml").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn info(dir: &Path) -> serde_json::Value {
+    read_json(&dir.join("run.json"))
+}
+
+pub fn slurm_key(dir: &Path) -> String {
+    let i = info(dir);
+    format!(
+        "{}_{}",
+        i["slurm"]["job_id"].as_str().unwrap(),
+        i["slurm"]["task_id"].as_str().unwrap()
+    )
+}
+
+pub fn seconds(t: &serde_json::Value) -> f64 {
+    let t = humantime::parse_rfc3339(t.as_str().unwrap()).unwrap();
+    t.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The same runs trained by the local executor and by Slurm give the same numbers.
+pub fn assert_same_numbers(local: &Path, slurm: &Path, label: &str) {
+    let a = run_paths(local, label);
+    let b = run_paths(slurm, label);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.file_name(), y.file_name(), "same run ids");
+        assert_eq!(
+            scalars_without_timing(x),
+            scalars_without_timing(y),
+            "{}",
+            y.display()
+        );
+        assert_eq!(
+            fs::read(x.join("model.safetensors")).unwrap(),
+            fs::read(y.join("model.safetensors")).unwrap(),
+            "bit-identical weights of {}",
+            y.display()
+        );
+    }
+}
