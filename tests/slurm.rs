@@ -54,7 +54,8 @@ fn a_sweep_on_slurm_matches_local_and_keeps_to_jobs() {
         .map(|r| {
             let i = info(r);
             assert_eq!(i["status"], "completed");
-            assert!(i["slurm"]["job_id"].is_string(), "{i}");
+            assert_eq!(i["task"]["kind"], "slurm", "{i}");
+            assert!(i["task"]["node"].is_string(), "{i}");
             (seconds(&i["started"]), seconds(&i["ended"]))
         })
         .collect();
@@ -100,6 +101,34 @@ fn running_the_command_again_submits_nothing_twice() {
         .map(|r| slurm_key(r))
         .collect();
     assert_eq!(c.queued().len(), 4, "one array of 4 tasks");
+    // `runs` shows each run's task with Slurm's state of it now.
+    let rs = runs.to_str().unwrap();
+    let o = c.run(&["runs", "--runs-dir", rs, "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let states: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["task"]["kind"], "slurm", "{r}");
+            let state = r["task_state"].as_str().unwrap();
+            assert!(state.starts_with(r["task"]["key"].as_str().unwrap()), "{r}");
+            state
+        })
+        .collect();
+    assert_eq!(states.len(), 4);
+    assert!(
+        states.iter().filter(|s| s.contains(" PENDING")).count() >= 3,
+        "--jobs 1 holds the others back: {states:?}"
+    );
+    assert!(!states.iter().any(|s| s.ends_with('?')), "{states:?}");
+    let o = c.run(&["runs", "--runs-dir", rs]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.lines().next().unwrap().ends_with(" task") && table.contains(" PENDING"),
+        "{table}"
+    );
     // While queued or running: nothing new.
     let o = c.run(&args);
     assert!(o.status.success(), "{}", text(&o));

@@ -55,7 +55,7 @@ fn eight_runs_spread_over_both_nodes_and_match_local() {
         .map(|r| {
             let i = info(r);
             assert_eq!(i["status"], "completed");
-            nodes.insert(i["slurm"]["node"].as_str().unwrap().to_string());
+            nodes.insert(i["task"]["node"].as_str().unwrap().to_string());
             (seconds(&i["started"]), seconds(&i["ended"]))
         })
         .collect();
@@ -92,7 +92,7 @@ fn a_lost_node_costs_one_checkpoint_interval_not_the_run() {
     wait_for("a checkpoint", Duration::from_secs(120), || {
         running_past(&r, 6)
     });
-    let node = info(&r)["slurm"]["node"].as_str().unwrap().to_string();
+    let node = info(&r)["task"]["node"].as_str().unwrap().to_string();
     c.kill_node(&node);
     // The node comes back when this test ends, also when it fails.
     struct Revive<'a>(&'a Cluster, String);

@@ -120,6 +120,15 @@ fn bad_sweep_files_name_file_line_and_fix() {
             "label: a\ngrids:\n  loss: [mae]\n",
             ":2:1: unknown field `grids`",
         ),
+        // The executor's block is checked whichever executor runs the sweep.
+        (
+            "label: a\nslurm:\n  time: \"1:00:00\"\n  partiton: gpu\n",
+            ":4:3: slurm: unknown field `partiton`, expected one of `partition`",
+        ),
+        (
+            "label: a\nslrum:\n  time: 1\n",
+            ":2:1: unknown field `slrum` (a sweep file has label, flags, grid, seeds, exclude, random, stop, race, and a block per executor: slurm); did you mean `slurm`?",
+        ),
     ];
     for (i, (body, expected)) in cases.iter().enumerate() {
         let s = write_sweep(d.path(), &format!("bad{i}.yaml"), body);

@@ -1,6 +1,5 @@
-use crate::exec::sweep_run::{self, ExecutorKind, Request};
+use crate::exec::sweep_run::{self, ExecutorArgs, Request};
 use crate::exec::Options;
-use crate::sweep::spec::SlurmBlock;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,30 +47,8 @@ pub struct Args {
     /// Never download a missing dataset (also DDIM_OFFLINE=1): refuse the sweep instead.
     #[arg(long)]
     pub offline: bool,
-    /// Where the runs execute: local (child processes here) or slurm (a job array).
-    #[arg(long, value_enum, default_value = "local")]
-    pub executor: ExecutorKind,
-    /// Slurm: submit, print the job id and return (run the same command again to watch).
-    #[arg(long)]
-    pub detach: bool,
-    /// Slurm partition (overrides the sweep's `slurm: partition`).
-    #[arg(long)]
-    pub partition: Option<String>,
-    /// Slurm time limit per run, e.g. 2:00:00 (overrides `slurm: time`).
-    #[arg(long)]
-    pub time: Option<String>,
-    /// Slurm generic resources per run, e.g. gpu:1 (overrides `slurm: gres`).
-    #[arg(long)]
-    pub gres: Option<String>,
-    /// Slurm CPUs per run (overrides `slurm: cpus_per_task`).
-    #[arg(long)]
-    pub cpus_per_task: Option<u32>,
-    /// Slurm memory per run, e.g. 16G (overrides `slurm: mem`).
-    #[arg(long)]
-    pub mem: Option<String>,
-    /// Another sbatch argument, e.g. --sbatch-arg=--qos=short; repeatable.
-    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub sbatch_args: Vec<String>,
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -84,16 +61,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         resume_stopped: a.resume_stopped,
         offline: a.offline,
         executor: a.executor,
-        slurm: SlurmBlock {
-            partition: a.partition,
-            time: a.time,
-            gres: a.gres,
-            cpus_per_task: a.cpus_per_task,
-            mem: a.mem,
-            signal_before: None,
-            extra: a.sbatch_args,
-        },
-        detach: a.detach,
         jobs: a.jobs,
         opts: Options {
             jobs: a.jobs.unwrap_or(1),

@@ -1,8 +1,5 @@
-use crate::exec::slurm::client::{self, Live};
-use crate::exec::slurm::job_name;
 use crate::store::listing::{list_runs, RunEntry};
 use crate::store::Status;
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -87,11 +84,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         })
         .cloned()
         .collect();
-    let slurm = slurm_cells(&runs);
+    let tasks = task_cells(&runs);
     match a.format {
-        Format::Json => print_json(&runs, slurm.as_deref())?,
+        Format::Json => print_json(&runs, tasks.as_deref())?,
         Format::Csv => {
-            let (header, rows) = table(&runs, slurm.as_deref());
+            let (header, rows) = table(&runs, tasks.as_deref());
             println!("{}", header.join(","));
             for r in &rows {
                 let cells: Vec<String> = r.iter().map(|c| csv_cell(c)).collect();
@@ -102,7 +99,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             println!("no runs in {}", a.runs.runs_dir.display());
         }
         Format::Table => {
-            let (header, rows) = table(&runs, slurm.as_deref());
+            let (header, rows) = table(&runs, tasks.as_deref());
             print_aligned(&header, &rows);
         }
     }
@@ -110,8 +107,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The header and rows: id, label, status, the union of the varying flags (in first-seen
-/// order), the metrics, seconds, and the Slurm task when any run has one.
-fn table(runs: &[RunEntry], slurm: Option<&[String]>) -> (Vec<String>, Vec<Vec<String>>) {
+/// order), the metrics, seconds, and the executor's task when any run has one.
+fn table(runs: &[RunEntry], tasks: Option<&[String]>) -> (Vec<String>, Vec<Vec<String>>) {
     let mut vary: Vec<String> = Vec::new();
     for e in runs {
         for (k, _) in &e.varying {
@@ -127,7 +124,7 @@ fn table(runs: &[RunEntry], slurm: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
         .chain(vary.iter().cloned())
         .chain(METRICS.iter().map(|s| s.to_string()))
         .chain(["seconds".to_string()])
-        .chain(slurm.is_some().then(|| "slurm".to_string()))
+        .chain(tasks.is_some().then(|| "task".to_string()))
         .chain(any_stopped.then(|| "stopped_early".to_string()))
         .collect();
     let rows = runs
@@ -143,7 +140,7 @@ fn table(runs: &[RunEntry], slurm: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
                 row.push(metric(e, m));
             }
             row.push(format!("{:.1}", e.info.seconds));
-            if let Some(cells) = slurm {
+            if let Some(cells) = tasks {
                 row.push(cells[n].clone());
             }
             if any_stopped {
@@ -169,7 +166,7 @@ fn stopped_cell(e: &RunEntry) -> String {
     }
 }
 
-fn print_json(runs: &[RunEntry], slurm: Option<&[String]>) -> anyhow::Result<()> {
+fn print_json(runs: &[RunEntry], tasks: Option<&[String]>) -> anyhow::Result<()> {
     let items: Vec<serde_json::Value> = runs
         .iter()
         .enumerate()
@@ -187,8 +184,8 @@ fn print_json(runs: &[RunEntry], slurm: Option<&[String]>) -> anyhow::Result<()>
                 "epoch": e.info.epoch,
                 "step": e.info.step,
                 "total_steps": e.info.total_steps,
-                "slurm": e.info.slurm,
-                "slurm_state": slurm.map(|c| c[n].clone()),
+                "task": e.info.task,
+                "task_state": tasks.map(|c| c[n].clone()),
             })
         })
         .collect();
@@ -222,38 +219,14 @@ fn print_aligned(header: &[String], rows: &[Vec<String>]) {
     }
 }
 
-/// `JOB_TASK` of each run that Slurm ran, with Slurm's state for runs that have not ended
-/// (`123_4 RUNNING on node1`, `123_5 PENDING (JobArrayTaskLimit)`, `123_6 gone`); None when
-/// no listed run went through Slurm. Slurm is asked once per sweep; when it cannot be asked,
-/// the state reads `?`.
-fn slurm_cells(runs: &[RunEntry]) -> Option<Vec<String>> {
-    if runs.iter().all(|e| e.info.slurm.is_none()) {
-        return None;
-    }
-    let mut live: HashMap<String, Option<HashMap<String, Live>>> = HashMap::new();
-    let cells = runs
+/// Each run's task with its executor's state now (see `exec::tasks_now`); None when no
+/// listed run went through an executor's task.
+fn task_cells(runs: &[RunEntry]) -> Option<Vec<String>> {
+    let runs: Vec<(&str, &crate::store::RunInfo)> =
+        runs.iter().map(|e| (e.label.as_str(), &e.info)).collect();
+    let cells = crate::exec::tasks_now(&runs);
+    cells
         .iter()
-        .map(|e| {
-            let Some(task) = &e.info.slurm else {
-                return String::new();
-            };
-            let key = task.key();
-            if !matches!(e.info.status, Status::Queued | Status::Running) {
-                return key;
-            }
-            let queue = live
-                .entry(e.label.clone())
-                .or_insert_with(|| client::squeue(&job_name(&e.label)).ok());
-            match queue.as_ref().map(|q| q.get(&key)) {
-                None => format!("{key} ?"),
-                Some(None) => format!("{key} gone"),
-                Some(Some(l)) if l.state == "PENDING" && l.reason != "None" => {
-                    format!("{key} PENDING ({})", l.reason)
-                }
-                Some(Some(l)) if l.state == "PENDING" => format!("{key} PENDING"),
-                Some(Some(l)) => format!("{key} {} on {}", l.state, l.node),
-            }
-        })
-        .collect();
-    Some(cells)
+        .any(Option::is_some)
+        .then(|| cells.into_iter().map(Option::unwrap_or_default).collect())
 }

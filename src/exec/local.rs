@@ -1,7 +1,8 @@
-//! The local executor: each run is a child process `ddim-sweep train --run-dir DIR` on this
+//! The local executor: each run is a child process `ddim-sweep train --wait --run-dir DIR` on this
 //! machine, in its own process group, its output appended to the run's `train.log`; at most
 //! one run per slot (a CPU job sharing the cores, or a place on a GPU).
 
+use super::launch::{Launch, Word};
 use super::{Control, Controls, Event, Executor, Options};
 use crate::process::now_rfc3339;
 use crate::store::{Ended, RunDir};
@@ -75,17 +76,17 @@ impl LocalExecutor {
     }
 }
 
-/// The command that trains one run in one slot.
-fn train_command(binary: &Path, run_dir: &Path, slot: &Slot) -> Command {
-    let mut c = Command::new(binary);
-    c.arg("train").arg("--wait").arg("--run-dir").arg(run_dir);
+/// The command that trains one run in one slot: its share of the cores (unless the user set
+/// `OMP_NUM_THREADS`), its GPU.
+fn train_command(binary: &Path, run_dir: &Path, slot: &Slot) -> anyhow::Result<Command> {
+    let mut l = Launch::new(binary);
     if std::env::var_os("OMP_NUM_THREADS").is_none() {
-        c.env("OMP_NUM_THREADS", slot.threads.to_string());
+        l = l.env("OMP_NUM_THREADS", Word::Text(slot.threads.to_string()));
     }
     if let Some(g) = slot.gpu {
-        c.env("CUDA_VISIBLE_DEVICES", g.to_string());
+        l = l.env("CUDA_VISIBLE_DEVICES", Word::Text(g.to_string()));
     }
-    c
+    l.command(run_dir)
 }
 
 impl Executor for LocalExecutor {
@@ -222,7 +223,7 @@ impl Scheduler {
         slot: Slot,
         exits: UnboundedSender<(usize, Ended)>,
     ) {
-        match spawn(train_command(&self.binary, &dir.root, &slot), &dir, &slot) {
+        match train_command(&self.binary, &dir.root, &slot).and_then(|c| spawn(c, &dir, &slot)) {
             Ok(mut child) => {
                 let pid = child.id().unwrap_or(0);
                 let _ = self.events.send(Event::Started {

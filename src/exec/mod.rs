@@ -5,8 +5,14 @@
 //!
 //! Progress comes from each run's own `progress.json` (see `store::RunProgress`), never from
 //! a process's output, so any executor whose runs write to the same filesystem shows it.
+//!
+//! Everything an executor owns lives here: its settings (declared once, as the sweep file's
+//! block and as `run`'s options: [`BLOCKS`], [`overlay`]), how it starts a run
+//! ([`launch::Launch`]: one command line, and the environment that names the run's task in
+//! its run.json), and what it says of its tasks now ([`tasks_now`], for `runs`).
 
 pub mod display;
+pub mod launch;
 pub mod local;
 pub mod orchestrator;
 pub mod slurm;
@@ -16,9 +22,62 @@ pub use local::{LocalExecutor, Slot};
 pub use orchestrator::execute;
 
 use crate::process::{Exit, Signal};
+use crate::store::run_info::{RunInfo, Status};
 use crate::store::Ended;
 use crate::sweep::Plan;
+use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+/// The sweep file's executor blocks, by name: each executor decodes its own
+/// (`SweepSpec::load` refuses any other unknown top-level key).
+pub const BLOCKS: &[&str] = &[slurm::settings::BLOCK];
+
+/// `base` with each setting `over` sets in its place, lists appended: how `run`'s options
+/// override a sweep file's executor block, for any executor's settings type (whose fields
+/// are options, lists or defaults).
+pub fn overlay<T: Serialize + DeserializeOwned>(base: &T, over: &T) -> anyhow::Result<T> {
+    use serde_json::Value;
+    let mut merged = serde_json::to_value(base)?;
+    if let (Value::Object(m), Value::Object(o)) = (&mut merged, serde_json::to_value(over)?) {
+        for (k, v) in o {
+            match (m.get_mut(&k), v) {
+                (_, Value::Null) => {}
+                (Some(Value::Array(a)), Value::Array(more)) => a.extend(more),
+                (_, v) => {
+                    m.insert(k, v);
+                }
+            }
+        }
+    }
+    Ok(serde_json::from_value(merged)?)
+}
+
+/// Checks every executor block of the sweep file (whichever executor runs it), so that a
+/// mistake in one is found before anything runs.
+pub fn check_blocks(spec: &crate::sweep::SweepSpec) -> anyhow::Result<()> {
+    slurm::Settings::resolve(spec, &slurm::Settings::default()).map(|_| ())
+}
+
+/// What the executors say now of the tasks of `runs` (each with its sweep's label): for
+/// each run an executor's task ran, its key, with the executor's live state while the run is
+/// queued or running (`123_4 RUNNING on n1`, `123_5 PENDING (JobArrayTaskLimit)`, `123_6
+/// gone`, `?` when the executor cannot be asked); None for the others. Each executor is
+/// asked at most once per sweep.
+pub fn tasks_now(runs: &[(&str, &RunInfo)]) -> Vec<Option<String>> {
+    let mut asked = slurm::Asked::default();
+    runs.iter()
+        .map(|(label, info)| {
+            let task = info.task.as_ref()?;
+            if !matches!(info.status, Status::Queued | Status::Running) {
+                return Some(task.key.clone());
+            }
+            Some(match task.kind.as_str() {
+                slurm::KIND => asked.state(label, &task.key),
+                other => format!("{} ({other})", task.key),
+            })
+        })
+        .collect()
+}
 
 /// What an executor tells the orchestrator.
 #[derive(Debug, Clone, PartialEq)]

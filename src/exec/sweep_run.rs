@@ -3,14 +3,13 @@
 //! happened.
 
 use super::orchestrator::Planner;
-use super::slurm::{SlurmExecutor, Submission};
+use super::slurm::{Settings, SlurmExecutor, Submission};
 use super::{Executor, LocalExecutor, Options, Summary};
 use crate::data::availability::FetchPolicy;
 use crate::flags::parse_assignments;
 use crate::process::Exit;
 use crate::store::RunState;
 use crate::sweep::record::{StopEntry, SweepLock, SweepRecord};
-use crate::sweep::spec::SlurmBlock;
 use crate::sweep::strategy::{self, race, Outcome};
 use crate::sweep::{expand, Plan, SweepSpec};
 use std::path::PathBuf;
@@ -26,6 +25,21 @@ pub enum ExecutorKind {
     Slurm,
 }
 
+/// `run`'s options of where the runs execute: the executor, and each executor's settings
+/// (declared by the executor; a new executor adds its own here, nowhere outside `exec/`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ExecutorArgs {
+    /// Where the runs execute: local (child processes here) or slurm (a job array).
+    #[arg(long = "executor", value_enum, default_value = "local")]
+    pub kind: ExecutorKind,
+    /// Slurm: submit, print the job id and return (run the same command again to watch).
+    #[arg(long)]
+    pub detach: bool,
+    /// Slurm's settings (each one given overrides the sweep file's `slurm:` block).
+    #[command(flatten)]
+    pub slurm: Settings,
+}
+
 /// What the user asked of `run`.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -38,11 +52,7 @@ pub struct Request {
     pub resume_stopped: bool,
     /// Never download a missing dataset.
     pub offline: bool,
-    pub executor: ExecutorKind,
-    /// Slurm settings from the command line: each one set overrides the sweep's `slurm:`.
-    pub slurm: SlurmBlock,
-    /// Slurm: submit and return without watching.
-    pub detach: bool,
+    pub executor: ExecutorArgs,
     /// `--jobs` as given (local: 1 when not given; Slurm: no throttle).
     pub jobs: Option<usize>,
     pub opts: Options,
@@ -78,7 +88,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     }
     let mut executor = make_executor(req, &spec)?;
     let _lock = SweepLock::acquire(&plan.sweep_dir)?;
-    if req.executor == ExecutorKind::Local {
+    if req.executor.kind == ExecutorKind::Local {
         wait_for_orphans(&plan);
     }
     ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
@@ -104,7 +114,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     } else if sel.todo.is_empty() && sel.completed == plan.runs.len() {
         println!("all {} runs are completed: nothing to do", plan.runs.len());
     }
-    if req.executor == ExecutorKind::Local {
+    if req.executor.kind == ExecutorKind::Local {
         prepare_kid_references(&plan, &sel.todo);
     }
     let mut opts = req.opts.clone();
@@ -192,7 +202,7 @@ fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
 /// The executor the user chose, with its settings.
 fn make_executor(req: &Request, spec: &SweepSpec) -> anyhow::Result<Box<dyn Executor>> {
     let binary = std::env::current_exe()?;
-    Ok(match req.executor {
+    Ok(match req.executor.kind {
         ExecutorKind::Local => Box::new(LocalExecutor::new(binary, &req.opts)),
         ExecutorKind::Slurm => {
             if !req.opts.gpus.is_empty() {
@@ -201,10 +211,10 @@ fn make_executor(req: &Request, spec: &SweepSpec) -> anyhow::Result<Box<dyn Exec
                 ));
             }
             Box::new(SlurmExecutor::new(Submission {
-                settings: spec.slurm.overlaid_with(&req.slurm),
+                settings: Settings::resolve(spec, &req.executor.slurm)?,
                 binary,
                 throttle: req.jobs,
-                detach: req.detach,
+                detach: req.executor.detach,
                 poll: slurm_poll(),
             }))
         }
@@ -223,7 +233,9 @@ fn slurm_poll() -> Duration {
 
 /// The sweep file with `--set` applied, expanded into runs.
 fn load_plan(req: &Request) -> anyhow::Result<(SweepSpec, Plan)> {
-    let mut spec = SweepSpec::load(&req.sweep).map_err(crate::error::Error::input)?;
+    let mut spec =
+        SweepSpec::load(&req.sweep, super::BLOCKS).map_err(crate::error::Error::input)?;
+    super::check_blocks(&spec)?;
     let sets = parse_assignments(&req.set).map_err(crate::error::Error::input)?;
     spec.apply_set(&sets).map_err(crate::error::Error::input)?;
     let plan = expand(&spec, &req.runs_dir)?;

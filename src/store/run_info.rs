@@ -22,37 +22,97 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// A Slurm array task: `JOBID_TASKID` names it for `scancel`, `squeue -j` and `sacct`.
+/// The environment through which an executor tells a run which task runs it (see
+/// [`Task::from_env`]): every executor sets these for the `train` it starts.
+pub mod task_env {
+    /// The executor's kind, e.g. `slurm`.
+    pub const KIND: &str = "DDIM_TASK_KIND";
+    /// The task's key in the executor's own terms (a Slurm array task: `JOBID_TASKID`).
+    pub const KEY: &str = "DDIM_TASK_KEY";
+    /// The node (machine) the task runs on.
+    pub const NODE: &str = "DDIM_TASK_NODE";
+    /// How many times the executor requeued the task by itself (Slurm's restart count).
+    pub const RESTARTS: &str = "DDIM_TASK_RESTARTS";
+}
+
+/// The executor's task that ran a run's current (or last) attempt: what kind of executor,
+/// its key there (`scancel`, `squeue -j` and `sacct` take a Slurm key), and the node. Runs
+/// started as child processes by the local executor have none.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SlurmTask {
-    /// The array's job id (`SLURM_ARRAY_JOB_ID`).
-    pub job_id: String,
-    /// The task's index in the array (`SLURM_ARRAY_TASK_ID`).
-    pub task_id: String,
-    /// The node the task ran on (`SLURMD_NODENAME`).
+#[serde(from = "TaskRecord")]
+pub struct Task {
+    pub kind: String,
+    pub key: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub node: String,
-    /// How many times Slurm requeued the task (`SLURM_RESTART_COUNT`).
+    /// How many times the executor requeued the task by itself (after a lost node, say).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restarts: Option<u32>,
 }
 
-impl SlurmTask {
-    /// The task this process runs in, from Slurm's environment; None outside an array task.
-    pub fn from_env() -> Option<SlurmTask> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Some(SlurmTask {
-            job_id: var("SLURM_ARRAY_JOB_ID")?,
-            task_id: var("SLURM_ARRAY_TASK_ID")?,
-            node: var("SLURMD_NODENAME").unwrap_or_default(),
-            restarts: var("SLURM_RESTART_COUNT").and_then(|v| v.parse().ok()),
-        })
-    }
+/// A task as run.json holds it: this version's form, or the Slurm-only form of earlier
+/// versions (`slurm: {job_id, task_id, node, restarts}`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TaskRecord {
+    Neutral {
+        kind: String,
+        key: String,
+        #[serde(default)]
+        node: String,
+        #[serde(default)]
+        restarts: Option<u32>,
+    },
+    Slurm {
+        job_id: String,
+        task_id: String,
+        #[serde(default)]
+        node: String,
+        #[serde(default)]
+        restarts: Option<u32>,
+    },
+}
 
-    /// `JOBID_TASKID`.
-    pub fn key(&self) -> String {
-        format!("{}_{}", self.job_id, self.task_id)
+impl From<TaskRecord> for Task {
+    fn from(r: TaskRecord) -> Task {
+        match r {
+            TaskRecord::Neutral {
+                kind,
+                key,
+                node,
+                restarts,
+            } => Task {
+                kind,
+                key,
+                node,
+                restarts,
+            },
+            TaskRecord::Slurm {
+                job_id,
+                task_id,
+                node,
+                restarts,
+            } => Task {
+                kind: "slurm".into(),
+                key: format!("{job_id}_{task_id}"),
+                node,
+                restarts,
+            },
+        }
+    }
+}
+
+impl Task {
+    /// The task this process runs in, from the environment its executor set ([`task_env`]);
+    /// None when no executor's task runs it (the local executor, or by hand).
+    pub fn from_env() -> Option<Task> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Some(Task {
+            kind: var(task_env::KIND)?,
+            key: var(task_env::KEY)?,
+            node: var(task_env::NODE).unwrap_or_default(),
+            restarts: var(task_env::RESTARTS).and_then(|v| v.parse().ok()),
+        })
     }
 }
 
@@ -95,9 +155,10 @@ pub struct RunInfo {
     /// `CUDA_VISIBLE_DEVICES` as the run saw it (the physical GPU behind `cuda:0` of a slot).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cuda_visible_devices: Option<String>,
-    /// The Slurm task that ran the current (or last) attempt, when Slurm ran it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slurm: Option<SlurmTask>,
+    /// The executor's task that runs (or ran) the current (or last) attempt, when an
+    /// executor other than the local one ran it (`slurm` in run.json of earlier versions).
+    #[serde(skip_serializing_if = "Option::is_none", alias = "slurm")]
+    pub task: Option<Task>,
     /// libtorch's intra-op CPU threads.
     pub threads: i64,
     pub parameters: i64,
@@ -136,7 +197,7 @@ pub struct Attempt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub host: String,
-    /// The Slurm node, when Slurm ran it.
+    /// The node, when an executor's task ran it.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub node: String,
     /// The last step it recorded (its checkpoint's, or the end).
@@ -154,9 +215,9 @@ impl Attempt {
             reason: info.reason.clone(),
             host: info.host.clone(),
             node: info
-                .slurm
+                .task
                 .as_ref()
-                .map(|s| s.node.clone())
+                .map(|t| t.node.clone())
                 .unwrap_or_default(),
             step: info.step,
         }
@@ -220,7 +281,7 @@ impl Default for RunInfo {
             device: String::new(),
             precision: None,
             cuda_visible_devices: None,
-            slurm: None,
+            task: None,
             threads: 0,
             flags: None,
             history: Vec::new(),
@@ -233,5 +294,38 @@ impl Default for RunInfo {
             total_steps: 0,
             metrics: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_reads_in_both_forms_and_writes_the_neutral_one() {
+        let old: RunInfo = serde_json::from_str(
+            r#"{"status": "running", "slurm": {"job_id": "12", "task_id": "3", "node": "n1", "restarts": 1}}"#,
+        )
+        .unwrap();
+        let want = Task {
+            kind: "slurm".into(),
+            key: "12_3".into(),
+            node: "n1".into(),
+            restarts: Some(1),
+        };
+        assert_eq!(old.task.as_ref(), Some(&want));
+        let written = serde_json::to_value(&old).unwrap();
+        assert_eq!(
+            written["task"],
+            serde_json::json!({"kind": "slurm", "key": "12_3", "node": "n1", "restarts": 1})
+        );
+        assert!(written.get("slurm").is_none());
+        let again: RunInfo = serde_json::from_value(written).unwrap();
+        assert_eq!(again.task, Some(want));
+        let queued: RunInfo = serde_json::from_str(
+            r#"{"status": "queued", "task": {"kind": "k8s", "key": "job-7"}}"#,
+        )
+        .unwrap();
+        assert_eq!(queued.task.unwrap().node, "");
     }
 }

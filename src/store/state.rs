@@ -182,10 +182,10 @@ impl RunDir {
         Ok(info)
     }
 
-    /// Records the Slurm task that will run the run (keeping the rest of run.json).
-    pub fn set_slurm_task(&self, task: crate::store::run_info::SlurmTask) -> anyhow::Result<()> {
+    /// Records the executor's task that will run the run (keeping the rest of run.json).
+    pub fn set_task(&self, task: crate::store::run_info::Task) -> anyhow::Result<()> {
         let mut info = self.read_info()?.unwrap_or_default();
-        info.slurm = Some(task);
+        info.task = Some(task);
         self.write_info(&info)?;
         Ok(())
     }
@@ -294,14 +294,14 @@ impl RunDir {
 }
 
 /// Why an attempt recorded `running` is gone, as its history says: where it ran, and what
-/// Slurm's environment tells of a requeue.
+/// the executor's environment tells of a requeue (this attempt's task, see `Task::from_env`).
 fn lost_reason(info: &RunInfo) -> String {
-    let node = info.slurm.as_ref().map(|s| s.node.as_str()).unwrap_or("");
-    let now = super::run_info::SlurmTask::from_env();
-    match now {
+    let node = info.task.as_ref().map(|t| t.node.as_str()).unwrap_or("");
+    match super::run_info::Task::from_env() {
         Some(t) if !node.is_empty() && t.restarts.unwrap_or(0) > 0 && t.node != node => format!(
-            "no word from its process (pid {} on node {node}): the node was lost; Slurm requeued the task (restart {}) and it continues on {}",
+            "no word from its process (pid {} on node {node}): the node was lost; {} requeued the task (restart {}) and it continues on {}",
             info.pid,
+            scheduler_name(&t.kind),
             t.restarts.unwrap_or(0),
             t.node
         ),
@@ -311,6 +311,14 @@ fn lost_reason(info: &RunInfo) -> String {
             if node.is_empty() { &info.host } else { node }
         ),
     }
+}
+
+/// An executor's kind as a sentence names it: `slurm` -> `Slurm`.
+fn scheduler_name(kind: &str) -> String {
+    let mut c = kind.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// Whether a run's status may change from `from` to `to`: `Err` says why not. Completed is

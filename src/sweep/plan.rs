@@ -375,7 +375,7 @@ mod tests {
     }
 
     fn spec(text: &str) -> SweepSpec {
-        SweepSpec::parse(text, "s.yaml").unwrap()
+        SweepSpec::parse(text, "s.yaml", &[]).unwrap()
     }
 
     #[test]

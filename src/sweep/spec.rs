@@ -11,6 +11,8 @@
 //!   loss_on: [noise, image]
 //! exclude:                       # partial flag maps whose combinations are skipped
 //!   - {loss: mse, loss_on: image}
+//! slurm:                         # an executor's block: kept opaque ([`Block`]), read by
+//!   time: "2:00:00"              # its owner in `exec` (whose names `load` is given)
 //! ```
 
 use super::stop::EarlyStop;
@@ -29,8 +31,9 @@ pub struct SweepSpec {
     pub fixed: Vec<(String, Value)>,
     pub grid: Vec<(String, Vec<Value>)>,
     pub exclude: Vec<Vec<(String, Value)>>,
-    /// Settings for `--executor slurm` (never part of a run's identity).
-    pub slurm: SlurmBlock,
+    /// The executors' blocks (`slurm:`), kept as written for their owners to decode (never
+    /// part of a run's identity).
+    pub blocks: Vec<Block>,
     /// Random draws per grid point (`random:`).
     pub random: Option<RandomSearch>,
     /// Early stopping (`stop:`).
@@ -40,40 +43,59 @@ pub struct SweepSpec {
     pub source: Option<PathBuf>,
 }
 
-/// The sweep file's optional `slurm:` block: how `--executor slurm` submits the runs.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlurmBlock {
-    pub partition: Option<String>,
-    /// `--time`, e.g. `2:00:00`.
-    pub time: Option<String>,
-    /// `--gres`, e.g. `gpu:1`.
-    pub gres: Option<String>,
-    pub cpus_per_task: Option<u32>,
-    /// `--mem`, e.g. `16G`.
-    pub mem: Option<String>,
-    /// Seconds before the time limit at which Slurm warns a task (SIGUSR1) to checkpoint.
-    pub signal_before: Option<u32>,
-    /// Any other `sbatch` arguments, e.g. [--account=proj, --qos=short].
-    #[serde(default)]
-    pub extra: Vec<String>,
+/// A top-level block of the sweep file that another part of the tool owns (an executor's
+/// settings, e.g. `slurm:`): kept as written, read by its owner with [`Block::decode`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub name: String,
+    file: String,
+    text: std::sync::Arc<str>,
 }
 
-impl SlurmBlock {
-    /// These settings with each one `over` sets in their place (`extra` appended).
-    pub fn overlaid_with(&self, over: &SlurmBlock) -> SlurmBlock {
-        let pick = |a: &Option<String>, b: &Option<String>| b.clone().or_else(|| a.clone());
-        SlurmBlock {
-            partition: pick(&self.partition, &over.partition),
-            time: pick(&self.time, &over.time),
-            gres: pick(&self.gres, &over.gres),
-            cpus_per_task: over.cpus_per_task.or(self.cpus_per_task),
-            mem: pick(&self.mem, &over.mem),
-            signal_before: over.signal_before.or(self.signal_before),
-            extra: self.extra.iter().chain(&over.extra).cloned().collect(),
-        }
+impl Block {
+    /// The block as its owner's type, errors located in the sweep file (`None` for an empty
+    /// block).
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>, SpecError> {
+        let only = OnlyKey::<T> {
+            key: &self.name,
+            value: std::marker::PhantomData,
+        };
+        serde::Deserializer::deserialize_map(serde_yaml::Deserializer::from_str(&self.text), only)
+            .map_err(|e| yaml_error(e, &self.text, &self.file))
     }
 }
+
+/// Reads one top-level key of a YAML mapping as `T`, skipping the rest: serde's streaming
+/// deserializer keeps the file's locations for the errors inside it.
+struct OnlyKey<'a, T> {
+    key: &'a str,
+    value: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OnlyKey<'_, T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a mapping")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Option<T>, A::Error> {
+        let mut out = None;
+        while let Some(k) = m.next_key::<Value>()? {
+            if k.as_str() == Some(self.key) {
+                out = m.next_value::<Option<T>>()?;
+            } else {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The sections a sweep file has (besides the executors' blocks).
+const SECTIONS: [&str; 8] = [
+    "label", "flags", "grid", "seeds", "exclude", "random", "stop", "race",
+];
 
 /// An error in a sweep file, located where possible.
 #[derive(Debug, thiserror::Error)]
@@ -93,8 +115,8 @@ fn location(line: &Option<usize>, column: &Option<usize>) -> String {
     }
 }
 
+/// The sections of [`SECTIONS`]; other top-level keys are checked by [`blocks`].
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawSweep {
     label: Option<Value>,
     #[serde(default)]
@@ -103,8 +125,6 @@ struct RawSweep {
     grid: Option<Mapping>,
     #[serde(default)]
     exclude: Option<Vec<Mapping>>,
-    #[serde(default)]
-    slurm: Option<SlurmBlock>,
     #[serde(default)]
     random: Option<RawRandom>,
     #[serde(default)]
@@ -212,8 +232,9 @@ pub fn safe_label(label: &str) -> bool {
 }
 
 impl SweepSpec {
-    /// Reads and validates a sweep file.
-    pub fn load(path: &Path) -> Result<SweepSpec, SpecError> {
+    /// Reads and validates a sweep file; `owners` names the blocks other parts of the tool
+    /// read (the executors': `exec::BLOCKS`).
+    pub fn load(path: &Path, owners: &[&str]) -> Result<SweepSpec, SpecError> {
         let whole = |message: String| SpecError {
             file: path.display().to_string(),
             line: None,
@@ -229,14 +250,15 @@ impl SweepSpec {
         }
         let text = fs_err::read_to_string(path)
             .map_err(|e| whole(format!("cannot read the sweep file: {e}")))?;
-        let mut spec = SweepSpec::parse(&text, &path.display().to_string())?;
+        let mut spec = SweepSpec::parse(&text, &path.display().to_string(), owners)?;
         spec.source = Some(path.to_path_buf());
         Ok(spec)
     }
 
-    /// Parses and validates sweep YAML; `file` names it in errors.
-    pub fn parse(text: &str, file: &str) -> Result<SweepSpec, SpecError> {
+    /// Parses and validates sweep YAML; `file` names it in errors; `owners` as for `load`.
+    pub fn parse(text: &str, file: &str, owners: &[&str]) -> Result<SweepSpec, SpecError> {
         let raw = parse_raw(text, file)?;
+        let blocks = blocks(text, file, owners)?;
         let p = Parser { text, file };
         let label = p.label(raw.label)?;
         let fixed = p.fixed(raw.flags.unwrap_or_default())?;
@@ -263,7 +285,7 @@ impl SweepSpec {
             fixed,
             grid,
             exclude,
-            slurm: raw.slurm.unwrap_or_default(),
+            blocks,
             random,
             stop,
             race,
@@ -390,36 +412,74 @@ fn first_alias_line(text: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// The YAML's structure, with serde's location of a syntax error or unknown section.
+/// The YAML's structure, with serde's location of a syntax error.
 fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
     check_bounds(text, file)?;
-    serde_yaml::from_str(text).map_err(|e| {
-        let loc = e.location();
-        let mut message = e.to_string();
-        // serde_yaml appends " at line L column C": the location is shown in front already.
-        if let Some(i) = message.find(" at line ") {
-            message.truncate(i);
+    serde_yaml::from_str(text).map_err(|e| yaml_error(e, text, file))
+}
+
+/// The top-level keys that are not [`SECTIONS`] as blocks, each the name of one of
+/// `owners` (the executors' blocks); any other key is refused with its line.
+fn blocks(text: &str, file: &str, owners: &[&str]) -> Result<Vec<Block>, SpecError> {
+    let Ok(top) = serde_yaml::from_str::<Mapping>(text) else {
+        return Ok(Vec::new()); // not a mapping: RawSweep said what it is
+    };
+    let shared: std::sync::Arc<str> = text.into();
+    let mut out = Vec::new();
+    for key in top.keys() {
+        let name = plain_value(key);
+        if SECTIONS.contains(&name.as_str()) {
+            continue;
         }
-        if message.contains("unknown field") {
-            message.push_str(
-                " (a sweep file has label, flags, grid, seeds, exclude, random, stop, race and slurm)",
-            );
-        }
-        if message.contains("repetition limit exceeded") {
-            return SpecError {
+        if owners.contains(&name.as_str()) {
+            out.push(Block {
+                name,
                 file: file.to_string(),
-                line: first_alias_line(text),
-                column: None,
-                message: "YAML aliases (`*name`) here expand past the parser's limit: write the values out, or use fewer aliases of aliases".into(),
-            };
+                text: shared.clone(),
+            });
+            continue;
         }
-        SpecError {
+        let line = find_line(text, "", &name);
+        let hint = closest(&name, SECTIONS.iter().chain(owners).copied())
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
+        return Err(SpecError {
             file: file.to_string(),
-            line: loc.as_ref().map(|l| l.line()),
-            column: loc.as_ref().map(|l| l.column()),
-            message,
-        }
-    })
+            line,
+            column: line.map(|_| 1),
+            message: format!(
+                "unknown field `{name}` (a sweep file has {}, and a block per executor: {}){hint}",
+                SECTIONS.join(", "),
+                owners.join(", ")
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// A YAML error located in the file: serde's location, or the first alias when aliases
+/// expand too far.
+fn yaml_error(e: serde_yaml::Error, text: &str, file: &str) -> SpecError {
+    let loc = e.location();
+    let mut message = e.to_string();
+    // serde_yaml appends " at line L column C": the location is shown in front already.
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    if message.contains("repetition limit exceeded") {
+        return SpecError {
+            file: file.to_string(),
+            line: first_alias_line(text),
+            column: None,
+            message: "YAML aliases (`*name`) here expand past the parser's limit: write the values out, or use fewer aliases of aliases".into(),
+        };
+    }
+    SpecError {
+        file: file.to_string(),
+        line: loc.as_ref().map(|l| l.line()),
+        column: loc.as_ref().map(|l| l.column()),
+        message,
+    }
 }
 
 /// A distribution's bound as the sweep file wrote it (`2`, not `2.0`).
@@ -806,7 +866,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<SweepSpec, SpecError> {
-        SweepSpec::parse(text, "s.yaml")
+        SweepSpec::parse(text, "s.yaml", &["slurm"])
     }
 
     #[test]
@@ -879,7 +939,7 @@ mod tests {
         for e in fs_err::read_dir(&dir).unwrap() {
             let path = e.unwrap().path();
             if path.extension().is_some_and(|x| x == "yaml") {
-                let spec = SweepSpec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                let spec = SweepSpec::load(&path, &["slurm"]).unwrap_or_else(|e| panic!("{e}"));
                 crate::sweep::expand(&spec, Path::new("runs")).unwrap_or_else(|e| panic!("{e:#}"));
                 n += 1;
             }

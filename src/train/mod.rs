@@ -151,7 +151,7 @@ pub fn run(
         info.device = crate::device::name(device);
         info.cuda_visible_devices = std::env::var("CUDA_VISIBLE_DEVICES").ok();
         info.threads = tch::get_num_threads() as i64;
-        info.slurm = crate::store::run_info::SlurmTask::from_env();
+        info.task = crate::store::run_info::Task::from_env();
     })?;
     say_precision(&info, resolved, &why, device);
     let attempt_start = Instant::now();

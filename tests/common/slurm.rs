@@ -21,13 +21,11 @@ pub fn info(dir: &Path) -> serde_json::Value {
     read_json(&dir.join("run.json"))
 }
 
+/// The Slurm task (`JOBID_TASKID`) of a run, from its run.json.
 pub fn slurm_key(dir: &Path) -> String {
     let i = info(dir);
-    format!(
-        "{}_{}",
-        i["slurm"]["job_id"].as_str().unwrap(),
-        i["slurm"]["task_id"].as_str().unwrap()
-    )
+    assert_eq!(i["task"]["kind"], "slurm", "{i}");
+    i["task"]["key"].as_str().unwrap().to_string()
 }
 
 pub fn seconds(t: &serde_json::Value) -> f64 {

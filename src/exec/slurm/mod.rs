@@ -12,12 +12,15 @@
 //!   the executor watches, as long as they make progress; a run cancelled by a person is not.
 
 pub mod client;
+pub mod settings;
 
+pub use settings::Settings;
+
+use super::launch::{Launch, Word};
 use super::{Control, Controls, Event, Executor};
 use crate::process::Signal;
-use crate::store::run_info::SlurmTask;
+use crate::store::run_info::Task;
 use crate::store::{Ended, RunDir, Status};
-use crate::sweep::spec::SlurmBlock;
 use crate::sweep::Plan;
 use anyhow::Context;
 use client::{Final, Live};
@@ -26,13 +29,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-/// Seconds before the time limit at which a task is warned (SIGUSR1), unless the sweep says.
-pub const DEFAULT_SIGNAL_BEFORE: u32 = 120;
+/// The executor's kind, as a run's task names it (`run.json` `task.kind`).
+pub const KIND: &str = "slurm";
 
 /// How runs are submitted.
 #[derive(Debug, Clone)]
 pub struct Submission {
-    pub settings: SlurmBlock,
+    pub settings: Settings,
     /// The `ddim-sweep` binary that tasks run (on a filesystem the nodes see).
     pub binary: PathBuf,
     /// At most this many tasks at once (`--array=...%N`).
@@ -85,8 +88,10 @@ impl Executor for SlurmExecutor {
             let Ok(Some(info)) = rd.read_info() else {
                 continue;
             };
-            let Some(task) = &info.slurm else { continue };
-            let key = task.key();
+            let Some(task) = info.task.as_ref().filter(|t| t.kind == KIND) else {
+                continue;
+            };
+            let key = task.key.clone();
             // Whatever run.json says (Slurm may have requeued an interrupted task itself), a
             // task still in the queue is watched, never submitted again.
             if live.contains_key(&key) && info.status != Status::Completed {
@@ -220,9 +225,9 @@ fn submit(sub: &Submission, plan: &Plan, runs: &[usize]) -> anyhow::Result<(Stri
             let r = &plan.runs[i];
             r.queue(&plan.label)
                 .with_context(|| format!("preparing {}", r.dir.display()))?;
-            r.run_dir().set_slurm_task(SlurmTask {
-                job_id: job.clone(),
-                task_id: t.to_string(),
+            r.run_dir().set_task(Task {
+                kind: KIND.into(),
+                key: format!("{job}_{t}"),
                 ..Default::default()
             })?;
         }
@@ -242,31 +247,21 @@ fn sbatch_args(
     dir: &std::path::Path,
     script: &std::path::Path,
 ) -> Vec<String> {
-    let s = &sub.settings;
     let throttle = sub.throttle.map(|j| format!("%{j}")).unwrap_or_default();
     let mut a = vec![
         format!("--job-name={}", job_name(label)),
         format!("--array=0-{}{throttle}", n - 1),
         "--hold".into(),
         format!("--output={}/%A_%a.out", dir.display()),
-        format!(
-            "--signal=B:USR1@{}",
-            s.signal_before.unwrap_or(DEFAULT_SIGNAL_BEFORE)
-        ),
     ];
-    let opt = |name: &str, v: &Option<String>| v.as_ref().map(|v| format!("--{name}={v}"));
-    a.extend(opt("partition", &s.partition));
-    a.extend(opt("time", &s.time));
-    a.extend(opt("gres", &s.gres));
-    a.extend(opt("mem", &s.mem));
-    a.extend(s.cpus_per_task.map(|c| format!("--cpus-per-task={c}")));
-    a.extend(s.extra.iter().cloned());
+    a.extend(sub.settings.sbatch_options());
     a.push(script.display().to_string());
     a
 }
 
 /// The array's batch script: task T trains the T-th run, its output appended to the run's
-/// train.log; `exec` so that Slurm's signals reach the run.
+/// train.log, by the one `train` command line (`exec`: Slurm's signals reach the run), its
+/// task named to it (`DDIM_TASK_*`, recorded in its run.json).
 fn batch_script(label: &str, binary: &std::path::Path, runs: &[PathBuf]) -> String {
     let quote =
         |p: &std::path::Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
@@ -277,17 +272,50 @@ fn batch_script(label: &str, binary: &std::path::Path, runs: &[PathBuf]) -> Stri
     for r in runs {
         s.push_str(&format!("  {}\n", quote(r)));
     }
-    s.push_str(&format!(
+    s.push_str(
         r#")
-DIR=${{RUNS[$SLURM_ARRAY_TASK_ID]}}
+DIR=${RUNS[$SLURM_ARRAY_TASK_ID]}
 exec >> "$DIR/train.log" 2>&1
-echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) attempt by Slurm task ${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}} on $(hostname)"
-export OMP_NUM_THREADS=${{OMP_NUM_THREADS:-${{SLURM_CPUS_PER_TASK:-1}}}}
-exec {} train --wait --run-dir "$DIR"
+echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) attempt by Slurm task ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} on $(hostname)"
 "#,
-        quote(binary)
-    ));
+    );
+    let launch = Launch::new(binary)
+        .env(
+            "OMP_NUM_THREADS",
+            Word::Shell("${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}".into()),
+        )
+        .task(
+            KIND,
+            Word::Shell("${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}".into()),
+            Word::Shell("${SLURMD_NODENAME}".into()),
+            Word::Shell("${SLURM_RESTART_COUNT}".into()),
+        );
+    s.push_str(&launch.script(Word::Shell("$DIR".into())));
     s
+}
+
+/// `squeue`'s answers for `runs` (see [`super::tasks_now`]): asked once per sweep.
+#[derive(Default)]
+pub struct Asked(HashMap<String, Option<HashMap<String, Live>>>);
+
+impl Asked {
+    /// Slurm's state of task `key` of sweep `label` now: `123_4 RUNNING on n1`, `123_5
+    /// PENDING (JobArrayTaskLimit)`, `123_6 gone` (left the queue), `123_7 ?` (no answer).
+    pub fn state(&mut self, label: &str, key: &str) -> String {
+        let queue = self
+            .0
+            .entry(label.to_string())
+            .or_insert_with(|| client::squeue(&job_name(label)).ok());
+        match queue.as_ref().map(|q| q.get(key)) {
+            None => format!("{key} ?"),
+            Some(None) => format!("{key} gone"),
+            Some(Some(l)) if l.state == "PENDING" && l.reason != "None" => {
+                format!("{key} PENDING ({})", l.reason)
+            }
+            Some(Some(l)) if l.state == "PENDING" => format!("{key} PENDING"),
+            Some(Some(l)) => format!("{key} {} on {}", l.state, l.node),
+        }
+    }
 }
 
 /// The executor's task: asks `squeue` every `poll`, reports starts and ends, resubmits runs
