@@ -293,6 +293,7 @@ pub fn cluster_of(nodes: usize, accounting: bool) -> &'static Cluster {
         (nodes, accounting),
         "one cluster per test process"
     );
+    c.clear_queue();
     c
 }
 
@@ -348,6 +349,25 @@ impl Cluster {
             .output()
             .expect("bash runs");
         assert!(o.status.success(), "slurm.sh {args:?}: {}", text(&o));
+    }
+
+    /// Cancels what an earlier test left in the queue (one that failed half way) and waits
+    /// until the queue is empty: each test starts from an empty queue.
+    fn clear_queue(&self) {
+        let left = self.queued();
+        if left.is_empty() {
+            return;
+        }
+        eprintln!("cancelling tasks an earlier test left: {left:?}");
+        let mut args = vec!["--signal=KILL"];
+        args.extend(left.iter().map(String::as_str));
+        let _ = Command::new("scancel")
+            .args(&args)
+            .env("SLURM_CONF", &self.conf)
+            .output();
+        wait_for("an empty queue", Duration::from_secs(60), || {
+            self.queued().is_empty()
+        });
     }
 
     /// `JOBID_TASKID` of the tasks in the queue (pending or running).
