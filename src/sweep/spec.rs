@@ -421,13 +421,17 @@ fn parse_raw(text: &str, file: &str) -> Result<RawSweep, SpecError> {
 /// The top-level keys that are not [`SECTIONS`] as blocks, each the name of one of
 /// `owners` (the executors' blocks); any other key is refused with its line.
 fn blocks(text: &str, file: &str, owners: &[&str]) -> Result<Vec<Block>, SpecError> {
-    let Ok(top) = serde_yaml::from_str::<Mapping>(text) else {
+    // The keys only: the values are skipped, not built.
+    let Ok(top) =
+        serde_yaml::from_str::<std::collections::HashMap<Value, serde::de::IgnoredAny>>(text)
+    else {
         return Ok(Vec::new()); // not a mapping: RawSweep said what it is
     };
+    let mut names: Vec<String> = top.keys().map(plain_value).collect();
+    names.sort();
     let shared: std::sync::Arc<str> = text.into();
     let mut out = Vec::new();
-    for key in top.keys() {
-        let name = plain_value(key);
+    for name in names {
         if SECTIONS.contains(&name.as_str()) {
             continue;
         }
