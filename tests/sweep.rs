@@ -1112,3 +1112,37 @@ fn a_damaged_sweep_json_is_kept_aside() {
         "a new record"
     );
 }
+
+/// `--dry-run` on Slurm says how the tasks would be submitted: the sweep file's block with
+/// the command line's options in place (one definition for both).
+#[test]
+fn a_dry_run_on_slurm_shows_the_block_overridden_by_the_options() {
+    let d = tempfile::tempdir().unwrap();
+    let body = sweep_body("sb", "  epochs: 1\n", "  loss_on: [noise, image]\n")
+        + "slurm:\n  partition: gpu\n  time: \"2:00:00\"\n  extra: [--account=p]\n";
+    let s = write_sweep(d.path(), "sb.yaml", &body);
+    let rs = d.path().join("runs");
+    let o = run(&run_args(
+        &s,
+        &rs,
+        &[
+            "--dry-run",
+            "--executor",
+            "slurm",
+            "--jobs",
+            "2",
+            "--time",
+            "0:10:00",
+            "--signal-before",
+            "60",
+            "--sbatch-arg=--qos=short",
+        ],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("slurm: the runs to do go as one job array (at most 2 at once), each task with sbatch --signal=B:USR1@60 --partition=gpu --time=0:10:00 --account=p --qos=short"),
+        "{out}"
+    );
+    assert!(!rs.exists(), "a dry run writes nothing");
+}

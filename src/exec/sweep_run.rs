@@ -84,6 +84,16 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     let (spec, plan) = load_plan(req)?;
     if req.dry_run {
         print_dry_run(&plan);
+        if req.executor.kind == ExecutorKind::Slurm {
+            let s = Settings::resolve(&spec, &req.executor.slurm)?;
+            println!(
+                "slurm: the runs to do go as one job array{}, each task with sbatch {}",
+                req.jobs
+                    .map(|j| format!(" (at most {j} at once)"))
+                    .unwrap_or_default(),
+                s.sbatch_options().join(" ")
+            );
+        }
         return Ok(Exit::Done);
     }
     let mut executor = make_executor(req, &spec)?;
