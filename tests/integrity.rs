@@ -170,17 +170,8 @@ fn a_run_trained_by_another_process_is_waited_for_and_counted_completed() {
         "  loss: [mae]\n",
     );
     let s = write_sweep(d.path(), "held.yaml", &body);
-    let o = run(&run_args(&s, &runs, &["--dry-run"]));
-    assert!(o.status.success(), "{}", text(&o));
-    let out = String::from_utf8_lossy(&o.stdout);
-    let id = out
-        .lines()
-        .nth(2)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    let dir = runs.join("held").join(id);
+    let id = dry_run(&s, rs, &[]).remove(0).0;
+    let dir = runs.join("held").join(&id);
     // The same flags as the sweep's run, so the same run.
     let mut other = spawn(&train_args(
         dir.to_str().unwrap(),
@@ -204,13 +195,9 @@ fn a_run_trained_by_another_process_is_waited_for_and_counted_completed() {
         "waiting up to 20 s for run {id}: it is being trained by another process (pid {} on ",
         other.id()
     );
-    assert_eq!(t.matches(&waiting).count(), 1, "{t}");
     assert!(t.contains("all 1 runs are completed"), "{t}");
     assert!(!t.contains("FAILED") && !t.contains("failed 1"), "{t}");
-    assert!(other.wait().unwrap().success());
-    let info = read_json(&dir.join("run.json"));
-    assert_eq!(info["status"], "completed");
-    assert_eq!(info["attempts"], 1, "trained once");
+    assert_waited_once_and_trained_once(&t, &waiting, &mut other, &dir);
     let o = run(&["runs", "--runs-dir", rs]);
     assert!(o.status.success(), "{}", text(&o));
 }
@@ -386,9 +373,20 @@ fn a_second_train_of_a_held_run_exits_75_or_waits() {
         "waiting: it is being trained by another process (pid {} on ",
         first.id()
     );
-    assert_eq!(t.matches(&waiting).count(), 1, "{t}");
     assert!(t.contains("is already completed; nothing to do"), "{t}");
-    assert!(first.wait().unwrap().success());
+    assert_waited_once_and_trained_once(&t, &waiting, &mut first, &dir);
+}
+
+/// The output `t` says `waiting` once; the `holder` completes the run at `dir`, which was
+/// trained by one attempt only.
+fn assert_waited_once_and_trained_once(
+    t: &str,
+    waiting: &str,
+    holder: &mut std::process::Child,
+    dir: &Path,
+) {
+    assert_eq!(t.matches(waiting).count(), 1, "{t}");
+    assert!(holder.wait().unwrap().success());
     let info = read_json(&dir.join("run.json"));
     assert_eq!(info["status"], "completed");
     assert_eq!(info["attempts"], 1, "trained once");

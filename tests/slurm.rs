@@ -6,15 +6,7 @@ use common::slurm::*;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
-
-/// One scenario at a time on the shared cluster (its 2 CPUs, and the throttle checks).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn sweep(dir: &Path, label: &str, flags: &str, grid: &str) -> String {
     write_sweep(
@@ -49,20 +41,7 @@ fn a_sweep_on_slurm_matches_local_and_keeps_to_jobs() {
     assert_same_numbers(&local, &runs, "four");
 
     // Never more than 2 at once, from the runs' own start and end times.
-    let spans: Vec<(f64, f64)> = run_paths(&runs, "four")
-        .iter()
-        .map(|r| {
-            let i = info(r);
-            assert_eq!(i["status"], "completed");
-            assert_eq!(i["task"]["kind"], "slurm", "{i}");
-            assert!(i["task"]["node"].is_string(), "{i}");
-            (seconds(&i["started"]), seconds(&i["ended"]))
-        })
-        .collect();
-    for (s0, _) in &spans {
-        let at_once = spans.iter().filter(|(a, b)| a <= s0 && s0 < b).count();
-        assert!(at_once <= 2, "{at_once} runs at once: {spans:?}");
-    }
+    completed_on_slurm(&runs, "four", 2);
 
     // Again, after it ended: nothing submitted, all completed.
     let o = c.run(&args);

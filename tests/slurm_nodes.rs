@@ -8,14 +8,7 @@ mod common;
 use common::slurm::*;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Eight runs with --jobs 2 over two nodes: both nodes used, never more than 2 at once, the
 /// numbers of the local executor.
@@ -49,21 +42,8 @@ fn eight_runs_spread_over_both_nodes_and_match_local() {
         text(&o)
     );
     assert_same_numbers(&local, &runs, "eight");
-    let mut nodes = std::collections::BTreeSet::new();
-    let spans: Vec<(f64, f64)> = run_paths(&runs, "eight")
-        .iter()
-        .map(|r| {
-            let i = info(r);
-            assert_eq!(i["status"], "completed");
-            nodes.insert(i["task"]["node"].as_str().unwrap().to_string());
-            (seconds(&i["started"]), seconds(&i["ended"]))
-        })
-        .collect();
+    let nodes = completed_on_slurm(&runs, "eight", 2);
     assert_eq!(nodes.into_iter().collect::<Vec<_>>(), ["n1", "n2"]);
-    for (s0, _) in &spans {
-        let at_once = spans.iter().filter(|(a, b)| a <= s0 && s0 < b).count();
-        assert!(at_once <= 2, "{at_once} runs at once: {spans:?}");
-    }
 }
 
 /// The node of a running task is lost (its slurmd and every process of the task killed at

@@ -52,12 +52,6 @@ pub fn overlay<T: Serialize + DeserializeOwned>(base: &T, over: &T) -> anyhow::R
     Ok(serde_json::from_value(merged)?)
 }
 
-/// Checks every executor block of the sweep file (whichever executor runs it), so that a
-/// mistake in one is found before anything runs.
-pub fn check_blocks(spec: &crate::sweep::SweepSpec) -> anyhow::Result<()> {
-    slurm::Settings::resolve(spec, &slurm::Settings::default()).map(|_| ())
-}
-
 /// What the executors say now of the tasks of `runs` (each with its sweep's label): for
 /// each run an executor's task ran, its key, with the executor's live state while the run is
 /// queued or running (`123_4 RUNNING on n1`, `123_5 PENDING (JobArrayTaskLimit)`, `123_6

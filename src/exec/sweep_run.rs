@@ -40,6 +40,22 @@ pub struct ExecutorArgs {
     pub slurm: Settings,
 }
 
+impl ExecutorArgs {
+    /// Each executor's settings for this sweep: its block of the sweep file with these
+    /// options in place. Every block is read (so checked) whichever executor runs.
+    pub fn resolve(&self, spec: &SweepSpec) -> anyhow::Result<ExecutorSettings> {
+        Ok(ExecutorSettings {
+            slurm: Settings::resolve(spec, &self.slurm)?,
+        })
+    }
+}
+
+/// Each executor's settings, resolved once per invocation ([`ExecutorArgs::resolve`]).
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    pub slurm: Settings,
+}
+
 /// What the user asked of `run`.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -81,11 +97,11 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
             "--jobs and --runs-per-gpu must be at least 1"
         ));
     }
-    let (spec, plan) = load_plan(req)?;
+    let (spec, plan, settings) = load_plan(req)?;
     if req.dry_run {
         print_dry_run(&plan);
         if req.executor.kind == ExecutorKind::Slurm {
-            let s = Settings::resolve(&spec, &req.executor.slurm)?;
+            let s = &settings.slurm;
             println!(
                 "slurm: the runs to do go as one job array{}, each task with sbatch {}",
                 req.jobs
@@ -96,7 +112,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Done);
     }
-    let mut executor = make_executor(req, &spec)?;
+    let mut executor = make_executor(req, settings)?;
     let _lock = SweepLock::acquire(&plan.sweep_dir)?;
     if req.executor.kind == ExecutorKind::Local {
         wait_for_orphans(&plan);
@@ -210,7 +226,7 @@ fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
 }
 
 /// The executor the user chose, with its settings.
-fn make_executor(req: &Request, spec: &SweepSpec) -> anyhow::Result<Box<dyn Executor>> {
+fn make_executor(req: &Request, settings: ExecutorSettings) -> anyhow::Result<Box<dyn Executor>> {
     let binary = std::env::current_exe()?;
     Ok(match req.executor.kind {
         ExecutorKind::Local => Box::new(LocalExecutor::new(binary, &req.opts)),
@@ -221,7 +237,7 @@ fn make_executor(req: &Request, spec: &SweepSpec) -> anyhow::Result<Box<dyn Exec
                 ));
             }
             Box::new(SlurmExecutor::new(Submission {
-                settings: Settings::resolve(spec, &req.executor.slurm)?,
+                settings: settings.slurm,
                 binary,
                 throttle: req.jobs,
                 detach: req.executor.detach,
@@ -241,15 +257,15 @@ fn slurm_poll() -> Duration {
     Duration::from_secs_f64(secs)
 }
 
-/// The sweep file with `--set` applied, expanded into runs.
-fn load_plan(req: &Request) -> anyhow::Result<(SweepSpec, Plan)> {
+/// The sweep file with `--set` applied, expanded into runs, and the executors' settings.
+fn load_plan(req: &Request) -> anyhow::Result<(SweepSpec, Plan, ExecutorSettings)> {
     let mut spec =
         SweepSpec::load(&req.sweep, super::BLOCKS).map_err(crate::error::Error::input)?;
-    super::check_blocks(&spec)?;
+    let settings = req.executor.resolve(&spec)?;
     let sets = parse_assignments(&req.set).map_err(crate::error::Error::input)?;
     spec.apply_set(&sets).map_err(crate::error::Error::input)?;
     let plan = expand(&spec, &req.runs_dir)?;
-    Ok((spec, plan))
+    Ok((spec, plan, settings))
 }
 
 fn print_dry_run(plan: &Plan) {

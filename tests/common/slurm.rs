@@ -2,8 +2,38 @@
 //! the local executor.
 
 use super::{read_json, scalars_without_timing};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// One scenario at a time on a test process's cluster (its CPUs, and the throttle checks).
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every run of a sweep completed by a Slurm task, never more than `jobs` at once (from the
+/// runs' own start and end times); the nodes they ran on.
+pub fn completed_on_slurm(runs: &Path, label: &str, jobs: usize) -> BTreeSet<String> {
+    let mut nodes = BTreeSet::new();
+    let spans: Vec<(f64, f64)> = run_paths(runs, label)
+        .iter()
+        .map(|r| {
+            let i = info(r);
+            assert_eq!(i["status"], "completed");
+            assert_eq!(i["task"]["kind"], "slurm", "{i}");
+            nodes.insert(i["task"]["node"].as_str().unwrap().to_string());
+            (seconds(&i["started"]), seconds(&i["ended"]))
+        })
+        .collect();
+    for (s0, _) in &spans {
+        let at_once = spans.iter().filter(|(a, b)| a <= s0 && s0 < b).count();
+        assert!(at_once <= jobs, "{at_once} runs at once: {spans:?}");
+    }
+    nodes
+}
 
 /// The run directories (with flags.yaml) of a sweep, in id order.
 pub fn run_paths(runs: &Path, label: &str) -> Vec<PathBuf> {

@@ -415,7 +415,6 @@ impl Watcher {
     fn gone(&mut self, i: usize, w: &Watch) {
         let rd: RunDir = self.plan.runs[i].run_dir();
         let info = rd.read_info().ok().flatten().unwrap_or_default();
-        let fin = client::final_state(&w.key);
         if self.stopping && info.status == Status::Queued {
             self.watched.remove(&i); // cancelled before it started: not started
             return;
@@ -424,6 +423,14 @@ impl Watcher {
             .reason
             .as_deref()
             .is_some_and(|r| r.contains("SIGUSR1"));
+        // Slurm is asked (accounting may take seconds) only where the run's own record does
+        // not say it all: it recorded no end, or an interruption whose cause decides a
+        // resubmission. A recorded end wins over Slurm's when the run is settled.
+        let fin = match info.status {
+            Status::Queued | Status::Running => client::final_state(&w.key),
+            Status::Interrupted if !warned && !self.stopping => client::final_state(&w.key),
+            _ => None,
+        };
         let by_cluster = warned || fin.as_ref().is_some_and(Final::by_the_cluster);
         if !self.stopping
             && info.status == Status::Interrupted
