@@ -34,6 +34,7 @@ pub mod flags;
 pub mod hardware;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod process;
 pub mod report;
 pub mod seeds;

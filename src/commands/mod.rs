@@ -81,6 +81,24 @@ pub struct RunsSelection {
     pub label: Option<String>,
 }
 
+impl RunsSelection {
+    /// The runs directory, which must exist to be read (exit 2 otherwise); the sweep records
+    /// in it that cannot be believed are named on stderr (see
+    /// [`crate::store::listing::unbelieved_records`]).
+    pub fn read_dir(&self) -> anyhow::Result<&std::path::Path> {
+        if !self.runs_dir.is_dir() {
+            anyhow::bail!(crate::error::Error::usage(format!(
+                "--runs-dir {}: no such directory (give the directory that holds <label>/<run id>/, or set DDIM_RUNS_DIR)",
+                self.runs_dir.display()
+            )));
+        }
+        for why in crate::store::listing::unbelieved_records(&self.runs_dir) {
+            eprintln!("warning: {why}");
+        }
+        Ok(&self.runs_dir)
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Data(a) => data::run(a),

@@ -59,7 +59,7 @@ fn status_text(e: &RunEntry) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let all: Vec<RunEntry> = list_runs(&a.runs.runs_dir)
+    let all: Vec<RunEntry> = list_runs(a.runs.read_dir()?)
         .into_iter()
         .filter(|e| a.runs.label.as_ref().is_none_or(|l| &e.label == l))
         .collect();

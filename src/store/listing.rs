@@ -19,13 +19,20 @@ pub struct RunEntry {
 }
 
 /// All runs under `runs_dir`, sorted by label, then by their order in the sweep; a run whose
-/// `run.json` is damaged is listed with the reason (see [`RunEntry::damaged`]).
+/// `run.json` is damaged is listed with the reason (see [`RunEntry::damaged`]). Symbolic
+/// links to run folders are followed, and the run found there is checked against the
+/// folder's name like any other (a link to another run is damaged, not a second copy).
+///
+/// A run's label is its sweep's folder: `run.json`'s label must name the folder the run sits
+/// in, and a `sweep.json` whose label is not its folder's name is not believed (see
+/// [`SweepRecord::load`]); neither ever names a path.
 pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
     let mut out = Vec::new();
     let mut records: BTreeMap<PathBuf, Option<SweepRecord>> = BTreeMap::new();
     for entry in walkdir::WalkDir::new(runs_dir)
         .min_depth(2)
         .max_depth(3)
+        .follow_links(true)
         .sort_by_file_name()
         .into_iter()
         .filter_map(|e| e.ok())
@@ -34,16 +41,31 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
             continue;
         }
         let dir = entry.path().parent().unwrap().to_path_buf();
+        let parent = dir.parent().unwrap().to_path_buf();
+        // `<runs>/<label>/<id>/run.json`, or a loose run `<runs>/<name>/run.json`.
+        let folder = (entry.depth() == 3)
+            .then(|| parent.file_name())
+            .flatten()
+            .map(|n| n.to_string_lossy().into_owned());
         let run = RunDir::new(&dir);
         let (info, damaged) = match run.read_info() {
             Ok(Some(info)) => {
-                // flags.yaml checked against the flags run.json recorded.
-                let damaged = run
-                    .flags()
-                    .exists()
-                    .then(|| run.flags_damage(&info))
-                    .flatten()
-                    .map(|e| e.to_string());
+                // Its label against its folder, its flags.yaml against the flags run.json
+                // recorded and against its id.
+                let damaged = match (&info.label, &folder) {
+                    (Some(_), Some(f)) if !crate::names::is_label(f) => Some(format!(
+                        "{}: its sweep's folder `{}` is not a sweep label ({})",
+                        run.run_json().display(),
+                        f.escape_debug(),
+                        crate::names::label_problem(f).unwrap_or_default()
+                    )),
+                    (Some(l), None) => Some(format!(
+                        "{}: it belongs to sweep `{l}`, but sits directly in {}: a sweep's run sits in <runs-dir>/<label>/<id>",
+                        run.run_json().display(),
+                        runs_dir.display()
+                    )),
+                    _ => run.flags_damage(&info).map(|e| e.to_string()),
+                };
                 (info, damaged)
             }
             Ok(None) => continue,
@@ -54,12 +76,18 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        let parent = dir.parent().unwrap().to_path_buf();
-        let record = records
-            .entry(parent.clone())
-            .or_insert_with(|| SweepRecord::read(&parent))
-            .clone();
-        let (label, varying, order) = match &record {
+        let record = match &folder {
+            Some(_) => records
+                .entry(parent.clone())
+                .or_insert_with(|| SweepRecord::read(&parent))
+                .clone(),
+            None => None,
+        };
+        let label = match &folder {
+            Some(f) if record.is_some() || info.label.is_some() || damaged.is_some() => f.clone(),
+            _ => String::new(),
+        };
+        let (varying, order) = match &record {
             Some(rec) => {
                 let pos = rec.runs.iter().position(|e| e.id == id);
                 let varying = pos
@@ -72,13 +100,9 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
                             .collect()
                     })
                     .unwrap_or_default();
-                (rec.label.clone(), varying, pos.unwrap_or(usize::MAX))
+                (varying, pos.unwrap_or(usize::MAX))
             }
-            None => (
-                info.label.clone().unwrap_or_default(),
-                Vec::new(),
-                usize::MAX,
-            ),
+            None => (Vec::new(), usize::MAX),
         };
         out.push((
             order,
@@ -96,4 +120,20 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
         (a.1.label.as_str(), a.0, a.1.id.as_str()).cmp(&(b.1.label.as_str(), b.0, b.1.id.as_str()))
     });
     out.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The sweep records under `runs_dir` that cannot be believed (damaged, or whose label is
+/// not their folder's name), as (file, why): left out of every listing, and named.
+pub fn unbelieved_records(runs_dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs_err::read_dir(runs_dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| SweepRecord::load(&e.path()).err())
+        .map(|e| e.to_string())
+        .collect();
+    out.sort();
+    out
 }

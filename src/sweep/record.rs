@@ -171,14 +171,22 @@ pub fn write_experiments(runs_dir: &std::path::Path, current: &SweepRecord) -> a
         .write(true)
         .open(runs_dir.join(".experiments.lock"))?;
     lock.lock()?;
+    // Only real folders of this runs directory are written into (a link to a folder
+    // elsewhere is left alone), and only records whose label is their folder's name count
+    // (see `SweepRecord::load`): a record can never name where the experiment is written.
     let mut others = Vec::new();
     for e in fs_err::read_dir(runs_dir)?.flatten() {
         let dir = e.path();
-        if !dir.is_dir() || e.file_name().to_string_lossy() == current.label {
+        let real_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if !real_dir || e.file_name().to_string_lossy() == current.label {
             continue;
         }
-        if let Some(r) = SweepRecord::read(&dir) {
-            others.push(r);
+        match SweepRecord::load(&dir) {
+            Ok(Some(r)) => others.push(r),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("warning: {e}; its sweep is left out of the TensorBoard experiment")
+            }
         }
     }
     others.sort_by(|a, b| a.label.cmp(&b.label));

@@ -221,14 +221,9 @@ fn find_line(text: &str, section: &str, key: &str) -> Option<usize> {
     None
 }
 
-/// Is `label` usable as one directory name?
+/// Is `label` usable as one directory name? (the rule of [`crate::names::label_problem`])
 pub fn safe_label(label: &str) -> bool {
-    let mut chars = label.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
-        && label.len() <= 100
-        && label
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    crate::names::is_label(label)
 }
 
 impl SweepSpec {
@@ -478,9 +473,24 @@ fn yaml_error(e: serde_yaml::Error, text: &str, file: &str) -> SpecError {
             message: "YAML aliases (`*name`) here expand past the parser's limit: write the values out, or use fewer aliases of aliases".into(),
         };
     }
+    let line = loc.as_ref().map(|l| l.line());
+    // The line with the error, or the first one with a tab (the parser may report the
+    // line after it).
+    let tab_line = line
+        .filter(|&l| {
+            text.lines()
+                .nth(l.saturating_sub(1))
+                .is_some_and(|t| t.contains('\t'))
+        })
+        .or_else(|| text.lines().position(|t| t.contains('\t')).map(|i| i + 1));
+    if let Some(t) = tab_line {
+        message = format!(
+            "{message}; line {t} holds a tab character: YAML indents with spaces only, never tabs"
+        );
+    }
     SpecError {
         file: file.to_string(),
-        line: loc.as_ref().map(|l| l.line()),
+        line,
         column: loc.as_ref().map(|l| l.column()),
         message,
     }
@@ -555,13 +565,8 @@ impl Parser<'_> {
                 ))
             }
         };
-        if !safe_label(&label) {
-            return Err(self.err(
-                line(),
-                format!(
-                    "label `{label}` is not a safe directory name: use letters, digits, `_`, `-` and `.`, starting with a letter or digit (at most 100 characters)"
-                ),
-            ));
+        if let Some(why) = crate::names::label_problem(&label) {
+            return Err(self.err(line(), why));
         }
         Ok(label)
     }

@@ -244,20 +244,14 @@ pub fn write_experiment(
     Ok(())
 }
 
-/// A directory-safe readable name from `k=v` pairs: `loss=mae,loss_on=noise`.
+/// A directory-safe readable name from `k=v` pairs: `loss=mae,loss_on=noise`, bounded as
+/// one file name ([`crate::names::bounded_component`]: a long one is cut and ends with a
+/// hash of the whole).
 pub fn readable_name(pairs: &[(String, String)]) -> String {
-    pairs
+    let text = pairs
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
-        .join(",")
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_whitespace() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+        .join(",");
+    crate::names::bounded_component(&text)
 }
