@@ -47,6 +47,10 @@ pub struct Args {
     /// Never download a missing dataset (also DDIM_OFFLINE=1): refuse the sweep instead.
     #[arg(long)]
     pub offline: bool,
+    /// Refuse a sweep that plans more runs than this (counted before the plan is built:
+    /// grid sizes times random trials, before exclusions).
+    #[arg(long, env = "DDIM_MAX_RUNS", default_value_t = crate::sweep::plan::MAX_RUNS, value_name = "N")]
+    pub max_runs: u64,
     #[command(flatten)]
     pub executor: ExecutorArgs,
 }
@@ -62,6 +66,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         offline: a.offline,
         executor: a.executor,
         jobs: a.jobs,
+        max_runs: a.max_runs,
         opts: Options {
             jobs: a.jobs.unwrap_or(1),
             gpus: a.gpus,

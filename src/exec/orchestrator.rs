@@ -83,7 +83,7 @@ pub async fn execute(
         ..Default::default()
     };
     record.invocations.push(invocation.clone());
-    record.race = planner.decisions();
+    record.set_race(planner.decisions());
     record.write(&plan.sweep_dir)?;
 
     let exempt = plan
@@ -120,7 +120,7 @@ pub async fn execute(
     if let Some(e) = o.early {
         record.decisions.extend(e.decisions);
     }
-    record.race = o.planner.decisions();
+    record.set_race(o.planner.decisions());
     let ended = summary.completed.len()
         + summary.failed.len()
         + summary.interrupted.len()
@@ -267,7 +267,7 @@ impl Orchestrator<'_> {
                     self.display.say(line);
                 }
             }
-            self.record.race = after;
+            self.record.set_race(after);
             if let Err(e) = self.record.write(&self.plan.sweep_dir) {
                 self.display.say(format!(
                     "warning: could not write the sweep's record: {e:#}"

@@ -71,6 +71,8 @@ pub struct Request {
     pub executor: ExecutorArgs,
     /// `--jobs` as given (local: 1 when not given; Slurm: no throttle).
     pub jobs: Option<usize>,
+    /// The most runs the plan may hold (`--max-runs`).
+    pub max_runs: u64,
     pub opts: Options,
 }
 
@@ -132,7 +134,10 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     let mut planner = Planner::new(strategy::for_plan(&plan), &sel.todo);
     let todo = planner.next(&plan);
     print_plan(&plan, &sel, todo.len());
-    if let Some(race) = planner.decisions() {
+    if let Some(race) = planner
+        .decisions()
+        .map(|r| r.kept_over(record.race.as_ref()))
+    {
         println!("{}", race::outcome_text(&race));
         for line in race::describe_new(&race, 0) {
             println!("  {line}");
@@ -168,8 +173,8 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         return Ok(Exit::Done);
     }
     print_summary(&plan, &summary, &sel);
-    if let Some(race) = planner.decisions() {
-        println!("{}", race::outcome_text(&race));
+    if let Some(race) = &record.race {
+        println!("{}", race::outcome_text(race));
     }
     Ok(match summary.exit() {
         Exit::Done if !sel.skipped_failed.is_empty() || !sel.damaged.is_empty() => Exit::Error,
@@ -264,6 +269,7 @@ fn load_plan(req: &Request) -> anyhow::Result<(SweepSpec, Plan, ExecutorSettings
     let settings = req.executor.resolve(&spec)?;
     let sets = parse_assignments(&req.set).map_err(crate::error::Error::input)?;
     spec.apply_set(&sets).map_err(crate::error::Error::input)?;
+    crate::sweep::plan::check_size(&spec, req.max_runs)?;
     let plan = expand(&spec, &req.runs_dir)?;
     Ok((spec, plan, settings))
 }
@@ -354,7 +360,9 @@ fn dry_standing(plan: &Plan) -> Option<(&race::Race, race::Standing)> {
 /// The race's rounds so far and what its next round would start.
 fn print_race_dry_run(plan: &Plan, r: &race::Race, s: &race::Standing) {
     let n = s.configs.len();
-    let rec = s.record(r);
+    let recorded =
+        crate::store::sweep_file::SweepRecord::read(&plan.sweep_dir).and_then(|x| x.race);
+    let rec = s.record(r).kept_over(recorded.as_ref());
     println!(
         "race: {n} configurations x {} seeds on {} (first test after {} seeds, alpha {})",
         r.seeds.len(),

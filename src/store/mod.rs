@@ -2,6 +2,7 @@
 //! states, its progress file, atomic writes and the per-run lock; and a sweep's own files
 //! (`sweep.json`, `.sweep.lock`).
 
+pub mod identity;
 pub mod listing;
 pub mod progress;
 pub mod run_info;
@@ -140,9 +141,14 @@ impl RunDir {
         }
     }
 
-    /// With `info` already read: why flags.yaml makes the run damaged (it does not parse, or
-    /// differs from the flags `info` recorded); None when it does not.
+    /// With `info` already read: why the run's contents make it damaged (flags.yaml does not
+    /// parse, differs from the flags `info` recorded, or is not the run its folder names);
+    /// None when they do not, or when `info` records nothing to check them by (a loose run
+    /// of an earlier version).
     pub fn flags_damage(&self, info: &RunInfo) -> Option<Damaged> {
+        if info.flags.is_none() && info.label.is_none() {
+            return None;
+        }
         self.parse_flags()
             .and_then(|f| self.check_flags(&f, info))
             .err()
@@ -154,8 +160,10 @@ impl RunDir {
         Flags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))
     }
 
-    /// `flags` against those `info` recorded when the run was created.
+    /// `flags` against those `info` recorded when the run was created, and against the
+    /// run's identity (see [`RunDir::check_identity`]).
     fn check_flags(&self, flags: &Flags, info: &RunInfo) -> Result<(), Damaged> {
+        self.check_identity(flags, info)?;
         let Some(recorded) = &info.flags else {
             return Ok(());
         };
@@ -176,6 +184,46 @@ impl RunDir {
                 differ.join(", ")
             ),
         ))
+    }
+
+    /// A sweep's run sits in `<runs-dir>/<label>/<id>`, `id` the hash of its label and flags
+    /// ([`identity::run_id`]): a folder whose name is not the id of what it holds (a copy, or
+    /// a symbolic link to another run), or that sits in another sweep's folder, is damaged.
+    /// The folder is taken as named (a link is not followed to its target's name).
+    fn check_identity(&self, flags: &Flags, info: &RunInfo) -> Result<(), Damaged> {
+        let Some(label) = &info.label else {
+            return Ok(());
+        };
+        let Ok(path) = std::path::absolute(&self.root) else {
+            return Ok(());
+        };
+        let name = |p: Option<&Path>| {
+            p.and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        };
+        let (Some(folder), Some(sweep)) = (name(Some(&path)), name(path.parent())) else {
+            return Ok(());
+        };
+        let id = identity::run_id(label, flags);
+        if folder != id {
+            return Err(Damaged::changed(
+                &self.root,
+                format!(
+                    "this folder is named `{}`, but the run it holds (sweep `{label}`, the flags in flags.yaml) has the id `{id}`: a copied, renamed or linked folder? Put it back as {label}/{id}, or move it out of the sweep's folder",
+                    folder.escape_debug()
+                ),
+            ));
+        }
+        if sweep != *label {
+            return Err(Damaged::changed(
+                &self.run_json(),
+                format!(
+                    "it belongs to sweep `{label}`, but sits in the folder `{}`: a run's label must match its sweep's folder (a renamed sweep folder? rename it back to `{label}`)",
+                    sweep.escape_debug()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The run's `run.json`, None when it has none; a file that is empty, not JSON, or not a
@@ -199,7 +247,22 @@ impl RunDir {
         if !v.get("status").is_some_and(|s| s.is_string()) {
             return Err(Damaged::new(p, "it has no `status`: not a run's run.json"));
         }
-        serde_json::from_value(v).map_err(|e| Damaged::new(p, e))
+        let info: RunInfo = serde_json::from_value(v).map_err(|e| Damaged::new(p, e))?;
+        // Both become paths: the sweep's folder, the TensorBoard folder.
+        if let Some(why) = info.label.as_deref().and_then(crate::names::label_problem) {
+            return Err(Damaged::new(p, format!("its `label`: {why}")));
+        }
+        if let Some(why) = info
+            .name
+            .as_deref()
+            .and_then(crate::names::component_problem)
+        {
+            return Err(Damaged::new(
+                p,
+                format!("its `name` (the TensorBoard folder): {why}"),
+            ));
+        }
+        Ok(info)
     }
 
     pub fn write_info(&self, info: &RunInfo) -> Result<(), crate::error::Error> {

@@ -66,7 +66,7 @@ impl RunDir {
             Ok(None) => return RunState::New,
             Err(_) => return RunState::Damaged,
         };
-        if info.flags.is_some() && self.flags_damage(&info).is_some() {
+        if self.flags_damage(&info).is_some() {
             return RunState::Damaged;
         }
         match info.status {
@@ -86,7 +86,7 @@ impl RunDir {
     pub fn damage(&self) -> Option<String> {
         match self.read_info() {
             Err(e) => Some(format!("{e:#}")),
-            Ok(Some(i)) if i.flags.is_some() => self.flags_damage(&i).map(|e| e.to_string()),
+            Ok(Some(i)) => self.flags_damage(&i).map(|e| e.to_string()),
             Ok(_) => None,
         }
     }

@@ -82,6 +82,35 @@ pub struct RaceRecord {
     pub survivors: Vec<BTreeMap<String, String>>,
     /// Round by round, each surviving configuration (and each put out by a failed run).
     pub decisions: Vec<RaceEntry>,
+    /// Runs the race needs whose files are damaged (each entry's `note` says why): the race
+    /// waits for their repair, and the decisions recorded before are kept.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<RaceEntry>,
+}
+
+impl RaceRecord {
+    /// This standing (recomputed from the runs' files) as the record to keep, given the one
+    /// recorded before: a record is never rebuilt from less than it held, so when damaged
+    /// runs keep the replay from reaching as far as `previous` did, `previous`'s decisions
+    /// stay, with the damaged runs named.
+    pub fn kept_over(self, previous: Option<&RaceRecord>) -> RaceRecord {
+        match previous {
+            Some(p) if !self.damaged.is_empty() && p.decisions.len() > self.decisions.len() => {
+                RaceRecord {
+                    damaged: self.damaged,
+                    ..p.clone()
+                }
+            }
+            _ => self,
+        }
+    }
+}
+
+impl SweepRecord {
+    /// Records the race's standing (see [`RaceRecord::kept_over`]).
+    pub fn set_race(&mut self, race: Option<RaceRecord>) {
+        self.race = race.map(|r| r.kept_over(self.race.as_ref()));
+    }
 }
 
 /// One configuration in one completed round of a race.
@@ -190,9 +219,24 @@ impl SweepRecord {
         }
         let text = fs::read_to_string(&path)
             .map_err(|e| super::Damaged::new(&path, format!("cannot be read ({e})")))?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| super::Damaged::new(&path, format!("not a sweep record ({e})")))
+        let record: SweepRecord = serde_json::from_str(&text)
+            .map_err(|e| super::Damaged::new(&path, format!("not a sweep record ({e})")))?;
+        // The label names folders (the sweep's, its report's): it must be the folder's own.
+        let folder = sweep_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if record.label != folder {
+            return Err(super::Damaged::changed(
+                &path,
+                format!(
+                    "its label `{}` is not the name of the folder it sits in (`{}`): a record's label must match its folder (a renamed or copied sweep folder?); it is left out until the names agree",
+                    record.label.escape_debug(),
+                    folder.escape_debug()
+                ),
+            ));
+        }
+        Ok(Some(record))
     }
 
     /// The record to continue: a damaged one is kept aside (renamed to

@@ -9,10 +9,11 @@
 //! (a sweep still resumes).
 
 use super::spec::SweepSpec;
-use crate::flags::{plain_value, Flags, IDENTITY_V1_FLAGS};
+#[cfg(test)]
+use crate::flags::IDENTITY_V1_FLAGS;
+use crate::flags::{plain_value, Flags};
 use crate::store::{RunDir, RunState};
 use serde_yaml::Value;
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -74,47 +75,9 @@ pub struct Plan {
     pub race: Option<super::strategy::race::Race>,
 }
 
-/// The content-addressed id of a run.
-pub fn run_id(label: &str, flags: &Flags) -> String {
-    let mut h = Sha256::new();
-    h.update(b"ddim-sweep run v1\n");
-    h.update(label.as_bytes());
-    h.update(b"\n");
-    h.update(identity_text(flags, IDENTITY_V1_FLAGS).as_bytes());
-    let digest = h.finalize();
-    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
-}
-
-/// The flags' YAML (as `flags.yaml` has it) without the entries of flags outside `always`
-/// that have their default value.
-fn identity_text(flags: &Flags, always: &[&str]) -> String {
-    static DEFAULTS: std::sync::LazyLock<Vec<(String, String)>> =
-        std::sync::LazyLock::new(|| yaml_entries(&Flags::default().to_yaml()));
-    yaml_entries(&flags.to_yaml())
-        .into_iter()
-        .filter(|(name, text)| {
-            always.contains(&name.as_str())
-                || crate::flags::spec(name).is_some_and(|s| s.identity.used_by(flags))
-                || DEFAULTS.iter().find(|(n, _)| n == name).map(|(_, t)| t) != Some(text)
-        })
-        .map(|(_, text)| text)
-        .collect()
-}
-
-/// Top-level `name: value` entries of block YAML, each with its continuation lines.
-fn yaml_entries(yaml: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for line in yaml.split_inclusive('\n') {
-        match out.last_mut() {
-            Some((_, text)) if line.starts_with([' ', '-']) => text.push_str(line),
-            _ => {
-                let name = line.split(':').next().unwrap_or("").to_string();
-                out.push((name, line.to_string()));
-            }
-        }
-    }
-    out
-}
+pub use crate::store::identity::run_id;
+#[cfg(test)]
+use crate::store::identity::{identity_text, yaml_entries};
 
 /// Every combination of the grid (first key varying slowest), minus the excluded ones.
 pub fn combinations(spec: &SweepSpec) -> Vec<Vec<(String, Value)>> {
@@ -194,6 +157,47 @@ fn points(spec: &SweepSpec) -> Vec<(Point, Option<usize>)> {
             })
             .collect(),
     }
+}
+
+/// The most runs a plan may hold unless the user raises it (`run --max-runs`): planning
+/// holds every run in memory (about 2 KB each, docs/benchmarks.md), so a grid of 10^7 is
+/// refused before it is built rather than after it has taken 20 GB.
+pub const MAX_RUNS: u64 = 1_000_000;
+
+/// How many runs the sweep plans at most: the product of the grid's sizes times the random
+/// trials, before exclusions (counted without building anything; saturates at u64::MAX).
+pub fn planned_count(spec: &SweepSpec) -> u64 {
+    let trials = spec.random.as_ref().map_or(1, |r| r.trials as u64);
+    spec.grid.iter().fold(trials, |n, (_, values)| {
+        n.saturating_mul(values.len() as u64)
+    })
+}
+
+/// Refuses a sweep that would plan more than `limit` runs, before building it.
+pub fn check_size(spec: &SweepSpec, limit: u64) -> Result<(), crate::error::Error> {
+    let n = planned_count(spec);
+    if n <= limit {
+        return Ok(());
+    }
+    let file = spec
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "sweep".into());
+    let sizes: Vec<String> = spec
+        .grid
+        .iter()
+        .map(|(k, v)| format!("{k} {}", v.len()))
+        .chain(
+            spec.random
+                .as_ref()
+                .map(|r| format!("random trials {}", r.trials)),
+        )
+        .collect();
+    Err(crate::error::Error::usage(format!(
+        "{file}: the sweep plans {n} runs ({}, before exclusions), over the limit of {limit}: narrow the grid (or --set a flag to one value), or raise the limit with --max-runs N",
+        sizes.join(" x ")
+    )))
 }
 
 /// Expands a validated sweep into its runs under `runs_dir/<label>/`.

@@ -26,6 +26,9 @@ pub enum Outcome {
     Failed(String),
     /// Stopped early by the sweep's stop rule.
     Stopped(String),
+    /// Its files are damaged (why): it has no result a strategy may use, and it is not
+    /// trained until repaired; a strategy waits for it rather than decide without it.
+    Damaged(String),
 }
 
 impl Outcome {
@@ -34,6 +37,7 @@ impl Outcome {
         let rd = run.run_dir();
         match rd.state() {
             RunState::Completed | RunState::Failed | RunState::Stopped => {}
+            RunState::Damaged => return Outcome::Damaged(rd.damage().unwrap_or_default()),
             _ => return Outcome::Pending,
         }
         let Ok(Some(info)) = rd.read_info() else {

@@ -118,6 +118,9 @@ pub struct Standing {
     pub finished: bool,
     /// Each configuration's mean over its completed rounds.
     pub means: Vec<Option<f64>>,
+    /// Runs of the round in progress whose files are damaged: the race waits at that round
+    /// until they are repaired (one entry each, its `note` saying why).
+    pub damaged: Vec<RaceEntry>,
 }
 
 impl Standing {
@@ -148,6 +151,7 @@ impl Standing {
             winner: self.winner().as_ref().map(flags),
             survivors: self.alive.iter().map(flags).collect(),
             decisions: self.entries.clone(),
+            damaged: self.damaged.clone(),
         }
     }
 }
@@ -168,6 +172,7 @@ pub fn standing(
         used: 0,
         finished: false,
         means: Vec::new(),
+        damaged: Vec::new(),
     };
     let mut values: Vec<Vec<f64>> = vec![Vec::new(); s.configs.len()];
     let means = |values: &[Vec<f64>]| -> Vec<Option<f64>> {
@@ -187,6 +192,16 @@ pub fn standing(
             let out = match outcome(run) {
                 Outcome::Pending => {
                     pending.push(run);
+                    continue;
+                }
+                Outcome::Damaged(why) => {
+                    s.damaged.push(RaceEntry {
+                        round: round + 1,
+                        config: s.configs[c].flags.clone(),
+                        n: values[c].len(),
+                        note: Some(format!("damaged, waiting for repair: {why}")),
+                        ..Default::default()
+                    });
                     continue;
                 }
                 Outcome::Completed(m) => match m.get(&race.metric) {
@@ -214,7 +229,7 @@ pub fn standing(
                 ..Default::default()
             });
         }
-        if !pending.is_empty() {
+        if !pending.is_empty() || !s.damaged.is_empty() {
             s.current = Some(round + 1);
             s.next = pending;
             s.means = means(&values);
@@ -379,8 +394,26 @@ fn entry_text(rec: &RaceRecord, e: &RaceEntry) -> String {
     }
 }
 
-/// `race finished: winner [..] after 3 round(s); 10 of 24 runs (14 saved)`.
+/// `race finished: winner [..] after 3 round(s); 10 of 24 runs (14 saved)`; with damaged
+/// runs, what the race waits for first.
 pub fn outcome_text(rec: &RaceRecord) -> String {
+    if rec.damaged.is_empty() {
+        return standing_text(rec);
+    }
+    let which: Vec<String> = rec
+        .damaged
+        .iter()
+        .map(|e| format!("[{}] round {}", config_text(&e.config), e.round))
+        .collect();
+    format!(
+        "race damaged, waiting for repair: the run(s) of {} cannot be read (repair them, or retire them by moving them out of the sweep's folder); the {} decision(s) recorded before are kept: {}",
+        which.join(", "),
+        rec.decisions.len(),
+        standing_text(rec)
+    )
+}
+
+fn standing_text(rec: &RaceRecord) -> String {
     let runs = format!(
         "{} of {} runs ({} saved)",
         rec.runs_used,
