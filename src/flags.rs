@@ -252,24 +252,39 @@ pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, c)| c.to_string())
 }
 
-/// A flag value as plain text, without the quoting of [`show_value`] (`mse`, `0.001`,
-/// `[8, 16]`): run names, records, report cells.
+/// A flag value as plain text, exactly as written (`mse`, `0.001`, `[8, 16]`; a string is
+/// never trimmed, so two different values never read the same): run names, records,
+/// report cells.
 pub fn plain_value(v: &Value) -> String {
-    show_value(v).trim_matches('`').to_string()
-}
-
-/// Renders a YAML value compactly for messages (`mse`, `[8, 16]`, `null`).
-pub fn show_value(v: &Value) -> String {
     match v {
         Value::Null => "null (empty)".into(),
-        Value::String(s) => format!("`{s}`"),
+        Value::String(s) => s.clone(),
         Value::Sequence(items) => format!(
             "[{}]",
             items.iter().map(plain_value).collect::<Vec<_>>().join(", ")
         ),
         other => serde_yaml::to_string(other)
-            .map(|s| format!("`{}`", s.trim()))
+            .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| format!("{other:?}")),
+    }
+}
+
+/// Renders a YAML value compactly for messages (`mse`, `[8, 16]`, `null`): a scalar in
+/// backticks.
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::Null | Value::Sequence(_) => plain_value(v),
+        // Control characters escaped: a message never carries a NUL or a line break.
+        other => format!(
+            "`{}`",
+            plain_value(other)
+                .chars()
+                .map(|c| match c.is_control() {
+                    true => c.escape_debug().to_string(),
+                    false => c.to_string(),
+                })
+                .collect::<String>()
+        ),
     }
 }
 
@@ -397,6 +412,11 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
             _ => Err(invalid(spec, value, "true or false")),
         },
         FlagKind::Text => match value {
+            Value::String(s) if s.chars().any(char::is_control) => Err(invalid(
+                spec,
+                value,
+                "a path without NUL, line breaks or other control characters (it becomes part of file and folder names)",
+            )),
             Value::String(_) => Ok(value.clone()),
             Value::Null => Ok(Value::from("")),
             Value::Number(n) => Ok(Value::from(n.to_string())),
@@ -701,7 +721,18 @@ impl Flags {
             ));
         }
         let levels = self.unet_widths.len() as u32;
-        let factor = 1i64 << levels.min(30);
+        let most = 63 - self.image_size.max(1).leading_zeros();
+        if levels > most {
+            return Err(bad(
+                "unet_widths",
+                format!("{} levels", levels),
+                format!(
+                    "at most {most} levels for image_size {} (each level halves the image; {levels} would halve it below one pixel)",
+                    self.image_size
+                ),
+            ));
+        }
+        let factor = 1i64 << levels;
         if self.image_size % factor != 0 {
             return Err(bad(
                 "image_size",
