@@ -1,5 +1,5 @@
 use crate::flags::DeviceSpec;
-use crate::report::{self, Format, Options};
+use crate::report::{self, CsvTable, Format, Options};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +12,10 @@ pub struct Args {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: Format,
+    /// With --format csv: the table printed on stdout (all of them are written to files
+    /// under OUT/<label>/).
+    #[arg(long, value_enum, default_value = "results")]
+    pub table: CsvTable,
     /// Sort the table by noise_loss, image_loss, kid or seconds (default: the sweep's order).
     #[arg(long, value_parser = sort_keys())]
     pub sort: Option<String>,
@@ -30,17 +34,22 @@ fn sort_keys() -> clap::builder::PossibleValuesParser {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    a.runs.read_dir()?;
     let opts = Options {
         runs_dir: a.runs.runs_dir,
         label: a.runs.label,
         out: a.out,
         format: a.format,
+        table: a.table,
         sort: a.sort,
         images: !a.no_images,
         device: crate::device::resolve(a.device)?,
     };
     let w = report::run(&opts)?;
     print!("{}", w.printed);
+    for note in &w.notes {
+        eprintln!("{note}");
+    }
     for (dir, why) in &w.damaged {
         eprintln!(
             "damaged run {}: {why} (left out of the report)",

@@ -72,7 +72,7 @@ pub fn make_all(
         pictures.push((
             "Samples per run".into(),
             "samples.png".into(),
-            format!("Each row: {SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the run named above it, in the table's order (runs without weights are left out); small images are scaled up by whole factors (nearest neighbour)."),
+            format!("Each row: {SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the run named above it, in the table's order (runs without weights, or whose weights do not load, are left out); small images are scaled up by whole factors (nearest neighbour)."),
         ));
     }
     pictures.push((
@@ -92,15 +92,15 @@ pub fn make_all(
             "Final KID of each run (lower is better).".into(),
         ));
     }
-    let best = best_run(g, order);
-    if let Some(b) = best {
+    let best = best_run(g, order, device);
+    if let Some((b, _)) = &best {
         pictures.push((
             "Best run against the data".into(),
             "best.png".into(),
             format!(
                 "{BEST_SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the best run `{}` ({}; lowest KID, else noise_loss), {}",
                 b.entry.id,
-                run_name(b, &g.varying),
+                super::md::text(&run_name(b, &g.varying)),
                 if RunDir::new(&b.entry.dir).valid_grid().exists() {
                     "beside the first validation images it was measured against (up to 36), at the same scale."
                 } else {
@@ -116,7 +116,7 @@ pub fn make_all(
         pictures.push((
             "Reverse diffusion".into(),
             "reverse.png".into(),
-            format!("Forward diffusion (top) and reverse diffusion in 10 steps (bottom) by the best run `{}` ({}), from the same final noise.", b.entry.id, run_name(b, &g.varying)),
+            format!("Forward diffusion (top) and reverse diffusion in 10 steps (bottom) by the best run `{}` ({}), from the same final noise.", b.entry.id, super::md::text(&run_name(b, &g.varying))),
         ));
     }
     pictures.push((
@@ -139,18 +139,23 @@ pub fn make_all(
     if has_kid {
         kid_bars(g, order, &out.join("kid.png"))?;
     }
-    if let Some(b) = best {
-        best_against_data(b, out, device)?;
-        diffusion_figures(b, out, device)?;
+    if let Some((b, model)) = &best {
+        best_against_data(b, model, out)?;
+        diffusion_figures(b, model, out, device)?;
     }
     embedding(&out.join("embedding.png"))?;
     crate::files::write_atomic(&stamp, fingerprint.as_bytes())?;
     Ok(pictures)
 }
 
-/// The completed run with weights and the lowest KID (else noise_loss).
-fn best_run<'a>(g: &'a LabelRuns, order: &[String]) -> Option<&'a ReportRun> {
-    let candidates: Vec<&ReportRun> = order
+/// The completed run with weights and the lowest KID (else noise_loss), with its model; a
+/// run whose weights do not load is named on stderr and the next one taken.
+fn best_run<'a>(
+    g: &'a LabelRuns,
+    order: &[String],
+    device: Device,
+) -> Option<(&'a ReportRun, DiffusionModel)> {
+    let mut candidates: Vec<&ReportRun> = order
         .iter()
         .map(|id| run_of(g, id))
         .filter(|r| RunDir::new(&r.entry.dir).weights().exists() && r.flags.is_some())
@@ -162,13 +167,25 @@ fn best_run<'a>(g: &'a LabelRuns, order: &[String]) -> Option<&'a ReportRun> {
             .copied()
             .unwrap_or(f64::INFINITY)
     };
+    candidates.sort_by(|a, b| key(a).total_cmp(&key(b)));
     candidates
         .into_iter()
-        .min_by(|a, b| key(a).total_cmp(&key(b)))
+        .find_map(|r| model_of(r, device).map(|m| (r, m)))
 }
 
-fn model_of(r: &ReportRun, device: Device) -> anyhow::Result<DiffusionModel> {
-    Ok(crate::model::from_run::load_for_sampling(&RunDir::new(&r.entry.dir), device)?.1)
+/// The run's model, or None (named on stderr: the report goes on without its pictures)
+/// when its weights do not load.
+fn model_of(r: &ReportRun, device: Device) -> Option<DiffusionModel> {
+    match crate::model::from_run::load_for_sampling(&RunDir::new(&r.entry.dir), device) {
+        Ok((_, model)) => Some(model),
+        Err(e) => {
+            eprintln!(
+                "warning: {}: the weights do not load, the run's samples are left out of the report: {e:#}",
+                r.entry.dir.display()
+            );
+            None
+        }
+    }
 }
 
 /// Height of the band above each row of samples that names its run.
@@ -180,37 +197,38 @@ const LABEL_H: u32 = 24;
 fn samples(runs: &[(&ReportRun, String)], out: &Path, device: Device) -> anyhow::Result<()> {
     let cache = out.join(".cache");
     fs_err::create_dir_all(&cache)?;
-    let mut rows: Vec<image::RgbImage> = Vec::new();
-    for (r, _) in runs {
+    let mut rows: Vec<(&str, image::RgbImage)> = Vec::new();
+    for (r, label) in runs {
         let weights = RunDir::new(&r.entry.dir)
             .sampling_weights()
             .expect("runs with weights only");
         let (len, t) = crate::files::file_stamp(weights.path());
         let file = cache.join(format!("{}-{len}-{t}.png", r.entry.id));
         if !file.exists() {
-            let model = model_of(r, device)?;
+            let Some(model) = model_of(r, device) else {
+                continue;
+            };
             let images = model.generate(SAMPLES, SAMPLE_STEPS, SAMPLE_SEED);
             grid::save_grid(&images, SAMPLES, &file)?;
         }
         let raw = image::open(&file)?.to_rgb8();
         let k = grid::readable_scale(raw.height() as i64) as u32;
-        rows.push(grid::upscale_rgb(&raw, k));
+        rows.push((label.as_str(), grid::upscale_rgb(&raw, k)));
     }
-    let width = rows.iter().map(|r| r.width()).max().unwrap_or(1);
-    let height: u32 = rows.iter().map(|r| LABEL_H + r.height()).sum();
+    let width = rows.iter().map(|(_, r)| r.width()).max().unwrap_or(1);
+    let height: u32 = rows
+        .iter()
+        .map(|(_, r)| LABEL_H + r.height())
+        .sum::<u32>()
+        .max(1);
     let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
     let mut y = 0;
-    let mut label_at = Vec::new();
-    for r in &rows {
-        label_at.push(y as i32);
+    let mut labels: Vec<(&str, (i32, i32))> = Vec::new();
+    for (label, r) in &rows {
+        labels.push((label, (4, y as i32 + 4)));
         image::imageops::replace(&mut canvas, r, 0, (y + LABEL_H) as i64);
         y += LABEL_H + r.height();
     }
-    let labels: Vec<(&str, (i32, i32))> = runs
-        .iter()
-        .zip(label_at)
-        .map(|((_, label), y)| (label.as_str(), (4, y + 4)))
-        .collect();
     save_labelled(canvas, &labels, &out.join("samples.png"))
 }
 
@@ -236,8 +254,7 @@ fn save_labelled(
 
 /// [`BEST_SAMPLES`] samples of `b` (left) beside its run's `valid.png` (right; left out for
 /// runs from before it was written), each scaled up to a readable size, under labels.
-fn best_against_data(b: &ReportRun, out: &Path, device: Device) -> anyhow::Result<()> {
-    let model = model_of(b, device)?;
+fn best_against_data(b: &ReportRun, model: &DiffusionModel, out: &Path) -> anyhow::Result<()> {
     let images = model.generate(BEST_SAMPLES, SAMPLE_STEPS, SAMPLE_SEED);
     let (w, h, raw) = grid::grid_rgb(&images, 6);
     let generated = image::RgbImage::from_raw(w, h, raw).expect("a grid");
@@ -491,11 +508,15 @@ fn save_rows(rows: &Tensor, cols: i64, path: &Path) -> anyhow::Result<()> {
 }
 
 /// Forward diffusion of the example image (linear vs cosine) and reverse diffusion by `b`.
-fn diffusion_figures(b: &ReportRun, out: &Path, device: Device) -> anyhow::Result<()> {
+fn diffusion_figures(
+    b: &ReportRun,
+    model: &DiffusionModel,
+    out: &Path,
+    device: Device,
+) -> anyhow::Result<()> {
     use crate::flags::ScheduleType;
     use crate::model::schedule::Schedule;
     let flags = b.flags.as_ref().unwrap();
-    let model = model_of(b, device)?;
     let example = image::open(RunDir::new(&b.entry.dir).example())
         .context("the run's example.png")?
         .to_rgb8();

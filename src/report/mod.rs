@@ -3,6 +3,7 @@
 
 pub mod conclusions;
 pub mod figures;
+pub mod md;
 pub mod race;
 pub mod search;
 pub mod table;
@@ -26,12 +27,38 @@ pub enum Format {
     Json,
 }
 
+/// The table `report --format csv` prints on stdout (every one is written to its file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CsvTable {
+    /// One row per run: results.csv.
+    Results,
+    /// One row per configuration with replicates: configs.csv.
+    Configs,
+    /// One row per effect: effects.csv.
+    Effects,
+    /// One row per race decision: race.csv.
+    Race,
+}
+
+impl CsvTable {
+    fn file(self) -> &'static str {
+        match self {
+            CsvTable::Results => "results.csv",
+            CsvTable::Configs => "configs.csv",
+            CsvTable::Effects => "effects.csv",
+            CsvTable::Race => "race.csv",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub runs_dir: PathBuf,
     pub label: Option<String>,
     pub out: PathBuf,
     pub format: Format,
+    /// With `Format::Csv`: the table printed on stdout.
+    pub table: CsvTable,
     pub sort: Option<String>,
     pub images: bool,
     pub device: tch::Device,
@@ -245,10 +272,30 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
         .collect()
 }
 
+/// A copy of `g` whose texts from disk (flag values, reasons, damage) are escaped for
+/// markdown ([`md::text`]); ids and flag names are the tool's own (hex, a fixed list).
+fn for_markdown(g: &LabelRuns) -> LabelRuns {
+    let mut g = g.clone();
+    for r in &mut g.runs {
+        for v in r.flag_texts.values_mut() {
+            *v = md::text(v);
+        }
+        for (_, v) in &mut r.entry.varying {
+            *v = md::text(v);
+        }
+        if let Some(why) = &mut r.entry.info.reason {
+            *why = md::text(why);
+        }
+    }
+    g
+}
+
 /// What a report did: the text to print, and the runs it had to leave out because their
 /// run.json is damaged (directory, why).
 pub struct Written {
     pub printed: String,
+    /// Lines for stderr (what stdout leaves out).
+    pub notes: Vec<String>,
     pub damaged: Vec<(PathBuf, String)>,
 }
 
@@ -260,7 +307,13 @@ fn damaged_section(g: &LabelRuns) -> String {
     let items: Vec<String> = g
         .damaged
         .iter()
-        .map(|(dir, why)| format!("- `{}`: {why}", dir.display()))
+        .map(|(dir, why)| {
+            format!(
+                "- {}: {}",
+                md::code(&dir.display().to_string()),
+                md::text(why)
+            )
+        })
         .collect();
     format!(
         "## Damaged runs\n\nLeft out of every table and figure until repaired or retired (moved out of the sweep's directory):\n\n{}\n\n",
@@ -278,6 +331,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
         }
     }
     let mut printed = String::new();
+    let mut notes: Vec<String> = Vec::new();
     let damaged: Vec<(PathBuf, String)> = groups.iter().flat_map(|g| g.damaged.clone()).collect();
     for g in &groups {
         if g.runs.is_empty() {
@@ -296,16 +350,26 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
             .unwrap_or_default();
         match opts.format {
             Format::Csv => {
-                let text = table::csv(&df, &g.varying)?;
-                crate::files::write_atomic(&out_dir.join("results.csv"), text.as_bytes())?;
-                printed.push_str(&text);
-                let mut extra = conclusions_csv(g)?;
+                let mut tables = vec![("results.csv", table::csv(&df, &g.varying)?)];
+                tables.extend(conclusions_csv(g)?);
                 if let Some(r) = &record.race {
-                    extra.push(("race.csv", race::csv(r)));
+                    tables.push(("race.csv", race::csv(r)));
                 }
-                for (file, t) in extra {
+                for (file, t) in &tables {
                     crate::files::write_atomic(&out_dir.join(file), t.as_bytes())?;
-                    printed.push_str(&format!("\n{t}"));
+                }
+                // stdout holds one table, so that `report --format csv > x.csv` is a CSV file.
+                match tables.iter().find(|(f, _)| *f == opts.table.file()) {
+                    Some((_, t)) if groups.len() == 1 => printed.push_str(t),
+                    Some(_) => notes.push(format!(
+                        "{}: several labels, one CSV table each: choose one with --label to print it",
+                        out_dir.join(opts.table.file()).display()
+                    )),
+                    None => notes.push(format!(
+                        "label {}: no {} (the sweep has none)",
+                        g.label,
+                        opts.table.file()
+                    )),
                 }
             }
             Format::Json => {
@@ -322,7 +386,11 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
                 printed.push_str(&text);
             }
             Format::Markdown => {
-                let tables = table::markdown_tables(&df, &g.varying)?;
+                // Every text read from disk escaped once, here: the tables, the sections and
+                // the captions below are markdown.
+                let gm = &for_markdown(g);
+                let df = sorted(frame(gm)?, opts.sort.as_deref())?;
+                let tables = table::markdown_tables(&df, &gm.varying)?;
                 let order: Vec<String> = df
                     .column("id")?
                     .str()?
@@ -335,18 +403,18 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
                 } else {
                     Vec::new()
                 };
-                let search = search::section(g, &record, &out_dir, opts.images)?;
+                let search = search::section(gm, &record, &out_dir, opts.images)?;
                 let raced = race::section(record.race.as_ref());
-                let found = conclusions::sections(g, &out_dir, opts.images)?;
+                let found = conclusions::sections(gm, &out_dir, opts.images)?;
                 let md = table::readme(
-                    g,
+                    gm,
                     &df,
                     &tables,
                     &pictures,
                     search.as_deref(),
                     raced.as_deref(),
                     &found,
-                )? + &damaged_section(g);
+                )? + &damaged_section(gm);
                 crate::files::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
                 printed.push_str(&format!(
                     "## {} ({} runs) -> {}\n\n",
@@ -375,7 +443,11 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
             }
         }
     }
-    Ok(Written { printed, damaged })
+    Ok(Written {
+        printed,
+        notes,
+        damaged,
+    })
 }
 
 /// `configs.csv` (when some configuration has replicates) and `effects.csv` (when some effect

@@ -15,14 +15,14 @@ pub fn section(race: Option<&RaceRecord>) -> Option<String> {
         "Configurations raced on `{}` (lower is better) over seeds [{}], one seed per round; from round {} on, each \
          configuration is compared with the round's best (lowest mean) by a one-sided paired t-test over their seeds, \
          the round's p-values corrected by Holm's method, and eliminated when the corrected p is below {}.\n\n",
-        rec.metric,
-        rec.seeds.join(", "),
+        super::md::text(&rec.metric),
+        super::md::text(&rec.seeds.join(", ")),
         rec.min_seeds,
         rec.alpha
     ));
     let outcome = outcome_text(rec);
     let outcome = outcome.strip_prefix("race").unwrap_or(&outcome);
-    md.push_str(&format!("**Race{outcome}.**\n\n"));
+    md.push_str(&format!("**Race{}.**\n\n", super::md::text(outcome)));
     let saved = rec.full_runs.saturating_sub(rec.runs_used);
     md.push_str(&format!(
         "Runs: {} trained or started of the {} that every seed of every configuration would take: {} saved ({:.0}%).\n\n",
@@ -37,6 +37,21 @@ pub fn section(race: Option<&RaceRecord>) -> Option<String> {
          from the best mean, the test's p and Holm's corrected p. **best**: the round's lowest mean. \
          **out**: eliminated there.\n\n",
     );
+    if !rec.damaged.is_empty() {
+        md.push_str(
+            "**Damaged, waiting for repair**: the race needs these runs, whose files are damaged; the decisions above \
+             were recorded before and are kept until the runs are repaired (or retried with `run --retry-failed`):\n\n",
+        );
+        for e in &rec.damaged {
+            md.push_str(&format!(
+                "- round {}, {}: {}\n",
+                e.round,
+                super::md::text(&config_text(&e.config)),
+                super::md::text(e.note.as_deref().unwrap_or("damaged"))
+            ));
+        }
+        md.push('\n');
+    }
     Some(md)
 }
 
@@ -53,7 +68,9 @@ fn rounds_table(rec: &RaceRecord) -> String {
     for r in 1..=rounds {
         t.push_str(&format!(
             " round {r} (seed {}) |",
-            rec.seeds.get(r - 1).map_or("?", |s| s)
+            rec.seeds
+                .get(r - 1)
+                .map_or("?".into(), |s| super::md::text(s))
         ));
     }
     t.push_str("\n|---|");
@@ -61,7 +78,7 @@ fn rounds_table(rec: &RaceRecord) -> String {
     t.push('\n');
     for c in configs {
         let won = rec.winner.as_ref() == Some(c);
-        let name = config_text(c);
+        let name = super::md::text(&config_text(c));
         t.push_str(&if won {
             format!("| **{name}** (winner) |")
         } else {
@@ -84,7 +101,7 @@ fn rounds_table(rec: &RaceRecord) -> String {
 fn cell(e: &RaceEntry) -> String {
     let mean = e.mean.map_or("–".to_string(), |m| format!("{m:.5}"));
     if let Some(note) = &e.note {
-        return format!("{mean} **out**: {}", note.replace('|', "/"));
+        return format!("{mean} **out**: {}", super::md::text(note));
     }
     if e.best {
         return format!("{mean} **best**");

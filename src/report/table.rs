@@ -333,9 +333,10 @@ pub fn readme(
         .iter()
         .filter(|r| r.entry.info.status.to_string() == "failed")
         .map(|r| {
+            // The reason is escaped already (the report's markdown copy of the runs).
             format!(
-                "- `{}`: {}",
-                r.entry.id,
+                "- {}: {}",
+                super::md::code(&r.entry.id),
                 r.entry.info.reason.clone().unwrap_or_default()
             )
         })
