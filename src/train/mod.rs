@@ -395,7 +395,10 @@ impl Trainer {
             if let Some(signal) = stop.requested() {
                 return self.stop(dir, info, signal);
             }
-            if f.checkpoint_every == 0 || epoch == f.epochs {
+            if f.checkpoint_every == 0
+                || epoch == f.epochs
+                || self.progress.step % f.checkpoint_every == 0
+            {
                 self.save_checkpoint(dir, info)?;
             }
             self.write_progress(dir, "training", None);
@@ -454,8 +457,12 @@ impl Trainer {
                 self.check_finite(&losses.loss, self.progress.step)?;
             }
             pending.push((losses, hi - lo));
-            let checkpoint_now =
-                f.checkpoint_every > 0 && self.progress.step % f.checkpoint_every == 0;
+            // A checkpoint due on an epoch's last step is taken after the epoch's row is
+            // written (in `train`): taken before, a crash between the two would write the
+            // row again on resume.
+            let checkpoint_now = f.checkpoint_every > 0
+                && self.progress.step % f.checkpoint_every == 0
+                && self.progress.batch < self.steps_per_epoch;
             let stopping = stop.requested();
             let print_now = last_print.elapsed() >= PRINT_EVERY;
             let progress_now = last_progress.elapsed() >= PROGRESS_EVERY;
