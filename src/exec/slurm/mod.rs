@@ -252,7 +252,11 @@ fn sbatch_args(
         format!("--job-name={}", job_name(label)),
         format!("--array=0-{}{throttle}", n - 1),
         "--hold".into(),
-        format!("--output={}/%A_%a.out", dir.display()),
+        // sbatch reads `%` in the file name as a pattern: a literal one is `%%`.
+        format!(
+            "--output={}/%A_%a.out",
+            dir.display().to_string().replace('%', "%%")
+        ),
     ];
     a.extend(sub.settings.sbatch_options());
     a.push(script.display().to_string());
@@ -471,5 +475,35 @@ impl Watcher {
             None => "KILL",
         };
         let _ = client::scancel(&running, Some(sig));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sbatch reads `%` in `--output` as a pattern (`%A`, `%a`): one in the runs folder's
+    /// path is written `%%`, so the log lands in that folder.
+    #[test]
+    fn a_percent_in_the_runs_folder_is_escaped_for_sbatch() {
+        let sub = Submission {
+            settings: Settings::default(),
+            binary: PathBuf::from("/bin/ddim-sweep"),
+            throttle: Some(2),
+            detach: false,
+            poll: Duration::from_secs(1),
+        };
+        let args = sbatch_args(
+            &sub,
+            "s",
+            3,
+            std::path::Path::new("/data/100%/runs/s/.slurm"),
+            std::path::Path::new("/x/batch.sh"),
+        );
+        assert!(
+            args.contains(&"--output=/data/100%%/runs/s/.slurm/%A_%a.out".to_string()),
+            "{args:?}"
+        );
+        assert!(args.contains(&"--array=0-2%2".to_string()), "{args:?}");
     }
 }
