@@ -95,3 +95,23 @@ if [ "${DDIM_SKIP_BUILD:-0}" != 1 ]; then
     echo "setup: built $DDIM_BIN in $(( $(date +%s) - start )) s"
   fi
 fi
+
+# `ddim-sweep` on the user's PATH, the usual way: a link in ~/.local/bin (XDG; on PATH by
+# default on most distributions). The binary finds libtorch (rpath) and the Inception file
+# (its path is built in) wherever it is called from. DDIM_NO_LINK=1 leaves ~/.local/bin alone.
+if [ "${DDIM_SKIP_BUILD:-0}" != 1 ] && [ "${DDIM_NO_LINK:-0}" != 1 ] && [ -x "$DDIM_BIN" ]; then
+  link_dir="$HOME/.local/bin"
+  if [ "$(readlink "$link_dir/ddim-sweep" 2>/dev/null)" != "$DDIM_BIN" ]; then
+    if [ -e "$link_dir/ddim-sweep" ] && [ ! -L "$link_dir/ddim-sweep" ]; then
+      echo "setup: $link_dir/ddim-sweep exists and is not a link: left alone (the binary is $DDIM_BIN)"
+    else
+      mkdir -p "$link_dir"
+      ln -sfn "$DDIM_BIN" "$link_dir/ddim-sweep"
+      echo "setup: linked $link_dir/ddim-sweep -> $DDIM_BIN"
+    fi
+  fi
+  case ":$PATH:" in
+    *":$link_dir:"*) ;;
+    *) echo "setup: $link_dir is not on your PATH: add it (export PATH=\"\$HOME/.local/bin:\$PATH\" in ~/.bashrc) to type \`ddim-sweep\`, or call $DDIM_BIN" ;;
+  esac
+fi
