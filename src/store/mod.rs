@@ -163,9 +163,9 @@ impl RunDir {
     /// `flags` against those `info` recorded when the run was created, and against the
     /// run's identity (see [`RunDir::check_identity`]).
     fn check_flags(&self, flags: &Flags, info: &RunInfo) -> Result<(), Damaged> {
-        self.check_identity(flags, info)?;
+        // An edit names the flags that differ; then the folder must be the run's id.
         let Some(recorded) = &info.flags else {
-            return Ok(());
+            return self.check_identity(flags, info);
         };
         let path = self.flags();
         let now = run_info::flags_record(flags);
@@ -175,7 +175,7 @@ impl RunDir {
             .map(|(k, v)| format!("{k}: {v} there, {} recorded", recorded[k]))
             .collect();
         if differ.is_empty() {
-            return Ok(());
+            return self.check_identity(flags, info);
         }
         Err(Damaged::changed(
             &path,
