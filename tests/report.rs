@@ -31,7 +31,31 @@ fn fake_run(sweep: &Path, id: &str, flags: &[&str], status: &str, metrics: &[(&s
     .unwrap();
 }
 
-fn fake_sweep(runs: &Path) {
+/// The ids of the four runs of [`fake_sweep`], in its order: a run's folder is named by the
+/// hash of its label and flags (checked wherever a run is read), taken from `--dry-run`.
+fn fake_ids(runs: &Path) -> Vec<String> {
+    let file = write_sweep(
+        runs.parent().unwrap(),
+        "exp.yaml",
+        "label: exp\nflags:\n  dataset_name: shapes\ngrid:\n  loss: [mae, mse]\n  loss_on: [noise, image]\n",
+    );
+    dry_run(&file, runs.to_str().unwrap(), &[])
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect()
+}
+
+/// `text` with the placeholders `aaaaaaaaaaa1`..`4` replaced by [`fake_ids`].
+fn with_ids(text: &str, ids: &[String]) -> String {
+    let mut t = text.to_string();
+    for (i, id) in ids.iter().enumerate() {
+        t = t.replace(&format!("aaaaaaaaaaa{}", i + 1), id);
+    }
+    t
+}
+
+fn fake_sweep(runs: &Path) -> Vec<String> {
+    let ids = fake_ids(runs);
     let sweep = runs.join("exp");
     let rows = [
         (
@@ -70,7 +94,8 @@ fn fake_sweep(runs: &Path) {
         ("aaaaaaaaaaa4", "mse", "image", "failed", vec![]),
     ];
     let mut entries = Vec::new();
-    for (id, loss, on, status, m) in &rows {
+    for (i, (_, loss, on, status, m)) in rows.iter().enumerate() {
+        let id = &ids[i];
         let flags = [
             "dataset_name=shapes".to_string(),
             format!("loss={loss}"),
@@ -86,6 +111,7 @@ fn fake_sweep(runs: &Path) {
         serde_json::to_string(&record).unwrap(),
     )
     .unwrap();
+    ids
 }
 
 const TABLE: &str = "\
@@ -101,7 +127,7 @@ const TABLE: &str = "\
 fn exact_tables_csv_json_and_failed_runs() {
     let d = tempfile::tempdir().unwrap();
     let runs = d.path().join("runs");
-    fake_sweep(&runs);
+    let ids = fake_sweep(&runs);
     let out = d.path().join("reports");
     let o = report(&runs, &out, &["--no-images"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -121,7 +147,10 @@ fn exact_tables_csv_json_and_failed_runs() {
         "{md}"
     );
     assert!(
-        md.contains("### Failed runs\n\n- `aaaaaaaaaaa4`: diverged at step 7: loss is NaN"),
+        md.contains(&with_ids(
+            "### Failed runs\n\n- `aaaaaaaaaaa4`: diverged at step 7: loss is NaN",
+            &ids
+        )),
         "{md}"
     );
 
@@ -148,11 +177,14 @@ fn exact_tables_csv_json_and_failed_runs() {
     let csv = fs::read_to_string(out.join("exp/results.csv")).unwrap();
     assert_eq!(
         csv,
-        "id,status,loss,loss_on,noise_loss,image_loss,kid,seconds\n\
+        with_ids(
+            "id,status,loss,loss_on,noise_loss,image_loss,kid,seconds\n\
          aaaaaaaaaaa1,completed,mae,noise,0.1644953,0.262661,0.0934186,12.5\n\
          aaaaaaaaaaa2,completed,mae,image,0.1665038,0.2591124,0.1038467,12.5\n\
          aaaaaaaaaaa3,completed,mse,noise,0.1399971,0.3131811,0.1652256,12.5\n\
-         aaaaaaaaaaa4,failed,mse,image,,,,12.5\n"
+         aaaaaaaaaaa4,failed,mse,image,,,,12.5\n",
+            &ids
+        )
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), csv);
     let o = report(&runs, &out, &["--format", "json"]);
@@ -161,7 +193,7 @@ fn exact_tables_csv_json_and_failed_runs() {
         serde_json::from_str(&fs::read_to_string(out.join("exp/results.json")).unwrap()).unwrap();
     let rows = &v["runs"];
     assert_eq!(rows.as_array().unwrap().len(), 4);
-    assert_eq!(rows[0]["id"], "aaaaaaaaaaa1");
+    assert_eq!(rows[0]["id"], ids[0].as_str());
     assert_eq!(rows[0]["kid"], 0.0934186);
     assert_eq!(rows[3]["status"], "failed");
     assert!(rows[3]["kid"].is_null());

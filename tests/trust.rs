@@ -559,3 +559,100 @@ fn smaller_trust_points() {
     assert!(out.contains("at most 4 levels"), "{out}");
     assert!(!out.contains("1073741824"), "{out}");
 }
+
+/// A race small enough for the hostile folder: two learning rates, two seeds.
+const SMALL_RACE: &str = "race:\n  metric: noise_loss\n  seeds: 2\n  min_seeds: 2\n  alpha: 0.5\n";
+
+/// A hostile runs folder (sweep records labelled with an absolute path and with `..`, a
+/// loose run labelled `../../x`, a run folder linked to another run, a link to a folder
+/// outside, HTML flag values, a damaged race run), and every command over it: nothing outside
+/// the runs and reports folders changes, every bad record is named, exit codes as documented
+/// (docs/commands.md: 1 when something read is damaged; --dry-run 0).
+#[test]
+fn a_hostile_runs_folder_changes_nothing_outside_and_names_every_bad_record() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let reports = d.path().join("reports");
+    let c = canary(d.path());
+    let before = checksum(&c);
+    let h = write_sweep(d.path(), "h.yaml", &quick("h", &hostile_grid()));
+    let r = write_sweep(
+        d.path(),
+        "r.yaml",
+        &format!("{}{SMALL_RACE}", quick("r", "  lr: [1.0e-3, 1.0e-9]\n")),
+    );
+    run_expect(&run_args(&h, &runs, &[]), 0);
+    run_expect(&run_args(&r, &runs, &[]), 0);
+
+    for (folder, label) in [
+        ("evil", c.to_str().unwrap().to_string()),
+        ("dotdot", "../../canary".to_string()),
+    ] {
+        fs::create_dir_all(runs.join(folder)).unwrap();
+        fs::copy(
+            runs.join("h/sweep.json"),
+            runs.join(folder).join("sweep.json"),
+        )
+        .unwrap();
+        set_json(&runs.join(folder).join("sweep.json"), "label", label.into());
+    }
+    let [h1, h2, _] = <[PathBuf; 3]>::try_from(run_folders(&runs, "h")).unwrap();
+    let loose = runs.join("loose");
+    fs::create_dir_all(&loose).unwrap();
+    for f in ["run.json", "flags.yaml", "scalars.csv"] {
+        fs::copy(h1.join(f), loose.join(f)).unwrap();
+    }
+    set_json(&loose.join("run.json"), "label", "../../x".into());
+    fs::rename(&h2, d.path().join("h2_kept")).unwrap();
+    std::os::unix::fs::symlink(&h1, &h2).unwrap();
+    std::os::unix::fs::symlink(&c, runs.join("outside")).unwrap();
+    let linked = h2.file_name().unwrap().to_str().unwrap().to_string();
+    let race_run = run_folders(&runs, "r").remove(0);
+    let raced = race_run.file_name().unwrap().to_str().unwrap().to_string();
+    fs::write(race_run.join("run.json"), "{\"status\": ").unwrap();
+
+    let rd = runs.to_str().unwrap();
+    let out = [
+        run_expect(&run_args(&h, &runs, &[]), 1),
+        run_expect(&run_args(&r, &runs, &[]), 1),
+        run_expect(&run_args(&h, &runs, &["--dry-run"]), 0),
+        run_expect(&run_args(&r, &runs, &["--dry-run"]), 0),
+        run_expect(&["runs", "--runs-dir", rd], 1),
+        run_expect(
+            &[
+                "report",
+                "--runs-dir",
+                rd,
+                "--out",
+                reports.to_str().unwrap(),
+            ],
+            1,
+        ),
+    ]
+    .join("\n");
+    assert_eq!(checksum(&c), before, "nothing outside changed:\n{out}");
+    assert!(!d.path().join("x").exists());
+    for bad in [
+        "evil/sweep.json",
+        "dotdot/sweep.json",
+        "loose/run.json",
+        linked.as_str(),
+        raced.as_str(),
+    ] {
+        assert!(out.contains(bad), "`{bad}` is named:\n{out}");
+    }
+    assert!(out.contains("damaged, waiting for repair"), "{out}");
+    let mut written: Vec<String> = fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        ["h", "r"],
+        "reports only for the sweeps' own folders"
+    );
+    let page = render(&fs::read_to_string(reports.join("h/README.md")).unwrap());
+    assert!(page.html.is_empty(), "{:?}", page.html);
+    assert!(page.links.iter().all(|l| !l.contains("javascript")));
+}
