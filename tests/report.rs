@@ -431,3 +431,42 @@ fn replicates_give_intervals_and_paired_effects_equal_to_scipy() {
     let effects_csv = fs::read_to_string(out.join("rep/effects.csv")).unwrap();
     assert_eq!(effects_csv.lines().count(), 5, "{effects_csv}");
 }
+
+/// A sweep mixing runs with and without KID picks its best run by a metric every run has
+/// (noise_loss), never one run's KID against another's noise_loss; the pivot and the caption
+/// say which.
+#[test]
+fn a_sweep_mixing_runs_with_and_without_kid_ranks_by_a_metric_all_have() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = format!(
+        "label: mix\nflags:\n{BASE}  image_size: 16\n  max_images: 64\n  epochs: 1\n  sample_every: 0\ngrid:\n  lr: [1.0e-3, 2.0e-3]\n"
+    );
+    let s = write_sweep(d.path(), "mix.yaml", &body);
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let ids = run_dirs(&runs, "mix");
+    // Run 0 measured KID (small) and a worse noise_loss; run 1 no KID, a better noise_loss.
+    let set_metrics = |id: &str, m: serde_json::Value| {
+        let p = runs.join("mix").join(id).join("run.json");
+        let mut v = read_json(&p);
+        v["metrics"] = m;
+        fs::write(&p, serde_json::to_string(&v).unwrap()).unwrap();
+    };
+    set_metrics(
+        &ids[0],
+        serde_json::json!({"noise_loss": 0.9, "image_loss": 1.0, "kid": 0.01}),
+    );
+    set_metrics(
+        &ids[1],
+        serde_json::json!({"noise_loss": 0.5, "image_loss": 1.0}),
+    );
+    let out = d.path().join("reports");
+    let o = report(&runs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = fs::read_to_string(out.join("mix/README.md")).unwrap();
+    assert!(
+        md.contains(&format!("of the best run `{}`", ids[1])) && md.contains("lowest noise_loss"),
+        "{md}"
+    );
+}

@@ -392,7 +392,7 @@ pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::R
             effects_markdown(&effects)
         );
         if images {
-            let main = ["kid", "noise_loss"]
+            let main = [super::headline(g), "noise_loss"]
                 .into_iter()
                 .find(|m| effects.iter().any(|e| e.metric == *m))
                 .unwrap_or("image_loss");

@@ -98,9 +98,10 @@ pub fn make_all(
             "Best run against the data".into(),
             "best.png".into(),
             format!(
-                "{BEST_SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the best run `{}` ({}; lowest KID, else noise_loss), {}",
+                "{BEST_SAMPLES} samples ({SAMPLE_STEPS} diffusion steps, seed {SAMPLE_SEED}) of the best run `{}` ({}; lowest {}), {}",
                 b.entry.id,
                 super::md::text(&run_name(b, &g.varying)),
+                super::headline(g),
                 if RunDir::new(&b.entry.dir).valid_grid().exists() {
                     "beside the first validation images it was measured against (up to 36), at the same scale."
                 } else {
@@ -148,8 +149,9 @@ pub fn make_all(
     Ok(pictures)
 }
 
-/// The completed run with weights and the lowest KID (else noise_loss), with its model; a
-/// run whose weights do not load is named on stderr and the next one taken.
+/// The completed run with weights and the best value of the sweep's headline metric
+/// ([`super::headline`]; runs without it are not ranked), with its model; a run whose
+/// weights do not load is named on stderr and the next one taken.
 fn best_run<'a>(
     g: &'a LabelRuns,
     order: &[String],
@@ -160,13 +162,9 @@ fn best_run<'a>(
         .map(|id| run_of(g, id))
         .filter(|r| RunDir::new(&r.entry.dir).weights().exists() && r.flags.is_some())
         .collect();
-    let key = |r: &&ReportRun| {
-        let m = &r.entry.info.metrics;
-        m.get("kid")
-            .or(m.get("noise_loss"))
-            .copied()
-            .unwrap_or(f64::INFINITY)
-    };
+    let metric = super::headline(g);
+    candidates.retain(|r| r.entry.info.metrics.contains_key(metric));
+    let key = |r: &&ReportRun| r.entry.info.metrics[metric];
     candidates.sort_by(|a, b| key(a).total_cmp(&key(b)));
     candidates
         .into_iter()

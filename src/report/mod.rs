@@ -272,6 +272,24 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
         .collect()
 }
 
+/// The sweep's headline metric, decided once for the whole report (the best run, its
+/// pictures, the pivot, the search's ranking, the effects' figure): `kid` when every run with
+/// final metrics has one, else `noise_loss`, so that a run is never ranked against another
+/// run's different metric.
+pub fn headline(g: &LabelRuns) -> &'static str {
+    let measured: Vec<_> = g
+        .runs
+        .iter()
+        .map(|r| &r.entry.info.metrics)
+        .filter(|m| !m.is_empty())
+        .collect();
+    if !measured.is_empty() && measured.iter().all(|m| m.contains_key("kid")) {
+        "kid"
+    } else {
+        "noise_loss"
+    }
+}
+
 /// A copy of `g` whose texts from disk (flag values, reasons, damage) are escaped for
 /// markdown ([`md::text`]); ids and flag names are the tool's own (hex, a fixed list).
 fn for_markdown(g: &LabelRuns) -> LabelRuns {

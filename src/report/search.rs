@@ -80,16 +80,16 @@ pub fn section(
     Ok(Some(md))
 }
 
-/// The stop rule's metric; else val_kid when runs have it; else val_noise_loss.
+/// The stop rule's metric; else the sweep's headline metric's column ([`super::headline`]).
 fn metric_of(g: &LabelRuns, record: &SweepRecord) -> String {
     if let Some(s) = &record.stop {
         return s.metric.clone();
     }
-    let has_kid = g
-        .runs
-        .iter()
-        .any(|r| r.entry.info.metrics.contains_key("kid"));
-    if has_kid { "val_kid" } else { "val_noise_loss" }.into()
+    match super::headline(g) {
+        "kid" => "val_kid",
+        _ => "val_noise_loss",
+    }
+    .into()
 }
 
 fn ranking_table(ranked: &[Ranked], varying: &[String], metric: &str) -> String {

@@ -311,8 +311,7 @@ pub fn readme(
         md.push_str(t);
         md.push('\n');
     }
-    let has_kid = df.column("kid")?.null_count() < df.height();
-    let value = if has_kid { "kid" } else { "noise_loss" };
+    let value = super::headline(g);
     let pivot_flags: Vec<String> = g
         .varying
         .iter()
