@@ -115,6 +115,61 @@ fn features_agree_with_python_torch_on_the_real_network() {
     assert!(spread > 0.1, "features are not all zero: {spread}");
 }
 
+/// `kid A B` prints precision and recall (A generated, B real) equal to NumPy/SciPy's on the
+/// same real-network features (tests/python/prc_ref.py).
+#[test]
+fn precision_and_recall_agree_with_numpy_on_real_features() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    fixture_images(&a, 12, &[(32, 32), (40, 24)], 1);
+    fixture_images(&b, 12, &[(32, 32)], 2);
+    let out = d.path().join("features");
+    let net = real_network();
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--network",
+        net.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--features-out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("A is taken as generated, B as real"),
+        "{stdout}"
+    );
+    let value = |name: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no `{name}` line: {stdout}"))
+            .parse()
+            .unwrap()
+    };
+    let reference = python_json(
+        "prc_ref.py",
+        &[
+            out.join("b.csv").to_str().unwrap(),
+            out.join("a.csv").to_str().unwrap(),
+            "3",
+        ],
+        Duration::from_secs(120),
+    );
+    for name in ["precision", "recall"] {
+        let want = reference[name].as_f64().unwrap();
+        assert!(
+            (value(name) - want).abs() < 1e-6,
+            "{name}: {} vs {want}",
+            value(name)
+        );
+    }
+}
+
 #[test]
 fn kid_command_prints_kid_and_fid_and_refuses_bad_folders() {
     let d = tempfile::tempdir().unwrap();

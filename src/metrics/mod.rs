@@ -4,6 +4,7 @@ pub mod features;
 pub mod fid;
 pub mod kid;
 pub mod names;
+pub mod precision_recall;
 pub mod reference;
 
 pub use features::Inception;
