@@ -137,11 +137,11 @@ fn race_blocks_are_checked() {
     let d = tempfile::tempdir().unwrap();
     let runs = d.path().join("runs");
     let cases = [
-        ("metric: noise_loss", "metric: val_kid", "race: metric `val_kid` is not a final run metric; expected one of noise_loss, image_loss, kid"),
+        ("metric: noise_loss", "metric: val_kid", "race: metric `val_kid` is not a final run metric; expected one of noise_loss, image_loss, kid, fid"),
         ("min_seeds: 2", "min_seeds: 1", "race: min_seeds must be from 2"),
         ("alpha: 0.05", "alpha: 1.5", "race: alpha must be between 0 and 1"),
         ("seeds: 5", "seeds: 1", "race: seeds: a race needs at least 2 seeds"),
-        ("metric: noise_loss", "metric: kid", "does not measure KID: set kid_images"),
+        ("metric: noise_loss", "metric: kid", "does not measure samples: set kid_images"),
         ("  lr: [3.0e-3, 2.0e-3, 1.0e-8, 1.0e-9]\n", "  lr: [3.0e-3]\n", "a race needs at least 2"),
         ("race:\n", "seeds: 2\nrace:\n", "seeds: and race: both give the seeds"),
     ];

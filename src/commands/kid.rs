@@ -1,5 +1,5 @@
 use crate::flags::DeviceSpec;
-use crate::metrics::{features, fid, kid, precision_recall, Inception};
+use crate::metrics::{features, fid, kid, Inception};
 use crate::store::RunDir;
 use anyhow::bail;
 use std::path::{Path, PathBuf};
@@ -149,7 +149,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     println!("A: {da}");
     println!("B: {db}");
     println!("network: {}", net.path.display());
-    println!("A is taken as generated, B as real (precision: A's images inside B's manifold; recall: B's inside A's; k = {}, higher is better)", precision_recall::K);
+    println!("A is taken as generated, B as real (improved precision: the share of A's images inside B's manifold; improved recall: of B's inside A's)");
     let k = kid::kid(&fa, &fb, a.batch);
     println!(
         "KID {k:.7} (mean unbiased MMD^2 over batches of {})",
@@ -165,15 +165,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.fid {
         println!("FID {:.4}", fid::fid(&fa, &fb));
     }
-    if fa.size()[0] > precision_recall::K && fb.size()[0] > precision_recall::K {
-        let (p, r) = precision_recall::precision_recall(&fb, &fa, precision_recall::K);
-        println!("precision {p:.7}");
-        println!("recall {r:.7}");
-    } else {
-        println!(
-            "precision and recall: need more than k = {} images in each set",
-            precision_recall::K
-        );
+    // Every sample metric a run measures, one `name value` line each (A generated, B real).
+    for (name, v) in crate::metrics::names::measure_samples(&fb, &fa) {
+        println!("{name} {v:.7}");
     }
     Ok(ExitCode::SUCCESS)
 }

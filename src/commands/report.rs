@@ -29,7 +29,7 @@ pub struct Args {
 
 /// A metric's final name, or `seconds`.
 fn sort_keys() -> clap::builder::PossibleValuesParser {
-    let metrics = crate::metrics::names::Metric::NAMES;
+    let metrics = crate::metrics::names::Metric::names();
     clap::builder::PossibleValuesParser::new(metrics.into_iter().chain(["seconds"]))
 }
 

@@ -136,7 +136,7 @@ fn table(runs: &[RunEntry], tasks: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
                 let v = e.varying.iter().find(|(name, _)| name == k);
                 row.push(v.map(|(_, v)| v.clone()).unwrap_or_default());
             }
-            for m in METRICS {
+            for &m in METRICS.iter() {
                 row.push(metric(e, m));
             }
             row.push(format!("{:.1}", e.info.seconds));

@@ -2,7 +2,22 @@
 //! trace of the square root taken as `Tr((S1^(1/2) S2 S1^(1/2))^(1/2))`, a symmetric
 //! positive semi-definite matrix whose eigenvalues are clipped at 0 (numerically stable).
 
+use super::names::{Direction, Metric, Source};
 use tch::{Kind, Tensor};
+
+/// FID as a run's metric. It is biased at small sample counts (its expectation falls as the
+/// counts grow): compare FIDs only at the same `kid_images`.
+pub static METRIC: Metric = Metric {
+    name: "fid",
+    column: "val_fid",
+    description: "Fréchet Inception Distance of generated samples against the validation images (biased at small sample counts: compare it only at the same kid_images)",
+    direction: Direction::Lower,
+    source: Source::Samples(measure),
+};
+
+fn measure(real: &Tensor, generated: &Tensor) -> Option<f64> {
+    (real.size()[0] >= 2 && generated.size()[0] >= 2).then(|| fid(real, generated))
+}
 
 /// Mean (d) and unbiased covariance (d, d) of the rows of `x`, in f64.
 pub fn statistics(x: &Tensor) -> (Tensor, Tensor) {

@@ -1,7 +1,24 @@
 //! Kernel Inception Distance: the unbiased MMD^2 with the polynomial kernel
 //! `k(x, y) = (x.y / d + 1)^3` between feature sets.
 
+use super::names::{Direction, Metric, Source};
 use tch::{Kind, Tensor};
+
+/// The KID batch size of the original project (real and generated features paired in order).
+pub const BATCH: i64 = 128;
+
+/// KID as a run's metric: [`kid`] in batches of [`BATCH`].
+pub static METRIC: Metric = Metric {
+    name: "kid",
+    column: "val_kid",
+    description: "Kernel Inception Distance of generated samples against the validation images (unbiased MMD² of a cubic polynomial kernel, batches of 128)",
+    direction: Direction::Lower,
+    source: Source::Samples(measure),
+};
+
+fn measure(real: &Tensor, generated: &Tensor) -> Option<f64> {
+    (real.size()[0].min(generated.size()[0]) >= 2).then(|| kid(real, generated, BATCH))
+}
 
 /// Polynomial kernel matrix between the rows of `x` (n, d) and `y` (m, d), in f64.
 fn kernel(x: &Tensor, y: &Tensor) -> Tensor {

@@ -1,81 +1,148 @@
-//! The metrics a run reports, defined once: each one's final name (`run.json`'s `metrics`,
-//! the report's columns, `report --sort`, a race's `metric`) and its per-epoch validation
-//! column (`scalars.csv`, a stop rule's `metric`). Lower is better for every one.
+//! The metrics a run reports, each defined once ([`Metric`]): its final name (`run.json`'s
+//! `metrics`, the report's columns, `report --sort`, a race's `metric`), its per-epoch
+//! validation column (`scalars.csv`, a stop rule's `metric`, TensorBoard's `val/<name>`), its
+//! description, its direction (lower or higher is better), and how it is measured. A sample
+//! metric (measured on Inception features of generated images against the validation images)
+//! lives in its own file and is registered by one line in [`ALL`]; everything else (tables,
+//! bold-the-best, sorting, stop rules, races, effects) takes what it needs from here.
 
-/// A metric of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum Metric {
-    /// Mean absolute error of the predicted noise on the validation split.
-    NoiseLoss,
-    /// Mean absolute error of the predicted image on the validation split.
-    ImageLoss,
-    /// KID of generated samples against the validation images.
-    Kid,
+use tch::Tensor;
+
+/// Which values are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Lower,
+    Higher,
 }
 
-impl Metric {
-    /// Every metric, in the order tables show them.
-    pub const ALL: [Metric; 3] = [Metric::NoiseLoss, Metric::ImageLoss, Metric::Kid];
+/// How a metric is measured.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// The validation losses (noise, image): index 0 or 1 of the validation pass.
+    Validation(usize),
+    /// From the Inception features of the validation images (`real`) and of `kid_images`
+    /// generated ones; None when these sets are too small for it.
+    Samples(fn(real: &Tensor, generated: &Tensor) -> Option<f64>),
+}
 
-    /// The final names, in the order of [`Metric::ALL`].
-    pub const NAMES: [&'static str; 3] = [
-        Metric::NoiseLoss.name(),
-        Metric::ImageLoss.name(),
-        Metric::Kid.name(),
-    ];
-
+/// One metric's definition.
+#[derive(Debug)]
+pub struct Metric {
     /// Its name at the end of a run (`run.json`, report columns): `noise_loss`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Metric::NoiseLoss => "noise_loss",
-            Metric::ImageLoss => "image_loss",
-            Metric::Kid => "kid",
-        }
-    }
-
+    pub name: &'static str,
     /// Its per-epoch column in `scalars.csv`: `val_noise_loss`.
-    pub fn column(self) -> &'static str {
-        match self {
-            Metric::NoiseLoss => "val_noise_loss",
-            Metric::ImageLoss => "val_image_loss",
-            Metric::Kid => "val_kid",
+    pub column: &'static str,
+    /// One sentence for the report.
+    pub description: &'static str,
+    pub direction: Direction,
+    pub source: Source,
+}
+
+/// Mean absolute error of the predicted noise on the validation split.
+pub static NOISE_LOSS: Metric = Metric {
+    name: "noise_loss",
+    column: "val_noise_loss",
+    description: "mean absolute error of the predicted noise on the validation split",
+    direction: Direction::Lower,
+    source: Source::Validation(0),
+};
+
+/// Mean absolute error of the predicted image on the validation split.
+pub static IMAGE_LOSS: Metric = Metric {
+    name: "image_loss",
+    column: "val_image_loss",
+    description: "mean absolute error of the predicted image on the validation split",
+    direction: Direction::Lower,
+    source: Source::Validation(1),
+};
+
+/// Every metric, in the order tables show them: one line per metric.
+pub static ALL: &[&Metric] = &[
+    &NOISE_LOSS,
+    &IMAGE_LOSS,
+    &super::kid::METRIC,
+    &super::fid::METRIC,
+];
+
+impl Metric {
+    pub fn named(name: &str) -> Option<&'static Metric> {
+        ALL.iter().copied().find(|m| m.name == name)
+    }
+
+    pub fn by_column(column: &str) -> Option<&'static Metric> {
+        ALL.iter().copied().find(|m| m.column == column)
+    }
+
+    /// The final names, in table order.
+    pub fn names() -> Vec<&'static str> {
+        ALL.iter().map(|m| m.name).collect()
+    }
+
+    /// The per-epoch columns, in table order.
+    pub fn columns() -> Vec<&'static str> {
+        ALL.iter().map(|m| m.column).collect()
+    }
+
+    /// Measured on generated samples (needs `kid_images` > 0).
+    pub fn from_samples(&self) -> bool {
+        matches!(self.source, Source::Samples(_))
+    }
+
+    /// `value` as a loss (lower is better): the value itself, or its negation for a metric
+    /// where higher is better. What ranks, stops and races compare.
+    pub fn as_loss(&self, value: f64) -> f64 {
+        match self.direction {
+            Direction::Lower => value,
+            Direction::Higher => -value,
         }
     }
 
-    pub fn final_named(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name() == name)
+    /// "lower is better" or "higher is better".
+    pub fn direction_text(&self) -> &'static str {
+        match self.direction {
+            Direction::Lower => "lower is better",
+            Direction::Higher => "higher is better",
+        }
     }
 
-    pub fn column_named(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.column() == name)
+    /// The best of `values` (None when there is none).
+    pub fn best(&self, values: impl IntoIterator<Item = f64>) -> Option<f64> {
+        values
+            .into_iter()
+            .min_by(|a, b| self.as_loss(*a).total_cmp(&self.as_loss(*b)))
     }
+}
 
-    pub fn final_names() -> Vec<&'static str> {
-        Metric::ALL.iter().map(|m| m.name()).collect()
-    }
-
-    pub fn column_names() -> Vec<&'static str> {
-        Metric::ALL.iter().map(|m| m.column()).collect()
-    }
+/// Every sample metric measured on the same features: (name, value) for those measurable.
+pub fn measure_samples(real: &Tensor, generated: &Tensor) -> Vec<(&'static str, f64)> {
+    ALL.iter()
+        .filter_map(|m| match m.source {
+            Source::Samples(f) => f(real, generated).map(|v| (m.name, v)),
+            Source::Validation(_) => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::ValueEnum;
 
-    /// The command line's spelling (`--sort`, `--metric`) is the final name.
+    /// Names and columns are unique and every column is in scalars.csv's header.
     #[test]
     fn names_agree_everywhere() {
-        for m in Metric::ALL {
-            let pv = m.to_possible_value().expect("every metric is a value");
-            assert_eq!(pv.get_name(), m.name());
-            assert_eq!(Metric::final_named(m.name()), Some(m));
-            assert_eq!(Metric::column_named(m.column()), Some(m));
-            assert!(crate::track::csv::HEADER
-                .split(',')
-                .any(|c| c == m.column()));
+        let header = crate::track::csv::header();
+        for m in ALL {
+            assert_eq!(Metric::named(m.name).map(|x| x.name), Some(m.name));
+            assert_eq!(Metric::by_column(m.column).map(|x| x.name), Some(m.name));
+            assert_eq!(m.column, format!("val_{}", m.name));
+            assert!(header.split(',').any(|c| c == m.column), "{header}");
         }
+        assert_eq!(NOISE_LOSS.best([0.3, 0.1, 0.2]), Some(0.1));
+        let higher = Metric {
+            direction: Direction::Higher,
+            ..NOISE_LOSS
+        };
+        assert_eq!(higher.best([0.3, 0.1, 0.2]), Some(0.3));
+        assert_eq!(higher.as_loss(0.3), -0.3);
     }
 }

@@ -19,7 +19,8 @@ pub struct ConfigRow {
     pub metrics: BTreeMap<String, MeanCi>,
 }
 
-/// The paired effect of `flag = a` against `flag = b` on `metric` (A − B; lower is better).
+/// The paired effect of `flag = a` against `flag = b` on `metric` (A − B; which sign is
+/// better is the metric's direction).
 #[derive(Debug, Clone)]
 pub struct EffectRow {
     pub flag: String,
@@ -113,7 +114,7 @@ pub fn effects(g: &LabelRuns) -> Vec<EffectRow> {
         let values = values_of(g, &flag);
         for (i, a) in values.iter().enumerate() {
             for b in &values[i + 1..] {
-                for m in METRICS {
+                for &m in METRICS.iter() {
                     let pairs = pairs_of(&done, &flag, a, b, m);
                     if !pairs.is_empty() {
                         out.push(EffectRow {
@@ -121,7 +122,7 @@ pub fn effects(g: &LabelRuns) -> Vec<EffectRow> {
                             a: a.clone(),
                             b: b.clone(),
                             metric: m.to_string(),
-                            paired: paired(&pairs),
+                            paired: paired_on(m, &pairs),
                         });
                     }
                 }
@@ -129,6 +130,18 @@ pub fn effects(g: &LabelRuns) -> Vec<EffectRow> {
         }
     }
     out
+}
+
+/// [`paired`] with "A better" counted in the metric's direction.
+fn paired_on(metric: &str, pairs: &[(f64, f64)]) -> Paired {
+    let mut p = paired(pairs);
+    if let Some(m) = crate::metrics::names::Metric::named(metric) {
+        p.a_better = pairs
+            .iter()
+            .filter(|(a, b)| m.as_loss(*a) < m.as_loss(*b))
+            .count();
+    }
+    p
 }
 
 /// (metric at `flag = a`, metric at `flag = b`) of runs equal in every other flag.
@@ -234,11 +247,9 @@ pub fn effects_markdown(rows: &[EffectRow]) -> String {
 
 fn sentence(e: &EffectRow, interval: &str, sig: bool) -> String {
     let d = &e.paired.diff;
-    let (better, worse) = if d.mean < 0.0 {
-        (&e.a, &e.b)
-    } else {
-        (&e.b, &e.a)
-    };
+    let a_wins = crate::metrics::names::Metric::named(&e.metric)
+        .map_or(d.mean < 0.0, |m| m.as_loss(d.mean) < 0.0);
+    let (better, worse) = if a_wins { (&e.a, &e.b) } else { (&e.b, &e.a) };
     if sig {
         format!(
             "`{}`: {better} is better than {worse} on {} by {} (95% interval of A − B {interval}, {} pairs): the data supports a difference.",
@@ -355,7 +366,7 @@ pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::R
         );
         s.configs_table = Some(table);
         if images {
-            for m in METRICS {
+            for &m in METRICS.iter() {
                 let rows: Vec<_> = configs
                     .iter()
                     .filter_map(|c| {
@@ -388,7 +399,7 @@ pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::R
     let effects = effects(g);
     if has_intervals(&effects) {
         let mut md = format!(
-            "## Effects\n\nFor each flag that varies, each pair of its values A and B: the runs that differ only in that flag (same seed, same other flags) are paired, and the effect is the mean of `metric(A) − metric(B)` over the pairs with its 95% interval (Student's t over the differences). Lower is better: a negative effect favours A. An interval that excludes 0 is significant.\n\n{}\n",
+            "## Effects\n\nFor each flag that varies, each pair of its values A and B: the runs that differ only in that flag (same seed, same other flags) are paired, and the effect is the mean of `metric(A) − metric(B)` over the pairs with its 95% interval (Student's t over the differences). Where lower is better (the losses, KID, FID) a negative effect favours A; where higher is better (precision, recall) a positive one does. An interval that excludes 0 is significant.\n\n{}\n",
             effects_markdown(&effects)
         );
         if images {
@@ -429,7 +440,7 @@ pub fn configs_csv(rows: &[ConfigRow]) -> String {
         .unwrap_or_default();
     let mut head: Vec<String> = names.clone();
     head.push("n".into());
-    for m in METRICS {
+    for &m in METRICS.iter() {
         for part in ["mean", "std", "ci95_lo", "ci95_hi"] {
             head.push(format!("{m}_{part}"));
         }
@@ -443,7 +454,7 @@ pub fn configs_csv(rows: &[ConfigRow]) -> String {
             .map(|(_, v)| super::table::csv_cell(v))
             .collect();
         cells.push(r.n.to_string());
-        for m in METRICS {
+        for &m in METRICS.iter() {
             let x = r.metrics.get(m);
             cells.push(num(x.map(|x| x.mean)));
             cells.push(num(x.and_then(|x| x.sd)));

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The metrics of the results table, in order.
-pub const METRICS: [&str; 3] = crate::metrics::names::Metric::NAMES;
+pub static METRICS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(crate::metrics::names::Metric::names);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -208,7 +209,7 @@ pub fn frame(g: &LabelRuns) -> PolarsResult<DataFrame> {
             .collect();
         cols.push(Column::new(name.as_str().into(), v));
     }
-    for m in METRICS {
+    for &m in METRICS.iter() {
         let v: Vec<Option<f64>> = g
             .runs
             .iter()
@@ -242,9 +243,13 @@ pub fn sorted(df: DataFrame, sort: Option<&str>) -> anyhow::Result<DataFrame> {
             METRICS.join(", ")
         )));
     }
+    // Best first: descending where higher is better.
+    let higher = crate::metrics::names::Metric::named(m)
+        .is_some_and(|d| d.direction == crate::metrics::names::Direction::Higher);
     Ok(df.sort(
         [m],
         SortMultipleOptions::default()
+            .with_order_descending(higher)
             .with_nulls_last(true)
             .with_maintain_order(true),
     )?)

@@ -44,8 +44,10 @@ pub fn section(
             }
         })
         .collect();
+    let def = crate::metrics::names::Metric::by_column(&metric);
+    let loss = |v: f64| def.map_or(v, |m| m.as_loss(v));
     ranked.sort_by(|a, b| match (a.value, b.value) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(x), Some(y)) => loss(x).total_cmp(&loss(y)),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => std::cmp::Ordering::Equal,
@@ -63,7 +65,8 @@ pub fn section(
         md.push_str(&format!("Early stopping: {}.\n", s.describe()));
     }
     md.push_str(&format!(
-        "\nRuns ranked by their last `{metric}` (lower is better; a stopped run at the value it stopped with):\n\n"
+        "\nRuns ranked by their last `{metric}` ({}; a stopped run at the value it stopped with):\n\n",
+        def.map_or("lower is better", |m| m.direction_text())
     ));
     md.push_str(&ranking_table(&ranked, &g.varying, &metric));
     md.push_str(&savings(g, record));

@@ -27,25 +27,20 @@ fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
     Ok(df.column(name)?.f64()?.iter().collect())
 }
 
-/// The best (smallest) value of each metric column.
+/// The best value of a metric column (the smallest, or the largest where higher is better).
 fn best(df: &DataFrame, name: &str) -> PolarsResult<Option<f64>> {
-    Ok(df.column(name)?.f64()?.min())
+    let values = df.column(name)?.f64()?.iter().flatten();
+    Ok(match crate::metrics::names::Metric::named(name) {
+        Some(m) => m.best(values),
+        None => values.min_by(f64::total_cmp),
+    })
 }
 
 /// One markdown table: varying flags, [status], metrics; the best of each metric in bold.
 pub fn markdown(df: &DataFrame, varying: &[String]) -> PolarsResult<String> {
     let statuses = strings(df, "status")?;
     let show_status = statuses.iter().any(|s| s != "completed");
-    let metrics: Vec<&str> = METRICS
-        .iter()
-        .copied()
-        .filter(|m| {
-            df.column(m)
-                .map(|c| c.null_count() < c.len())
-                .unwrap_or(false)
-                || *m != "kid"
-        })
-        .collect();
+    let metrics = shown_metrics(df);
     // The run id leads when the varying flags alone do not tell the rows apart (no flag
     // varies, or runs with the same flags, e.g. from an older version of the tool).
     let columns: Vec<Vec<String>> = varying
@@ -245,10 +240,26 @@ pub fn csv_cell(s: &str) -> String {
 }
 
 /// The columns the CSV and JSON outputs carry.
+/// The metric columns a table shows: every metric but a sample metric no run measured (runs
+/// without kid_images, or from before the metric existed).
+fn shown_metrics(df: &DataFrame) -> Vec<&'static str> {
+    METRICS
+        .iter()
+        .copied()
+        .filter(|m| {
+            let measured = df
+                .column(m)
+                .map(|c| c.null_count() < c.len())
+                .unwrap_or(false);
+            measured || !crate::metrics::names::Metric::named(m).is_some_and(|d| d.from_samples())
+        })
+        .collect()
+}
+
 fn export_frame(df: &DataFrame, varying: &[String]) -> PolarsResult<DataFrame> {
     let mut cols: Vec<String> = vec!["id".into(), "status".into()];
     cols.extend(varying.iter().cloned());
-    cols.extend(METRICS.iter().map(|s| s.to_string()));
+    cols.extend(shown_metrics(df).iter().map(|s| s.to_string()));
     cols.push("seconds".into());
     df.select(cols)
 }
@@ -298,7 +309,27 @@ pub fn readme(
             count("stopped")
         ));
     }
-    md.push_str("Metrics are the final validation `noise_loss` and `image_loss` (mean absolute error) and `kid` (Kernel Inception Distance of generated samples against the validation images, Inception-v3 of TensorFlow's FID graph); lower is better and the best of each column is in bold.\n\n");
+    md.push_str("Metrics, the final validation values (sample metrics on Inception-v3 features of TensorFlow's FID graph); the best of each column is in bold:\n\n");
+    for m in crate::metrics::names::ALL {
+        md.push_str(&format!(
+            "- `{}`: {} ({}).\n",
+            m.name,
+            m.description,
+            m.direction_text()
+        ));
+    }
+    if g.runs
+        .iter()
+        .any(|r| r.entry.info.metrics.contains_key("fid"))
+    {
+        let mut counts: Vec<&str> = g.runs.iter().map(|r| r.flag_text("kid_images")).collect();
+        counts.sort();
+        counts.dedup();
+        md.push_str(&format!(
+            "FID is biased at small sample counts (it falls as the count grows): these runs measured it on kid_images = {} generated images (`auto`: the validation split's size); compare FIDs only at equal counts.\n\n",
+            counts.join(", ")
+        ));
+    }
     md.push_str("## Results\n\n");
     if let Some(c) = &found.configs {
         md.push_str(c);

@@ -291,10 +291,13 @@ fn check_race(plan: &Plan, race: &super::strategy::race::Race) -> Result<(), Str
             configs.len()
         ));
     }
-    if race.metric == crate::metrics::names::Metric::Kid.name() {
+    let samples =
+        crate::metrics::names::Metric::named(&race.metric).is_some_and(|m| m.from_samples());
+    if samples {
         if let Some(r) = plan.runs.iter().find(|r| !r.flags.measures_kid()) {
             return Err(format!(
-                "metric kid, but run {} [{}] does not measure KID: set kid_images (e.g. 100)",
+                "metric {}, but run {} [{}] does not measure samples: set kid_images (e.g. 100)",
+                race.metric,
                 r.id,
                 r.varying_text()
             ));

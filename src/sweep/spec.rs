@@ -19,7 +19,7 @@ use super::stop::EarlyStop;
 use super::strategy::race::Race;
 use super::strategy::random::{Dist, RandomSearch};
 use crate::flags::{check_value, closest, lookup, plain_value, show_value, FlagError, FlagSpec};
-use crate::metrics::names::Metric;
+use crate::metrics::names::{Direction, Metric};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
@@ -765,14 +765,24 @@ impl Parser<'_> {
         grid: &[(String, Vec<Value>)],
     ) -> Result<Race, SpecError> {
         let line = |k: &str| find_line(self.text, "race", k);
-        let Some(metric) = Metric::final_named(&r.metric) else {
+        let lower: Vec<&str> = crate::metrics::names::ALL
+            .iter()
+            .filter(|m| m.direction == Direction::Lower)
+            .map(|m| m.name)
+            .collect();
+        let Some(metric) = Metric::named(&r.metric).filter(|m| m.direction == Direction::Lower)
+        else {
+            let why = match Metric::named(&r.metric) {
+                Some(m) => format!(
+                    "`{}` is {}; a race compares metrics where lower is better",
+                    m.name,
+                    m.direction_text()
+                ),
+                None => format!("`{}` is not a final run metric", r.metric),
+            };
             return Err(self.err(
                 line("metric"),
-                format!(
-                    "race: metric `{}` is not a final run metric; expected one of {} (lower is better)",
-                    r.metric,
-                    Metric::final_names().join(", ")
-                ),
+                format!("race: metric {why}; expected one of {}", lower.join(", ")),
             ));
         };
         let seeds = self.seeds("race", &r.seeds, fixed, grid)?;
@@ -802,7 +812,7 @@ impl Parser<'_> {
             ));
         }
         Ok(Race {
-            metric: metric.name().to_string(),
+            metric: metric.name.to_string(),
             seeds,
             min_seeds: r.min_seeds,
             alpha: r.alpha,
@@ -812,8 +822,13 @@ impl Parser<'_> {
     /// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
     fn stop(&self, s: RawStop) -> Result<EarlyStop, SpecError> {
         let line = |k: &str| find_line(self.text, "stop", k);
-        if Metric::column_named(&s.metric).is_none() {
-            return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar; expected one of {} (lower is better)", s.metric, Metric::column_names().join(", "))));
+        if Metric::by_column(&s.metric).is_none_or(|m| m.direction != Direction::Lower) {
+            let lower: Vec<&str> = crate::metrics::names::ALL
+                .iter()
+                .filter(|m| m.direction == Direction::Lower)
+                .map(|m| m.column)
+                .collect();
+            return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar where lower is better (a stop rule compares those); expected one of {}", s.metric, lower.join(", "))));
         }
         let rule = super::stop::rule_named(&s.rule, s.eta).map_err(|e| {
             let at = if e.contains("eta") { "eta" } else { "rule" };

@@ -1,13 +1,15 @@
 //! `scalars.csv`: one row per epoch.
 //!
-//! Header: `epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,val_kid,seconds,images_per_s`
+//! Header: `epoch,step,loss,noise_loss,image_loss,` then one `val_<metric>` column per metric
+//! ([`crate::metrics::names::ALL`]: `val_noise_loss,val_image_loss,val_kid,val_fid,
+//! val_precision,val_recall`), then `seconds,images_per_s`.
 //! - `epoch` 0 is the untrained model (validation columns only); `step` is the optimizer step
 //!   count at the end of the epoch;
 //! - `loss` is the mean training loss (the `loss` flag's), `noise_loss` and `image_loss` the
 //!   mean training MAE of the predicted noises and images (images in normalised units);
-//! - `val_*` the same MAE on the validation split (eval mode, fixed noise), empty when not
-//!   computed that epoch; `val_kid` the KID of generated samples against the validation
-//!   images, when computed;
+//! - `val_noise_loss`, `val_image_loss` the same MAE on the validation split (eval mode, fixed
+//!   noise), empty when not computed that epoch; the sample metrics (`val_kid` …) of
+//!   generated samples against the validation images, when computed;
 //! - `seconds` the epoch's wall time, `images_per_s` training images per second.
 //!
 //! The file is read by its header: columns by name, so that files written before a column
@@ -17,11 +19,27 @@
 //! S, rows with a larger step are dropped first, so every epoch appears exactly once.
 
 use fs_err::{self as fs, OpenOptions};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-pub const HEADER: &str =
-    "epoch,step,loss,noise_loss,image_loss,val_noise_loss,val_image_loss,val_kid,seconds,images_per_s";
+/// The training columns before the metrics' and the timing columns after them.
+const LEADING: [&str; 5] = ["epoch", "step", "loss", "noise_loss", "image_loss"];
+const TRAILING: [&str; 2] = ["seconds", "images_per_s"];
+
+/// Today's header row.
+pub fn header() -> &'static str {
+    static HEADER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        LEADING
+            .iter()
+            .copied()
+            .chain(crate::metrics::names::Metric::columns())
+            .chain(TRAILING)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    &HEADER
+}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EpochRow {
@@ -30,9 +48,8 @@ pub struct EpochRow {
     pub loss: Option<f64>,
     pub noise_loss: Option<f64>,
     pub image_loss: Option<f64>,
-    pub val_noise_loss: Option<f64>,
-    pub val_image_loss: Option<f64>,
-    pub val_kid: Option<f64>,
+    /// The validation metrics measured this epoch, by column (`val_kid`).
+    pub val: BTreeMap<String, f64>,
     pub seconds: Option<f64>,
     pub images_per_s: Option<f64>,
 }
@@ -43,39 +60,54 @@ fn cell(v: Option<f64>) -> String {
 
 impl EpochRow {
     pub fn to_line(&self) -> String {
-        format!(
-            "{},{},{},{},{},{},{},{},{},{}",
-            self.epoch,
-            self.step,
+        let mut cells = vec![
+            self.epoch.to_string(),
+            self.step.to_string(),
             cell(self.loss),
             cell(self.noise_loss),
             cell(self.image_loss),
-            cell(self.val_noise_loss),
-            cell(self.val_image_loss),
-            cell(self.val_kid),
-            cell(self.seconds),
-            cell(self.images_per_s)
-        )
+        ];
+        cells.extend(
+            crate::metrics::names::Metric::columns()
+                .into_iter()
+                .map(|c| cell(self.val.get(c).copied())),
+        );
+        cells.push(cell(self.seconds));
+        cells.push(cell(self.images_per_s));
+        cells.join(",")
     }
 
-    /// A row of a file in today's layout ([`HEADER`]).
+    /// A row of a file in today's layout ([`header`]).
     pub fn parse(line: &str) -> Option<EpochRow> {
         Layout::current().parse(line)
     }
 
-    /// The field named `column` (a [`HEADER`] name), for reading by name.
-    fn field(&mut self, column: &str) -> Option<&mut Option<f64>> {
-        Some(match column {
+    /// A validation metric by its column name (`val_noise_loss`, `val_kid`).
+    pub fn metric(&self, column: &str) -> Option<f64> {
+        self.val.get(column).copied()
+    }
+
+    /// Sets the value of the column named `column`: a training or timing field, or a metric's
+    /// column; false for a column this version does not know.
+    fn set(&mut self, column: &str, value: Option<f64>) -> bool {
+        let slot = match column {
             "loss" => &mut self.loss,
             "noise_loss" => &mut self.noise_loss,
             "image_loss" => &mut self.image_loss,
-            "val_noise_loss" => &mut self.val_noise_loss,
-            "val_image_loss" => &mut self.val_image_loss,
-            "val_kid" => &mut self.val_kid,
             "seconds" => &mut self.seconds,
             "images_per_s" => &mut self.images_per_s,
-            _ => return None,
-        })
+            c => {
+                let Some(m) = crate::metrics::names::Metric::by_column(c) else {
+                    return false;
+                };
+                if let Some(v) = value {
+                    self.val.insert(m.column.to_string(), v);
+                }
+                return true;
+            }
+        };
+        *slot = value;
+        true
     }
 }
 
@@ -89,17 +121,18 @@ pub struct Layout {
 
 impl Layout {
     pub fn current() -> Layout {
-        Layout::from_header(HEADER).expect("the current header")
+        Layout::from_header(header()).expect("the current header")
     }
 
     /// The layout of `header`, or why it is not one: `epoch` and `step` must be there, and no
     /// column twice.
-    pub fn from_header(header: &str) -> Result<Layout, String> {
-        let names: Vec<String> = header.split(',').map(|c| c.trim().to_string()).collect();
+    pub fn from_header(line: &str) -> Result<Layout, String> {
+        let names: Vec<String> = line.split(',').map(|c| c.trim().to_string()).collect();
         for needed in ["epoch", "step"] {
             if !names.iter().any(|n| n == needed) {
                 return Err(format!(
-                    "its header has no `{needed}` column (expected {HEADER})"
+                    "its header has no `{needed}` column (expected {})",
+                    header()
                 ));
             }
         }
@@ -127,26 +160,11 @@ impl Layout {
                         "" => None,
                         v => Some(v.parse::<f64>().ok()?),
                     };
-                    if let Some(slot) = row.field(other) {
-                        *slot = v;
-                    }
+                    row.set(other, v);
                 }
             }
         }
         Some(row)
-    }
-}
-
-/// Reads every row of a scalars.csv.
-impl EpochRow {
-    /// A validation metric by its column name (`val_noise_loss`, `val_image_loss`, `val_kid`).
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        use crate::metrics::names::Metric;
-        match Metric::column_named(name)? {
-            Metric::NoiseLoss => self.val_noise_loss,
-            Metric::ImageLoss => self.val_image_loss,
-            Metric::Kid => self.val_kid,
-        }
     }
 }
 
@@ -190,12 +208,12 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<EpochRow>> {
 pub fn truncate_after(path: &Path, max_step: i64) -> Result<(), crate::error::Error> {
     let text = fs::read_to_string(path).unwrap_or_default();
     let header = text.lines().next().unwrap_or("");
-    if header == HEADER || text.is_empty() {
-        return keep_rows_through(path, HEADER, 1, max_step);
+    if header == self::header() || text.is_empty() {
+        return keep_rows_through(path, self::header(), 1, max_step);
     }
     let layout = Layout::from_header(header)
         .map_err(|why| crate::error::Error::from(crate::error::Damaged::new(path, why)))?;
-    let mut out = format!("{HEADER}\n");
+    let mut out = format!("{}\n", self::header());
     for row in text.lines().skip(1).filter_map(|l| layout.parse(l)) {
         if row.step <= max_step {
             out.push_str(&row.to_line());
@@ -248,7 +266,7 @@ mod tests {
         let r0 = EpochRow {
             epoch: 0,
             step: 0,
-            val_noise_loss: Some(0.8),
+            val: BTreeMap::from([("val_noise_loss".to_string(), 0.8)]),
             ..Default::default()
         };
         let r1 = EpochRow {
@@ -272,18 +290,19 @@ mod tests {
         assert_eq!(read(&p).unwrap(), vec![r0.clone(), r1.clone(), r2]);
         truncate_after(&p, 15).unwrap();
         assert_eq!(read(&p).unwrap(), vec![r0, r1]);
-        assert!(fs::read_to_string(&p).unwrap().starts_with(HEADER));
+        assert!(fs::read_to_string(&p).unwrap().starts_with(header()));
     }
 
-    /// Read by the header: a file without a later column (here `val_kid`), with its columns
-    /// in another order, or with a column this version does not know, reads by name.
+    /// Read by the header: a file without later columns (here `val_kid` and the others), with
+    /// its columns in another order, or with a column this version does not know
+    /// (`val_future`), reads by name.
     #[test]
     fn files_are_read_by_their_header() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("scalars.csv");
         fs::write(
             &p,
-            "step,epoch,loss,val_noise_loss,val_fid,seconds\n0,0,,0.8,,\n10,1,0.5,0.4,31.5,1.5\n",
+            "step,epoch,loss,val_noise_loss,val_future,seconds\n0,0,,0.8,,\n10,1,0.5,0.4,31.5,1.5\n",
         )
         .unwrap();
         let rows = read(&p).unwrap();
@@ -293,23 +312,24 @@ mod tests {
                 epoch: 1,
                 step: 10,
                 loss: Some(0.5),
-                val_noise_loss: Some(0.4),
+                val: BTreeMap::from([("val_noise_loss".to_string(), 0.4)]),
                 seconds: Some(1.5),
                 ..Default::default()
             }
         );
-        assert_eq!(rows[0].val_kid, None);
+        assert_eq!(rows[0].metric("val_kid"), None);
         // Resumed by this version: rewritten in today's layout, the rows kept by name.
         truncate_after(&p, 5).unwrap();
         let text = fs::read_to_string(&p).unwrap();
-        assert_eq!(text, format!("{HEADER}\n0,0,,,,0.8,,,,\n"));
+        let empty = ",".repeat(header().split(',').count() - 6);
+        assert_eq!(text, format!("{}\n0,0,,,,0.8{empty}\n", header()));
 
         fs::write(&p, "epoch,loss\n1,0.5\n").unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("no `step` column"), "{e}");
         fs::write(&p, "epoch,step,loss,loss\n1,2,0.5,0.5\n").unwrap();
         assert!(read(&p).unwrap_err().to_string().contains("`loss` twice"));
-        fs::write(&p, format!("{HEADER}\n1,2,3\n4,5\n")).unwrap();
+        fs::write(&p, format!("{}\n1,2,3\n4,5\n", header())).unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("line 2 is not a row"), "{e}");
     }

@@ -94,10 +94,10 @@ impl Tracker {
     /// An epoch's row (or the untrained epoch 0: validation only).
     pub fn epoch(&mut self, row: &csv::EpochRow) -> anyhow::Result<()> {
         csv::append(&self.dir.scalars(), row)?;
-        let mut values: Vec<(&str, f64)> = Vec::new();
-        let mut push = |tag, v: Option<f64>| {
+        let mut values: Vec<(String, f64)> = Vec::new();
+        let mut push = |tag: &str, v: Option<f64>| {
             if let Some(v) = v {
-                values.push((tag, v));
+                values.push((tag.to_string(), v));
             }
         };
         push("epoch/loss", row.loss);
@@ -105,9 +105,11 @@ impl Tracker {
         push("epoch/image_loss", row.image_loss);
         push("epoch/images_per_s", row.images_per_s);
         push("epoch/seconds", row.seconds);
-        push("val/noise_loss", row.val_noise_loss);
-        push("val/image_loss", row.val_image_loss);
-        push("val/kid", row.val_kid);
+        // Each metric as `val/<name>` (`val/kid`).
+        for m in crate::metrics::names::ALL {
+            push(&format!("val/{}", m.name), row.metric(m.column));
+        }
+        let values: Vec<(&str, f64)> = values.iter().map(|(t, v)| (t.as_str(), *v)).collect();
         self.tb.scalars(row.step, &values)?;
         Ok(())
     }

@@ -252,7 +252,12 @@ pub fn clean_panic(msg: &str) -> String {
 }
 
 /// An epoch's validation (noise_loss, image_loss) and KID, when they were due.
-type EpochEval = (Option<(f64, f64)>, Option<f64>);
+/// An epoch's evaluation: the validation losses when computed, and the sample metrics
+/// (`kid`, `fid` …) when measured.
+type EpochEval = (Option<(f64, f64)>, Option<SampleMetrics>);
+
+/// Sample metrics by final name, as [`crate::metrics::names::measure_samples`] gives them.
+type SampleMetrics = Vec<(&'static str, f64)>;
 
 /// Per-batch outputs, kept on the device until logged.
 struct StepLosses {
@@ -380,15 +385,15 @@ impl Trainer {
         self.write_progress(dir, "training", None);
         self.validate_untrained(dir)?;
         let mut last_val: Option<(f64, f64)> = None;
-        let mut last_kid: Option<f64> = None;
+        let mut last_samples: Option<SampleMetrics> = None;
         while self.progress.epoch < f.epochs {
             let epoch = self.progress.epoch + 1;
             if let Some(signal) = self.train_epoch(dir, info, stop, epoch)? {
                 return self.stop(dir, info, signal);
             }
-            let (val, kid) = self.end_epoch(epoch)?;
+            let (val, samples) = self.end_epoch(epoch)?;
             last_val = val.or(last_val);
-            last_kid = kid.or(last_kid);
+            last_samples = samples.or(last_samples);
             self.progress.epoch = epoch;
             self.progress.batch = 0;
             self.sums = EpochSums::default();
@@ -403,7 +408,7 @@ impl Trainer {
             }
             self.write_progress(dir, "training", None);
         }
-        self.complete(dir, last_val, last_kid)
+        self.complete(dir, last_val, last_samples.unwrap_or_default())
     }
 
     /// Epoch 0: the untrained model's validation losses, once per run.
@@ -419,8 +424,7 @@ impl Trainer {
         self.tracker.epoch(&csv::EpochRow {
             epoch: 0,
             step: 0,
-            val_noise_loss: Some(vn),
-            val_image_loss: Some(vi),
+            val: validation_columns(Some((vn, vi))),
             ..Default::default()
         })?;
         crate::say!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
@@ -507,22 +511,24 @@ impl Trainer {
         let last = epoch == f.epochs;
         let val =
             ((f.eval_every > 0 && epoch % f.eval_every == 0) || last).then(|| self.validate());
-        let kid = if self.inception.is_some()
+        let samples = if self.inception.is_some()
             && ((f.kid_every > 0 && epoch % f.kid_every == 0) || last)
         {
-            Some(self.kid()?)
+            Some(self.sample_metrics()?)
         } else {
             None
         };
+        let mut columns = validation_columns(val);
+        for (name, v) in samples.iter().flatten() {
+            columns.insert(format!("val_{name}"), *v);
+        }
         let row = csv::EpochRow {
             epoch,
             step: self.progress.step,
             loss: Some(s.loss / s.images),
             noise_loss: Some(s.noise_loss / s.images),
             image_loss: Some(s.image_loss / s.images),
-            val_noise_loss: val.map(|v| v.0),
-            val_image_loss: val.map(|v| v.1),
-            val_kid: kid,
+            val: columns,
             seconds: Some(s.seconds),
             images_per_s: Some(s.images / s.seconds.max(1e-9)),
         };
@@ -535,7 +541,7 @@ impl Trainer {
             row.noise_loss.unwrap(),
             row.image_loss.unwrap(),
             val.map(|(a, b)| format!(" val_noise_loss {a:.6} val_image_loss {b:.6}")).unwrap_or_default()
-                + &kid.map(|k| format!(" kid {k:.6}")).unwrap_or_default(),
+                + &samples.iter().flatten().map(|(n, v)| format!(" {n} {v:.6}")).collect::<String>(),
             row.images_per_s.unwrap(),
             s.seconds
         );
@@ -548,7 +554,7 @@ impl Trainer {
             let (png, w, h) = grid::readable_grid_png(&images, 6)?;
             self.tracker.samples(self.progress.step, epoch, png, w, h)?;
         }
-        Ok((val, kid))
+        Ok((val, samples))
     }
 
     /// After the last epoch: the final metrics, the sampling weights, the checkpoint removed.
@@ -556,7 +562,7 @@ impl Trainer {
         &mut self,
         dir: &RunDir,
         last_val: Option<(f64, f64)>,
-        last_kid: Option<f64>,
+        last_samples: SampleMetrics,
     ) -> anyhow::Result<Outcome> {
         // Final evaluation (the seed's `evaluate` on the validation split).
         let (vn, vi) = match last_val {
@@ -566,8 +572,8 @@ impl Trainer {
         let mut metrics = BTreeMap::new();
         metrics.insert("noise_loss".to_string(), vn);
         metrics.insert("image_loss".to_string(), vi);
-        if let Some(k) = last_kid {
-            metrics.insert("kid".to_string(), k);
+        for (name, v) in &last_samples {
+            metrics.insert(name.to_string(), *v);
         }
         let weights = self.model.sampling_variables();
         crate::tensorfile::write_verified(&dir.weights(), weights)?;
@@ -583,7 +589,10 @@ impl Trainer {
         crate::say!(
             "completed {}: noise_loss {vn:.7} image_loss {vi:.7}{}",
             dir.root.display(),
-            last_kid.map(|k| format!(" kid {k:.7}")).unwrap_or_default()
+            last_samples
+                .iter()
+                .map(|(n, v)| format!(" {n} {v:.7}"))
+                .collect::<String>()
         );
         Ok(Outcome::Completed { metrics })
     }
@@ -739,9 +748,10 @@ impl Trainer {
         })
     }
 
-    /// The seed's KID: `kid_images` samples of `kid_diffusion_steps` steps (the same noise each
-    /// time) against the validation images, batches of 128.
-    fn kid(&self) -> anyhow::Result<f64> {
+    /// The sample metrics (KID, FID, precision, recall: [`crate::metrics::names::ALL`]) of
+    /// `kid_images` samples of `kid_diffusion_steps` steps (the same noise each time) against
+    /// the validation images, from one Inception pass over each set.
+    fn sample_metrics(&self) -> anyhow::Result<SampleMetrics> {
         let net = self.inception.as_ref().expect("KID network loaded");
         let f = &self.flags;
         let n = f.kid_images.or(self.data.valid_len());
@@ -765,7 +775,7 @@ impl Trainer {
         if real.size()[0] < 2 || gen.size()[0] < 2 {
             bail!("KID needs at least 2 generated and 2 validation images (kid_images={n}, validation {})", real.size()[0]);
         }
-        Ok(crate::metrics::kid::kid(&real, &gen, KID_BATCH))
+        Ok(crate::metrics::names::measure_samples(&real, &gen))
     }
 
     /// Validation noise_loss and image_loss (MAE) in eval mode with fixed noise, batches of
@@ -823,6 +833,20 @@ fn remove_samples_after(dir: &RunDir, epoch: i64) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The validation losses as scalars.csv columns (by the metrics' definitions).
+fn validation_columns(val: Option<(f64, f64)>) -> BTreeMap<String, f64> {
+    use crate::metrics::names::{Source, ALL};
+    let Some((noise, image)) = val else {
+        return BTreeMap::new();
+    };
+    ALL.iter()
+        .filter_map(|m| match m.source {
+            Source::Validation(i) => Some((m.column.to_string(), [noise, image][i])),
+            Source::Samples(_) => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
