@@ -115,6 +115,64 @@ fn features_agree_with_python_torch_on_the_real_network() {
     assert!(spread > 0.1, "features are not all zero: {spread}");
 }
 
+/// `kid A B` prints precision and recall (A generated, B real) equal to NumPy/SciPy's on the
+/// same real-network features (tests/python/prc_ref.py).
+#[test]
+fn precision_and_recall_agree_with_numpy_on_real_features() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a");
+    let b = d.path().join("b");
+    fixture_images(&a, 12, &[(32, 32), (40, 24)], 1);
+    fixture_images(&b, 12, &[(32, 32)], 2);
+    let out = d.path().join("features");
+    let net = real_network();
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--network",
+        net.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--features-out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("A is taken as generated, B as real"),
+        "{stdout}"
+    );
+    let value = |name: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no `{name}` line: {stdout}"))
+            .parse()
+            .unwrap()
+    };
+    let reference = python_json(
+        "prc_ref.py",
+        &[
+            out.join("b.csv").to_str().unwrap(),
+            out.join("a.csv").to_str().unwrap(),
+            "3",
+        ],
+        Duration::from_secs(120),
+    );
+    for (name, line) in [
+        ("precision", "improved_precision"),
+        ("recall", "improved_recall"),
+    ] {
+        let want = reference[name].as_f64().unwrap();
+        assert!(
+            (value(line) - want).abs() < 1e-6,
+            "{name}: {} vs {want}",
+            value(line)
+        );
+    }
+}
+
 #[test]
 fn kid_command_prints_kid_and_fid_and_refuses_bad_folders() {
     let d = tempfile::tempdir().unwrap();
@@ -267,7 +325,7 @@ fn a_run_ends_with_kid_and_shares_the_real_features() {
     );
     assert_eq!(kids[2].parse::<f64>().unwrap(), kid);
     // Every sample metric from the same features, final and per epoch.
-    for name in ["kid", "fid"] {
+    for name in ["kid", "fid", "improved_precision", "improved_recall"] {
         let v = info["metrics"][name]
             .as_f64()
             .unwrap_or_else(|| panic!("{name}: {info}"));
@@ -282,6 +340,9 @@ fn a_run_ends_with_kid_and_shares_the_real_features() {
             (last - v).abs() <= 1e-12 * v.abs().max(1.0),
             "{name}: {last} vs {v}"
         );
+    }
+    for name in ["improved_precision", "improved_recall"] {
+        assert!(info["metrics"][name].as_f64().unwrap() <= 1.0);
     }
     // The real features were cached once; a second run reuses the file.
     let cache = data.join("cache/features");

@@ -470,3 +470,47 @@ fn a_sweep_mixing_runs_with_and_without_kid_ranks_by_a_metric_all_have() {
         "{md}"
     );
 }
+
+/// A metric where higher is better (improved precision) is bold at its highest value, and
+/// `--sort` puts the highest first; the losses stay bold at their lowest.
+#[test]
+fn higher_is_better_metrics_bold_and_sort_their_highest() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let ids = fake_sweep(&runs);
+    for (id, p) in ids.iter().zip([0.5, 0.8, 0.6]) {
+        let path = runs.join("exp").join(id).join("run.json");
+        let mut v = read_json(&path);
+        v["metrics"]["improved_precision"] = serde_json::json!(p);
+        fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    }
+    let out = d.path().join("reports");
+    let o = report(&runs, &out, &["--no-images"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = fs::read_to_string(out.join("exp/README.md")).unwrap();
+    assert!(md.contains("**0.8000000**"), "{md}");
+    assert!(!md.contains("**0.5000000**"), "{md}");
+    assert!(
+        md.contains("**0.1399971**"),
+        "noise_loss still lowest: {md}"
+    );
+    assert!(
+        md.contains("`improved_precision`") && md.contains("higher is better"),
+        "{md}"
+    );
+    let o = report(
+        &runs,
+        &out,
+        &[
+            "--no-images",
+            "--format",
+            "csv",
+            "--sort",
+            "improved_precision",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    let first: Vec<&str> = csv.lines().skip(1).map(|l| &l[..12]).collect();
+    assert_eq!(first, [&ids[1], &ids[2], &ids[0], &ids[3]], "{csv}");
+}

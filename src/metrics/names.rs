@@ -62,6 +62,8 @@ pub static ALL: &[&Metric] = &[
     &IMAGE_LOSS,
     &super::kid::METRIC,
     &super::fid::METRIC,
+    &super::precision_recall::PRECISION,
+    &super::precision_recall::RECALL,
 ];
 
 impl Metric {

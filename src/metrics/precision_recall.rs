@@ -11,7 +11,31 @@
 //! A point is inside when its distance to some ball's centre is at most that ball's radius
 //! (`<=`, as the authors' code). Both are in [0, 1]; higher is better.
 
+use super::names::{Direction, Metric, Source};
 use tch::{Kind, Tensor};
+
+/// Precision as a run's metric (fidelity). Named `improved_precision` (the paper's name): the
+/// `precision` flag (fp32, bf16) has the plain name, and both appear in one table.
+pub static PRECISION: Metric = Metric {
+    name: "improved_precision",
+    column: "val_improved_precision",
+    description: "improved precision (k = 3): the share of generated samples inside the validation images' manifold (fidelity)",
+    direction: Direction::Higher,
+    source: Source::Samples(|real, generated| measure(real, generated).map(|pr| pr.0)),
+};
+
+/// Recall as a run's metric (diversity).
+pub static RECALL: Metric = Metric {
+    name: "improved_recall",
+    column: "val_improved_recall",
+    description: "improved recall (k = 3): the share of validation images inside the generated samples' manifold (diversity)",
+    direction: Direction::Higher,
+    source: Source::Samples(|real, generated| measure(real, generated).map(|pr| pr.1)),
+};
+
+fn measure(real: &Tensor, generated: &Tensor) -> Option<(f64, f64)> {
+    (real.size()[0] > K && generated.size()[0] > K).then(|| precision_recall(real, generated, K))
+}
 
 /// The neighbourhood size of the paper and of torch-fidelity.
 pub const K: i64 = 3;
