@@ -61,7 +61,7 @@ fn expansion_exclude_set_and_dry_run_states() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "id,label,status,loss,loss_on,schedule_type,noise_loss,image_loss,kid,seconds"
+        "id,label,status,loss,loss_on,schedule_type,noise_loss,image_loss,seconds"
     );
     assert_eq!(lines.len(), 4, "{out}");
     assert!(

@@ -118,11 +118,20 @@ fn table(runs: &[RunEntry], tasks: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
         }
     }
     let any_stopped = runs.iter().any(|e| e.info.status == Status::Stopped);
+    // A sample metric no listed run measured is left out, as in the report.
+    let metrics: Vec<&str> = METRICS
+        .iter()
+        .copied()
+        .filter(|m| {
+            !crate::metrics::names::Metric::named(m).is_some_and(|d| d.from_samples())
+                || runs.iter().any(|e| e.info.metrics.contains_key(*m))
+        })
+        .collect();
     let header: Vec<String> = ["id", "label", "status"]
         .iter()
         .map(|s| s.to_string())
         .chain(vary.iter().cloned())
-        .chain(METRICS.iter().map(|s| s.to_string()))
+        .chain(metrics.iter().map(|s| s.to_string()))
         .chain(["seconds".to_string()])
         .chain(tasks.is_some().then(|| "task".to_string()))
         .chain(any_stopped.then(|| "stopped_early".to_string()))
@@ -136,7 +145,7 @@ fn table(runs: &[RunEntry], tasks: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
                 let v = e.varying.iter().find(|(name, _)| name == k);
                 row.push(v.map(|(_, v)| v.clone()).unwrap_or_default());
             }
-            for &m in METRICS.iter() {
+            for &m in &metrics {
                 row.push(metric(e, m));
             }
             row.push(format!("{:.1}", e.info.seconds));

@@ -396,6 +396,9 @@ impl Trainer {
             last_samples = samples.or(last_samples);
             self.progress.epoch = epoch;
             self.progress.batch = 0;
+            // The finished epoch's loss and images/s stay in the progress file until the
+            // next epoch has its own (an epoch shorter than PROGRESS_EVERY writes none).
+            self.write_progress(dir, "training", None);
             self.sums = EpochSums::default();
             if let Some(signal) = stop.requested() {
                 return self.stop(dir, info, signal);
@@ -406,7 +409,6 @@ impl Trainer {
             {
                 self.save_checkpoint(dir, info)?;
             }
-            self.write_progress(dir, "training", None);
         }
         self.complete(dir, last_val, last_samples.unwrap_or_default())
     }
