@@ -264,6 +264,9 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
         "best.png",
         "losses.png",
         "kid.png",
+        "fid.png",
+        "improved_precision.png",
+        "improved_recall.png",
         "forward.png",
         "reverse.png",
         "embedding.png",
@@ -307,7 +310,10 @@ fn pictures_decode_at_their_sizes_and_are_reused() {
         );
     }
     assert_eq!(png_size(&dir.join("losses.png")), (1200, 480 + 18 * 2));
-    assert_eq!(png_size(&dir.join("kid.png")), (1000, 80 + 28 * 2));
+    // One bar chart per sample metric, a bar per run.
+    for f in ["kid", "fid", "improved_precision", "improved_recall"] {
+        assert_eq!(png_size(&dir.join(format!("{f}.png"))), (1000, 80 + 28 * 2));
+    }
     assert_eq!(png_size(&dir.join("embedding.png")), (520, 560));
     // A second report reuses every picture.
     let mtime = |f: &str| fs::metadata(dir.join(f)).unwrap().modified().unwrap();

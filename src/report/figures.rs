@@ -3,6 +3,7 @@
 //! diffusion, the sinusoidal embedding).
 
 use super::{LabelRuns, ReportRun};
+use crate::metrics::names::Metric;
 use crate::model::DiffusionModel;
 use crate::store::RunDir;
 use crate::track::grid;
@@ -81,15 +82,27 @@ pub fn make_all(
         "Training loss (left) and validation noise_loss (right) per epoch, one line per run."
             .into(),
     ));
-    let has_kid = g
-        .runs
+    // One bar chart per sample metric that some run measured (kid.png, fid.png …).
+    let measured: Vec<&'static Metric> = crate::metrics::names::ALL
         .iter()
-        .any(|r| r.entry.info.metrics.contains_key("kid"));
-    if has_kid {
+        .copied()
+        .filter(|m| m.from_samples())
+        .filter(|m| {
+            g.runs
+                .iter()
+                .any(|r| r.entry.info.metrics.contains_key(m.name))
+        })
+        .collect();
+    for m in &measured {
         pictures.push((
-            "KID".into(),
-            "kid.png".into(),
-            "Final KID of each run (lower is better).".into(),
+            m.name.into(),
+            format!("{}.png", m.name),
+            format!(
+                "Final {} of each run ({}): {}.",
+                m.name,
+                m.direction_text(),
+                m.description
+            ),
         ));
     }
     let best = best_run(g, order, device);
@@ -137,8 +150,8 @@ pub fn make_all(
         samples(&labelled, out, device)?;
     }
     losses(g, order, &out.join("losses.png"))?;
-    if has_kid {
-        kid_bars(g, order, &out.join("kid.png"))?;
+    for m in &measured {
+        metric_bars(g, order, m, &out.join(format!("{}.png", m.name)))?;
     }
     if let Some((b, model)) = &best {
         best_against_data(b, model, out)?;
@@ -437,7 +450,13 @@ fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
 }
 
 /// Horizontal KID bars, in table order.
-fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
+/// One bar per run (in the table's order, top down) of a final metric.
+fn metric_bars(
+    g: &LabelRuns,
+    order: &[String],
+    metric: &Metric,
+    path: &Path,
+) -> anyhow::Result<()> {
     figure(path, |canvas| {
         // Drawn bottom-up: the order is reversed so that the table's first run is the top bar.
         let rows: Vec<(String, Option<f64>)> = order
@@ -447,7 +466,7 @@ fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> 
                 let r = run_of(g, id);
                 (
                     run_name(r, &g.varying),
-                    r.entry.info.metrics.get("kid").copied(),
+                    r.entry.info.metrics.get(metric.name).copied(),
                 )
             })
             .collect();
@@ -474,7 +493,7 @@ fn kid_bars(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> 
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .x_desc("KID")
+            .x_desc(metric.name)
             .y_labels(rows.len())
             .y_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
