@@ -318,6 +318,7 @@ pub fn readme(
             m.direction_text()
         ));
     }
+    md.push('\n');
     if g.runs
         .iter()
         .any(|r| r.entry.info.metrics.contains_key("fid"))
