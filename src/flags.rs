@@ -1,4 +1,4 @@
-//! Training flags: names, defaults (the seed's `train.R`), validation and resolution.
+//! Training flags: names, defaults (the R original's `train.R`), validation and resolution.
 //!
 //! A flag is given as `FLAG=VALUE`; the value is parsed as a YAML scalar (`lr=1e-3`,
 //! `unet_widths=[8,16]`, `loss=mae`). Resolution starts from the defaults, applies the
@@ -131,7 +131,7 @@ define_flags! {
     data_dir: String = "''", FlagKind::Text, Identity::V1,
         "the dataset's folder (default: $DDIM_DATA or data/, then the dataset's name; required for folder)";
     antialias: bool = "false", FlagKind::Bool, Identity::V1,
-        "antialiased resize (the seed's is plain bilinear)";
+        "antialiased resize (the R original's is plain bilinear)";
     image_size: i64 = "64", FlagKind::Int { min: 2 }, Identity::V1,
         "image side length in pixels (3 channels)";
     num_workers: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
@@ -530,7 +530,7 @@ impl Dataset {
         matches!(self, Dataset::Shapes | Dataset::Icons)
     }
 
-    /// The seed's passes over the training set per epoch.
+    /// The R original's passes over the training set per epoch.
     pub fn default_repetitions(self) -> i64 {
         match self {
             Dataset::Flowers => 5,

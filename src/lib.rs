@@ -1,5 +1,6 @@
-//! ddim-sweep: train denoising diffusion models (DDIM, after the seed's R torch/luz project)
-//! and run experiment sweeps over them.
+//! ddim-sweep: train denoising diffusion models (DDIM) and run experiment sweeps over them,
+//! after the R torch/luz project it replaces ("the R original" in comments and docs; `seed`
+//! always means a random seed).
 //!
 //! Layers, each importing only those below it:
 //! - `commands`: one module per subcommand, arguments in, library calls out;

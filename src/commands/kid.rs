@@ -16,7 +16,7 @@ pub struct Args {
     /// Also print the FID.
     #[arg(long)]
     pub fid: bool,
-    /// KID batch size (the seed's 128).
+    /// KID batch size (the R original's 128).
     #[arg(long, default_value_t = 128)]
     pub batch: i64,
     /// torch-fidelity's estimator: this many random subsets (mean and std)...
@@ -28,7 +28,7 @@ pub struct Args {
     /// Samples generated for a run directory.
     #[arg(long, default_value_t = 1000)]
     pub n: i64,
-    /// Diffusion steps of those samples (the seed's KID uses 5).
+    /// Diffusion steps of those samples (the R original's KID uses 5).
     #[arg(long, default_value_t = 5)]
     pub steps: i64,
     /// Seed of the samples' noise.

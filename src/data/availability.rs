@@ -1,5 +1,5 @@
 //! Datasets before runs: whether a run's dataset is on disk, and fetching an official one
-//! (flowers, pets) once when it is not, as the seed's `download = TRUE` did. Checked by
+//! (flowers, pets) once when it is not, as the R original's `download = TRUE` did. Checked by
 //! `run` for every dataset of a plan before any run starts, and by `train`.
 
 use super::fetch;

@@ -1,5 +1,5 @@
 //! Decoding one image file: RGB, centre crop to the shorter side, bilinear resize (without
-//! antialias, as the seed; with it when asked) to `size` x `size`, uint8 CHW.
+//! antialias, as the R original; with it when asked) to `size` x `size`, uint8 CHW.
 
 use std::path::Path;
 use tch::{Device, Kind, Tensor};

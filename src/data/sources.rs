@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
-/// The split draw's seed (the seed's `torch_manual_seed(1)`): fixed, so every run of a dataset
+/// The split draw's seed (the R original's `torch_manual_seed(1)`): fixed, so every run of a dataset
 /// shares one split and one cache whatever its own seed.
 pub const SPLIT_SEED: u64 = 1;
 

@@ -42,7 +42,7 @@ pub fn mmd2(x: &Tensor, y: &Tensor) -> f64 {
     sxx + syy - 2.0 * sxy
 }
 
-/// The seed's KID: batches of `batch` real and `batch` generated features (paired in order,
+/// The R original's KID: batches of `batch` real and `batch` generated features (paired in order,
 /// over the smaller set), the unbiased MMD^2 of each, averaged. A last batch of fewer than
 /// 2 samples is left out.
 pub fn kid(real: &Tensor, generated: &Tensor, batch: i64) -> f64 {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use tch::{Device, Tensor};
 
-/// Images per Inception batch (the seed's KID batch).
+/// Images per Inception batch (the R original's KID batch).
 pub const BATCH: i64 = 128;
 
 /// The cache file (and its lock, beside it) of `data`'s validation features under `net`.

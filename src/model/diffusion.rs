@@ -1,4 +1,4 @@
-//! The diffusion model: network + normaliser + schedule, the seed's `denoise` and its
+//! The diffusion model: network + normaliser + schedule, the R original's `denoise` and its
 //! deterministic DDIM sampler, with optional EMA weights for sampling and evaluation.
 
 use super::normalizer::Normalizer;
@@ -192,7 +192,7 @@ impl DiffusionModel {
         }
     }
 
-    /// The seed's `denoise`: predicted noises and images from noisy images and their rates.
+    /// The R original's `denoise`: predicted noises and images from noisy images and their rates.
     pub fn denoise(
         &self,
         net: &Network,

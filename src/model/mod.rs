@@ -1,4 +1,4 @@
-//! The seed's DDIM: schedules, sinusoidal embedding, U-Net, normaliser, denoising and sampling.
+//! The R original's DDIM: schedules, sinusoidal embedding, U-Net, normaliser, denoising and sampling.
 
 pub mod diffusion;
 pub mod embedding;

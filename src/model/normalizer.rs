@@ -1,4 +1,4 @@
-//! The seed's data normaliser: per-channel mean and std, estimated by a streaming merge over
+//! The R original's data normaliser: per-channel mean and std, estimated by a streaming merge over
 //! the first [`NORMALIZER_BATCHES`] training batches, then frozen.
 //!
 //! For a batch of `n_b` images with per-channel mean `m_b` and (unbiased) variance `v_b`, after

@@ -1,4 +1,4 @@
-//! The seed's network: a 1x1 input conv concatenated with the upsampled sinusoidal embedding,
+//! The R original's network: a 1x1 input conv concatenated with the upsampled sinusoidal embedding,
 //! a U-Net of residual blocks, and a zero-initialised 1x1 output conv.
 
 use super::embedding::SinusoidalEmbedding;
@@ -17,7 +17,7 @@ pub struct NetConfig {
 }
 
 /// A conv whose weight and bias follow PyTorch's default initialisation
-/// (Kaiming-uniform weight, bias uniform in +-1/sqrt(fan_in)), as the seed's R torch does.
+/// (Kaiming-uniform weight, bias uniform in +-1/sqrt(fan_in)), as the R original's torch does.
 fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64) -> nn::Conv2D {
     let bound = 1.0 / ((c_in * k * k) as f64).sqrt();
     let cfg = nn::ConvConfig {
@@ -143,7 +143,7 @@ fn unet_plan(c_in: i64, c_out: i64, widths: &[i64], depth: i64) -> Plan {
 }
 
 impl UNet {
-    /// `c_in` channels in, `c_out` out (the seed's `unet(2 * embedding_dim, embedding_dim)`).
+    /// `c_in` channels in, `c_out` out (the R original's `unet(2 * embedding_dim, embedding_dim)`).
     pub fn new(p: &nn::Path, c_in: i64, c_out: i64, widths: &[i64], depth: i64) -> Self {
         let (down, middle, up) = unet_plan(c_in, c_out, widths, depth);
         let level = |p: nn::Path, blocks: &Vec<(i64, i64)>| {

@@ -1,5 +1,5 @@
 //! The report's pictures: samples per run, the best run's samples beside the data, loss
-//! curves, KID bars, and the seed's explanatory figures (forward diffusion, reverse
+//! curves, KID bars, and the R original's explanatory figures (forward diffusion, reverse
 //! diffusion, the sinusoidal embedding).
 
 use super::{LabelRuns, ReportRun};
@@ -556,7 +556,7 @@ fn diffusion_figures(
     }
     save_rows(&Tensor::cat(&rows, 0), 11, &out.join("forward.png"))?;
 
-    // Reverse: the seed's figure, with the run's own schedule.
+    // Reverse: the R original's figure, with the run's own schedule.
     let (sig, noi) = model.schedule.rates(&times);
     let forward = &sig * &x + &noi * &noise;
     let net = model.eval_net();

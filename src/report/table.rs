@@ -1,4 +1,4 @@
-//! Result tables: markdown (the seed's `runs_info()` table, best values in bold), a pivot
+//! Result tables: markdown (the R original's `runs_info()` table, best values in bold), a pivot
 //! view, CSV and JSON.
 
 use super::{LabelRuns, METRICS};

@@ -28,7 +28,7 @@ pub const LIBTORCH_VERSION: &str = env!("DDIM_LIBTORCH_VERSION");
 /// Sample grids: 36 images (6x6), 20 diffusion steps, fixed noise.
 pub const GRID_IMAGES: i64 = 36;
 pub const GRID_STEPS: i64 = 20;
-/// KID batches (the seed's: its evaluation batch of 128).
+/// KID batches (the R original's: its evaluation batch of 128).
 pub const KID_BATCH: i64 = crate::metrics::reference::BATCH;
 /// How often a line of progress is printed within an epoch.
 const PRINT_EVERY: Duration = Duration::from_secs(10);
@@ -566,7 +566,7 @@ impl Trainer {
         last_val: Option<(f64, f64)>,
         last_samples: SampleMetrics,
     ) -> anyhow::Result<Outcome> {
-        // Final evaluation (the seed's `evaluate` on the validation split).
+        // Final evaluation (the R original's `evaluate` on the validation split).
         let (vn, vi) = match last_val {
             Some(v) => v,
             None => self.validate(),

@@ -3,7 +3,7 @@
 //! AdamW (decoupled weight decay): `p -= lr * wd * p`, then the Adam step
 //! `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
 //! `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)` (PyTorch's arithmetic).
-//! Adam is the same without the decay (the seed's `adam` is a plain `Adam(lr)`).
+//! Adam is the same without the decay (the R original's `adam` is a plain `Adam(lr)`).
 //! The step is libtorch's fused AdamW (all parameters in one multi-tensor call, see
 //! [`crate::model::foreach`]); where that fails it falls back to tensor-by-tensor updates.
 
