@@ -9,7 +9,7 @@ use crate::process::{hostname, now_rfc3339, Signal};
 use crate::store::{RunInfo, Status};
 use crate::sweep::record::{Decision, Invocation, SweepRecord};
 use crate::sweep::stop::EarlyStop;
-use crate::sweep::strategy::{Outcome, Strategy};
+use crate::sweep::strategy::{RunResult, Strategy};
 use crate::sweep::Plan;
 use crate::track::csv::{self, EpochRow};
 use std::collections::{HashMap, HashSet};
@@ -44,9 +44,9 @@ impl Planner {
         let (eligible, ended) = (&self.eligible, &self.ended);
         let outcome = |i: usize| {
             if eligible.contains(&i) && !ended.contains(&i) {
-                Outcome::Pending
+                RunResult::Pending
             } else {
-                Outcome::of(&plan.runs[i])
+                RunResult::of(&plan.runs[i])
             }
         };
         let proposed = self.strategy.propose(plan, &outcome);

@@ -10,7 +10,7 @@ use crate::flags::parse_assignments;
 use crate::process::Exit;
 use crate::store::RunState;
 use crate::sweep::record::{StopEntry, SweepLock, SweepRecord};
-use crate::sweep::strategy::{self, race, Outcome};
+use crate::sweep::strategy::{self, race, RunResult};
 use crate::sweep::{expand, Plan, SweepSpec};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -353,7 +353,7 @@ fn dry_standing(plan: &Plan) -> Option<(&race::Race, race::Standing)> {
     let configs = race::configs(plan, r).ok()?;
     Some((
         r,
-        race::standing(r, configs, &|i| Outcome::of(&plan.runs[i])),
+        race::standing(r, configs, &|i| RunResult::of(&plan.runs[i])),
     ))
 }
 

@@ -4,7 +4,7 @@
 //! (drawn when the plan is expanded, deterministically from the sweep's label and the
 //! search's seed).
 
-use super::{Outcome, Strategy};
+use super::{RunResult, Strategy};
 use crate::sweep::Plan;
 
 #[derive(Default)]
@@ -13,7 +13,7 @@ pub struct Grid {
 }
 
 impl Strategy for Grid {
-    fn propose(&mut self, plan: &Plan, _outcome: &dyn Fn(usize) -> Outcome) -> Vec<usize> {
+    fn propose(&mut self, plan: &Plan, _result: &dyn Fn(usize) -> RunResult) -> Vec<usize> {
         if std::mem::replace(&mut self.proposed, true) {
             return Vec::new();
         }

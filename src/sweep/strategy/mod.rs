@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 /// What has come of one run so far, as a strategy needs it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum RunResult {
     /// Not ended: not started, queued, running, or to be resumed.
     Pending,
     /// Completed with these final metrics (`run.json`).
@@ -31,24 +31,24 @@ pub enum Outcome {
     Damaged(String),
 }
 
-impl Outcome {
+impl RunResult {
     /// A run's outcome from its files.
-    pub fn of(run: &super::PlannedRun) -> Outcome {
+    pub fn of(run: &super::PlannedRun) -> RunResult {
         let rd = run.run_dir();
         match rd.state() {
             RunState::Completed | RunState::Failed | RunState::Stopped => {}
-            RunState::Damaged => return Outcome::Damaged(rd.damage().unwrap_or_default()),
-            _ => return Outcome::Pending,
+            RunState::Damaged => return RunResult::Damaged(rd.damage().unwrap_or_default()),
+            _ => return RunResult::Pending,
         }
         let Ok(Some(info)) = rd.read_info() else {
-            return Outcome::Pending;
+            return RunResult::Pending;
         };
         let reason = info.reason.clone().unwrap_or_default();
         match info.status {
-            Status::Completed => Outcome::Completed(info.metrics),
-            Status::Failed => Outcome::Failed(reason),
-            Status::Stopped => Outcome::Stopped(reason),
-            _ => Outcome::Pending,
+            Status::Completed => RunResult::Completed(info.metrics),
+            Status::Failed => RunResult::Failed(reason),
+            Status::Stopped => RunResult::Stopped(reason),
+            _ => RunResult::Pending,
         }
     }
 }
@@ -58,7 +58,7 @@ pub trait Strategy {
     /// The runs (indices into `plan.runs`, in the order to start them) to train now, given
     /// each run's outcome. Runs that need nothing more may be proposed again: the caller
     /// starts only the ones still to train.
-    fn propose(&mut self, plan: &Plan, outcome: &dyn Fn(usize) -> Outcome) -> Vec<usize>;
+    fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<usize>;
 
     /// What the strategy decided, for the sweep's record; `None` when it decides nothing.
     fn decisions(&self) -> Option<crate::store::sweep_file::RaceRecord> {

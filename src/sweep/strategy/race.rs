@@ -9,7 +9,7 @@
 //! the same runs. A configuration whose run failed (or was stopped early) is out of the race:
 //! it cannot win, and the others go on.
 
-use super::{Outcome, Strategy};
+use super::{RunResult, Strategy};
 use crate::flags::plain_value;
 use crate::stats;
 use crate::store::sweep_file::{RaceEntry, RaceRecord};
@@ -160,7 +160,7 @@ impl Standing {
 pub fn standing(
     race: &Race,
     configs: Vec<RaceConfig>,
-    outcome: &dyn Fn(usize) -> Outcome,
+    result: &dyn Fn(usize) -> RunResult,
 ) -> Standing {
     let mut s = Standing {
         alive: (0..configs.len()).collect(),
@@ -189,12 +189,12 @@ pub fn standing(
         let mut pending = Vec::new();
         for c in s.alive.clone() {
             let run = s.configs[c].runs[round];
-            let out = match outcome(run) {
-                Outcome::Pending => {
+            let out = match result(run) {
+                RunResult::Pending => {
                     pending.push(run);
                     continue;
                 }
-                Outcome::Damaged(why) => {
+                RunResult::Damaged(why) => {
                     s.damaged.push(RaceEntry {
                         round: round + 1,
                         config: s.configs[c].flags.clone(),
@@ -204,15 +204,15 @@ pub fn standing(
                     });
                     continue;
                 }
-                Outcome::Completed(m) => match m.get(&race.metric) {
+                RunResult::Completed(m) => match m.get(&race.metric) {
                     Some(v) if v.is_finite() => {
                         values[c].push(*v);
                         continue;
                     }
                     _ => format!("completed without a finite {}", race.metric),
                 },
-                Outcome::Failed(why) => format!("failed ({why})"),
-                Outcome::Stopped(why) => format!("was {why}"),
+                RunResult::Failed(why) => format!("failed ({why})"),
+                RunResult::Stopped(why) => format!("was {why}"),
             };
             s.alive.retain(|&a| a != c);
             let mean = (!values[c].is_empty()).then(|| stats::mean_ci(&values[c]).mean);
@@ -325,12 +325,12 @@ impl RaceStrategy {
 }
 
 impl Strategy for RaceStrategy {
-    fn propose(&mut self, plan: &Plan, outcome: &dyn Fn(usize) -> Outcome) -> Vec<usize> {
+    fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<usize> {
         // The plan was checked at expansion; an error here leaves nothing to run.
         let Ok(configs) = configs(plan, &self.race) else {
             return Vec::new();
         };
-        let s = standing(&self.race, configs, outcome);
+        let s = standing(&self.race, configs, result);
         let next = s.next.clone();
         self.last = Some(s);
         next
@@ -478,8 +478,8 @@ mod tests {
             .collect()
     }
 
-    fn done(i: usize) -> Outcome {
-        Outcome::Completed(BTreeMap::from([("kid".to_string(), VALUES[i % 4][i / 4])]))
+    fn done(i: usize) -> RunResult {
+        RunResult::Completed(BTreeMap::from([("kid".to_string(), VALUES[i % 4][i / 4])]))
     }
 
     fn entry<'a>(s: &'a Standing, round: usize, name: &str) -> &'a RaceEntry {
@@ -532,9 +532,9 @@ mod tests {
     fn rounds_wait_for_their_runs_and_failures_drop_out() {
         // Round 3 in progress: B's run (index 9) pending, C's (10) failed.
         let outcome = |i: usize| match i {
-            9 => Outcome::Pending,
-            10 => Outcome::Failed("diverged".into()),
-            _ if i >= 8 => Outcome::Pending,
+            9 => RunResult::Pending,
+            10 => RunResult::Failed("diverged".into()),
+            _ if i >= 8 => RunResult::Pending,
             _ => done(i),
         };
         let s = standing(&race(), configs(), &outcome);
@@ -546,8 +546,8 @@ mod tests {
         assert_eq!(s.winner(), None);
         // A run stopped early by the sweep's stop rule leaves the race too.
         let stopped = |i: usize| match i {
-            9 => Outcome::Stopped("stopped early by the median rule at epoch 2".into()),
-            _ if i >= 8 => Outcome::Pending,
+            9 => RunResult::Stopped("stopped early by the median rule at epoch 2".into()),
+            _ if i >= 8 => RunResult::Pending,
             _ => done(i),
         };
         let s = standing(&race(), configs(), &stopped);
@@ -558,7 +558,7 @@ mod tests {
             .unwrap()
             .contains("was stopped early"));
         // Nothing completed yet: round 1 of every configuration.
-        let s = standing(&race(), configs(), &|_| Outcome::Pending);
+        let s = standing(&race(), configs(), &|_| RunResult::Pending);
         assert_eq!(s.next, [0, 1, 2, 3]);
         assert_eq!(s.used, 4);
     }
@@ -568,7 +568,7 @@ mod tests {
     #[test]
     fn ties_are_kept_and_one_left_ends_the_race() {
         let same = |i: usize| {
-            Outcome::Completed(BTreeMap::from([("kid".to_string(), 0.5 + (i / 4) as f64)]))
+            RunResult::Completed(BTreeMap::from([("kid".to_string(), 0.5 + (i / 4) as f64)]))
         };
         let s = standing(&race(), configs(), &same);
         assert!(s.finished && s.alive.len() == 4);
@@ -592,7 +592,7 @@ mod tests {
             } else {
                 10.0 * (i % 4) as f64 + 0.001 * i as f64
             };
-            Outcome::Completed(BTreeMap::from([("kid".to_string(), v)]))
+            RunResult::Completed(BTreeMap::from([("kid".to_string(), v)]))
         };
         let s = standing(&two, cs, &far);
         assert!(s.finished);
