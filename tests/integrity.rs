@@ -166,7 +166,8 @@ fn a_run_trained_by_another_process_is_waited_for_and_counted_completed() {
     let rs = runs.to_str().unwrap();
     let body = sweep_body(
         "held",
-        "  epochs: 2\n  max_images: 200\n  image_size: 16\n  lr: 1.0e-3\n",
+        // Long enough (a few seconds) that the sweep starts while the other process trains.
+        "  epochs: 3\n  max_images: 600\n  image_size: 32\n  lr: 1.0e-3\n",
         "  loss: [mae]\n",
     );
     let s = write_sweep(d.path(), "held.yaml", &body);
@@ -176,11 +177,11 @@ fn a_run_trained_by_another_process_is_waited_for_and_counted_completed() {
     let mut other = spawn(&train_args(
         dir.to_str().unwrap(),
         &[
-            "epochs=2",
-            "max_images=200",
+            "epochs=3",
+            "max_images=600",
             "lr=1.0e-3",
             "loss=mae",
-            "image_size=16",
+            "image_size=32",
         ],
     ));
     wait_for(
