@@ -214,7 +214,9 @@ fn samples(runs: &[(&ReportRun, String)], out: &Path, device: Device) -> anyhow:
             .sampling_weights()
             .expect("runs with weights only");
         let (len, t) = crate::files::file_stamp(weights.path());
-        let file = cache.join(format!("{}-{len}-{t}.png", r.entry.id));
+        // The id is a folder's name (a loose run's may be anything): bounded as a file name.
+        let id = crate::names::bounded_component(&r.entry.id);
+        let file = cache.join(format!("{id}-{len}-{t}.png"));
         if !file.exists() {
             let Some(model) = model_of(r, device) else {
                 continue;

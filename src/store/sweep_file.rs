@@ -226,6 +226,12 @@ impl SweepRecord {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if let Some(why) = crate::names::label_problem(&record.label) {
+            return Err(super::Damaged::changed(
+                &path,
+                format!("its `label`: {why}"),
+            ));
+        }
         if record.label != folder {
             return Err(super::Damaged::changed(
                 &path,
