@@ -60,6 +60,23 @@ fn fixture_images(dir: &Path, n: usize, sizes: &[(u32, u32)], seed: u32) -> Path
     m
 }
 
+/// `kid A B` on the CPU with the network `net`, writing both feature sets to `out`; succeeds.
+fn kid_with_features(a: &Path, b: &Path, out: &Path, net: &Path) -> std::process::Output {
+    let o = run(&[
+        "kid",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--network",
+        net.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--features-out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
 fn read_csv(p: &Path) -> Vec<Vec<f64>> {
     fs::read_to_string(p)
         .unwrap()
@@ -77,18 +94,7 @@ fn features_agree_with_python_torch_on_the_real_network() {
     fixture_images(&b, 3, &[(32, 32)], 2);
     let out = d.path().join("features");
     let net = real_network();
-    let o = run(&[
-        "kid",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--network",
-        net.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--features-out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    kid_with_features(&a, &b, &out, &net);
     let reference = d.path().join("ref.csv");
     python_json(
         "inception_ref.py",
@@ -126,18 +132,7 @@ fn precision_and_recall_agree_with_numpy_on_real_features() {
     fixture_images(&b, 12, &[(32, 32)], 2);
     let out = d.path().join("features");
     let net = real_network();
-    let o = run(&[
-        "kid",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--network",
-        net.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--features-out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    let o = kid_with_features(&a, &b, &out, &net);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("A is taken as generated, B as real"),

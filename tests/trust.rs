@@ -512,36 +512,29 @@ fn smaller_trust_points() {
     assert!(reports.join("m/README.md").exists());
 
     // One CSV table on stdout (results), the others in files.
-    let o = run(&[
-        "report",
-        "--runs-dir",
-        rd,
-        "--out",
-        r,
-        "--no-images",
-        "--format",
-        "csv",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    let report_csv = |extra: &[&str]| {
+        let mut args = vec![
+            "report",
+            "--runs-dir",
+            rd,
+            "--out",
+            r,
+            "--no-images",
+            "--format",
+            "csv",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let csv = report_csv(&[]);
     let fields: Vec<usize> = csv.lines().map(|l| l.split(',').count()).collect();
     assert_eq!(fields.len(), 5, "a header and 4 runs: {csv}");
     assert!(fields.iter().all(|&n| n == fields[0]), "{csv}");
     assert!(reports.join("m/configs.csv").exists());
-    let o = run(&[
-        "report",
-        "--runs-dir",
-        rd,
-        "--out",
-        r,
-        "--no-images",
-        "--format",
-        "csv",
-        "--table",
-        "configs",
-    ]);
     assert_eq!(
-        String::from_utf8_lossy(&o.stdout),
+        report_csv(&["--table", "configs"]),
         fs::read_to_string(reports.join("m/configs.csv")).unwrap()
     );
 

@@ -166,8 +166,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("FID {:.4}", fid::fid(&fa, &fb));
     }
     // Every sample metric a run measures, one `name value` line each (A generated, B real).
-    for (name, v) in crate::metrics::names::measure_samples(&fb, &fa) {
-        println!("{name} {v:.7}");
+    for (m, v) in crate::metrics::names::measure_samples(&fb, &fa) {
+        println!("{} {v:.7}", m.name);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -85,6 +85,13 @@ impl Metric {
         ALL.iter().map(|m| m.column).collect()
     }
 
+    /// The metrics where lower is better (what races and stop rules compare).
+    pub fn lower_is_better() -> impl Iterator<Item = &'static Metric> {
+        ALL.iter()
+            .copied()
+            .filter(|m| m.direction == Direction::Lower)
+    }
+
     /// Measured on generated samples (needs `kid_images` > 0).
     pub fn from_samples(&self) -> bool {
         matches!(self.source, Source::Samples(_))
@@ -115,11 +122,11 @@ impl Metric {
     }
 }
 
-/// Every sample metric measured on the same features: (name, value) for those measurable.
-pub fn measure_samples(real: &Tensor, generated: &Tensor) -> Vec<(&'static str, f64)> {
+/// Every sample metric measured on the same features: (metric, value) for those measurable.
+pub fn measure_samples(real: &Tensor, generated: &Tensor) -> Vec<(&'static Metric, f64)> {
     ALL.iter()
         .filter_map(|m| match m.source {
-            Source::Samples(f) => f(real, generated).map(|v| (m.name, v)),
+            Source::Samples(f) => f(real, generated).map(|v| (*m, v)),
             Source::Validation(_) => None,
         })
         .collect()

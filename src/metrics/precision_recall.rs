@@ -21,7 +21,7 @@ pub static PRECISION: Metric = Metric {
     column: "val_improved_precision",
     description: "improved precision (k = 3): the share of generated samples inside the validation images' manifold (fidelity)",
     direction: Direction::Higher,
-    source: Source::Samples(|real, generated| measure(real, generated).map(|pr| pr.0)),
+    source: Source::Samples(measure),
 };
 
 /// Recall as a run's metric (diversity).
@@ -30,11 +30,23 @@ pub static RECALL: Metric = Metric {
     column: "val_improved_recall",
     description: "improved recall (k = 3): the share of validation images inside the generated samples' manifold (diversity)",
     direction: Direction::Higher,
-    source: Source::Samples(|real, generated| measure(real, generated).map(|pr| pr.1)),
+    source: Source::Samples(|real, generated| measure(generated, real)),
 };
 
-fn measure(real: &Tensor, generated: &Tensor) -> Option<(f64, f64)> {
-    (real.size()[0] > K && generated.size()[0] > K).then(|| precision_recall(real, generated, K))
+/// The share of `points` inside the manifold of `manifold` (precision; recall is the same
+/// with the sets' roles swapped), when each set has more than [`K`] rows.
+fn measure(manifold: &Tensor, points: &Tensor) -> Option<f64> {
+    (manifold.size()[0] > K && points.size()[0] > K).then(|| share_inside(manifold, points, K))
+}
+
+/// The share of the rows of `points` inside the manifold of `manifold` (k-NN radii), in f64.
+fn share_inside(manifold: &Tensor, points: &Tensor, k: i64) -> f64 {
+    let manifold = manifold.to_kind(Kind::Double);
+    inside(
+        &manifold,
+        &radii(&manifold, k),
+        &points.to_kind(Kind::Double),
+    )
 }
 
 /// The neighbourhood size of the paper and of torch-fidelity.
@@ -80,15 +92,14 @@ fn inside(centres: &Tensor, radii: &Tensor, points: &Tensor) -> f64 {
 /// (precision, recall) of `generated` against `real` (rows are features), each set of more
 /// than `k` rows.
 pub fn precision_recall(real: &Tensor, generated: &Tensor, k: i64) -> (f64, f64) {
-    let real = real.to_kind(Kind::Double);
-    let generated = generated.to_kind(Kind::Double);
     assert!(
         real.size()[0] > k && generated.size()[0] > k,
         "precision and recall need more than k = {k} images in each set"
     );
-    let precision = inside(&real, &radii(&real, k), &generated);
-    let recall = inside(&generated, &radii(&generated, k), &real);
-    (precision, recall)
+    (
+        share_inside(real, generated, k),
+        share_inside(generated, real, k),
+    )
 }
 
 #[cfg(test)]

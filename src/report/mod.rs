@@ -368,7 +368,11 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
         let out_dir = opts.out.join(&g.label);
         fs_err::create_dir_all(&out_dir)
             .with_context(|| format!("creating {}", out_dir.display()))?;
-        let df = sorted(frame(g)?, opts.sort.as_deref())?;
+        // Markdown: every text read from disk escaped once, here, for the tables, sections
+        // and captions below (the pictures take the texts as written, from `g`).
+        let escaped = (opts.format == Format::Markdown).then(|| for_markdown(g));
+        let gm = escaped.as_ref().unwrap_or(g);
+        let df = sorted(frame(gm)?, opts.sort.as_deref())?;
         let record = crate::store::sweep_file::SweepRecord::read(&opts.runs_dir.join(&g.label))
             .unwrap_or_default();
         match opts.format {
@@ -409,10 +413,6 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
                 printed.push_str(&text);
             }
             Format::Markdown => {
-                // Every text read from disk escaped once, here: the tables, the sections and
-                // the captions below are markdown.
-                let gm = &for_markdown(g);
-                let df = sorted(frame(gm)?, opts.sort.as_deref())?;
                 let tables = table::markdown_tables(&df, &gm.varying)?;
                 let order: Vec<String> = df
                     .column("id")?

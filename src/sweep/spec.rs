@@ -765,11 +765,7 @@ impl Parser<'_> {
         grid: &[(String, Vec<Value>)],
     ) -> Result<Race, SpecError> {
         let line = |k: &str| find_line(self.text, "race", k);
-        let lower: Vec<&str> = crate::metrics::names::ALL
-            .iter()
-            .filter(|m| m.direction == Direction::Lower)
-            .map(|m| m.name)
-            .collect();
+        let lower: Vec<&str> = Metric::lower_is_better().map(|m| m.name).collect();
         let Some(metric) = Metric::named(&r.metric).filter(|m| m.direction == Direction::Lower)
         else {
             let why = match Metric::named(&r.metric) {
@@ -823,11 +819,7 @@ impl Parser<'_> {
     fn stop(&self, s: RawStop) -> Result<EarlyStop, SpecError> {
         let line = |k: &str| find_line(self.text, "stop", k);
         if Metric::by_column(&s.metric).is_none_or(|m| m.direction != Direction::Lower) {
-            let lower: Vec<&str> = crate::metrics::names::ALL
-                .iter()
-                .filter(|m| m.direction == Direction::Lower)
-                .map(|m| m.column)
-                .collect();
+            let lower: Vec<&str> = Metric::lower_is_better().map(|m| m.column).collect();
             return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar where lower is better (a stop rule compares those); expected one of {}", s.metric, lower.join(", "))));
         }
         let rule = super::stop::rule_named(&s.rule, s.eta).map_err(|e| {

@@ -256,8 +256,8 @@ pub fn clean_panic(msg: &str) -> String {
 /// (`kid`, `fid` …) when measured.
 type EpochEval = (Option<(f64, f64)>, Option<SampleMetrics>);
 
-/// Sample metrics by final name, as [`crate::metrics::names::measure_samples`] gives them.
-type SampleMetrics = Vec<(&'static str, f64)>;
+/// Sample metrics with their values, as [`crate::metrics::names::measure_samples`] gives them.
+type SampleMetrics = Vec<(&'static crate::metrics::names::Metric, f64)>;
 
 /// Per-batch outputs, kept on the device until logged.
 struct StepLosses {
@@ -521,8 +521,8 @@ impl Trainer {
             None
         };
         let mut columns = validation_columns(val);
-        for (name, v) in samples.iter().flatten() {
-            columns.insert(format!("val_{name}"), *v);
+        for (m, v) in samples.iter().flatten() {
+            columns.insert(m.column.to_string(), *v);
         }
         let row = csv::EpochRow {
             epoch,
@@ -543,7 +543,7 @@ impl Trainer {
             row.noise_loss.unwrap(),
             row.image_loss.unwrap(),
             val.map(|(a, b)| format!(" val_noise_loss {a:.6} val_image_loss {b:.6}")).unwrap_or_default()
-                + &samples.iter().flatten().map(|(n, v)| format!(" {n} {v:.6}")).collect::<String>(),
+                + &samples.iter().flatten().map(|(m, v)| format!(" {} {v:.6}", m.name)).collect::<String>(),
             row.images_per_s.unwrap(),
             s.seconds
         );
@@ -574,8 +574,8 @@ impl Trainer {
         let mut metrics = BTreeMap::new();
         metrics.insert("noise_loss".to_string(), vn);
         metrics.insert("image_loss".to_string(), vi);
-        for (name, v) in &last_samples {
-            metrics.insert(name.to_string(), *v);
+        for (m, v) in &last_samples {
+            metrics.insert(m.name.to_string(), *v);
         }
         let weights = self.model.sampling_variables();
         crate::tensorfile::write_verified(&dir.weights(), weights)?;
@@ -593,7 +593,7 @@ impl Trainer {
             dir.root.display(),
             last_samples
                 .iter()
-                .map(|(n, v)| format!(" {n} {v:.7}"))
+                .map(|(m, v)| format!(" {} {v:.7}", m.name))
                 .collect::<String>()
         );
         Ok(Outcome::Completed { metrics })
