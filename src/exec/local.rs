@@ -106,7 +106,6 @@ impl Executor for LocalExecutor {
         free.reverse();
         let scheduler = Scheduler {
             binary: self.binary.clone(),
-            dirs: plan.runs.iter().map(|r| r.dir.clone()).collect(),
             queue: runs
                 .into_iter()
                 .map(|i| (i, plan.runs[i].run_dir()))
@@ -126,6 +125,10 @@ impl Executor for LocalExecutor {
             r.queue(&plan.label)
                 .with_context(|| format!("preparing {}", r.dir.display()))?;
         }
+        let runs = runs
+            .into_iter()
+            .map(|i| (i, plan.runs[i].clone()))
+            .collect();
         self.control.send(Control::Add(runs));
         Ok(())
     }
@@ -138,8 +141,6 @@ impl Executor for LocalExecutor {
 /// The executor's task: starts queued runs as slots free, reports starts and ends.
 struct Scheduler {
     binary: PathBuf,
-    /// Every run's directory, by plan index (for runs added after the start).
-    dirs: Vec<PathBuf>,
     queue: VecDeque<(usize, RunDir)>,
     free: Vec<Slot>,
     /// Run index -> (pid, slot).
@@ -182,7 +183,7 @@ impl Scheduler {
                 c = control.recv() => match c {
                     Some(Control::Add(runs)) if !stopping => self
                         .queue
-                        .extend(runs.into_iter().map(|i| (i, RunDir::new(&self.dirs[i])))),
+                        .extend(runs.into_iter().map(|(i, r)| (i, r.run_dir()))),
                     Some(Control::Add(_)) => {}
                     Some(Control::Proceed) => self.unsettled = self.unsettled.saturating_sub(1),
                     Some(Control::Stop(sig)) => {

@@ -133,11 +133,11 @@ pub trait Executor {
 }
 
 /// What the orchestrator asks of an executor's task.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Control {
-    /// Take these runs too (indices into the plan's runs, already queued on disk where the
-    /// executor queues them itself).
-    Add(Vec<usize>),
+    /// Take these runs too (each with its index into the plan's runs, which may have grown
+    /// since the start; already queued on disk where the executor queues them itself).
+    Add(Vec<(usize, crate::sweep::PlannedRun)>),
     /// The last run that ended is settled: another may start.
     Proceed,
     /// Start nothing more; running runs get the signal (they checkpoint).

@@ -6,10 +6,11 @@
 use super::display::Display;
 use super::{Event, Executor, Options, Summary};
 use crate::process::{hostname, now_rfc3339, Signal};
+use crate::store::RunState;
 use crate::store::{RunInfo, Status};
 use crate::sweep::record::{Decision, Invocation, SweepRecord};
 use crate::sweep::stop::EarlyStop;
-use crate::sweep::strategy::{RunResult, Strategy};
+use crate::sweep::strategy::{Proposal, RunResult, Strategy};
 use crate::sweep::Plan;
 use crate::track::csv::{self, EpochRow};
 use std::collections::{HashMap, HashSet};
@@ -17,48 +18,158 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
+/// Which runs this invocation trains: by their states on disk, and the user's choices.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    /// Train failed runs again (`--retry-failed`).
+    pub retry_failed: bool,
+    /// Continue runs stopped early (`--resume-stopped`).
+    pub resume_stopped: bool,
+}
+
+impl Policy {
+    /// Whether a run in `state` is to be trained by this invocation.
+    pub fn trains(&self, state: RunState) -> bool {
+        match state {
+            RunState::New | RunState::Resumable => true,
+            RunState::Failed => self.retry_failed,
+            RunState::Stopped => self.resume_stopped,
+            RunState::Completed | RunState::Running | RunState::Damaged => false,
+        }
+    }
+}
+
 /// What this invocation may train and what its strategy has asked for so far: the open plan.
+/// A strategy's new points are admitted into the plan here.
 pub struct Planner {
     strategy: Box<dyn Strategy + Send>,
-    /// Runs this invocation may train (by their states and --retry-failed/--resume-stopped).
-    eligible: HashSet<usize>,
+    policy: Policy,
+    /// Whether each run the planner has seen is one this invocation may train (the runs of
+    /// the plan at the start by the selection, each admitted one by its state).
+    eligible: HashMap<usize, bool>,
     /// Runs handed to the executor.
     given: HashSet<usize>,
     /// Runs that ended in this invocation.
     ended: HashSet<usize>,
+    /// Runs proposed so far.
+    proposed: HashSet<usize>,
+    /// What [`Planner::replay`] proposed, in order: handed out by the next [`Planner::next`].
+    backlog: Vec<usize>,
 }
 
 impl Planner {
-    pub fn new(strategy: Box<dyn Strategy + Send>, eligible: &[usize]) -> Planner {
+    pub fn new(strategy: Box<dyn Strategy + Send>, policy: Policy) -> Planner {
         Planner {
             strategy,
-            eligible: eligible.iter().copied().collect(),
+            policy,
+            eligible: HashMap::new(),
             given: HashSet::new(),
             ended: HashSet::new(),
+            proposed: HashSet::new(),
+            backlog: Vec::new(),
+        }
+    }
+
+    /// Before the selection: lets the strategy decide what it can from the runs' states on
+    /// disk alone (a search admits the trials its finished ones decide, so that the executor
+    /// reconciles and the selection sees their runs). Nothing is handed out yet.
+    pub fn replay(&mut self, plan: &mut Plan) -> anyhow::Result<()> {
+        let mut all = Vec::new();
+        self.propose_all(plan, &mut all)?;
+        self.backlog = all;
+        self.eligible.clear();
+        Ok(())
+    }
+
+    /// The runs of the plan this invocation trains (the selection); the plan's other runs
+    /// are left alone, whatever their state.
+    pub fn select(&mut self, plan: &Plan, todo: &[usize]) {
+        for i in 0..plan.runs.len() {
+            self.eligible.insert(i, false);
+        }
+        for &i in todo {
+            self.eligible.insert(i, true);
         }
     }
 
     /// The runs the strategy proposes now that this invocation may train and has not started
-    /// yet (in the strategy's order). An eligible run counts as pending until it ends here.
-    pub fn next(&mut self, plan: &Plan) -> Vec<usize> {
-        let (eligible, ended) = (&self.eligible, &self.ended);
-        let outcome = |i: usize| {
-            if eligible.contains(&i) && !ended.contains(&i) {
-                RunResult::Pending
-            } else {
-                RunResult::of(&plan.runs[i])
-            }
-        };
-        let proposed = self.strategy.propose(plan, &outcome);
-        proposed
+    /// yet (in the strategy's order), admitting its new points into the plan. The strategy is
+    /// asked again while it proposes something new (a proposed run may need nothing more).
+    /// An eligible run counts as pending until it ends here.
+    pub fn next(&mut self, plan: &mut Plan) -> anyhow::Result<Vec<usize>> {
+        let mut all = std::mem::take(&mut self.backlog);
+        self.propose_all(plan, &mut all)?;
+        Ok(all
             .into_iter()
-            .filter(|i| self.eligible.contains(i) && self.given.insert(*i))
-            .collect()
+            .filter(|i| self.eligible.get(i) == Some(&true) && self.given.insert(*i))
+            .collect())
+    }
+
+    /// Asks the strategy while it proposes something new; appends every run it proposes
+    /// (in its order, each once) to `all`.
+    fn propose_all(&mut self, plan: &mut Plan, all: &mut Vec<usize>) -> anyhow::Result<()> {
+        let mut listed: HashSet<usize> = all.iter().copied().collect();
+        loop {
+            let (eligible, ended, policy) = (&self.eligible, &self.ended, self.policy);
+            let plan_now: &Plan = plan;
+            let outcome = |i: usize| {
+                let trains = eligible
+                    .get(&i)
+                    .copied()
+                    .unwrap_or_else(|| policy.trains(plan_now.runs[i].state()));
+                if trains && !ended.contains(&i) {
+                    RunResult::Pending
+                } else {
+                    RunResult::of(&plan_now.runs[i])
+                }
+            };
+            let proposals = self.strategy.propose(plan_now, &outcome);
+            let mut progress = false;
+            for p in proposals {
+                let i = match p {
+                    Proposal::Run(i) => i,
+                    Proposal::Point { trial, point } => {
+                        progress = true;
+                        let i = plan.admit(point, trial)?;
+                        self.strategy.admitted(trial, i);
+                        if !self.eligible.contains_key(&i) {
+                            let trains = self.policy.trains(plan.runs[i].state());
+                            self.eligible.insert(i, trains);
+                        }
+                        i
+                    }
+                };
+                progress |= self.proposed.insert(i);
+                if listed.insert(i) {
+                    all.push(i);
+                }
+            }
+            if !progress {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Forgets that `runs` were handed out (the executor could not take them).
+    pub fn take_back(&mut self, runs: &[usize]) {
+        for i in runs {
+            self.given.remove(i);
+        }
+    }
+
+    /// What the strategy learnt that is worth a line.
+    pub fn notes(&mut self) -> Vec<String> {
+        self.strategy.notes()
     }
 
     /// The strategy's decisions so far, for the sweep's record.
     pub fn decisions(&self) -> Option<crate::store::sweep_file::RaceRecord> {
         self.strategy.decisions()
+    }
+
+    /// The search's trials so far, for the sweep's record.
+    pub fn search(&self, plan: &Plan) -> Option<crate::store::sweep_file::SearchRecord> {
+        self.strategy.search(plan)
     }
 }
 
@@ -66,7 +177,7 @@ impl Planner {
 /// whatever the planner proposes as runs end; records the invocation (and the strategy's
 /// decisions) in the sweep's record, at its start and at its end, whatever ends it.
 pub async fn execute(
-    plan: &Plan,
+    plan: &mut Plan,
     todo: Vec<usize>,
     planner: &mut Planner,
     executor: &mut dyn Executor,
@@ -84,6 +195,8 @@ pub async fn execute(
     };
     record.invocations.push(invocation.clone());
     record.set_race(planner.decisions());
+    record.merge_plan(plan, None);
+    record.search = planner.search(plan);
     record.write(&plan.sweep_dir)?;
 
     let exempt = plan
@@ -93,19 +206,21 @@ pub async fn execute(
         .filter(|(_, r)| opts.exempt_from_stop.contains(&r.id))
         .map(|(i, _)| i)
         .collect();
+    let stop = plan.stop.clone();
+    let label = plan.label.clone();
     let mut o = Orchestrator {
         plan,
         planner,
         record,
         fail_fast: opts.fail_fast,
-        early: plan.stop.clone().map(|rule| EarlyStopping {
+        early: stop.map(|rule| EarlyStopping {
             rule,
             seen: HashMap::new(),
             stamps: HashMap::new(),
             exempt,
             decisions: Vec::new(),
         }),
-        display: Display::new(&plan.label, todo.len(), opts.progress_every),
+        display: Display::new(&label, todo.len(), opts.progress_every),
         active: HashMap::new(),
         summary: Summary::default(),
         stopping: false,
@@ -116,11 +231,13 @@ pub async fn execute(
     let total = o.planner.given.len();
     let mut summary = o.summary;
     summary.detached = executor.detached();
-    let record = o.record;
+    let (record, plan) = (o.record, o.plan);
     if let Some(e) = o.early {
         record.decisions.extend(e.decisions);
     }
     record.set_race(o.planner.decisions());
+    record.merge_plan(plan, None);
+    record.search = o.planner.search(plan);
     let ended = summary.completed.len()
         + summary.failed.len()
         + summary.interrupted.len()
@@ -128,7 +245,8 @@ pub async fn execute(
     summary.not_started = total.saturating_sub(ended);
 
     invocation.ended = Some(now_rfc3339());
-    invocation.skipped = plan.runs.len() - total;
+    invocation.planned = plan.runs.len();
+    invocation.skipped = plan.runs.len().saturating_sub(total);
     invocation.completed = summary.completed.len();
     invocation.failed = summary.failed.len();
     invocation.interrupted = summary.interrupted.len() + summary.not_started;
@@ -142,7 +260,7 @@ pub async fn execute(
 }
 
 struct Orchestrator<'a> {
-    plan: &'a Plan,
+    plan: &'a mut Plan,
     planner: &'a mut Planner,
     record: &'a mut SweepRecord,
     fail_fast: bool,
@@ -163,7 +281,7 @@ impl Orchestrator<'_> {
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        executor.start(self.plan, todo, tx)?;
+        executor.start(&*self.plan, todo, tx)?;
         // With an early-stopping rule the runs' scalars are looked at every 0.1 s, so that a
         // stop lands near the epoch that decided it; the display is redrawn every 0.5 s.
         let period = if self.early.is_some() { 100 } else { 500 };
@@ -255,19 +373,35 @@ impl Orchestrator<'_> {
     }
 
     /// Asks the strategy again now that a run has ended; hands what it proposes anew to the
-    /// executor, and records its decisions when they changed.
+    /// executor, and records its decisions (and the runs it admitted) when they changed.
     fn propose_more(&mut self, executor: &mut dyn Executor) {
-        let before = self.planner.decisions();
-        let new = self.planner.next(self.plan);
+        let before = (self.planner.decisions(), self.plan.runs.len());
+        let new = match self.planner.next(self.plan) {
+            Ok(new) => new,
+            Err(e) => {
+                self.display.say(format!(
+                    "the search cannot go on: {e:#}; no more runs start"
+                ));
+                self.stopping = true;
+                executor.stop(Signal::Term);
+                Vec::new()
+            }
+        };
+        for line in self.planner.notes() {
+            self.display.say(line);
+        }
         let after = self.planner.decisions();
-        if after != before {
-            if let Some(race) = &after {
-                let seen = before.as_ref().map_or(0, |b| b.decisions.len());
+        let grew = self.plan.runs.len() != before.1;
+        if after != before.0 || grew {
+            if let Some(race) = after.as_ref().filter(|a| Some(*a) != before.0.as_ref()) {
+                let seen = before.0.as_ref().map_or(0, |b| b.decisions.len());
                 for line in crate::sweep::strategy::race::describe_new(race, seen) {
                     self.display.say(line);
                 }
             }
             self.record.set_race(after);
+            self.record.merge_plan(self.plan, None);
+            self.record.search = self.planner.search(self.plan);
             if let Err(e) = self.record.write(&self.plan.sweep_dir) {
                 self.display.say(format!(
                     "warning: could not write the sweep's record: {e:#}"
@@ -284,9 +418,7 @@ impl Orchestrator<'_> {
                     "could not start {} more run(s): {e:#}; run the same command again",
                     new.len()
                 ));
-                for i in new {
-                    self.planner.given.remove(&i);
-                }
+                self.planner.take_back(&new);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! which runs to train from their states on disk, hand them to an executor, say what
 //! happened.
 
-use super::orchestrator::Planner;
+use super::orchestrator::{Planner, Policy};
 use super::slurm::{Settings, SlurmExecutor, Submission};
 use super::{Executor, LocalExecutor, Options, Summary};
 use crate::data::availability::FetchPolicy;
@@ -99,8 +99,15 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
             "--jobs and --runs-per-gpu must be at least 1"
         ));
     }
-    let (spec, plan, settings) = load_plan(req)?;
+    let (spec, mut plan, settings) = load_plan(req)?;
+    let policy = Policy {
+        retry_failed: req.retry_failed,
+        resume_stopped: req.resume_stopped,
+    };
+    let mut planner = Planner::new(strategy::for_plan(&plan), policy);
     if req.dry_run {
+        // What the runs on disk decide already (a search's trials so far).
+        planner.replay(&mut plan)?;
         print_dry_run(&plan);
         if req.executor.kind == ExecutorKind::Slurm {
             let s = &settings.slurm;
@@ -120,6 +127,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         wait_for_orphans(&plan);
     }
     ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
+    planner.replay(&mut plan)?;
     let in_flight = executor.reconcile(&plan)?;
     remove_stale_temporaries(&plan, &in_flight);
     let (mut record, said) = SweepRecord::load_or_set_aside(&plan.sweep_dir)?;
@@ -131,8 +139,11 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     record.set_search(&plan);
     crate::sweep::record::write_experiments(&req.runs_dir, &record)?;
     let sel = select(&plan, req.retry_failed, req.resume_stopped, &in_flight);
-    let mut planner = Planner::new(strategy::for_plan(&plan), &sel.todo);
-    let todo = planner.next(&plan);
+    planner.select(&plan, &sel.todo);
+    let todo = planner.next(&mut plan)?;
+    for line in planner.notes() {
+        println!("sweep {}: {line}", plan.label);
+    }
     print_plan(&plan, &sel, todo.len());
     if let Some(race) = planner
         .decisions()
@@ -148,6 +159,9 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     if req.executor.kind == ExecutorKind::Local {
         prepare_kid_references(&plan, &sel.todo);
     }
+    if let Some(s) = &plan.search {
+        println!("{}", s.describe());
+    }
     let mut opts = req.opts.clone();
     opts.exempt_from_stop = sel
         .resumed_stopped
@@ -158,7 +172,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     let summary = rt.block_on(super::execute(
-        &plan,
+        &mut plan,
         todo,
         &mut planner,
         executor.as_mut(),
@@ -176,6 +190,9 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     if let Some(race) = &record.race {
         println!("{}", race::outcome_text(race));
     }
+    if let Some(s) = &record.search {
+        println!("{}", search_outcome(&plan, s));
+    }
     Ok(match summary.exit() {
         Exit::Done if !sel.skipped_failed.is_empty() || !sel.damaged.is_empty() => Exit::Error,
         e => e,
@@ -186,11 +203,10 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
 /// any run starts; otherwise the sweep is refused as a whole.
 fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
     let mut seen = Vec::new();
-    for r in &plan.runs {
-        let key = (r.flags.dataset_name, crate::data::dataset_dir(&r.flags));
+    for f in plan.all_flags() {
+        let key = (f.dataset_name, crate::data::dataset_dir(&f));
         if !seen.contains(&key) {
-            crate::data::availability::ensure(&r.flags, policy)
-                .map_err(crate::error::Error::refused)?;
+            crate::data::availability::ensure(&f, policy).map_err(crate::error::Error::refused)?;
             seen.push(key);
         }
     }
@@ -203,8 +219,12 @@ fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
 /// then meets it and records it as its own error.
 fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
     let mut seen = Vec::new();
-    for &i in todo {
-        let f = &plan.runs[i].flags;
+    let mut flags: Vec<crate::flags::Flags> =
+        todo.iter().map(|&i| plan.runs[i].flags.clone()).collect();
+    if plan.search.is_some() {
+        flags = plan.all_flags();
+    }
+    for f in &flags {
         let key = (
             f.dataset_name,
             crate::data::dataset_dir(f),
@@ -334,6 +354,14 @@ fn print_dry_run(plan: &Plan) {
             r.trials,
             r.seed,
             space.join(", ")
+        );
+    }
+    if let Some(s) = &plan.search {
+        println!("{}", s.describe());
+        let decided = plan.runs.len();
+        println!(
+            "{decided} of {} trial(s) decided by the results so far (each later trial waits for the results that decide it)",
+            s.trials
         );
     }
     for (k, same) in &plan.duplicate_trials {
@@ -486,7 +514,17 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
             sel.attached
         ));
     }
-    if plan.race.is_some() {
+    if let Some(s) = &plan.search {
+        println!(
+            "sweep {}: a {} search of {} trials ({} decided so far, {} completed, {} to run now{extra})",
+            plan.label,
+            s.sampler,
+            s.trials,
+            plan.runs.len(),
+            sel.completed,
+            now
+        );
+    } else if plan.race.is_some() {
         println!(
             "sweep {}: a race over at most {} runs ({} completed, {} to run now{extra})",
             plan.label,
@@ -554,5 +592,40 @@ fn print_summary(plan: &Plan, summary: &Summary, sel: &Selection) {
     }
     if summary.signal.is_some() {
         println!("stopped: run the same command again to resume from the checkpoints");
+    }
+}
+
+/// The search's best trial so far, in one line.
+fn search_outcome(plan: &Plan, s: &crate::store::sweep_file::SearchRecord) -> String {
+    let Some(m) = crate::metrics::names::Metric::named(&s.metric) else {
+        return String::new();
+    };
+    let values: Vec<(usize, String, f64)> = s
+        .trials
+        .iter()
+        .filter_map(|t| {
+            let r = plan.runs.iter().find(|r| r.id == t.run)?;
+            let RunResult::Completed(metrics) = RunResult::of(r) else {
+                return None;
+            };
+            Some((t.trial, r.id.clone(), *metrics.get(m.name)?))
+        })
+        .collect();
+    let best = values
+        .iter()
+        .min_by(|a, b| m.as_loss(a.2).total_cmp(&m.as_loss(b.2)));
+    match best {
+        Some((k, id, v)) => format!(
+            "search: {} of {} trials completed; best {} {v:.6} ({}), trial {k}, run {id}",
+            values.len(),
+            s.trials_planned,
+            m.name,
+            m.direction_text()
+        ),
+        None => format!(
+            "search: no trial completed yet ({} decided of {})",
+            s.trials.len(),
+            s.trials_planned
+        ),
     }
 }

@@ -7,6 +7,7 @@ pub mod md;
 pub mod race;
 pub mod search;
 pub mod table;
+pub mod trials;
 
 use crate::flags::{Flags, FLAG_SPECS};
 use crate::store::listing::{list_runs, RunEntry};
@@ -407,6 +408,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
                     "effects": conclusions::effects_json(&conclusions::effects(g)),
                     "race": race::json(record.race.as_ref()),
                     "race_outcome": race::summary_json(record.race.as_ref()),
+                    "search": trials::json(g, record.search.as_ref()),
                 });
                 let text = format!("{}\n", serde_json::to_string_pretty(&all)?);
                 crate::files::write_atomic(&out_dir.join("results.json"), text.as_bytes())?;

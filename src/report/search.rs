@@ -30,12 +30,17 @@ pub fn section(
         return Ok(None);
     }
     let metric = metric_of(g, record);
+    // A model-based search ranks its runs by their final metric (what it searched on).
+    let final_name = record.search.as_ref().map(|s| s.metric.clone());
     let mut ranked: Vec<Ranked> = g
         .runs
         .iter()
         .map(|r| {
             let rows = csv::read(&RunDir::new(&r.entry.dir).scalars()).unwrap_or_default();
-            let value = rows.iter().rev().find_map(|row| row.metric(&metric));
+            let value = match &final_name {
+                Some(n) => r.entry.info.metrics.get(n).copied(),
+                None => rows.iter().rev().find_map(|row| row.metric(&metric)),
+            };
             let epoch = rows.last().map_or(0, |row| row.epoch);
             Ranked {
                 run: r,
@@ -53,7 +58,9 @@ pub fn section(
         (None, None) => std::cmp::Ordering::Equal,
     });
     let mut md = String::from("## Search\n\n");
-    if !record.space.is_empty() {
+    if let Some(s) = &record.search {
+        md.push_str(&super::trials::markdown(g, s, out, images)?);
+    } else if !record.space.is_empty() {
         let space: Vec<String> = record
             .space
             .iter()
@@ -64,8 +71,12 @@ pub fn section(
     if let Some(s) = &record.stop {
         md.push_str(&format!("Early stopping: {}.\n", s.describe()));
     }
+    let what = match &final_name {
+        Some(n) => format!("final `{n}`"),
+        None => format!("last `{metric}`"),
+    };
     md.push_str(&format!(
-        "\nRuns ranked by their last `{metric}` ({}; a stopped run at the value it stopped with):\n\n",
+        "\nRuns ranked by their {what} ({}; a stopped run at the value it stopped with):\n\n",
         def.map_or("lower is better", |m| m.direction_text())
     ));
     md.push_str(&ranking_table(&ranked, &g.varying, &metric));
@@ -83,8 +94,16 @@ pub fn section(
     Ok(Some(md))
 }
 
-/// The stop rule's metric; else the sweep's headline metric's column ([`super::headline`]).
+/// A search's metric (its column); the stop rule's; else the sweep's headline metric's
+/// column ([`super::headline`]).
 fn metric_of(g: &LabelRuns, record: &SweepRecord) -> String {
+    if let Some(m) = record
+        .search
+        .as_ref()
+        .and_then(|s| crate::metrics::names::Metric::named(&s.metric))
+    {
+        return m.column.to_string();
+    }
     if let Some(s) = &record.stop {
         return s.metric.clone();
     }

@@ -56,6 +56,33 @@ pub struct SweepRecord {
     /// The race (a sweep with `race:`): its settings and every decision so far.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub race: Option<RaceRecord>,
+    /// The search (a sweep with `search:`): its settings and each trial's run so far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchRecord>,
+}
+
+/// A model-based search's trials so far, in trial order: what the report's Search section
+/// reads (the values and states come from the runs' own files).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SearchRecord {
+    pub sampler: String,
+    /// The final metric searched on.
+    pub metric: String,
+    pub trials_planned: usize,
+    pub seed: u64,
+    pub parallel: usize,
+    pub startup: usize,
+    pub trials: Vec<TrialEntry>,
+}
+
+/// One trial of a search: its run and its searched flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrialEntry {
+    pub trial: usize,
+    pub run: String,
+    pub flags: BTreeMap<String, String>,
 }
 
 /// A race as it stands: recomputed from the runs' results whenever a run ends, so it always
@@ -230,6 +257,21 @@ impl SweepRecord {
             return Err(super::Damaged::changed(
                 &path,
                 format!("its `label`: {why}"),
+            ));
+        }
+        if let Some(t) = record
+            .search
+            .iter()
+            .flat_map(|s| &s.trials)
+            .find(|t| !crate::names::is_run_id(&t.run))
+        {
+            return Err(super::Damaged::changed(
+                &path,
+                format!(
+                    "its search's trial {} names run `{}`, which is not a run id (12 hex digits)",
+                    t.trial,
+                    t.run.escape_debug()
+                ),
             ));
         }
         if record.label != folder {

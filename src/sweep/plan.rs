@@ -73,6 +73,59 @@ pub struct Plan {
     pub random: Option<super::strategy::random::RandomSearch>,
     pub stop: Option<super::stop::EarlyStop>,
     pub race: Option<super::strategy::race::Race>,
+    /// The model-based search (`search:`): its trials are admitted as they are decided.
+    pub search: Option<super::strategy::search::Search>,
+    /// The fixed flags (`flags:`), which every admitted point starts from.
+    pub fixed: Vec<(String, Value)>,
+}
+
+impl Plan {
+    /// The flags of every run of the plan and, for a search, of the points that stand for
+    /// its space ([`Search::representatives`](super::strategy::search::Search::representatives)):
+    /// what must be ready before the first run starts.
+    pub fn all_flags(&self) -> Vec<Flags> {
+        let mut out: Vec<Flags> = self.runs.iter().map(|r| r.flags.clone()).collect();
+        if let Some(s) = &self.search {
+            for p in s.representatives(&self.label) {
+                let mut overrides = self.fixed.clone();
+                overrides.extend(p);
+                if let Ok(f) = Flags::resolve(&overrides) {
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+
+    /// Admits trial `trial`'s point as a run: its flags resolved over the fixed ones (and
+    /// checked as a grid point's are), its id content-addressed. A point that resolves to a
+    /// run the plan has is that run (one run serves both trials). Returns its index.
+    pub fn admit(&mut self, point: Vec<(String, Value)>, trial: usize) -> anyhow::Result<usize> {
+        let mut overrides = self.fixed.clone();
+        overrides.extend(point.iter().cloned());
+        let flags = Flags::resolve(&overrides).map_err(|e| {
+            let text: Vec<String> = point
+                .iter()
+                .map(|(k, v)| format!("{k}={}", plain_value(v)))
+                .collect();
+            crate::error::Error::usage(format!(
+                "search: trial {trial}'s point [{}] is invalid: {e}",
+                text.join(" ")
+            ))
+        })?;
+        let id = run_id(&self.label, &flags);
+        if let Some(i) = self.runs.iter().position(|r| r.id == id) {
+            return Ok(i);
+        }
+        self.runs.push(PlannedRun {
+            dir: self.sweep_dir.join(&id),
+            id,
+            flags,
+            varying: point,
+            trial: Some(trial),
+        });
+        Ok(self.runs.len() - 1)
+    }
 }
 
 pub use crate::store::identity::run_id;
@@ -167,7 +220,12 @@ pub const MAX_RUNS: u64 = 1_000_000;
 /// How many runs the sweep plans at most: the product of the grid's sizes times the random
 /// trials, before exclusions (counted without building anything; saturates at u64::MAX).
 pub fn planned_count(spec: &SweepSpec) -> u64 {
-    let trials = spec.random.as_ref().map_or(1, |r| r.trials as u64);
+    let trials = spec
+        .random
+        .as_ref()
+        .map(|r| r.trials)
+        .or(spec.search.as_ref().map(|s| s.trials))
+        .unwrap_or(1) as u64;
     spec.grid.iter().fold(trials, |n, (_, values)| {
         n.saturating_mul(values.len() as u64)
     })
@@ -193,6 +251,11 @@ pub fn check_size(spec: &SweepSpec, limit: u64) -> Result<(), crate::error::Erro
                 .as_ref()
                 .map(|r| format!("random trials {}", r.trials)),
         )
+        .chain(
+            spec.search
+                .as_ref()
+                .map(|r| format!("search trials {}", r.trials)),
+        )
         .collect();
     Err(crate::error::Error::usage(format!(
         "{file}: the sweep plans {n} runs ({}, before exclusions), over the limit of {limit}: narrow the grid (or --set a flag to one value), or raise the limit with --max-runs N",
@@ -211,7 +274,13 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
     let mut runs: Vec<PlannedRun> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut duplicate_trials = Vec::new();
-    for (point, trial) in points(spec) {
+    // A search's points are decided as results arrive (see `Plan::admit`).
+    let points = if spec.search.is_some() {
+        Vec::new()
+    } else {
+        points(spec)
+    };
+    for (point, trial) in points {
         let mut overrides = spec.fixed.clone();
         overrides.extend(point.iter().cloned());
         let describe = || {
@@ -254,7 +323,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
             trial,
         });
     }
-    if runs.is_empty() {
+    if runs.is_empty() && spec.search.is_none() {
         anyhow::bail!(crate::error::Error::usage(format!(
             "{file}: the exclusions remove every combination of the grid: nothing to run"
         )));
@@ -262,6 +331,9 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
     let mut varying_names: Vec<String> = spec.grid.iter().map(|(n, _)| n.clone()).collect();
     if let Some(r) = &spec.random {
         varying_names.extend(r.space.iter().map(|(n, _)| n.clone()));
+    }
+    if let Some(s) = &spec.search {
+        varying_names.extend(s.space.iter().map(|(n, _)| n.clone()));
     }
     let plan = Plan {
         label: spec.label.clone(),
@@ -272,13 +344,43 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         random: spec.random.clone(),
         stop: spec.stop.clone(),
         race: spec.race.clone(),
+        search: spec.search.clone(),
+        fixed: spec.fixed.clone(),
     };
+    if let Some(s) = &plan.search {
+        check_search(&plan, s).map_err(|e| {
+            anyhow::Error::new(crate::error::Error::usage(format!("{file}: search: {e}")))
+        })?;
+    }
     if let Some(race) = &plan.race {
         check_race(&plan, race).map_err(|e| {
             anyhow::Error::new(crate::error::Error::usage(format!("{file}: race: {e}")))
         })?;
     }
     Ok(plan)
+}
+
+/// A search's points must resolve to valid flags (checked on its representative points), and
+/// its metric must be measured by its runs.
+fn check_search(plan: &Plan, s: &super::strategy::search::Search) -> Result<(), String> {
+    for p in s.representatives(&plan.label) {
+        let mut overrides = plan.fixed.clone();
+        overrides.extend(p.iter().cloned());
+        let f = Flags::resolve(&overrides).map_err(|e| {
+            let text: Vec<String> = p
+                .iter()
+                .map(|(k, v)| format!("{k}={}", plain_value(v)))
+                .collect();
+            format!("the point [{}] is invalid: {e}", text.join(" "))
+        })?;
+        if s.metric.from_samples() && !f.measures_kid() {
+            return Err(format!(
+                "metric {}, but its runs do not measure samples: set kid_images (e.g. 100)",
+                s.metric.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A race needs every configuration on every seed, at least two configurations, and its

@@ -47,8 +47,10 @@ impl SweepRecord {
 
     /// Records the random search's space and the stop rule of the plan.
     pub fn set_search(&mut self, plan: &Plan) {
-        if let Some(r) = &plan.random {
-            for (name, d) in &r.space {
+        let random = plan.random.as_ref().map(|r| &r.space);
+        let searched = plan.search.as_ref().map(|s| &s.space);
+        if let Some(space) = random.or(searched) {
+            for (name, d) in space {
                 let (min, max) = d
                     .interval()
                     .map_or((None, None), |(a, b)| (Some(a), Some(b)));

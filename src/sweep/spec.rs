@@ -18,6 +18,7 @@
 use super::stop::EarlyStop;
 use super::strategy::race::Race;
 use super::strategy::random::{Dist, RandomSearch};
+use super::strategy::search::Search;
 use crate::flags::{check_value, closest, lookup, plain_value, show_value, FlagError, FlagSpec};
 use crate::metrics::names::{Direction, Metric};
 use serde::Deserialize;
@@ -40,6 +41,8 @@ pub struct SweepSpec {
     pub stop: Option<EarlyStop>,
     /// Racing (`race:`): its seeds are also the grid's outermost flag `seed`.
     pub race: Option<Race>,
+    /// Model-based search (`search:`).
+    pub search: Option<Search>,
     pub source: Option<PathBuf>,
 }
 
@@ -93,8 +96,8 @@ impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OnlyKey<'_, T> {
 }
 
 /// The sections a sweep file has (besides the executors' blocks).
-const SECTIONS: [&str; 8] = [
-    "label", "flags", "grid", "seeds", "exclude", "random", "stop", "race",
+const SECTIONS: [&str; 9] = [
+    "label", "flags", "grid", "seeds", "exclude", "random", "stop", "race", "search",
 ];
 
 /// An error in a sweep file, located where possible.
@@ -134,6 +137,26 @@ struct RawSweep {
     seeds: Option<Value>,
     #[serde(default)]
     race: Option<RawRace>,
+    #[serde(default)]
+    search: Option<RawSearch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSearch {
+    sampler: String,
+    metric: String,
+    trials: usize,
+    #[serde(default = "one")]
+    seed: u64,
+    #[serde(default = "one_usize")]
+    parallel: usize,
+    startup: Option<usize>,
+    space: Mapping,
+}
+
+fn one_usize() -> usize {
+    1
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,6 +298,10 @@ impl SweepSpec {
         let exclude = p.exclude(raw.exclude.unwrap_or_default(), &grid)?;
         let random = raw.random.map(|r| p.random(r, &fixed, &grid)).transpose()?;
         let stop = raw.stop.map(|s| p.stop(s)).transpose()?;
+        let search = match raw.search {
+            Some(r) => Some(p.search(r, &fixed, &grid, random.is_some(), race.is_some())?),
+            None => None,
+        };
         Ok(SweepSpec {
             label,
             fixed,
@@ -284,6 +311,7 @@ impl SweepSpec {
             random,
             stop,
             race,
+            search,
             source: None,
         })
     }
@@ -296,6 +324,12 @@ impl SweepSpec {
                 r.space.retain(|(n, _)| n != name);
                 if r.space.is_empty() {
                     self.random = None;
+                }
+            }
+            if let Some(r) = &mut self.search {
+                r.space.retain(|(n, _)| n != name);
+                if r.space.is_empty() {
+                    self.search = None;
                 }
             }
             if let Some((_, values)) = self.grid.iter_mut().find(|(n, _)| n == name) {
@@ -669,31 +703,53 @@ impl Parser<'_> {
                 "random: trials must be at least 1".into(),
             ));
         }
-        if r.space.is_empty() {
+        let space = self.space("random", r.space, fixed, grid)?;
+        Ok(RandomSearch {
+            trials: r.trials,
+            seed: r.seed,
+            space,
+        })
+    }
+
+    /// A search space (`random:`'s or `search:`'s `space:`): each flag a distribution whose
+    /// bounds (or values) are valid for the flag, and not also fixed or in the grid.
+    fn space(
+        &self,
+        section: &str,
+        mapping: Mapping,
+        fixed: &[(String, Value)],
+        grid: &[(String, Vec<Value>)],
+    ) -> Result<Vec<(String, Dist)>, SpecError> {
+        if mapping.is_empty() {
             return Err(self.err(
-                find_line(self.text, "random", "space"),
-                "random: the space is empty: give at least one flag and its distribution".into(),
+                find_line(self.text, section, "space"),
+                format!(
+                    "{section}: the space is empty: give at least one flag and its distribution"
+                ),
             ));
         }
+        let r_space = mapping;
         let mut space = Vec::new();
-        for (k, v) in r.space {
-            let (name, spec) = self.flag("random", &k)?;
-            let line = find_line(self.text, "random", &name);
+        for (k, v) in r_space {
+            let (name, spec) = self.flag(section, &k)?;
+            let line = find_line(self.text, section, &name);
             if fixed.iter().any(|(n, _)| *n == name) || grid.iter().any(|(n, _)| *n == name) {
                 return Err(self.err(
                     line,
-                    format!("random: `{name}` is also fixed or in the grid: keep it in one place"),
+                    format!(
+                        "{section}: `{name}` is also fixed or in the grid: keep it in one place"
+                    ),
                 ));
             }
             let dist =
-                Dist::parse(&v).map_err(|e| self.err(line, format!("random: {name}: {e}")))?;
+                Dist::parse(&v).map_err(|e| self.err(line, format!("{section}: {name}: {e}")))?;
             let mut values = Vec::new();
             for b in dist.bounds() {
                 let c = check_value(spec, &b).map_err(|e| {
                     self.err(
                         line,
                         format!(
-                            "random: {name}: {} can draw {}, which the flag refuses: {e}",
+                            "{section}: {name}: {} can draw {}, which the flag refuses: {e}",
                             dist.text(),
                             bound_text(&b)
                         ),
@@ -707,9 +763,81 @@ impl Parser<'_> {
             };
             space.push((name, dist));
         }
-        Ok(RandomSearch {
+        Ok(space)
+    }
+
+    /// `search:`: a registered sampler, a final metric, at least one trial, 1 to `trials`
+    /// in flight; never with `random:`, `race:` or a grid (the search's space holds what
+    /// varies: a list is a categorical dimension).
+    fn search(
+        &self,
+        r: RawSearch,
+        fixed: &[(String, Value)],
+        grid: &[(String, Vec<Value>)],
+        random: bool,
+        race: bool,
+    ) -> Result<Search, SpecError> {
+        let line = |k: &str| find_line(self.text, "search", k);
+        let at_top = find_line(self.text, "", "search");
+        if random || race {
+            let other = if random { "random" } else { "race" };
+            return Err(self.err(
+                at_top,
+                format!("search: cannot be combined with {other}: (the search decides its trials from results; run a {other} as a sweep of its own)"),
+            ));
+        }
+        if let Some((name, _)) = grid.first() {
+            return Err(self.err(
+                at_top,
+                format!("search: cannot be combined with grid: or seeds: (`{name}`): put a grid flag in the search's space as a list (a categorical dimension), or --set it to one value"),
+            ));
+        }
+        let sampler = super::strategy::search::SAMPLERS
+            .iter()
+            .map(|(n, _)| *n)
+            .find(|n| *n == r.sampler)
+            .ok_or_else(|| {
+                self.err(
+                    line("sampler"),
+                    format!(
+                        "search: unknown sampler `{}`; expected one of {}",
+                        r.sampler,
+                        super::strategy::search::sampler_names().join(", ")
+                    ),
+                )
+            })?;
+        let metric = crate::metrics::names::Metric::named(&r.metric).ok_or_else(|| {
+            self.err(
+                line("metric"),
+                format!(
+                    "search: unknown metric `{}`; expected one of {}",
+                    r.metric,
+                    crate::metrics::names::Metric::names().join(", ")
+                ),
+            )
+        })?;
+        if r.trials == 0 {
+            return Err(self.err(line("trials"), "search: trials must be at least 1".into()));
+        }
+        if r.parallel == 0 || r.parallel > r.trials {
+            return Err(self.err(
+                line("parallel"),
+                format!(
+                    "search: parallel (trials in flight at most) must be from 1 to trials ({}), not {}",
+                    r.trials, r.parallel
+                ),
+            ));
+        }
+        let space = self.space("search", r.space, fixed, grid)?;
+        // Optuna's default: 10 random trials, and at least one round of the q in flight.
+        let startup = r.startup.unwrap_or(10.max(r.parallel)).min(r.trials);
+        Ok(Search {
+            sampler,
+            metric,
             trials: r.trials,
             seed: r.seed,
+            parallel: r.parallel,
+            startup,
             space,
         })
     }

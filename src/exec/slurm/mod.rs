@@ -21,11 +21,11 @@ use super::{Control, Controls, Event, Executor};
 use crate::process::Signal;
 use crate::store::run_info::Task;
 use crate::store::{Ended, RunDir, Status};
-use crate::sweep::Plan;
+use crate::sweep::{Plan, PlannedRun};
 use anyhow::Context;
 use client::{Final, Live};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
@@ -113,17 +113,18 @@ impl Executor for SlurmExecutor {
     ) -> anyhow::Result<()> {
         let mut watched: HashMap<usize, Watch> = HashMap::new();
         for (&i, key) in &self.adopted {
-            watched.insert(i, watch(plan, i, key));
+            watched.insert(i, watch(&plan.runs[i], key));
         }
         let new: Vec<usize> = runs
             .into_iter()
             .filter(|i| !self.adopted.contains_key(i))
             .collect();
         if !new.is_empty() {
-            let (job, keys) = submit(&self.sub, plan, &new)?;
+            let runs: Vec<(usize, &PlannedRun)> = new.iter().map(|&i| (i, &plan.runs[i])).collect();
+            let (job, keys) = submit(&self.sub, &plan.label, &plan.sweep_dir, &runs)?;
             self.jobs.push(job);
             for (i, key) in new.iter().zip(keys) {
-                watched.insert(*i, watch(plan, *i, &key));
+                watched.insert(*i, watch(&plan.runs[*i], &key));
             }
         }
         if self.sub.detach {
@@ -132,7 +133,9 @@ impl Executor for SlurmExecutor {
         let rx = self.control.open();
         let watcher = Watcher {
             sub: self.sub.clone(),
-            plan: plan.clone(),
+            label: plan.label.clone(),
+            sweep_dir: plan.sweep_dir.clone(),
+            runs: watched.keys().map(|&i| (i, plan.runs[i].clone())).collect(),
             watched,
             live: HashMap::new(),
             stopping: false,
@@ -145,8 +148,12 @@ impl Executor for SlurmExecutor {
 
     /// Submits the runs as another job array (the watcher watches it), or, detached,
     /// submits nothing: a later `ddim-sweep run` proposes them again.
-    fn add(&mut self, _plan: &Plan, runs: Vec<usize>) -> anyhow::Result<()> {
+    fn add(&mut self, plan: &Plan, runs: Vec<usize>) -> anyhow::Result<()> {
         if !self.sub.detach {
+            let runs = runs
+                .into_iter()
+                .map(|i| (i, plan.runs[i].clone()))
+                .collect();
             self.control.send(Control::Add(runs));
         }
         Ok(())
@@ -167,8 +174,8 @@ impl Executor for SlurmExecutor {
     }
 }
 
-fn watch(plan: &Plan, i: usize, key: &str) -> Watch {
-    let step = plan.runs[i]
+fn watch(run: &PlannedRun, key: &str) -> Watch {
+    let step = run
         .run_dir()
         .read_info()
         .ok()
@@ -202,8 +209,13 @@ fn ended_by(f: Option<&Final>, key: &str) -> Ended {
 
 /// Submits `runs` as one held job array, queues each run with its task, then releases the
 /// job. Nothing is changed when Slurm refuses the job.
-fn submit(sub: &Submission, plan: &Plan, runs: &[usize]) -> anyhow::Result<(String, Vec<String>)> {
-    let dir = std::path::absolute(plan.sweep_dir.join("slurm"))?;
+fn submit(
+    sub: &Submission,
+    label: &str,
+    sweep_dir: &Path,
+    runs: &[(usize, &PlannedRun)],
+) -> anyhow::Result<(String, Vec<String>)> {
+    let dir = std::path::absolute(sweep_dir.join("slurm"))?;
     fs_err::create_dir_all(&dir)?;
     let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
         .to_string()
@@ -211,19 +223,18 @@ fn submit(sub: &Submission, plan: &Plan, runs: &[usize]) -> anyhow::Result<(Stri
     let script = dir.join(format!("array-{stamp}.sh"));
     let run_dirs: Vec<PathBuf> = runs
         .iter()
-        .map(|&i| std::path::absolute(&plan.runs[i].dir))
+        .map(|(_, r)| std::path::absolute(&r.dir))
         .collect::<Result<_, _>>()?;
     crate::files::write_atomic(
         &script,
-        batch_script(&plan.label, &sub.binary, &run_dirs).as_bytes(),
+        batch_script(label, &sub.binary, &run_dirs).as_bytes(),
     )?;
-    let args = sbatch_args(sub, &plan.label, runs.len(), &dir, &script);
+    let args = sbatch_args(sub, label, runs.len(), &dir, &script);
     let job = client::sbatch(&args)?;
     let keys: Vec<String> = (0..runs.len()).map(|t| format!("{job}_{t}")).collect();
     let queued = (|| -> anyhow::Result<()> {
-        for (t, &i) in runs.iter().enumerate() {
-            let r = &plan.runs[i];
-            r.queue(&plan.label)
+        for (t, (_, r)) in runs.iter().enumerate() {
+            r.queue(label)
                 .with_context(|| format!("preparing {}", r.dir.display()))?;
             r.run_dir().set_task(Task {
                 kind: KIND.into(),
@@ -326,7 +337,10 @@ impl Asked {
 /// the cluster stopped, cancels on request.
 struct Watcher {
     sub: Submission,
-    plan: Plan,
+    label: String,
+    sweep_dir: PathBuf,
+    /// The runs watched (or once watched), by their index into the plan's runs.
+    runs: HashMap<usize, PlannedRun>,
     watched: HashMap<usize, Watch>,
     live: HashMap<String, Live>,
     stopping: bool,
@@ -337,7 +351,7 @@ struct Watcher {
 
 impl Watcher {
     async fn run(mut self, mut control: UnboundedReceiver<Control>) {
-        let name = job_name(&self.plan.label);
+        let name = job_name(&self.label);
         let mut tick = tokio::time::interval(self.sub.poll);
         while !self.watched.is_empty() || (self.unsettled > 0 && !self.stopping) {
             tokio::select! {
@@ -352,7 +366,7 @@ impl Watcher {
                     Some(Control::Stop(sig)) => self.cancel(Some(sig)),
                     Some(Control::Kill) => self.cancel(None),
                     Some(Control::Proceed) => self.unsettled = self.unsettled.saturating_sub(1),
-                    Some(Control::Add(runs)) if !self.stopping => self.submit_more(&runs),
+                    Some(Control::Add(runs)) if !self.stopping => self.submit_more(runs),
                     Some(Control::Add(_)) => {}
                     Some(Control::StopRun(i)) => {
                         if let Some(w) = self.watched.get(&i) {
@@ -366,11 +380,14 @@ impl Watcher {
     }
 
     /// Runs added after the start: one more job array, watched like the first.
-    fn submit_more(&mut self, runs: &[usize]) {
-        match submit(&self.sub, &self.plan, runs) {
+    fn submit_more(&mut self, added: Vec<(usize, PlannedRun)>) {
+        let runs: Vec<usize> = added.iter().map(|(i, _)| *i).collect();
+        self.runs.extend(added);
+        let refs: Vec<(usize, &PlannedRun)> = runs.iter().map(|i| (*i, &self.runs[i])).collect();
+        match submit(&self.sub, &self.label, &self.sweep_dir, &refs) {
             Ok((job, keys)) => {
                 for (&i, key) in runs.iter().zip(keys) {
-                    self.watched.insert(i, watch(&self.plan, i, &key));
+                    self.watched.insert(i, watch(&self.runs[&i], &key));
                 }
                 if let Some(&first) = runs.first() {
                     let _ = self.events.send(Event::Note {
@@ -383,7 +400,7 @@ impl Watcher {
                 }
             }
             Err(e) => {
-                for &i in runs {
+                for &i in &runs {
                     self.unsettled += 1;
                     let _ = self.events.send(Event::Ended {
                         run: i,
@@ -417,7 +434,7 @@ impl Watcher {
     /// The task of run `i` left the queue: resubmit it (stopped by the cluster, progressing)
     /// or report its end.
     fn gone(&mut self, i: usize, w: &Watch) {
-        let rd: RunDir = self.plan.runs[i].run_dir();
+        let rd: RunDir = self.runs[&i].run_dir();
         let info = rd.read_info().ok().flatten().unwrap_or_default();
         if self.stopping && info.status == Status::Queued {
             self.watched.remove(&i); // cancelled before it started: not started
@@ -441,13 +458,14 @@ impl Watcher {
             && by_cluster
             && info.step > w.step_at_submit
         {
-            if let Ok((_, keys)) = submit(&self.sub, &self.plan, &[i]) {
+            let run = (i, &self.runs[&i]);
+            if let Ok((_, keys)) = submit(&self.sub, &self.label, &self.sweep_dir, &[run]) {
                 let why = info.reason.clone().unwrap_or_default();
                 let _ = self.events.send(Event::Note {
                     run: i,
                     text: format!("resubmitted as {} ({why})", keys[0]),
                 });
-                self.watched.insert(i, watch(&self.plan, i, &keys[0]));
+                self.watched.insert(i, watch(&self.runs[&i], &keys[0]));
                 return;
             }
         }

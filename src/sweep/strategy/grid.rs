@@ -4,7 +4,7 @@
 //! (drawn when the plan is expanded, deterministically from the sweep's label and the
 //! search's seed).
 
-use super::{RunResult, Strategy};
+use super::{Proposal, RunResult, Strategy};
 use crate::sweep::Plan;
 
 #[derive(Default)]
@@ -13,10 +13,10 @@ pub struct Grid {
 }
 
 impl Strategy for Grid {
-    fn propose(&mut self, plan: &Plan, _result: &dyn Fn(usize) -> RunResult) -> Vec<usize> {
+    fn propose(&mut self, plan: &Plan, _result: &dyn Fn(usize) -> RunResult) -> Vec<Proposal> {
         if std::mem::replace(&mut self.proposed, true) {
             return Vec::new();
         }
-        (0..plan.runs.len()).collect()
+        (0..plan.runs.len()).map(Proposal::Run).collect()
     }
 }

@@ -6,10 +6,14 @@
 //!   `random:`, the trials [`random::RandomSearch`] drew when the plan was expanded.
 //! - [`race::RaceStrategy`]: configurations in rounds of seeds, the losers of each round's
 //!   tests eliminated (`race:`).
+//! - [`search::SearchStrategy`]: trials chosen as results arrive by a sampler
+//!   ([`tpe::Tpe`], or random draws), each a new point the planner admits (`search:`).
 
 pub mod grid;
 pub mod race;
 pub mod random;
+pub mod search;
+pub mod tpe;
 
 use super::Plan;
 use crate::store::{RunState, Status};
@@ -53,21 +57,50 @@ impl RunResult {
     }
 }
 
-/// Proposes runs from what has completed.
+/// What a strategy asks to train.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Proposal {
+    /// A run of the plan (an index into `plan.runs`).
+    Run(usize),
+    /// A new point, trial `trial` of a search: the planner admits it as a run (validated as
+    /// flags are, content-addressed) and tells the strategy its index ([`Strategy::admitted`]).
+    Point {
+        trial: usize,
+        point: Vec<(String, serde_yaml::Value)>,
+    },
+}
+
+/// Proposes runs from what has ended (ask/tell).
 pub trait Strategy {
-    /// The runs (indices into `plan.runs`, in the order to start them) to train now, given
-    /// each run's outcome. Runs that need nothing more may be proposed again: the caller
-    /// starts only the ones still to train.
-    fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<usize>;
+    /// The runs to train now, in the order to start them, given each run's outcome: runs of
+    /// the plan, or new points. Runs that need nothing more may be proposed again: the caller
+    /// starts only the ones still to train, and asks again while new ones come.
+    fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<Proposal>;
+
+    /// The proposed point of trial `trial` is run `run` of the plan.
+    fn admitted(&mut self, _trial: usize, _run: usize) {}
+
+    /// Lines worth saying about what the strategy learnt since last asked.
+    fn notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// What the strategy decided, for the sweep's record; `None` when it decides nothing.
     fn decisions(&self) -> Option<crate::store::sweep_file::RaceRecord> {
         None
     }
+
+    /// A search's trials so far, for the sweep's record.
+    fn search(&self, _plan: &Plan) -> Option<crate::store::sweep_file::SearchRecord> {
+        None
+    }
 }
 
-/// The plan's strategy: a race when the sweep has a `race:` block, else every run.
+/// The plan's strategy: a search with `search:`, a race with `race:`, else every run.
 pub fn for_plan(plan: &Plan) -> Box<dyn Strategy + Send> {
+    if let Some(s) = &plan.search {
+        return Box::new(search::SearchStrategy::new(s.clone(), &plan.label));
+    }
     match &plan.race {
         Some(r) => Box::new(race::RaceStrategy::new(r.clone())),
         None => Box::new(grid::Grid::default()),

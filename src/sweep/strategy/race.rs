@@ -9,7 +9,7 @@
 //! the same runs. A configuration whose run failed (or was stopped early) is out of the race:
 //! it cannot win, and the others go on.
 
-use super::{RunResult, Strategy};
+use super::{Proposal, RunResult, Strategy};
 use crate::flags::plain_value;
 use crate::stats;
 use crate::store::sweep_file::{RaceEntry, RaceRecord};
@@ -325,13 +325,13 @@ impl RaceStrategy {
 }
 
 impl Strategy for RaceStrategy {
-    fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<usize> {
+    fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<Proposal> {
         // The plan was checked at expansion; an error here leaves nothing to run.
         let Ok(configs) = configs(plan, &self.race) else {
             return Vec::new();
         };
         let s = standing(&self.race, configs, result);
-        let next = s.next.clone();
+        let next = s.next.iter().map(|&i| Proposal::Run(i)).collect();
         self.last = Some(s);
         next
     }

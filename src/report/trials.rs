@@ -1,0 +1,222 @@
+//! A model-based search's trials (`search:`) in the report: the trials in order with their
+//! runs, states and values, the best value so far against the trial number, and the best
+//! trial's flags; `report --format json`'s `search`. The trials and their runs come from the
+//! sweep's record; states and values from the runs' own `run.json`.
+
+use super::figures::{draw_err, figure};
+use super::LabelRuns;
+use crate::metrics::names::Metric;
+use crate::store::sweep_file::SearchRecord;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One trial as the report shows it.
+pub struct Trial {
+    pub trial: usize,
+    pub run: String,
+    pub flags: Vec<(String, String)>,
+    /// Its run's status (`missing` when the runs folder has no such run).
+    pub state: String,
+    /// The final metric, when the run completed with it.
+    pub value: Option<f64>,
+}
+
+/// The search's trials, in trial order.
+pub fn trials(g: &LabelRuns, s: &SearchRecord) -> Vec<Trial> {
+    let mut out: Vec<Trial> = s
+        .trials
+        .iter()
+        .map(|t| {
+            let run = g.runs.iter().find(|r| r.entry.id == t.run);
+            let state = run.map_or("missing".to_string(), |r| r.entry.info.status.to_string());
+            let value = run
+                .filter(|_| state == "completed")
+                .and_then(|r| r.entry.info.metrics.get(&s.metric).copied())
+                .filter(|v| v.is_finite());
+            Trial {
+                trial: t.trial,
+                run: t.run.clone(),
+                flags: t
+                    .flags
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                state,
+                value,
+            }
+        })
+        .collect();
+    out.sort_by_key(|t| t.trial);
+    out
+}
+
+/// The best value after each trial (None until one completed).
+pub fn best_so_far(trials: &[Trial], m: Option<&Metric>) -> Vec<Option<f64>> {
+    let loss = |v: f64| m.map_or(v, |m| m.as_loss(v));
+    let mut best: Option<f64> = None;
+    trials
+        .iter()
+        .map(|t| {
+            if let Some(v) = t.value {
+                if best.is_none_or(|b| loss(v) < loss(b)) {
+                    best = Some(v);
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// The markdown for the Search section (with its picture written to `out`).
+pub fn markdown(
+    g: &LabelRuns,
+    s: &SearchRecord,
+    out: &Path,
+    images: bool,
+) -> anyhow::Result<String> {
+    let m = Metric::named(&s.metric);
+    let mut t = trials(g, s);
+    let best = best_so_far(&t, m);
+    // Texts from the record, escaped once for markdown (the picture takes them as written).
+    for x in &mut t {
+        for (k, v) in &mut x.flags {
+            (*k, *v) = (super::md::text(k), super::md::text(v));
+        }
+    }
+    let (sampler, metric) = (super::md::text(&s.sampler), super::md::text(&s.metric));
+    let direction = m.map_or("lower is better", |m| m.direction_text());
+    let mut md = format!(
+        "A {sampler} search on {metric} ({direction}): {} of {} trials decided, at most {} in flight, the first {} random, seed {}. Trial k's point follows from the sweep file and the results of trials 0 … k−{} only, so the same file gives the same trials whatever the parallelism.\n\n",
+        t.len(),
+        s.trials_planned,
+        s.parallel,
+        s.startup,
+        s.seed,
+        s.parallel
+    );
+    let winner = t.iter().filter(|x| x.value.is_some()).min_by(|a, b| {
+        let loss = |v: f64| m.map_or(v, |m| m.as_loss(v));
+        loss(a.value.unwrap()).total_cmp(&loss(b.value.unwrap()))
+    });
+    if let Some(w) = winner {
+        let flags: Vec<String> = w.flags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        md.push_str(&format!(
+            "Best: trial {} (run {}), {metric} {:.6}, with {}.\n\n",
+            w.trial,
+            super::md::code(&w.run),
+            w.value.unwrap_or(f64::NAN),
+            flags.join(" ")
+        ));
+    }
+    let names: Vec<&str> = t
+        .first()
+        .map(|x| x.flags.iter().map(|(k, _)| k.as_str()).collect())
+        .unwrap_or_default();
+    md.push_str(&format!(
+        "| trial | id | state | {} | {metric} | best so far |\n|--:|:--|:--|{}--:|--:|\n",
+        names.join(" | "),
+        ":--|".repeat(names.len())
+    ));
+    for (x, b) in t.iter().zip(&best) {
+        let flags: Vec<&str> = x.flags.iter().map(|(_, v)| v.as_str()).collect();
+        let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            x.trial,
+            super::md::code(&x.run),
+            x.state,
+            flags.join(" | "),
+            num(x.value),
+            num(*b)
+        ));
+    }
+    md.push('\n');
+    if images {
+        let file = "search_best_so_far.png";
+        if curve(&best, &s.metric, &s.sampler, &out.join(file))? {
+            md.push_str(&format!(
+                "### Best {metric} so far against the trial number\n\n![best so far]({file})\n\n"
+            ));
+        }
+    }
+    Ok(md)
+}
+
+/// `report --format json`'s `search`.
+pub fn json(g: &LabelRuns, s: Option<&SearchRecord>) -> serde_json::Value {
+    let Some(s) = s else {
+        return serde_json::Value::Null;
+    };
+    let trials: Vec<serde_json::Value> = trials(g, s)
+        .into_iter()
+        .map(|t| {
+            serde_json::json!({
+                "trial": t.trial,
+                "run": t.run,
+                "flags": t
+                    .flags
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect::<serde_json::Map<_, _>>(),
+                "value": t.value,
+                "state": t.state,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "sampler": s.sampler,
+        "metric": s.metric,
+        "trials_planned": s.trials_planned,
+        "parallel": s.parallel,
+        "startup": s.startup,
+        "seed": s.seed,
+        "trials": trials,
+    })
+}
+
+/// The best value so far against the trial number; whether a picture was written.
+fn curve(best: &[Option<f64>], metric: &str, sampler: &str, path: &Path) -> anyhow::Result<bool> {
+    let pts: Vec<(f64, f64)> = best
+        .iter()
+        .enumerate()
+        .filter_map(|(k, b)| Some((k as f64, (*b)?)))
+        .filter(|(_, y)| y.is_finite())
+        .collect();
+    if pts.len() < 2 {
+        return Ok(false);
+    }
+    figure(path, |canvas| {
+        let (y0, y1) = pts
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+        let pad = (y1 - y0).max(1e-9) * 0.08;
+        let x1 = best.len().max(2) as f64 - 1.0;
+        let root = canvas.area((640, 420));
+        root.fill(&WHITE).map_err(draw_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("best {metric} so far ({sampler} search)"),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x1, y0 - pad..y1 + pad)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("trial")
+            .y_desc(metric)
+            .draw()
+            .map_err(draw_err)?;
+        let color = RGBColor(31, 119, 180);
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+            .map_err(draw_err)?;
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(draw_err)?;
+        root.present().map_err(draw_err)?;
+        Ok(true)
+    })
+}

@@ -1,0 +1,519 @@
+//! Model-based search (`search:`): trials whose points are chosen as results arrive, by a
+//! sampler (TPE, or random draws), on an open plan: each trial is a new point the planner
+//! admits as a run of its own.
+//!
+//! ```yaml
+//! search:
+//!   sampler: tpe        # tpe | random
+//!   metric: kid         # a final metric; its direction (lower or higher is better) is the metric's
+//!   trials: 32
+//!   seed: 1
+//!   parallel: 4         # q: trials in flight at most
+//!   startup: 8          # random trials before the model is used
+//!   space:
+//!     lr: loguniform(1e-4, 3e-3)
+//!     block_depth: randint(1, 3)
+//!     loss: [mae, mse]
+//! ```
+//!
+//! **The determinism contract.** Trial k's point is a function of the sweep file (label,
+//! space, seed, sampler settings) and of the final results of trials `0 ..= k-q` only
+//! (q = `parallel`); trials `k-q+1 .. k-1` are told as pending (in flight) whether or not they
+//! have ended. Trial k therefore starts only once trials `0 ..= k-q` have ended, and the same
+//! file gives the same points and run ids with any `--jobs`, any order in which runs finish,
+//! after a kill and the same command again, and on any executor. Startup trials (k <
+//! `startup`) are random search's draws (the same as `random:` with this seed) and wait only
+//! for a free place among the q.
+//!
+//! Ended trials are told to the sampler by their outcome: completed ones by their metric
+//! (as a loss: negated where higher is better); trials stopped early by the sweep's `stop:`
+//! rule after all completed ones, ranked by how far they got and then by their last value;
+//! failed trials (and completed ones without the metric) are left out, with a message.
+
+use super::random::{Dist, RandomSearch};
+use super::{Proposal, RunResult, Strategy};
+use crate::metrics::names::Metric;
+use crate::store::sweep_file::{SearchRecord, TrialEntry};
+use crate::sweep::Plan;
+use serde_yaml::Value;
+use sha2::{Digest, Sha256};
+use std::cmp::Ordering;
+
+/// The flags one trial sets (searched flags, in the space's order).
+pub type Point = Vec<(String, Value)>;
+
+/// Makes a sampler.
+pub type MakeSampler = fn() -> Box<dyn Sampler + Send>;
+
+/// The samplers, by name: one line each (a sampler is one file under `sweep/strategy/`).
+pub static SAMPLERS: &[(&str, MakeSampler)] = &[
+    ("random", || Box::new(RandomSampler)),
+    ("tpe", || Box::new(super::tpe::Tpe)),
+];
+
+/// The names of the samplers, for messages.
+pub fn sampler_names() -> Vec<&'static str> {
+    SAMPLERS.iter().map(|(n, _)| *n).collect()
+}
+
+/// Suggests a trial's point from what it is told.
+pub trait Sampler {
+    fn suggest(&self, ask: &Ask) -> Point;
+}
+
+/// What a sampler is told when asked for trial `trial`.
+pub struct Ask<'a> {
+    pub label: &'a str,
+    pub seed: u64,
+    pub trial: usize,
+    pub space: &'a [(String, Dist)],
+    /// Trials `0 ..= trial-q` with a usable outcome, in trial order.
+    pub told: &'a [Told],
+    /// The points of trials `trial-q+1 .. trial-1` (in flight, as the contract counts them).
+    pub pending: &'a [Point],
+}
+
+impl Ask<'_> {
+    /// A seed for the sampler's own random stream of this trial, from (tag, label, seed,
+    /// trial) only.
+    pub fn stream(&self, tag: &str) -> u64 {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "ddim-sweep {tag} v1\n{}\n{}\n{}\n",
+            self.label, self.seed, self.trial
+        ));
+        let d = h.finalize();
+        u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+    }
+}
+
+/// An ended trial as a sampler sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Told {
+    pub trial: usize,
+    pub point: Point,
+    pub score: Score,
+}
+
+/// How a trial ended, as a loss (lower is better).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Score {
+    Completed(f64),
+    /// Stopped early after `epochs` epochs, its last value `last` (infinite when unknown).
+    Stopped {
+        epochs: i64,
+        last: f64,
+    },
+}
+
+impl Told {
+    /// Best first: completed trials by value, then stopped ones by epochs reached (more is
+    /// better), then by their last value.
+    pub fn rank(&self, other: &Told) -> Ordering {
+        match (self.score, other.score) {
+            (Score::Completed(a), Score::Completed(b)) => a.total_cmp(&b),
+            (Score::Completed(_), Score::Stopped { .. }) => Ordering::Less,
+            (Score::Stopped { .. }, Score::Completed(_)) => Ordering::Greater,
+            (
+                Score::Stopped {
+                    epochs: ea,
+                    last: la,
+                },
+                Score::Stopped {
+                    epochs: eb,
+                    last: lb,
+                },
+            ) => eb.cmp(&ea).then(la.total_cmp(&lb)),
+        }
+    }
+}
+
+/// Random search as a sampler: trial k's draws are those of `random:` with the same seed.
+pub struct RandomSampler;
+
+impl Sampler for RandomSampler {
+    fn suggest(&self, ask: &Ask) -> Point {
+        draw(ask.label, ask.seed, ask.space, ask.trial)
+    }
+}
+
+fn draw(label: &str, seed: u64, space: &[(String, Dist)], trial: usize) -> Point {
+    RandomSearch {
+        trials: trial + 1,
+        seed,
+        space: space.to_vec(),
+    }
+    .draw(label, trial)
+}
+
+/// A sweep's `search:` block, validated.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub sampler: &'static str,
+    pub metric: &'static Metric,
+    pub trials: usize,
+    pub seed: u64,
+    /// q: trials in flight at most (part of the determinism contract).
+    pub parallel: usize,
+    /// Random trials before the sampler's model is used.
+    pub startup: usize,
+    pub space: Vec<(String, Dist)>,
+}
+
+impl PartialEq for Search {
+    fn eq(&self, o: &Search) -> bool {
+        self.sampler == o.sampler
+            && self.metric.name == o.metric.name
+            && (self.trials, self.seed, self.parallel, self.startup)
+                == (o.trials, o.seed, o.parallel, o.startup)
+            && self.space == o.space
+    }
+}
+
+impl Search {
+    /// Trial k's random draw (what startup trials and the random sampler suggest).
+    pub fn draw(&self, label: &str, k: usize) -> Point {
+        draw(label, self.seed, &self.space, k)
+    }
+
+    /// Points that stand for the whole space where one must be checked before any trial is
+    /// decided (datasets to fetch, sample metrics measured): trial 0's draw, and that draw
+    /// with each value of each list in the space.
+    pub fn representatives(&self, label: &str) -> Vec<Point> {
+        let first = self.draw(label, 0);
+        let mut out = vec![first.clone()];
+        for (j, (_, d)) in self.space.iter().enumerate() {
+            if let Dist::Choice(values) = d {
+                for v in values {
+                    let mut p = first.clone();
+                    p[j].1 = v.clone();
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// One line for `--dry-run` and the start of `run`.
+    pub fn describe(&self) -> String {
+        let space: Vec<String> = self
+            .space
+            .iter()
+            .map(|(n, d)| format!("{n} ~ {}", d.text()))
+            .collect();
+        format!(
+            "{} search: {} trials on {} ({}), {} in flight at most, {} random first, seed {}: {}",
+            self.sampler,
+            self.trials,
+            self.metric.name,
+            self.metric.direction_text(),
+            self.parallel,
+            self.startup.min(self.trials),
+            self.seed,
+            space.join(", ")
+        )
+    }
+}
+
+/// One trial of the search as the strategy holds it.
+#[derive(Debug, Clone)]
+struct Trial {
+    point: Point,
+    /// Its run (an index into the plan's runs) once admitted.
+    run: Option<usize>,
+}
+
+/// The search as a strategy.
+pub struct SearchStrategy {
+    search: Search,
+    label: String,
+    sampler: Box<dyn Sampler + Send>,
+    trials: Vec<Trial>,
+    /// Trials already said to be left out (said once).
+    left_out: Vec<usize>,
+    notes: Vec<String>,
+}
+
+impl SearchStrategy {
+    pub fn new(search: Search, label: &str) -> SearchStrategy {
+        let make = SAMPLERS
+            .iter()
+            .find(|(n, _)| *n == search.sampler)
+            .map(|(_, f)| *f)
+            .expect("the spec admits only registered samplers");
+        SearchStrategy {
+            sampler: make(),
+            search,
+            label: label.to_string(),
+            trials: Vec::new(),
+            left_out: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The outcome of trial `j` for the sampler, or None (pending, or left out).
+    fn told(&mut self, j: usize, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Option<Told> {
+        let t = &self.trials[j];
+        let i = t.run?;
+        let m = self.search.metric;
+        let score = match result(i) {
+            RunResult::Completed(metrics) => match metrics.get(m.name) {
+                Some(v) if v.is_finite() => Some(Score::Completed(m.as_loss(*v))),
+                _ => None,
+            },
+            RunResult::Stopped(_) => Some(stopped_score(&plan.runs[i], m)),
+            _ => None,
+        };
+        if score.is_none() && !self.left_out.contains(&j) {
+            self.left_out.push(j);
+            let why = match result(i) {
+                RunResult::Failed(r) => format!("it failed ({r})"),
+                RunResult::Damaged(r) => format!("its files are damaged ({r})"),
+                _ => format!("it has no final {}", m.name),
+            };
+            self.notes.push(format!(
+                "search: trial {j} (run {}) is left out of the model: {why}",
+                plan.runs[i].id
+            ));
+        }
+        Some(Told {
+            trial: j,
+            point: t.point.clone(),
+            score: score?,
+        })
+    }
+
+    fn ended(&self, j: usize, result: &dyn Fn(usize) -> RunResult) -> bool {
+        self.trials[j]
+            .run
+            .is_some_and(|i| !matches!(result(i), RunResult::Pending))
+    }
+
+    /// Trial k's point, when the contract allows deciding it now.
+    fn decide(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Option<Point> {
+        let k = self.trials.len();
+        let q = self.search.parallel;
+        let in_flight = (0..k).filter(|&j| !self.ended(j, result)).count();
+        if k >= self.search.trials || in_flight >= q {
+            return None;
+        }
+        let s = &self.search;
+        if k < s.startup {
+            return Some(draw(&self.label, s.seed, &s.space, k));
+        }
+        let decided = (k + 1).saturating_sub(q); // trials 0 ..= k-q
+        if (0..decided).any(|j| !self.ended(j, result)) {
+            return None;
+        }
+        let told: Vec<Told> = (0..decided)
+            .filter_map(|j| self.told(j, plan, result))
+            .collect();
+        let pending: Vec<Point> = self.trials[decided..]
+            .iter()
+            .map(|t| t.point.clone())
+            .collect();
+        let s = &self.search;
+        Some(self.sampler.suggest(&Ask {
+            label: &self.label,
+            seed: s.seed,
+            trial: k,
+            space: &s.space,
+            told: &told,
+            pending: &pending,
+        }))
+    }
+}
+
+/// A stopped run's score: its epochs and last value of the metric's column (scalars.csv).
+fn stopped_score(run: &crate::sweep::PlannedRun, m: &Metric) -> Score {
+    let rows = crate::track::csv::read(&run.run_dir().scalars()).unwrap_or_default();
+    let last = rows.iter().rev().find_map(|r| r.metric(m.column));
+    Score::Stopped {
+        epochs: rows.last().map_or(0, |r| r.epoch),
+        last: last.map_or(f64::INFINITY, |v| m.as_loss(v)),
+    }
+}
+
+impl Strategy for SearchStrategy {
+    fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<Proposal> {
+        let mut out: Vec<Proposal> = self
+            .trials
+            .iter()
+            .filter_map(|t| t.run)
+            .filter(|&i| matches!(result(i), RunResult::Pending))
+            .map(Proposal::Run)
+            .collect();
+        // Ended trials are told (and left-out ones said) as soon as they end.
+        for j in 0..self.trials.len() {
+            if self.ended(j, result) {
+                self.told(j, plan, result);
+            }
+        }
+        while let Some(point) = self.decide(plan, result) {
+            let trial = self.trials.len();
+            self.trials.push(Trial {
+                point: point.clone(),
+                run: None,
+            });
+            out.push(Proposal::Point { trial, point });
+        }
+        out
+    }
+
+    fn admitted(&mut self, trial: usize, run: usize) {
+        self.trials[trial].run = Some(run);
+    }
+
+    fn notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    fn search(&self, plan: &Plan) -> Option<SearchRecord> {
+        let s = &self.search;
+        Some(SearchRecord {
+            sampler: s.sampler.to_string(),
+            metric: s.metric.name.to_string(),
+            trials_planned: s.trials,
+            seed: s.seed,
+            parallel: s.parallel,
+            startup: s.startup,
+            trials: self
+                .trials
+                .iter()
+                .enumerate()
+                .filter_map(|(k, t)| {
+                    let i = t.run?;
+                    Some(TrialEntry {
+                        trial: k,
+                        run: plan.runs[i].id.clone(),
+                        flags: t
+                            .point
+                            .iter()
+                            .map(|(n, v)| (n.clone(), crate::flags::plain_value(v)))
+                            .collect(),
+                    })
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::{expand, SweepSpec};
+    use rand::{Rng, SeedableRng};
+    use std::collections::{BTreeMap, HashMap};
+    use std::path::Path;
+
+    fn plan(sampler: &str, trials: usize, parallel: usize, startup: usize) -> Plan {
+        let text = format!(
+            "label: s\nflags:\n  dataset_name: shapes\nsearch:\n  sampler: {sampler}\n  metric: image_loss\n  trials: {trials}\n  parallel: {parallel}\n  startup: {startup}\n  space:\n    lr: loguniform(1e-4, 1e-2)\n    block_depth: randint(1, 4)\n    loss: [mae, mse]\n"
+        );
+        let spec = SweepSpec::parse(&text, "s.yaml", &[]).unwrap();
+        expand(&spec, Path::new("/nonexistent/runs")).unwrap()
+    }
+
+    /// A smooth objective of the point (lower is better), best near lr = 1e-3, depth 3, mse.
+    fn objective(r: &crate::sweep::PlannedRun) -> f64 {
+        let f = &r.flags;
+        (f.lr.ln() - (1e-3f64).ln()).powi(2)
+            + 0.3 * (f.block_depth as f64 - 3.0).powi(2)
+            + if r.varying_text().contains("loss=mse") {
+                0.0
+            } else {
+                0.5
+            }
+    }
+
+    type Log = Vec<(usize, String, BTreeMap<String, String>)>;
+
+    /// Drives a search to its end as the orchestrator does, finishing the runs in flight in
+    /// the order `seed` draws; returns the suggestion log and the most runs in flight at once.
+    fn drive(sampler: &str, q: usize, seed: u64) -> (Log, usize) {
+        let mut plan = plan(sampler, 20, q, 4);
+        let mut s = SearchStrategy::new(plan.search.clone().unwrap(), &plan.label);
+        let mut results: HashMap<usize, RunResult> = HashMap::new();
+        let mut in_flight: Vec<usize> = Vec::new();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut most = 0;
+        loop {
+            loop {
+                let result = |i: usize| results.get(&i).cloned().unwrap_or(RunResult::Pending);
+                let props = s.propose(&plan, &result);
+                let mut new = false;
+                for p in props {
+                    if let Proposal::Point { trial, point } = p {
+                        new = true;
+                        let i = plan.admit(point, trial).unwrap();
+                        s.admitted(trial, i);
+                        if !results.contains_key(&i) && !in_flight.contains(&i) {
+                            in_flight.push(i);
+                        }
+                    }
+                }
+                if !new {
+                    break;
+                }
+            }
+            most = most.max(in_flight.len());
+            if in_flight.is_empty() {
+                break;
+            }
+            let i = in_flight.remove(rng.random_range(0..in_flight.len()));
+            let v = objective(&plan.runs[i]);
+            results.insert(
+                i,
+                RunResult::Completed(BTreeMap::from([("image_loss".to_string(), v)])),
+            );
+        }
+        let rec = s.search(&plan).unwrap();
+        let log = rec
+            .trials
+            .into_iter()
+            .map(|t| (t.trial, t.run, t.flags))
+            .collect();
+        (log, most)
+    }
+
+    /// The contract: 1,000 random finishing orders give one suggestion log, with q in flight.
+    #[test]
+    fn any_finishing_order_gives_the_same_trials() {
+        let (first, most) = drive("tpe", 3, 0);
+        assert_eq!(first.len(), 20);
+        assert_eq!(most, 3, "q = 3 trials in flight at most, and reached");
+        for seed in 1..1000 {
+            let (log, most) = drive("tpe", 3, seed);
+            assert!(most <= 3);
+            assert_eq!(log, first, "finishing order {seed}");
+        }
+    }
+
+    /// The startup trials are random search's draws; after them TPE moves towards the
+    /// optimum: its last 8 trials beat random search's last 8 on the objective.
+    #[test]
+    fn startup_is_random_search_and_tpe_learns() {
+        let (tpe, _) = drive("tpe", 1, 0);
+        let (random, _) = drive("random", 1, 0);
+        assert_eq!(tpe[..4], random[..4], "the same startup draws");
+        let p = plan("random", 20, 1, 4);
+        let s = p.search.as_ref().unwrap();
+        let mean_lr_error = |log: &Log| {
+            log[12..]
+                .iter()
+                .map(|(_, _, f)| (f["lr"].parse::<f64>().unwrap().ln() - (1e-3f64).ln()).abs())
+                .sum::<f64>()
+                / 8.0
+        };
+        assert_eq!(
+            random[5].2["lr"],
+            crate::flags::plain_value(&s.draw("s", 5)[0].1)
+        );
+        assert!(
+            mean_lr_error(&tpe) < mean_lr_error(&random),
+            "tpe {} random {}",
+            mean_lr_error(&tpe),
+            mean_lr_error(&random)
+        );
+    }
+}
