@@ -792,9 +792,8 @@ impl Parser<'_> {
                 format!("search: cannot be combined with grid: or seeds: (`{name}`): put a grid flag in the search's space as a list (a categorical dimension), or --set it to one value"),
             ));
         }
-        let sampler = super::strategy::search::SAMPLERS
-            .iter()
-            .map(|(n, _)| *n)
+        let sampler = super::strategy::search::sampler_names()
+            .into_iter()
             .find(|n| *n == r.sampler)
             .ok_or_else(|| {
                 self.err(

@@ -13,7 +13,22 @@ pub mod grid;
 pub mod race;
 pub mod random;
 pub mod search;
-pub mod tpe;
+
+/// Declares the model-based samplers (`search: sampler: NAME`): each is one file `NAME.rs`
+/// beside this one with a type that implements [`search::Sampler`], registered by one line
+/// of [`samplers!`]'s list (which declares its module too).
+macro_rules! samplers {
+    ($($module:ident :: $sampler:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        /// The samplers with a model, by name (their module's), in the order listed.
+        pub static MODEL_SAMPLERS: &[(&str, search::MakeSampler)] =
+            &[$((stringify!($module), || Box::new($module::$sampler))),*];
+    };
+}
+
+samplers! {
+    tpe::Tpe,
+}
 
 use super::Plan;
 use crate::store::{RunState, Status};

@@ -45,15 +45,16 @@ pub type Point = Vec<(String, Value)>;
 /// Makes a sampler.
 pub type MakeSampler = fn() -> Box<dyn Sampler + Send>;
 
-/// The samplers, by name: one line each (a sampler is one file under `sweep/strategy/`).
-pub static SAMPLERS: &[(&str, MakeSampler)] = &[
-    ("random", || Box::new(RandomSampler)),
-    ("tpe", || Box::new(super::tpe::Tpe)),
-];
+/// Every sampler by name: `random` (this file's) and the model-based ones
+/// ([`super::MODEL_SAMPLERS`], one file each).
+pub fn samplers() -> impl Iterator<Item = (&'static str, MakeSampler)> {
+    let random: MakeSampler = || Box::new(RandomSampler);
+    std::iter::once(("random", random)).chain(super::MODEL_SAMPLERS.iter().copied())
+}
 
 /// The names of the samplers, for messages.
 pub fn sampler_names() -> Vec<&'static str> {
-    SAMPLERS.iter().map(|(n, _)| *n).collect()
+    samplers().map(|(n, _)| n).collect()
 }
 
 /// Suggests a trial's point from what it is told.
@@ -215,20 +216,93 @@ impl Search {
     }
 }
 
-/// One trial of the search as the strategy holds it.
-#[derive(Debug, Clone)]
-struct Trial {
-    point: Point,
-    /// Its run (an index into the plan's runs) once admitted.
-    run: Option<usize>,
+/// What a trial came to, as the contract counts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// Not ended (or not started).
+    Pending,
+    /// Ended without a result the sampler may use (failed, damaged, no metric).
+    LeftOut,
+    Told(Score),
 }
 
-/// The search as a strategy.
-pub struct SearchStrategy {
-    search: Search,
+/// The contract's bookkeeping apart from plans and runs: which trial may be decided now and
+/// what its sampler is told. [`SearchStrategy`] drives it with runs; the bench
+/// (`examples/search_bench.rs`) with a simulated executor.
+pub struct Trials {
+    pub search: Search,
     label: String,
     sampler: Box<dyn Sampler + Send>,
-    trials: Vec<Trial>,
+    points: Vec<Point>,
+}
+
+impl Trials {
+    pub fn new(search: Search, label: &str) -> Trials {
+        let make = samplers()
+            .find(|(n, _)| *n == search.sampler)
+            .map(|(_, f)| f)
+            .expect("the spec admits only registered samplers");
+        Trials {
+            sampler: make(),
+            search,
+            label: label.to_string(),
+            points: Vec::new(),
+        }
+    }
+
+    /// The trials decided so far, in order.
+    pub fn points(&self) -> &[Point] {
+        &self.points
+    }
+
+    /// Decides the next trial (k = the number decided so far) when the contract allows it
+    /// now, given each decided trial's outcome: fewer than q trials in flight, and (after the
+    /// startup trials) trials `0 ..= k-q` ended. Its point depends on those trials' outcomes
+    /// and the sweep file only.
+    pub fn decide(&mut self, outcome: &dyn Fn(usize) -> Outcome) -> Option<Point> {
+        let k = self.points.len();
+        let s = &self.search;
+        let q = s.parallel;
+        let in_flight = (0..k).filter(|&j| outcome(j) == Outcome::Pending).count();
+        if k >= s.trials || in_flight >= q {
+            return None;
+        }
+        let point = if k < s.startup {
+            s.draw(&self.label, k)
+        } else {
+            let decided = (k + 1).saturating_sub(q); // trials 0 ..= k-q
+            if (0..decided).any(|j| outcome(j) == Outcome::Pending) {
+                return None;
+            }
+            let told: Vec<Told> = (0..decided)
+                .filter_map(|j| match outcome(j) {
+                    Outcome::Told(score) => Some(Told {
+                        trial: j,
+                        point: self.points[j].clone(),
+                        score,
+                    }),
+                    _ => None,
+                })
+                .collect();
+            self.sampler.suggest(&Ask {
+                label: &self.label,
+                seed: s.seed,
+                trial: k,
+                space: &s.space,
+                told: &told,
+                pending: &self.points[decided..],
+            })
+        };
+        self.points.push(point.clone());
+        Some(point)
+    }
+}
+
+/// The search as a strategy: its trials' points admitted as runs of the plan.
+pub struct SearchStrategy {
+    trials: Trials,
+    /// Each decided trial's run (an index into the plan's runs) once admitted.
+    runs: Vec<Option<usize>>,
     /// Trials already said to be left out (said once).
     left_out: Vec<usize>,
     notes: Vec<String>,
@@ -236,27 +310,23 @@ pub struct SearchStrategy {
 
 impl SearchStrategy {
     pub fn new(search: Search, label: &str) -> SearchStrategy {
-        let make = SAMPLERS
-            .iter()
-            .find(|(n, _)| *n == search.sampler)
-            .map(|(_, f)| *f)
-            .expect("the spec admits only registered samplers");
         SearchStrategy {
-            sampler: make(),
-            search,
-            label: label.to_string(),
-            trials: Vec::new(),
+            trials: Trials::new(search, label),
+            runs: Vec::new(),
             left_out: Vec::new(),
             notes: Vec::new(),
         }
     }
 
-    /// The outcome of trial `j` for the sampler, or None (pending, or left out).
-    fn told(&mut self, j: usize, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Option<Told> {
-        let t = &self.trials[j];
-        let i = t.run?;
-        let m = self.search.metric;
-        let score = match result(i) {
+    /// Trial `j`'s outcome from its run's; says once why an ended trial is left out.
+    fn outcome(&mut self, j: usize, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Outcome {
+        let Some(i) = self.runs[j] else {
+            return Outcome::Pending;
+        };
+        let m = self.trials.search.metric;
+        let r = result(i);
+        let score = match &r {
+            RunResult::Pending => return Outcome::Pending,
             RunResult::Completed(metrics) => match metrics.get(m.name) {
                 Some(v) if v.is_finite() => Some(Score::Completed(m.as_loss(*v))),
                 _ => None,
@@ -264,9 +334,12 @@ impl SearchStrategy {
             RunResult::Stopped(_) => Some(stopped_score(&plan.runs[i], m)),
             _ => None,
         };
-        if score.is_none() && !self.left_out.contains(&j) {
+        if let Some(score) = score {
+            return Outcome::Told(score);
+        }
+        if !self.left_out.contains(&j) {
             self.left_out.push(j);
-            let why = match result(i) {
+            let why = match r {
                 RunResult::Failed(r) => format!("it failed ({r})"),
                 RunResult::Damaged(r) => format!("its files are damaged ({r})"),
                 _ => format!("it has no final {}", m.name),
@@ -276,51 +349,7 @@ impl SearchStrategy {
                 plan.runs[i].id
             ));
         }
-        Some(Told {
-            trial: j,
-            point: t.point.clone(),
-            score: score?,
-        })
-    }
-
-    fn ended(&self, j: usize, result: &dyn Fn(usize) -> RunResult) -> bool {
-        self.trials[j]
-            .run
-            .is_some_and(|i| !matches!(result(i), RunResult::Pending))
-    }
-
-    /// Trial k's point, when the contract allows deciding it now.
-    fn decide(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Option<Point> {
-        let k = self.trials.len();
-        let q = self.search.parallel;
-        let in_flight = (0..k).filter(|&j| !self.ended(j, result)).count();
-        if k >= self.search.trials || in_flight >= q {
-            return None;
-        }
-        let s = &self.search;
-        if k < s.startup {
-            return Some(draw(&self.label, s.seed, &s.space, k));
-        }
-        let decided = (k + 1).saturating_sub(q); // trials 0 ..= k-q
-        if (0..decided).any(|j| !self.ended(j, result)) {
-            return None;
-        }
-        let told: Vec<Told> = (0..decided)
-            .filter_map(|j| self.told(j, plan, result))
-            .collect();
-        let pending: Vec<Point> = self.trials[decided..]
-            .iter()
-            .map(|t| t.point.clone())
-            .collect();
-        let s = &self.search;
-        Some(self.sampler.suggest(&Ask {
-            label: &self.label,
-            seed: s.seed,
-            trial: k,
-            space: &s.space,
-            told: &told,
-            pending: &pending,
-        }))
+        Outcome::LeftOut
     }
 }
 
@@ -337,31 +366,31 @@ fn stopped_score(run: &crate::sweep::PlannedRun, m: &Metric) -> Score {
 impl Strategy for SearchStrategy {
     fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<Proposal> {
         let mut out: Vec<Proposal> = self
-            .trials
+            .runs
             .iter()
-            .filter_map(|t| t.run)
-            .filter(|&i| matches!(result(i), RunResult::Pending))
-            .map(Proposal::Run)
+            .flatten()
+            .filter(|&&i| matches!(result(i), RunResult::Pending))
+            .map(|&i| Proposal::Run(i))
             .collect();
-        // Ended trials are told (and left-out ones said) as soon as they end.
-        for j in 0..self.trials.len() {
-            if self.ended(j, result) {
-                self.told(j, plan, result);
-            }
-        }
-        while let Some(point) = self.decide(plan, result) {
-            let trial = self.trials.len();
-            self.trials.push(Trial {
-                point: point.clone(),
-                run: None,
-            });
+        let mut outcomes: Vec<Outcome> = (0..self.runs.len())
+            .map(|j| self.outcome(j, plan, result))
+            .collect();
+        loop {
+            let known = outcomes.clone();
+            let outcome = |j: usize| known.get(j).copied().unwrap_or(Outcome::Pending);
+            let Some(point) = self.trials.decide(&outcome) else {
+                break;
+            };
+            outcomes.push(Outcome::Pending);
+            self.runs.push(None);
+            let trial = self.runs.len() - 1;
             out.push(Proposal::Point { trial, point });
         }
         out
     }
 
     fn admitted(&mut self, trial: usize, run: usize) {
-        self.trials[trial].run = Some(run);
+        self.runs[trial] = Some(run);
     }
 
     fn notes(&mut self) -> Vec<String> {
@@ -369,7 +398,7 @@ impl Strategy for SearchStrategy {
     }
 
     fn search(&self, plan: &Plan) -> Option<SearchRecord> {
-        let s = &self.search;
+        let s = &self.trials.search;
         Some(SearchRecord {
             sampler: s.sampler.to_string(),
             metric: s.metric.name.to_string(),
@@ -379,15 +408,15 @@ impl Strategy for SearchStrategy {
             startup: s.startup,
             trials: self
                 .trials
+                .points()
                 .iter()
+                .zip(&self.runs)
                 .enumerate()
-                .filter_map(|(k, t)| {
-                    let i = t.run?;
+                .filter_map(|(k, (point, run))| {
                     Some(TrialEntry {
                         trial: k,
-                        run: plan.runs[i].id.clone(),
-                        flags: t
-                            .point
+                        run: plan.runs[(*run)?].id.clone(),
+                        flags: point
                             .iter()
                             .map(|(n, v)| (n.clone(), crate::flags::plain_value(v)))
                             .collect(),

@@ -27,6 +27,8 @@ use statrs::function::erf::{erf, erf_inv};
 
 /// Candidates drawn from the good estimator per suggestion (Optuna's `n_ei_candidates`).
 const CANDIDATES: usize = 24;
+/// ln sqrt(2 pi).
+const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 /// The prior kernel's weight.
 const PRIOR_WEIGHT: f64 = 1.0;
 
@@ -182,7 +184,12 @@ pub struct Parzen {
 }
 
 enum Kernels {
-    Numeric { mus: Vec<f64>, sigmas: Vec<f64> },
+    /// Centres, widths, and each kernel's log mass within the bounds (computed once).
+    Numeric {
+        mus: Vec<f64>,
+        sigmas: Vec<f64>,
+        log_mass: Vec<f64>,
+    },
     Categorical { probs: Vec<Vec<f64>> },
 }
 
@@ -209,7 +216,16 @@ impl Parzen {
                         let mut sigmas = neighbour_sigmas(&values, lo, hi);
                         mus.push(0.5 * (lo + hi));
                         sigmas.push(hi - lo);
-                        Kernels::Numeric { mus, sigmas }
+                        let log_mass = mus
+                            .iter()
+                            .zip(&sigmas)
+                            .map(|(m, s)| phi_between((lo - m) / s, (hi - m) / s).ln())
+                            .collect();
+                        Kernels::Numeric {
+                            mus,
+                            sigmas,
+                            log_mass,
+                        }
                     }
                 }
             })
@@ -240,17 +256,28 @@ impl Parzen {
     fn kernel_log_pdf(&self, j: usize, dim: &Dim, c: usize, x: f64) -> f64 {
         match (&self.kernels[j], dim) {
             (Kernels::Categorical { probs }, _) => probs[c][x as usize].ln(),
-            (Kernels::Numeric { mus, sigmas }, Dim::Int { lo, hi }) => {
+            (
+                Kernels::Numeric {
+                    mus,
+                    sigmas,
+                    log_mass,
+                },
+                Dim::Int { .. },
+            ) => {
                 let (m, s) = (mus[c], sigmas[c]);
-                let mass = phi_between((lo - 0.5 - m) / s, (hi + 0.5 - m) / s);
-                (phi_between((x - 0.5 - m) / s, (x + 0.5 - m) / s) / mass).ln()
+                phi_between((x - 0.5 - m) / s, (x + 0.5 - m) / s).ln() - log_mass[c]
             }
-            (Kernels::Numeric { mus, sigmas }, _) => {
-                let (lo, hi) = dim.span();
+            (
+                Kernels::Numeric {
+                    mus,
+                    sigmas,
+                    log_mass,
+                },
+                _,
+            ) => {
                 let (m, s) = (mus[c], sigmas[c]);
                 let z = (x - m) / s;
-                let mass = phi_between((lo - m) / s, (hi - m) / s);
-                -0.5 * z * z - (2.0 * std::f64::consts::PI).sqrt().ln() - s.ln() - mass.ln()
+                -0.5 * z * z - LN_SQRT_2PI - s.ln() - log_mass[c]
             }
         }
     }
@@ -282,7 +309,7 @@ impl Parzen {
                         })
                         .unwrap_or(p.len() - 1) as f64
                 }
-                Kernels::Numeric { mus, sigmas } => {
+                Kernels::Numeric { mus, sigmas, .. } => {
                     let (lo, hi) = dim.span();
                     let x = truncated_normal(rng, mus[c], sigmas[c], lo, hi);
                     match dim {

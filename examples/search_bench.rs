@@ -1,0 +1,343 @@
+//! The search benchmark (`bench/search.sh` runs it): ddim-sweep's samplers driven through the
+//! search's own contract bookkeeping (`sweep::strategy::search::Trials`, what the
+//! orchestrator's strategy uses) with a simulated executor — q workers, each trial's duration
+//! drawn uniformly from [0.5, 1.5] by (seed, trial) — on Branin (2-d), Hartmann6 (6-d) and a
+//! mixed space; Optuna's results (same functions, same simulated executor, from
+//! `bench/search_optuna.py`) are read from a JSON file and compared seed by seed.
+//!
+//! `search_bench [--optuna FILE] [--seeds N] [--trials N] [--samplers tpe,random,gp]`
+
+use ddim_sweep::metrics::names::Metric;
+use ddim_sweep::sweep::strategy::random::Dist;
+use ddim_sweep::sweep::strategy::search::{Outcome, Point, Score, Search, Trials};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// A test function: its space, its value at a point, its minimum.
+struct Function {
+    name: &'static str,
+    space: Vec<(String, Dist)>,
+    f: fn(&Point) -> f64,
+    min: f64,
+}
+
+fn num(p: &Point, name: &str) -> f64 {
+    p.iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.as_f64())
+        .expect("a number")
+}
+
+fn branin(p: &Point) -> f64 {
+    let (x1, x2) = (num(p, "x1"), num(p, "x2"));
+    let pi = std::f64::consts::PI;
+    let (b, c, t) = (5.1 / (4.0 * pi * pi), 5.0 / pi, 1.0 / (8.0 * pi));
+    (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
+}
+
+fn hartmann6(p: &Point) -> f64 {
+    const A: [[f64; 6]; 4] = [
+        [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+        [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+        [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+        [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+    ];
+    const P: [[f64; 6]; 4] = [
+        [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+        [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+        [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+    ];
+    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+    let x: Vec<f64> = (1..=6).map(|i| num(p, &format!("x{i}"))).collect();
+    -(0..4)
+        .map(|i| {
+            let s: f64 = (0..6).map(|j| A[i][j] * (x[j] - P[i][j]).powi(2)).sum();
+            ALPHA[i] * (-s).exp()
+        })
+        .sum::<f64>()
+}
+
+/// The mixed space: a log-scale float, an integer, a list and a float (docs/benchmarks.md).
+fn mixed(p: &Point) -> f64 {
+    let lr = num(p, "lr");
+    let depth = num(p, "depth");
+    let u = num(p, "u");
+    let kind = p
+        .iter()
+        .find(|(n, _)| n == "kind")
+        .and_then(|(_, v)| v.as_str().map(str::to_string))
+        .expect("a kind");
+    let k = match kind.as_str() {
+        "a" => 0.5,
+        "b" => 0.0,
+        _ => 1.0,
+    };
+    (lr.log10() + 2.5).powi(2) + 0.1 * (depth - 5.0).powi(2) + k + (u - 0.3).powi(2)
+}
+
+fn functions() -> Vec<Function> {
+    let u = |a: f64, b: f64| Dist::Uniform(a, b);
+    vec![
+        Function {
+            name: "branin",
+            space: vec![("x1".into(), u(-5.0, 10.0)), ("x2".into(), u(0.0, 15.0))],
+            f: branin,
+            min: 0.397_887_357_729_738,
+        },
+        Function {
+            name: "hartmann6",
+            space: (1..=6).map(|i| (format!("x{i}"), u(0.0, 1.0))).collect(),
+            f: hartmann6,
+            min: -3.322_368_011_415_51,
+        },
+        Function {
+            name: "mixed",
+            space: vec![
+                ("lr".into(), Dist::LogUniform(1e-4, 1e-1)),
+                ("depth".into(), Dist::RandInt(1, 8)),
+                (
+                    "kind".into(),
+                    Dist::Choice(vec!["a".into(), "b".into(), "c".into()]),
+                ),
+                ("u".into(), u(0.0, 1.0)),
+            ],
+            f: mixed,
+            min: 0.0,
+        },
+    ]
+}
+
+/// One search: the best value after each trial, the idle fraction of the q workers, and the
+/// time of each suggestion (seconds).
+struct Run {
+    best: Vec<f64>,
+    idle: f64,
+    suggest_s: Vec<f64>,
+}
+
+/// A trial's simulated duration: uniform on [0.5, 1.5], from (seed, trial).
+fn duration(seed: u64, trial: usize) -> f64 {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed * 1_000_003 + trial as u64);
+    0.5 + rng.random::<f64>()
+}
+
+fn simulate(func: &Function, sampler: &'static str, q: usize, seed: u64, trials: usize) -> Run {
+    let search = Search {
+        sampler,
+        metric: Metric::named("image_loss").expect("a metric"),
+        trials,
+        seed,
+        parallel: q,
+        startup: 10.max(q).min(trials),
+        space: func.space.clone(),
+    };
+    let mut t = Trials::new(search, func.name);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut values: Vec<f64> = Vec::new();
+    let mut running: Vec<(f64, usize)> = Vec::new();
+    let (mut now, mut busy) = (0.0f64, 0.0f64);
+    let mut suggest_s = Vec::new();
+    loop {
+        while running.len() < q {
+            let known = outcomes.clone();
+            let start = Instant::now();
+            let decided = t.decide(&|j| known.get(j).copied().unwrap_or(Outcome::Pending));
+            let Some(point) = decided else { break };
+            suggest_s.push(start.elapsed().as_secs_f64());
+            let k = outcomes.len();
+            outcomes.push(Outcome::Pending);
+            values.push((func.f)(&point));
+            let d = duration(seed, k);
+            busy += d;
+            running.push((now + d, k));
+        }
+        if running.is_empty() {
+            break;
+        }
+        running.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (end, k) = running.remove(0);
+        now = end;
+        outcomes[k] = Outcome::Told(Score::Completed(values[k]));
+    }
+    let mut best = Vec::with_capacity(values.len());
+    let mut b = f64::INFINITY;
+    for v in &values {
+        b = b.min(*v);
+        best.push(b);
+    }
+    Run {
+        best,
+        idle: 1.0 - busy / (q as f64 * now),
+        suggest_s,
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn quantile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Optuna's best-after-each-trial curves, by (function, q): one per seed.
+type Peer = BTreeMap<(String, usize), Vec<Vec<f64>>>;
+
+fn read_optuna(path: &str) -> Peer {
+    let text = std::fs::read_to_string(path).expect("the Optuna results");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let mut out = Peer::new();
+    for r in v.as_array().expect("a list") {
+        let key = (
+            r["function"].as_str().expect("function").to_string(),
+            r["q"].as_u64().expect("q") as usize,
+        );
+        let best: Vec<f64> = r["best"]
+            .as_array()
+            .expect("best")
+            .iter()
+            .map(|x| x.as_f64().expect("a number"))
+            .collect();
+        out.entry(key).or_default().push(best);
+    }
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let seeds: u64 = arg("--seeds").map_or(30, |s| s.parse().expect("--seeds N"));
+    let trials: usize = arg("--trials").map_or(100, |s| s.parse().expect("--trials N"));
+    let samplers: Vec<&'static str> = arg("--samplers")
+        .unwrap_or_else(|| "tpe,random".into())
+        .split(',')
+        .map(|s| match s {
+            "tpe" => "tpe",
+            "random" => "random",
+            "gp" => "gp",
+            other => panic!("unknown sampler {other}"),
+        })
+        .collect();
+    let optuna = arg("--optuna").map(|p| read_optuna(&p));
+    let checkpoints = [25usize, 50, 100].map(|c| c.min(trials));
+    println!(
+        "{} trials x {seeds} seeds per (function, method, q); median regret (best found - optimum) after {:?} trials\n",
+        trials, checkpoints
+    );
+    let mut tests: Vec<(String, ddim_sweep::stats::Paired)> = Vec::new();
+    for func in functions() {
+        for q in [1usize, 4] {
+            let mut curves: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
+            let mut idle: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for &s in &samplers {
+                for seed in 0..seeds {
+                    let r = simulate(&func, s, q, seed, trials);
+                    curves.entry(s.to_string()).or_default().push(r.best);
+                    idle.entry(s.to_string()).or_default().push(r.idle);
+                }
+            }
+            if let Some(p) = optuna
+                .as_ref()
+                .and_then(|o| o.get(&(func.name.to_string(), q)))
+            {
+                curves.insert("optuna-tpe".into(), p.clone());
+            }
+            let regret_at = |c: &[Vec<f64>], n: usize| -> Vec<f64> {
+                c.iter().map(|b| b[n - 1] - func.min).collect()
+            };
+            let random_target = curves
+                .get("random")
+                .map(|c| median(&mut regret_at(c, trials)));
+            for (name, c) in &curves {
+                let meds: Vec<String> = checkpoints
+                    .iter()
+                    .map(|&n| sig4(median(&mut regret_at(c, n))))
+                    .collect();
+                let reach = random_target.map(|target| {
+                    (1..=trials)
+                        .find(|&n| median(&mut regret_at(c, n)) <= target)
+                        .map_or(format!(">{trials}"), |n| n.to_string())
+                });
+                let idle_text = idle
+                    .get(name)
+                    .map(|v| format!(", idle {:.1}%", 100.0 * median(&mut v.clone())))
+                    .unwrap_or_default();
+                println!(
+                    "{:<10} q={q} {:<11} regret {}  reaches random's median best-after-{trials} in {} trials{idle_text}",
+                    func.name,
+                    name,
+                    meds.join(" / "),
+                    reach.unwrap_or_default()
+                );
+            }
+            if let (Some(ours), Some(peer)) = (curves.get("tpe"), curves.get("optuna-tpe")) {
+                let log = |x: f64| (x.max(0.0) + 1e-9).log10();
+                let pairs: Vec<(f64, f64)> = peer
+                    .iter()
+                    .zip(ours)
+                    .map(|(p, o)| (log(p[trials - 1] - func.min), log(o[trials - 1] - func.min)))
+                    .collect();
+                tests.push((
+                    format!("{} q={q}", func.name),
+                    ddim_sweep::stats::paired(&pairs),
+                ));
+            }
+            println!();
+        }
+    }
+    if !tests.is_empty() {
+        let p: Vec<f64> = tests.iter().map(|(_, t)| t.p_less.unwrap_or(1.0)).collect();
+        let holm = ddim_sweep::stats::holm(&p);
+        println!("ours (tpe) against Optuna's TPESampler, paired over seeds on log10 regret after {trials} trials:");
+        println!("  (mean of log10(optuna) - log10(ours); p of \"Optuna lower\" one-sided, Holm over {} tests)", tests.len());
+        for ((name, t), h) in tests.iter().zip(holm) {
+            println!(
+                "  {name:<14} diff {:+.3} [{}]  optuna better on {}/{}  p {:.3}  p_holm {h:.3}",
+                t.diff.mean,
+                t.diff
+                    .ci95
+                    .map_or("-".into(), |(a, b)| format!("{a:+.3}, {b:+.3}")),
+                t.a_better,
+                t.diff.n,
+                t.p_less.unwrap_or(1.0)
+            );
+        }
+        println!();
+    }
+    // Time per suggestion with 1,000 trials told (q = 1, Hartmann6).
+    for &s in samplers.iter().filter(|s| **s != "random") {
+        let funcs = functions();
+        let h6 = &funcs[1];
+        let n = if s == "gp" { 200 } else { 1100 };
+        let r = simulate(h6, s, 1, 0, n);
+        let mut last: Vec<f64> = r.suggest_s[n - 100..].to_vec();
+        println!(
+            "{s}: time per suggestion with {} trials told: p50 {:.2} ms, p99 {:.2} ms",
+            n - 100,
+            1e3 * quantile(&mut last, 0.5),
+            1e3 * quantile(&mut last, 0.99)
+        );
+    }
+}
+
+/// `x` with 4 significant digits (scientific below 1e-3).
+fn sig4(x: f64) -> String {
+    if x != 0.0 && x.abs() < 1e-3 {
+        format!("{x:.3e}")
+    } else {
+        format!("{}", ddim_sweep::sweep::strategy::random::round_sig(x, 4))
+    }
+}
