@@ -28,6 +28,7 @@ macro_rules! samplers {
 
 samplers! {
     tpe::Tpe,
+    gp::Gp,
 }
 
 use super::Plan;
