@@ -5,32 +5,7 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 use std::time::Duration;
-
-/// A tiny TPE search: 6 trials, 2 in flight, 2 random first, on the image loss.
-fn search_sweep(label: &str) -> String {
-    format!(
-        "label: {label}\nflags:\n{BASE}  image_size: 16\n  max_images: 160\n  epochs: 1\n  sample_every: 0\n  checkpoint_every: 5\nsearch:\n  sampler: tpe\n  metric: image_loss\n  trials: 6\n  parallel: 2\n  startup: 2\n  seed: 3\n  space:\n    lr: loguniform(1e-4, 1e-2)\n    ema: uniform(0.5, 0.9)\n    loss: [mae, mse]\n"
-    )
-}
-
-/// (trial, run, flags) of the sweep's record, and the best trial's run as `run` printed it.
-fn trials(runs: &Path, label: &str) -> Vec<(u64, String, String)> {
-    let rec = read_json(&runs.join(label).join("sweep.json"));
-    rec["search"]["trials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["trial"].as_u64().unwrap(),
-                t["run"].as_str().unwrap().to_string(),
-                t["flags"].to_string(),
-            )
-        })
-        .collect()
-}
 
 fn best_line(out: &str) -> String {
     out.lines()
@@ -47,7 +22,7 @@ fn the_same_trials_with_any_parallelism_and_after_a_kill() {
     let o = run(&run_args(&s, &one, &["--jobs", "1"]));
     assert!(o.status.success(), "{}", text(&o));
     let out1 = String::from_utf8_lossy(&o.stdout).to_string();
-    let t1 = trials(&one, "srch");
+    let t1 = search_trials(&one, "srch");
     assert_eq!(t1.len(), 6, "{out1}");
     assert_eq!(
         t1.iter().map(|t| t.0).collect::<Vec<_>>(),
@@ -60,7 +35,7 @@ fn the_same_trials_with_any_parallelism_and_after_a_kill() {
     assert!(o.status.success(), "{}", text(&o));
     let out2 = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(
-        trials(&two, "srch"),
+        search_trials(&two, "srch"),
         t1,
         "--jobs 2 gives the trials of --jobs 1"
     );
@@ -82,12 +57,12 @@ fn the_same_trials_with_any_parallelism_and_after_a_kill() {
     });
     send_signal(&child, libc::SIGKILL);
     child.wait().unwrap();
-    assert!(trials(&cut, "srch").len() < 6, "killed mid-search");
+    assert!(search_trials(&cut, "srch").len() < 6, "killed mid-search");
     let o = run(&run_args(&s, &cut, &["--jobs", "2"]));
     assert!(o.status.success(), "{}", text(&o));
     let out3 = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(
-        trials(&cut, "srch"),
+        search_trials(&cut, "srch"),
         t1,
         "after a kill: the same trials\n{out3}"
     );
@@ -101,7 +76,7 @@ fn the_same_trials_with_any_parallelism_and_after_a_kill() {
         "{}",
         text(&o)
     );
-    assert_eq!(trials(&one, "srch"), t1);
+    assert_eq!(search_trials(&one, "srch"), t1);
 
     // --dry-run lists the trials the results decide.
     let rows = dry_run(&s, one.to_str().unwrap(), &[]);

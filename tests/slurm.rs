@@ -425,3 +425,27 @@ fn a_race_on_slurm_submits_a_round_per_array() {
     );
     assert!(c.queued().is_empty());
 }
+
+/// A TPE search on Slurm decides the trials it decides locally (the determinism contract),
+/// each batch of trials one job array, with the same numbers.
+#[test]
+fn a_search_on_slurm_decides_the_local_trials() {
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let s = write_sweep(d.path(), "s.yaml", &search_sweep("ssearch"));
+    let local = d.path().join("local");
+    let o = run(&run_args(&s, &local, &["--jobs", "2"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let runs = d.path().join("slurm");
+    let args = run_args(&s, &runs, &["--executor", "slurm", "--jobs", "2"]);
+    let o = c.run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        search_trials(&runs, "ssearch"),
+        search_trials(&local, "ssearch")
+    );
+    assert_eq!(search_trials(&runs, "ssearch").len(), 6);
+    assert_same_numbers(&local, &runs, "ssearch");
+    assert!(c.queued().is_empty());
+}

@@ -123,11 +123,13 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     }
     let mut executor = make_executor(req, settings)?;
     let _lock = SweepLock::acquire(&plan.sweep_dir)?;
+    // A search's trials that the runs on disk decide (so that their runs are waited for,
+    // reconciled with the executor and selected like a grid's).
+    planner.replay(&mut plan)?;
     if req.executor.kind == ExecutorKind::Local {
         wait_for_orphans(&plan);
     }
     ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
-    planner.replay(&mut plan)?;
     let in_flight = executor.reconcile(&plan)?;
     remove_stale_temporaries(&plan, &in_flight);
     let (mut record, said) = SweepRecord::load_or_set_aside(&plan.sweep_dir)?;

@@ -386,6 +386,30 @@ impl Cluster {
 /// The flags of the sweeps in tests: tiny CPU runs.
 pub const BASE: &str = "  dataset_name: shapes\n  unet_widths: [8, 16]\n  block_depth: 1\n  embedding_dim: 8\n  batch_size: 16\n  device: cpu\n  kid_images: 0\n";
 
+/// A tiny TPE search: 6 trials, 2 in flight, 2 random first, on the image loss.
+pub fn search_sweep(label: &str) -> String {
+    format!(
+        "label: {label}\nflags:\n{BASE}  image_size: 16\n  max_images: 160\n  epochs: 1\n  sample_every: 0\n  checkpoint_every: 5\nsearch:\n  sampler: tpe\n  metric: image_loss\n  trials: 6\n  parallel: 2\n  startup: 2\n  seed: 3\n  space:\n    lr: loguniform(1e-4, 1e-2)\n    ema: uniform(0.5, 0.9)\n    loss: [mae, mse]\n"
+    )
+}
+
+/// (trial, run, flags) of a search's trials in its sweep record.
+pub fn search_trials(runs: &Path, label: &str) -> Vec<(u64, String, String)> {
+    let rec = read_json(&runs.join(label).join("sweep.json"));
+    rec["search"]["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["trial"].as_u64().unwrap(),
+                t["run"].as_str().unwrap().to_string(),
+                t["flags"].to_string(),
+            )
+        })
+        .collect()
+}
+
 pub fn write_sweep(dir: &Path, name: &str, body: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, body).unwrap();

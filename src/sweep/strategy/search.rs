@@ -1,10 +1,10 @@
 //! Model-based search (`search:`): trials whose points are chosen as results arrive, by a
-//! sampler (TPE, or random draws), on an open plan: each trial is a new point the planner
+//! sampler (TPE, a Gaussian process, or random draws), on an open plan: each trial is a new point the planner
 //! admits as a run of its own.
 //!
 //! ```yaml
 //! search:
-//!   sampler: tpe        # tpe | random
+//!   sampler: tpe        # tpe | gp | random
 //!   metric: kid         # a final metric; its direction (lower or higher is better) is the metric's
 //!   trials: 32
 //!   seed: 1
