@@ -444,6 +444,32 @@ mod tests {
         }
     }
 
+    /// A random search's draws and their runs keep their ids across releases (the values
+    /// are this release's; the open plan and `search:` left random search's expansion as it
+    /// was).
+    #[test]
+    fn random_search_ids_stay() {
+        let s = SweepSpec::parse(
+            "label: r\nflags:\n  dataset_name: shapes\nrandom:\n  trials: 3\n  seed: 1\n  space:\n    lr: loguniform(1e-4, 3e-3)\n    loss: [mae, mse]\n",
+            "r.yaml",
+            &[],
+        )
+        .unwrap();
+        let plan = expand(&s, Path::new("/r")).unwrap();
+        let got: Vec<(String, String)> = plan
+            .runs
+            .iter()
+            .map(|r| (r.id.clone(), r.varying_text()))
+            .collect();
+        assert_eq!(got, PINNED.map(|(a, b)| (a.to_string(), b.to_string())));
+    }
+
+    const PINNED: [(&str, &str); 3] = [
+        ("6d09b72e0c46", "lr=0.0008798 loss=mse"),
+        ("4e0668effd7e", "lr=0.0003384 loss=mae"),
+        ("e3d2ea68a843", "lr=0.0005114 loss=mse"),
+    ];
+
     /// A flag outside the v1 list (here `ema`, as if it were new) is left out at its default
     /// and counted otherwise; lists (`unet_widths`) keep their lines.
     #[test]

@@ -23,7 +23,7 @@
 //! file gives the same points and run ids with any `--jobs`, any order in which runs finish,
 //! after a kill and the same command again, and on any executor. Startup trials (k <
 //! `startup`) are random search's draws (the same as `random:` with this seed) and wait only
-//! for a free place among the q.
+//! for a free place among the q; so does every trial of `sampler: random`.
 //!
 //! Ended trials are told to the sampler by their outcome: completed ones by their metric
 //! (as a loss: negated where higher is better); trials stopped early by the sweep's `stop:`
@@ -267,7 +267,8 @@ impl Trials {
         if k >= s.trials || in_flight >= q {
             return None;
         }
-        let point = if k < s.startup {
+        // Random search's trials need no results: each is decided as soon as a place is free.
+        let point = if k < s.startup || s.sampler == "random" {
             s.draw(&self.label, k)
         } else {
             let decided = (k + 1).saturating_sub(q); // trials 0 ..= k-q

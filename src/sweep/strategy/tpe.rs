@@ -176,19 +176,21 @@ impl Dim {
 /// A Parzen estimator over the space: one kernel per observation plus the prior.
 pub struct Parzen {
     dims: Vec<Dim>,
-    /// The kernels' weights (normalised), the prior's last.
+    /// The kernels' weights (normalised), the prior's last, and their logarithms.
     weights: Vec<f64>,
+    log_weights: Vec<f64>,
     /// Per dimension: the kernels' centres and widths (numeric), or value probabilities
     /// (categorical), the prior's last.
     kernels: Vec<Kernels>,
 }
 
 enum Kernels {
-    /// Centres, widths, and each kernel's log mass within the bounds (computed once).
+    /// Centres, widths, and each kernel's log normaliser (computed once): its log mass
+    /// within the bounds, plus `ln(sqrt(2 pi) sigma)` for a float's density.
     Numeric {
         mus: Vec<f64>,
         sigmas: Vec<f64>,
-        log_mass: Vec<f64>,
+        log_norm: Vec<f64>,
     },
     Categorical { probs: Vec<Vec<f64>> },
 }
@@ -216,15 +218,23 @@ impl Parzen {
                         let mut sigmas = neighbour_sigmas(&values, lo, hi);
                         mus.push(0.5 * (lo + hi));
                         sigmas.push(hi - lo);
-                        let log_mass = mus
+                        let density = !matches!(dim, Dim::Int { .. });
+                        let log_norm = mus
                             .iter()
                             .zip(&sigmas)
-                            .map(|(m, s)| phi_between((lo - m) / s, (hi - m) / s).ln())
+                            .map(|(m, s)| {
+                                let mass = phi_between((lo - m) / s, (hi - m) / s).ln();
+                                if density {
+                                    mass + LN_SQRT_2PI + s.ln()
+                                } else {
+                                    mass
+                                }
+                            })
                             .collect();
                         Kernels::Numeric {
                             mus,
                             sigmas,
-                            log_mass,
+                            log_norm,
                         }
                     }
                 }
@@ -232,6 +242,7 @@ impl Parzen {
             .collect();
         Parzen {
             dims: dims.to_vec(),
+            log_weights: weights.iter().map(|w| w.ln()).collect(),
             weights,
             kernels,
         }
@@ -241,7 +252,7 @@ impl Parzen {
     pub fn log_pdf(&self, x: &[f64]) -> f64 {
         let logs: Vec<f64> = (0..self.weights.len())
             .map(|c| {
-                self.weights[c].ln()
+                self.log_weights[c]
                     + self
                         .dims
                         .iter()
@@ -260,24 +271,23 @@ impl Parzen {
                 Kernels::Numeric {
                     mus,
                     sigmas,
-                    log_mass,
+                    log_norm,
                 },
                 Dim::Int { .. },
             ) => {
                 let (m, s) = (mus[c], sigmas[c]);
-                phi_between((x - 0.5 - m) / s, (x + 0.5 - m) / s).ln() - log_mass[c]
+                phi_between((x - 0.5 - m) / s, (x + 0.5 - m) / s).ln() - log_norm[c]
             }
             (
                 Kernels::Numeric {
                     mus,
                     sigmas,
-                    log_mass,
+                    log_norm,
                 },
                 _,
             ) => {
-                let (m, s) = (mus[c], sigmas[c]);
-                let z = (x - m) / s;
-                -0.5 * z * z - LN_SQRT_2PI - s.ln() - log_mass[c]
+                let z = (x - mus[c]) / sigmas[c];
+                -0.5 * z * z - log_norm[c]
             }
         }
     }
