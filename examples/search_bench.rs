@@ -5,7 +5,8 @@
 //! mixed space; Optuna's results (same functions, same simulated executor, from
 //! `bench/search_optuna.py`) are read from a JSON file and compared seed by seed.
 //!
-//! `search_bench [--optuna FILE] [--seeds N] [--trials N] [--samplers tpe,random,gp]`
+//! `search_bench [--optuna FILE] [--seeds N] [--trials N] [--samplers tpe,random,gp]
+//!  [--functions branin,hartmann6,mixed] [--qs 1,4]`
 
 use ddim_sweep::metrics::names::Metric;
 use ddim_sweep::sweep::strategy::random::Dist;
@@ -232,14 +233,24 @@ fn main() {
         })
         .collect();
     let optuna = arg("--optuna").map(|p| read_optuna(&p));
+    let only = arg("--functions");
+    let qs: Vec<usize> = arg("--qs")
+        .unwrap_or_else(|| "1,4".into())
+        .split(',')
+        .map(|q| q.parse().expect("--qs 1,4"))
+        .collect();
     let checkpoints = [25usize, 50, 100].map(|c| c.min(trials));
     println!(
         "{} trials x {seeds} seeds per (function, method, q); median regret (best found - optimum) after {:?} trials\n",
         trials, checkpoints
     );
     let mut tests: Vec<(String, ddim_sweep::stats::Paired)> = Vec::new();
-    for func in functions() {
-        for q in [1usize, 4] {
+    let chosen = functions().into_iter().filter(|f| {
+        only.as_ref()
+            .is_none_or(|o| o.split(',').any(|n| n == f.name))
+    });
+    for func in chosen {
+        for &q in &qs {
             let mut curves: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
             let mut idle: BTreeMap<String, Vec<f64>> = BTreeMap::new();
             for &s in &samplers {
