@@ -360,3 +360,40 @@ impl SweepLock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A search record whose trial names something other than a run id (a path) is not
+    /// believed: the report would look that run up by its name.
+    #[test]
+    fn a_search_trial_must_name_a_run_id() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("s");
+        fs::create_dir_all(&dir).unwrap();
+        let mut rec = SweepRecord {
+            label: "s".into(),
+            search: Some(SearchRecord {
+                sampler: "tpe".into(),
+                metric: "kid".into(),
+                trials: vec![TrialEntry {
+                    trial: 0,
+                    run: "0123456789ab".into(),
+                    flags: BTreeMap::new(),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        rec.write(&dir).unwrap();
+        assert!(SweepRecord::load(&dir).unwrap().is_some());
+        rec.search.as_mut().unwrap().trials[0].run = "../../etc".into();
+        rec.write(&dir).unwrap();
+        let e = SweepRecord::load(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("trial 0 names run `../../etc`, which is not a run id"),
+            "{e}"
+        );
+    }
+}

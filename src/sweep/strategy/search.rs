@@ -1,6 +1,6 @@
 //! Model-based search (`search:`): trials whose points are chosen as results arrive, by a
-//! sampler (TPE, a Gaussian process, or random draws), on an open plan: each trial is a new point the planner
-//! admits as a run of its own.
+//! sampler (TPE, a Gaussian process, or random draws), on an open plan: each trial is a new
+//! point the planner admits as a run of its own.
 //!
 //! ```yaml
 //! search:
