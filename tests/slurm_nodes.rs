@@ -60,7 +60,9 @@ fn a_lost_node_costs_one_checkpoint_interval_not_the_run() {
         "lost.yaml",
         &sweep_body(
             "lost",
-            "  epochs: 3\n  max_images: 600\n  image_size: 32\n  checkpoint_every: 3\n",
+            // 300 steps (about 20 s on one thread of a fast core): the node's loss lands
+            // mid-run however quickly the cluster kills it.
+            "  epochs: 10\n  max_images: 600\n  image_size: 32\n  checkpoint_every: 3\n",
             "  loss_on: [noise]\n",
         ),
     );
@@ -138,7 +140,9 @@ fn a_killed_task_is_settled_from_sacct() {
         "acct.yaml",
         &sweep_body(
             "acct",
-            "  epochs: 3\n  max_images: 600\n  image_size: 32\n  checkpoint_every: 3\n",
+            // 300 steps (about 20 s on one thread of a fast core): the node's loss lands
+            // mid-run however quickly the cluster kills it.
+            "  epochs: 10\n  max_images: 600\n  image_size: 32\n  checkpoint_every: 3\n",
             "  loss_on: [noise]\n",
         ),
     );
