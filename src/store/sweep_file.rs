@@ -274,6 +274,23 @@ impl SweepRecord {
                 ),
             ));
         }
+        // Searched flags' names name pictures and table columns: each must be a flag.
+        let names = record.space.keys().chain(
+            record
+                .search
+                .iter()
+                .flat_map(|s| &s.trials)
+                .flat_map(|t| t.flags.keys()),
+        );
+        if let Some(n) = names.into_iter().find(|n| crate::flags::lookup(n).is_err()) {
+            return Err(super::Damaged::changed(
+                &path,
+                format!(
+                    "its search space names `{}`, which is not a flag",
+                    n.escape_debug()
+                ),
+            ));
+        }
         if record.label != folder {
             return Err(super::Damaged::changed(
                 &path,
