@@ -221,11 +221,12 @@ fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
 /// then meets it and records it as its own error.
 fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
     let mut seen = Vec::new();
-    let mut flags: Vec<crate::flags::Flags> =
-        todo.iter().map(|&i| plan.runs[i].flags.clone()).collect();
-    if plan.search.is_some() {
-        flags = plan.all_flags();
-    }
+    // A search's later trials are not in the plan yet: its space's representatives stand in.
+    let flags: Vec<crate::flags::Flags> = if plan.search.is_some() {
+        plan.all_flags()
+    } else {
+        todo.iter().map(|&i| plan.runs[i].flags.clone()).collect()
+    };
     for f in &flags {
         let key = (
             f.dataset_name,

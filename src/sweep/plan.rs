@@ -54,12 +54,17 @@ impl PlannedRun {
         if self.varying.is_empty() {
             return "-".into();
         }
-        self.varying
-            .iter()
-            .map(|(k, v)| format!("{k}={}", plain_value(v)))
-            .collect::<Vec<_>>()
-            .join(" ")
+        point_text(&self.varying)
     }
+}
+
+/// `loss=mae lr=0.001`: the flags a point sets, as messages and listings show them.
+pub fn point_text(point: &[(String, Value)]) -> String {
+    point
+        .iter()
+        .map(|(k, v)| format!("{k}={}", plain_value(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Debug, Clone)]
@@ -87,9 +92,7 @@ impl Plan {
         let mut out: Vec<Flags> = self.runs.iter().map(|r| r.flags.clone()).collect();
         if let Some(s) = &self.search {
             for p in s.representatives(&self.label) {
-                let mut overrides = self.fixed.clone();
-                overrides.extend(p);
-                if let Ok(f) = Flags::resolve(&overrides) {
+                if let Ok(f) = self.point_flags(&p) {
                     out.push(f);
                 }
             }
@@ -97,20 +100,21 @@ impl Plan {
         out
     }
 
+    /// The flags of a point: the fixed flags with the point's values over them.
+    fn point_flags(&self, point: &[(String, Value)]) -> Result<Flags, crate::flags::FlagError> {
+        let mut overrides = self.fixed.clone();
+        overrides.extend(point.iter().cloned());
+        Flags::resolve(&overrides)
+    }
+
     /// Admits trial `trial`'s point as a run: its flags resolved over the fixed ones (and
     /// checked as a grid point's are), its id content-addressed. A point that resolves to a
     /// run the plan has is that run (one run serves both trials). Returns its index.
     pub fn admit(&mut self, point: Vec<(String, Value)>, trial: usize) -> anyhow::Result<usize> {
-        let mut overrides = self.fixed.clone();
-        overrides.extend(point.iter().cloned());
-        let flags = Flags::resolve(&overrides).map_err(|e| {
-            let text: Vec<String> = point
-                .iter()
-                .map(|(k, v)| format!("{k}={}", plain_value(v)))
-                .collect();
+        let flags = self.point_flags(&point).map_err(|e| {
             crate::error::Error::usage(format!(
                 "search: trial {trial}'s point [{}] is invalid: {e}",
-                text.join(" ")
+                point_text(&point)
             ))
         })?;
         let id = run_id(&self.label, &flags);
@@ -283,13 +287,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
     for (point, trial) in points {
         let mut overrides = spec.fixed.clone();
         overrides.extend(point.iter().cloned());
-        let describe = || {
-            point
-                .iter()
-                .map(|(k, v)| format!("{k}={}", plain_value(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let describe = || point_text(&point);
         let flags = Flags::resolve(&overrides).map_err(|e| {
             let what = if trial.is_some() {
                 "drawn values"
@@ -364,15 +362,9 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
 /// its metric must be measured by its runs.
 fn check_search(plan: &Plan, s: &super::strategy::search::Search) -> Result<(), String> {
     for p in s.representatives(&plan.label) {
-        let mut overrides = plan.fixed.clone();
-        overrides.extend(p.iter().cloned());
-        let f = Flags::resolve(&overrides).map_err(|e| {
-            let text: Vec<String> = p
-                .iter()
-                .map(|(k, v)| format!("{k}={}", plain_value(v)))
-                .collect();
-            format!("the point [{}] is invalid: {e}", text.join(" "))
-        })?;
+        let f = plan
+            .point_flags(&p)
+            .map_err(|e| format!("the point [{}] is invalid: {e}", point_text(&p)))?;
         if s.metric.from_samples() && !f.measures_kid() {
             return Err(format!(
                 "metric {}, but its runs do not measure samples: set kid_images (e.g. 100)",

@@ -104,7 +104,7 @@ impl<'a> Cube<'a> {
                 Dist::RandInt(a, b) => out.push(unit(v.as_f64().unwrap_or(0.0), *a as f64, *b as f64)),
                 Dist::Choice(values) => {
                     let k = values.iter().position(|c| c == v).unwrap_or(0);
-                    out.extend((0..values.len()).map(|j| f64::from(u8::from(j == k))));
+                    out.extend(one_hot(k, values.len()));
                 }
             }
         }
@@ -151,7 +151,7 @@ impl<'a> Cube<'a> {
                 }
                 Dist::Choice(values) => {
                     let k = rng.random_range(0..values.len());
-                    out.extend((0..values.len()).map(|j| f64::from(u8::from(j == k))));
+                    out.extend(one_hot(k, values.len()));
                 }
             }
         }
@@ -182,7 +182,7 @@ impl<'a> Cube<'a> {
                     let mut cols = x[at..at + n].to_vec();
                     if rng.random::<f64>() < 0.2 {
                         let k = rng.random_range(0..n);
-                        cols = (0..n).map(|j| f64::from(u8::from(j == k))).collect();
+                        cols = one_hot(k, n);
                     }
                     out.extend(cols);
                     at += n;
@@ -191,6 +191,11 @@ impl<'a> Cube<'a> {
         }
         out
     }
+}
+
+/// Value `k` of `n` as one-hot columns.
+fn one_hot(k: usize, n: usize) -> Vec<f64> {
+    (0..n).map(|j| f64::from(u8::from(j == k))).collect()
 }
 
 /// `v`'s position between `lo` and `hi` (the middle when they are equal).

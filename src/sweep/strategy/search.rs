@@ -60,6 +60,12 @@ pub fn sampler_names() -> Vec<&'static str> {
 /// Suggests a trial's point from what it is told.
 pub trait Sampler {
     fn suggest(&self, ask: &Ask) -> Point;
+
+    /// Whether its suggestions depend on results (if not, a trial is decided as soon as one
+    /// of the q places is free, as startup trials are).
+    fn uses_results(&self) -> bool {
+        true
+    }
 }
 
 /// What a sampler is told when asked for trial `trial`.
@@ -135,6 +141,10 @@ pub struct RandomSampler;
 impl Sampler for RandomSampler {
     fn suggest(&self, ask: &Ask) -> Point {
         draw(ask.label, ask.seed, ask.space, ask.trial)
+    }
+
+    fn uses_results(&self) -> bool {
+        false
     }
 }
 
@@ -268,7 +278,7 @@ impl Trials {
             return None;
         }
         // Random search's trials need no results: each is decided as soon as a place is free.
-        let point = if k < s.startup || s.sampler == "random" {
+        let point = if k < s.startup || !self.sampler.uses_results() {
             s.draw(&self.label, k)
         } else {
             let decided = (k + 1).saturating_sub(q); // trials 0 ..= k-q
@@ -306,6 +316,8 @@ pub struct SearchStrategy {
     runs: Vec<Option<usize>>,
     /// Trials already said to be left out (said once).
     left_out: Vec<usize>,
+    /// The outcomes of the trials that have ended.
+    ended: std::collections::HashMap<usize, Outcome>,
     notes: Vec<String>,
 }
 
@@ -315,12 +327,31 @@ impl SearchStrategy {
             trials: Trials::new(search, label),
             runs: Vec::new(),
             left_out: Vec::new(),
+            ended: std::collections::HashMap::new(),
             notes: Vec::new(),
         }
     }
 
-    /// Trial `j`'s outcome from its run's; says once why an ended trial is left out.
+    /// Trial `j`'s outcome: once ended, as recorded (an ended run's files are not read
+    /// again at each later end).
     fn outcome(&mut self, j: usize, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Outcome {
+        if let Some(o) = self.ended.get(&j) {
+            return *o;
+        }
+        let o = self.read_outcome(j, plan, result);
+        if o != Outcome::Pending {
+            self.ended.insert(j, o);
+        }
+        o
+    }
+
+    /// Trial `j`'s outcome from its run's; says once why an ended trial is left out.
+    fn read_outcome(
+        &mut self,
+        j: usize,
+        plan: &Plan,
+        result: &dyn Fn(usize) -> RunResult,
+    ) -> Outcome {
         let Some(i) = self.runs[j] else {
             return Outcome::Pending;
         };
@@ -366,26 +397,27 @@ fn stopped_score(run: &crate::sweep::PlannedRun, m: &Metric) -> Score {
 
 impl Strategy for SearchStrategy {
     fn propose(&mut self, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Vec<Proposal> {
-        let mut out: Vec<Proposal> = self
-            .runs
-            .iter()
-            .flatten()
-            .filter(|&&i| matches!(result(i), RunResult::Pending))
-            .map(|&i| Proposal::Run(i))
-            .collect();
         let mut outcomes: Vec<Outcome> = (0..self.runs.len())
             .map(|j| self.outcome(j, plan, result))
             .collect();
-        loop {
-            let known = outcomes.clone();
-            let outcome = |j: usize| known.get(j).copied().unwrap_or(Outcome::Pending);
-            let Some(point) = self.trials.decide(&outcome) else {
-                break;
-            };
+        // The runs of trials not ended yet (proposed again: the caller starts what is to do).
+        let mut out: Vec<Proposal> = self
+            .runs
+            .iter()
+            .zip(&outcomes)
+            .filter_map(|(run, o)| run.filter(|_| *o == Outcome::Pending))
+            .map(Proposal::Run)
+            .collect();
+        while let Some(point) = self
+            .trials
+            .decide(&|j| outcomes.get(j).copied().unwrap_or(Outcome::Pending))
+        {
             outcomes.push(Outcome::Pending);
             self.runs.push(None);
-            let trial = self.runs.len() - 1;
-            out.push(Proposal::Point { trial, point });
+            out.push(Proposal::Point {
+                trial: self.runs.len() - 1,
+                point,
+            });
         }
         out
     }
