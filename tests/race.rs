@@ -137,8 +137,7 @@ fn race_blocks_are_checked() {
     let d = tempfile::tempdir().unwrap();
     let runs = d.path().join("runs");
     let cases = [
-        ("metric: noise_loss", "metric: val_kid", "race: metric `val_kid` is not a final run metric; expected one of noise_loss, image_loss, kid, fid"),
-        ("metric: noise_loss", "metric: improved_recall", "race: metric `improved_recall` is higher is better; a race compares metrics where lower is better"),
+        ("metric: noise_loss", "metric: val_kid", "race: metric `val_kid` is not a final run metric; expected one of noise_loss, image_loss, kid, fid, improved_precision, improved_recall"),
         ("min_seeds: 2", "min_seeds: 1", "race: min_seeds must be from 2"),
         ("alpha: 0.05", "alpha: 1.5", "race: alpha must be between 0 and 1"),
         ("seeds: 5", "seeds: 1", "race: seeds: a race needs at least 2 seeds"),

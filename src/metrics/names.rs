@@ -85,13 +85,6 @@ impl Metric {
         ALL.iter().map(|m| m.column).collect()
     }
 
-    /// The metrics where lower is better (what races and stop rules compare).
-    pub fn lower_is_better() -> impl Iterator<Item = &'static Metric> {
-        ALL.iter()
-            .copied()
-            .filter(|m| m.direction == Direction::Lower)
-    }
-
     /// Measured on generated samples (needs `kid_images` > 0).
     pub fn from_samples(&self) -> bool {
         matches!(self.source, Source::Samples(_))

@@ -3,6 +3,7 @@
 //! the race saved against every seed of every configuration. From the sweep's record, which
 //! `ddim-sweep run` recomputes from the runs' results whenever a run ends.
 
+use crate::metrics::names::{Direction, Metric};
 use crate::store::sweep_file::{RaceEntry, RaceRecord};
 use crate::sweep::strategy::race::{config_text, outcome_text};
 use std::collections::BTreeMap;
@@ -11,9 +12,13 @@ use std::collections::BTreeMap;
 pub fn section(race: Option<&RaceRecord>) -> Option<String> {
     let rec = race?;
     let mut md = String::from("## Race\n\n");
+    let (direction, best) = match Metric::named(&rec.metric).map(|m| m.direction) {
+        Some(Direction::Higher) => ("higher is better", "highest"),
+        _ => ("lower is better", "lowest"),
+    };
     md.push_str(&format!(
-        "Configurations raced on `{}` (lower is better) over seeds [{}], one seed per round; from round {} on, each \
-         configuration is compared with the round's best (lowest mean) by a one-sided paired t-test over their seeds, \
+        "Configurations raced on `{}` ({direction}) over seeds [{}], one seed per round; from round {} on, each \
+         configuration is compared with the round's best ({best} mean) by a one-sided paired t-test over their seeds, \
          the round's p-values corrected by Holm's method, and eliminated when the corrected p is below {}.\n\n",
         super::md::text(&rec.metric),
         super::md::text(&rec.seeds.join(", ")),
@@ -32,11 +37,11 @@ pub fn section(race: Option<&RaceRecord>) -> Option<String> {
         100.0 * saved as f64 / rec.full_runs.max(1) as f64
     ));
     md.push_str(&rounds_table(rec));
-    md.push_str(
+    md.push_str(&format!(
         "\nEach cell: the configuration's mean over the seeds so far; from the first test on, its difference \
-         from the best mean, the test's p and Holm's corrected p. **best**: the round's lowest mean. \
+         from the best mean, the test's p and Holm's corrected p. **best**: the round's {best} mean. \
          **out**: eliminated there.\n\n",
-    );
+    ));
     if !rec.damaged.is_empty() {
         md.push_str(
             "**Damaged, waiting for repair**: the race needs these runs, whose files are damaged; the decisions above \

@@ -20,7 +20,7 @@ use super::strategy::race::Race;
 use super::strategy::random::{Dist, RandomSearch};
 use super::strategy::search::Search;
 use crate::flags::{check_value, closest, lookup, plain_value, show_value, FlagError, FlagSpec};
-use crate::metrics::names::{Direction, Metric};
+use crate::metrics::names::Metric;
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
@@ -892,20 +892,14 @@ impl Parser<'_> {
         grid: &[(String, Vec<Value>)],
     ) -> Result<Race, SpecError> {
         let line = |k: &str| find_line(self.text, "race", k);
-        let lower: Vec<&str> = Metric::lower_is_better().map(|m| m.name).collect();
-        let Some(metric) = Metric::named(&r.metric).filter(|m| m.direction == Direction::Lower)
-        else {
-            let why = match Metric::named(&r.metric) {
-                Some(m) => format!(
-                    "`{}` is {}; a race compares metrics where lower is better",
-                    m.name,
-                    m.direction_text()
-                ),
-                None => format!("`{}` is not a final run metric", r.metric),
-            };
+        let Some(metric) = Metric::named(&r.metric) else {
             return Err(self.err(
                 line("metric"),
-                format!("race: metric {why}; expected one of {}", lower.join(", ")),
+                format!(
+                    "race: metric `{}` is not a final run metric; expected one of {}",
+                    r.metric,
+                    Metric::names().join(", ")
+                ),
             ));
         };
         let seeds = self.seeds("race", &r.seeds, fixed, grid)?;
@@ -945,9 +939,8 @@ impl Parser<'_> {
     /// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
     fn stop(&self, s: RawStop) -> Result<EarlyStop, SpecError> {
         let line = |k: &str| find_line(self.text, "stop", k);
-        if Metric::by_column(&s.metric).is_none_or(|m| m.direction != Direction::Lower) {
-            let lower: Vec<&str> = Metric::lower_is_better().map(|m| m.column).collect();
-            return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar where lower is better (a stop rule compares those); expected one of {}", s.metric, lower.join(", "))));
+        if Metric::by_column(&s.metric).is_none() {
+            return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar (a stop rule compares those); expected one of {}", s.metric, Metric::columns().join(", "))));
         }
         let rule = super::stop::rule_named(&s.rule, s.eta).map_err(|e| {
             let at = if e.contains("eta") { "eta" } else { "rule" };

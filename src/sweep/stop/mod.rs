@@ -4,7 +4,7 @@
 //!
 //! ```yaml
 //! stop:
-//!   metric: val_noise_loss     # a per-epoch validation scalar (lower is better)
+//!   metric: val_noise_loss     # a per-epoch validation scalar (its direction: the metric's)
 //!   rule: median               # median | asha
 //!   after_epochs: 2            # grace period
 //!   min_runs: 2                # compare only against at least this many runs
@@ -14,6 +14,7 @@
 pub mod asha;
 pub mod median;
 
+use crate::metrics::names::Metric;
 use std::sync::Arc;
 
 /// How early stopping compares runs.
@@ -40,7 +41,7 @@ pub fn rule_named(name: &str, eta: u32) -> Result<Arc<dyn Rule>, String> {
 /// A sweep's `stop:` block, validated.
 #[derive(Debug, Clone)]
 pub struct EarlyStop {
-    /// A column of scalars.csv (lower is better).
+    /// A per-epoch column of scalars.csv; its direction is the metric's.
     pub metric: String,
     pub rule: Arc<dyn Rule>,
     pub after_epochs: i64,
@@ -67,16 +68,24 @@ impl EarlyStop {
     }
 
     /// Whether a run with `value` at `epoch` stops, given the other runs' values at that
-    /// epoch: Some(threshold) when it does.
+    /// epoch: Some(threshold) when it does. The rules compare losses (lower is better): a
+    /// metric where higher is better is negated for them, and the threshold back.
     pub fn verdict(&self, epoch: i64, value: f64, others: &[f64]) -> Option<f64> {
         if !self.decides_at(epoch) || others.len() < self.min_runs || !value.is_finite() {
             return None;
         }
-        let finite: Vec<f64> = others.iter().copied().filter(|v| v.is_finite()).collect();
+        let metric = Metric::by_column(&self.metric)?;
+        let finite: Vec<f64> = others
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .map(|v| metric.as_loss(v))
+            .collect();
         if finite.is_empty() {
             return None;
         }
-        self.rule.threshold(value, &finite)
+        let threshold = self.rule.threshold(metric.as_loss(value), &finite)?;
+        Some(metric.as_loss(threshold))
     }
 }
 
@@ -115,5 +124,26 @@ mod tests {
             .unwrap_err()
             .contains("expected median or asha"));
         assert_ne!(m, a);
+    }
+
+    #[test]
+    fn a_metric_where_higher_is_better_stops_the_lowest() {
+        let m = EarlyStop {
+            metric: "val_improved_precision".into(),
+            rule: rule_named("median", 3).unwrap(),
+            after_epochs: 1,
+            min_runs: 2,
+        };
+        // The median of 0.4 and 0.8 is 0.6: 0.3 is worse (lower), 0.7 is not.
+        let t = m.verdict(1, 0.3, &[0.4, 0.8]).expect("stops");
+        assert!((t - 0.6).abs() < 1e-12, "{t}");
+        assert_eq!(m.verdict(1, 0.7, &[0.4, 0.8]), None);
+        let a = EarlyStop {
+            rule: rule_named("asha", 2).unwrap(),
+            ..m.clone()
+        };
+        // The top half of 0.9, 0.6, 0.5, 0.2 is 0.9 and 0.6.
+        assert_eq!(a.verdict(1, 0.5, &[0.9, 0.6, 0.2]), Some(0.6));
+        assert_eq!(a.verdict(1, 0.6, &[0.9, 0.5, 0.2]), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Racing (F-Race, as irace does it): a sweep's configurations are trained on one seed per
-//! round; after each completed round r ≥ `min_seeds` the configuration with the lowest mean
-//! of the race's metric is the best, every other survivor is compared with it by a one-sided
+//! round; after each completed round r ≥ `min_seeds` the configuration with the best mean
+//! of the race's metric (the lowest, or the highest where higher is better) is the best, every other survivor is compared with it by a one-sided
 //! paired t-test over their r seeds, the round's p-values are corrected by Holm's method, and
 //! those with a corrected p below `alpha` are eliminated: their later seeds never start. The
 //! race ends when one configuration is left or the seeds run out.
@@ -11,6 +11,7 @@
 
 use super::{Proposal, RunResult, Strategy};
 use crate::flags::plain_value;
+use crate::metrics::names::Metric;
 use crate::stats;
 use crate::store::sweep_file::{RaceEntry, RaceRecord};
 use crate::sweep::Plan;
@@ -20,7 +21,7 @@ use std::collections::BTreeMap;
 /// The sweep file's `race:` block, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Race {
-    /// A final run metric (`run.json`); lower is better.
+    /// A final run metric (`run.json`); its direction is the metric's.
     pub metric: String,
     /// The seeds, in the order of the rounds.
     pub seeds: Vec<Value>,
@@ -116,15 +117,23 @@ pub struct Standing {
     /// alive at that round.
     pub used: usize,
     pub finished: bool,
-    /// Each configuration's mean over its completed rounds.
+    /// Each configuration's mean over its completed rounds, as a loss (negated where higher
+    /// is better).
     pub means: Vec<Option<f64>>,
     /// Runs of the round in progress whose files are damaged: the race waits at that round
     /// until they are repaired (one entry each, its `note` saying why).
     pub damaged: Vec<RaceEntry>,
 }
 
+impl Race {
+    /// The metric's definition (checked when the sweep file was read).
+    fn definition(&self) -> &'static Metric {
+        Metric::named(&self.metric).unwrap_or(&crate::metrics::names::NOISE_LOSS)
+    }
+}
+
 impl Standing {
-    /// The winner: the one configuration left, or the lowest mean among the survivors when
+    /// The winner: the one configuration left, or the best mean among the survivors when
     /// the seeds ran out with several (`None` while the race goes on, or when none is left).
     pub fn winner(&self) -> Option<usize> {
         if !self.finished {
@@ -206,7 +215,7 @@ pub fn standing(
                 }
                 RunResult::Completed(m) => match m.get(&race.metric) {
                     Some(v) if v.is_finite() => {
-                        values[c].push(*v);
+                        values[c].push(race.definition().as_loss(*v));
                         continue;
                     }
                     _ => format!("completed without a finite {}", race.metric),
@@ -215,7 +224,8 @@ pub fn standing(
                 RunResult::Stopped(why) => format!("was {why}"),
             };
             s.alive.retain(|&a| a != c);
-            let mean = (!values[c].is_empty()).then(|| stats::mean_ci(&values[c]).mean);
+            let mean = (!values[c].is_empty())
+                .then(|| race.definition().as_loss(stats::mean_ci(&values[c]).mean));
             s.entries.push(RaceEntry {
                 round: round + 1,
                 config: s.configs[c].flags.clone(),
@@ -253,7 +263,8 @@ pub fn standing(
 }
 
 /// The entries of completed round `round` (1-based) for the configurations `alive`, each
-/// with `round` values: their means, and from `min_seeds` on the tests against the best.
+/// with `round` values (as losses): their means, and from `min_seeds` on the tests against
+/// the best. The entries hold the metric's own values (a loss negated back).
 fn judge(
     race: &Race,
     round: usize,
@@ -262,6 +273,7 @@ fn judge(
     configs: &[RaceConfig],
 ) -> Vec<RaceEntry> {
     let mean = |c: usize| stats::mean_ci(&values[c]).mean;
+    let own = |loss: f64| race.definition().as_loss(loss);
     let Some(&best) = alive.iter().min_by(|a, b| mean(**a).total_cmp(&mean(**b))) else {
         return Vec::new();
     };
@@ -287,20 +299,20 @@ fn judge(
                 round,
                 config: configs[c].flags.clone(),
                 n: values[c].len(),
-                mean: Some(mean(c)),
+                mean: Some(own(mean(c))),
                 best: c == best,
                 ..Default::default()
             };
             match others.iter().position(|&o| o == c) {
                 Some(k) if testing => RaceEntry {
-                    mean_diff: Some(mean(c) - mean(best)),
+                    mean_diff: Some(own(mean(c) - mean(best))),
                     p: Some(p[k]),
                     p_holm: Some(p_holm[k]),
                     eliminated: p_holm[k] < race.alpha,
                     ..base
                 },
                 Some(_) => RaceEntry {
-                    mean_diff: Some(mean(c) - mean(best)),
+                    mean_diff: Some(own(mean(c) - mean(best))),
                     ..base
                 },
                 None => RaceEntry {
@@ -524,6 +536,33 @@ mod tests {
         let rec = s.record(&race());
         assert_eq!(rec.full_runs, 16);
         assert_eq!(rec.survivors.len(), 2);
+    }
+
+    /// A metric where higher is better, as 1 − the values above: the same tests (a paired
+    /// t-test does not see the reflection), the best the highest, differences of own values.
+    #[test]
+    fn a_race_on_a_metric_where_higher_is_better_keeps_the_highest() {
+        let race = Race {
+            metric: "improved_precision".into(),
+            ..race()
+        };
+        let done = |i: usize| {
+            let v = 1.0 - VALUES[i % 4][i / 4];
+            RunResult::Completed(BTreeMap::from([("improved_precision".to_string(), v)]))
+        };
+        let s = standing(&race, configs(), &done);
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-9;
+        assert!(close(entry(&s, 2, "D").p_holm, 0.024480011906430357));
+        assert!(entry(&s, 2, "D").eliminated && entry(&s, 3, "B").eliminated);
+        assert!(entry(&s, 2, "A").best);
+        assert!(close(entry(&s, 1, "A").mean, 0.9));
+        let c4 = entry(&s, 4, "C");
+        assert!(close(c4.p_holm, 0.4136351555145882) && !c4.eliminated);
+        assert!(
+            close(c4.mean_diff, 0.11125 - 0.11175),
+            "C's mean is below A's"
+        );
+        assert_eq!(s.winner(), Some(0));
     }
 
     /// The race proposes only the round in progress; a failed run puts its configuration out
