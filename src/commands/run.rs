@@ -1,5 +1,5 @@
-use crate::exec::sweep_run::{self, ExecutorArgs, Request};
-use crate::exec::Options;
+use crate::exec::sweep_run::{self, Request};
+use crate::exec::{ExecutorArgs, Options};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,12 +20,6 @@ pub struct Args {
     /// array's throttle %N, default none).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// GPUs to use, e.g. 0,1: each run sees only its GPU.
-    #[arg(long, value_delimiter = ',')]
-    pub gpus: Vec<usize>,
-    /// Runs packed on each GPU of --gpus.
-    #[arg(long, default_value_t = 1)]
-    pub runs_per_gpu: usize,
     /// Rerun failed runs (from their last checkpoint when they have one).
     #[arg(long)]
     pub retry_failed: bool,
@@ -69,8 +63,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         max_runs: a.max_runs,
         opts: Options {
             jobs: a.jobs.unwrap_or(1),
-            gpus: a.gpus,
-            runs_per_gpu: a.runs_per_gpu,
             fail_fast: a.fail_fast,
             args: std::env::args().collect(),
             exempt_from_stop: Vec::new(),

@@ -11,6 +11,7 @@
 //! ([`launch::Launch`]: one command line, and the environment that names the run's task in
 //! its run.json), and what it says of its tasks now ([`tasks_now`], for `runs`).
 
+pub mod child;
 pub mod display;
 pub mod launch;
 pub mod local;
@@ -30,19 +31,108 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 /// The sweep file's executor blocks, by name: each executor decodes its own
 /// (`SweepSpec::load` refuses any other unknown top-level key).
-pub const BLOCKS: &[&str] = &[slurm::settings::BLOCK];
+pub const BLOCKS: &[&str] = &[local::settings::BLOCK, slurm::settings::BLOCK];
 
-/// `base` with each setting `over` sets in its place, lists appended: how `run`'s options
-/// override a sweep file's executor block, for any executor's settings type (whose fields
-/// are options, lists or defaults).
-pub fn overlay<T: Serialize + DeserializeOwned>(base: &T, over: &T) -> anyhow::Result<T> {
+/// Where the runs execute: the executors, each in its own module under `exec/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExecutorKind {
+    /// Child processes on this machine.
+    #[default]
+    Local,
+    /// A Slurm job array.
+    Slurm,
+}
+
+/// `run`'s options of where the runs execute: the executor, and each executor's settings
+/// (declared by the executor; a new executor adds its own here, nowhere outside `exec/`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ExecutorArgs {
+    /// Where the runs execute: local (child processes here) or slurm (a job array).
+    #[arg(long = "executor", value_enum, default_value = "local")]
+    pub kind: ExecutorKind,
+    /// Slurm: submit, print the job id and return (run the same command again to watch).
+    #[arg(long)]
+    pub detach: bool,
+    /// The local executor's settings (each one given overrides the sweep file's `local:`).
+    #[command(flatten)]
+    pub local: local::Settings,
+    /// Slurm's settings (each one given overrides the sweep file's `slurm:` block).
+    #[command(flatten)]
+    pub slurm: slurm::Settings,
+}
+
+/// Each executor's settings, resolved once per invocation ([`ExecutorArgs::resolve`]).
+#[derive(Debug, Clone)]
+pub struct ExecutorSettings {
+    pub kind: ExecutorKind,
+    pub detach: bool,
+    pub local: local::Settings,
+    pub slurm: slurm::Settings,
+}
+
+impl ExecutorArgs {
+    /// Each executor's settings for this sweep: its block of the sweep file with these
+    /// options in place. Every block is read (so checked) whichever executor runs; another
+    /// executor's options on the command line are refused.
+    pub fn resolve(&self, spec: &crate::sweep::SweepSpec) -> anyhow::Result<ExecutorSettings> {
+        let misplaced = match self.kind {
+            ExecutorKind::Local => (self.slurm != slurm::Settings::default() || self.detach)
+                .then_some("Slurm's options (--partition, --time, --gres, ..., --detach) are for --executor slurm"),
+            ExecutorKind::Slurm => self.local.is_set().then_some(
+                "--gpus and --runs-per-gpu are for the local executor; on Slurm ask for GPUs with --gres (e.g. --gres gpu:1)",
+            ),
+        };
+        if let Some(why) = misplaced {
+            anyhow::bail!(crate::error::Error::usage(why));
+        }
+        Ok(ExecutorSettings {
+            kind: self.kind,
+            detach: self.detach,
+            local: local::Settings::resolve(spec, &self.local)?,
+            slurm: slurm::Settings::resolve(spec, &self.slurm)?,
+        })
+    }
+}
+
+impl ExecutorSettings {
+    /// The chosen executor with its settings; `jobs`: `--jobs` as given. The one place
+    /// that names every executor.
+    pub fn build(self, jobs: Option<usize>) -> anyhow::Result<Box<dyn Executor>> {
+        let binary = std::env::current_exe()?;
+        Ok(match self.kind {
+            ExecutorKind::Local => {
+                Box::new(LocalExecutor::new(binary, &self.local, jobs.unwrap_or(1)))
+            }
+            ExecutorKind::Slurm => Box::new(slurm::SlurmExecutor::new(slurm::Submission {
+                settings: self.slurm,
+                binary,
+                throttle: jobs,
+                detach: self.detach,
+                poll: slurm::poll_interval(),
+            })),
+        })
+    }
+}
+
+/// `base` with each setting `over` sets in its place (the lists named in `append` appended
+/// to instead): how `run`'s options override a sweep file's executor block, for any
+/// executor's settings type (whose fields are options, lists or defaults; an empty list is
+/// not set).
+pub fn overlay<T: Serialize + DeserializeOwned>(
+    base: &T,
+    over: &T,
+    append: &[&str],
+) -> anyhow::Result<T> {
     use serde_json::Value;
     let mut merged = serde_json::to_value(base)?;
     if let (Value::Object(m), Value::Object(o)) = (&mut merged, serde_json::to_value(over)?) {
         for (k, v) in o {
             match (m.get_mut(&k), v) {
                 (_, Value::Null) => {}
-                (Some(Value::Array(a)), Value::Array(more)) => a.extend(more),
+                (_, Value::Array(more)) if more.is_empty() => {}
+                (Some(Value::Array(a)), Value::Array(more)) if append.contains(&k.as_str()) => {
+                    a.extend(more)
+                }
                 (_, v) => {
                     m.insert(k, v);
                 }
@@ -130,6 +220,18 @@ pub trait Executor {
     fn detached(&self) -> Option<String> {
         None
     }
+    /// What `run --dry-run` says of how the runs would execute.
+    fn dry_run_text(&self) -> Option<String> {
+        None
+    }
+    /// Whether the runs execute on this host (then a run left running by a dead
+    /// orchestrator here is waited for before the sweep starts).
+    fn shares_this_host(&self) -> bool {
+        false
+    }
+    /// Work done once before the runs `todo` start, where the executor profits from it
+    /// (the local one computes the KID reference features with every core).
+    fn prepare(&self, _plan: &Plan, _todo: &[usize]) {}
 }
 
 /// What the orchestrator asks of an executor's task.
@@ -172,8 +274,6 @@ impl Controls {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub jobs: usize,
-    pub gpus: Vec<usize>,
-    pub runs_per_gpu: usize,
     pub fail_fast: bool,
     /// The command line, for the sweep record.
     pub args: Vec<String>,

@@ -3,8 +3,7 @@
 //! happened.
 
 use super::orchestrator::{Planner, Policy};
-use super::slurm::{Settings, SlurmExecutor, Submission};
-use super::{Executor, LocalExecutor, Options, Summary};
+use super::{ExecutorArgs, ExecutorSettings, Options, Summary};
 use crate::data::availability::FetchPolicy;
 use crate::flags::parse_assignments;
 use crate::process::Exit;
@@ -14,47 +13,6 @@ use crate::sweep::strategy::{self, race, RunResult};
 use crate::sweep::{expand, Plan, SweepSpec};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// Where the runs execute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ExecutorKind {
-    /// Child processes on this machine.
-    #[default]
-    Local,
-    /// A Slurm job array.
-    Slurm,
-}
-
-/// `run`'s options of where the runs execute: the executor, and each executor's settings
-/// (declared by the executor; a new executor adds its own here, nowhere outside `exec/`).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ExecutorArgs {
-    /// Where the runs execute: local (child processes here) or slurm (a job array).
-    #[arg(long = "executor", value_enum, default_value = "local")]
-    pub kind: ExecutorKind,
-    /// Slurm: submit, print the job id and return (run the same command again to watch).
-    #[arg(long)]
-    pub detach: bool,
-    /// Slurm's settings (each one given overrides the sweep file's `slurm:` block).
-    #[command(flatten)]
-    pub slurm: Settings,
-}
-
-impl ExecutorArgs {
-    /// Each executor's settings for this sweep: its block of the sweep file with these
-    /// options in place. Every block is read (so checked) whichever executor runs.
-    pub fn resolve(&self, spec: &SweepSpec) -> anyhow::Result<ExecutorSettings> {
-        Ok(ExecutorSettings {
-            slurm: Settings::resolve(spec, &self.slurm)?,
-        })
-    }
-}
-
-/// Each executor's settings, resolved once per invocation ([`ExecutorArgs::resolve`]).
-#[derive(Debug, Clone)]
-pub struct ExecutorSettings {
-    pub slurm: Settings,
-}
 
 /// What the user asked of `run`.
 #[derive(Debug, Clone)]
@@ -94,10 +52,8 @@ struct Selection {
 }
 
 pub fn run(req: &Request) -> anyhow::Result<Exit> {
-    if req.jobs == Some(0) || req.opts.runs_per_gpu == 0 {
-        anyhow::bail!(crate::error::Error::usage(
-            "--jobs and --runs-per-gpu must be at least 1"
-        ));
+    if req.jobs == Some(0) {
+        anyhow::bail!(crate::error::Error::usage("--jobs must be at least 1"));
     }
     let (spec, mut plan, settings) = load_plan(req)?;
     let policy = Policy {
@@ -105,28 +61,21 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         resume_stopped: req.resume_stopped,
     };
     let mut planner = Planner::new(strategy::for_plan(&plan), policy);
+    let mut executor = settings.build(req.jobs)?;
     if req.dry_run {
         // What the runs on disk decide already (a search's trials so far).
         planner.replay(&mut plan)?;
         print_dry_run(&plan);
-        if req.executor.kind == ExecutorKind::Slurm {
-            let s = &settings.slurm;
-            println!(
-                "slurm: the runs to do go as one job array{}, each task with sbatch {}",
-                req.jobs
-                    .map(|j| format!(" (at most {j} at once)"))
-                    .unwrap_or_default(),
-                s.sbatch_options().join(" ")
-            );
+        if let Some(text) = executor.dry_run_text() {
+            println!("{text}");
         }
         return Ok(Exit::Done);
     }
-    let mut executor = make_executor(req, settings)?;
     let _lock = SweepLock::acquire(&plan.sweep_dir)?;
     // A search's trials that the runs on disk decide (so that their runs are waited for,
     // reconciled with the executor and selected like a grid's).
     planner.replay(&mut plan)?;
-    if req.executor.kind == ExecutorKind::Local {
+    if executor.shares_this_host() {
         wait_for_orphans(&plan);
     }
     ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
@@ -158,9 +107,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     } else if sel.todo.is_empty() && sel.completed == plan.runs.len() {
         println!("all {} runs are completed: nothing to do", plan.runs.len());
     }
-    if req.executor.kind == ExecutorKind::Local {
-        prepare_kid_references(&plan, &sel.todo);
-    }
+    executor.prepare(&plan, &sel.todo);
     if let Some(s) = &plan.search {
         println!("{}", s.describe());
     }
@@ -213,76 +160,6 @@ fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The KID reference features of the runs about to train on the CPU, computed here once per
-/// image set with every core, before the runs start; otherwise the first run computes them on
-/// its share of the cores while the others wait for it. A failure here only warns: each run
-/// then meets it and records it as its own error.
-fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
-    let mut seen = Vec::new();
-    // A search's later trials are not in the plan yet: its space's representatives stand in.
-    let flags: Vec<crate::flags::Flags> = if plan.search.is_some() {
-        plan.all_flags()
-    } else {
-        todo.iter().map(|&i| plan.runs[i].flags.clone()).collect()
-    };
-    for f in &flags {
-        let key = (
-            f.dataset_name,
-            crate::data::dataset_dir(f),
-            f.image_size,
-            f.max_images,
-            f.antialias,
-        );
-        if !f.measures_kid() || seen.contains(&key) {
-            continue;
-        }
-        seen.push(key);
-        match crate::metrics::reference::prepare(f) {
-            Ok(Some(p)) if p.computed => println!(
-                "sweep {}: KID reference: Inception features of {} {} validation images, computed once for the sweep in {:.1}s",
-                plan.label, p.images, p.dataset, p.seconds
-            ),
-            Ok(_) => {}
-            Err(e) => eprintln!(
-                "sweep {}: warning: could not prepare the KID reference features ({e:#}); each run will try",
-                plan.label
-            ),
-        }
-    }
-}
-
-/// The executor the user chose, with its settings.
-fn make_executor(req: &Request, settings: ExecutorSettings) -> anyhow::Result<Box<dyn Executor>> {
-    let binary = std::env::current_exe()?;
-    Ok(match req.executor.kind {
-        ExecutorKind::Local => Box::new(LocalExecutor::new(binary, &req.opts)),
-        ExecutorKind::Slurm => {
-            if !req.opts.gpus.is_empty() {
-                anyhow::bail!(crate::error::Error::usage(
-                    "--gpus is for the local executor; on Slurm ask for GPUs with --gres (e.g. --gres gpu:1)"
-                ));
-            }
-            Box::new(SlurmExecutor::new(Submission {
-                settings: settings.slurm,
-                binary,
-                throttle: req.jobs,
-                detach: req.executor.detach,
-                poll: slurm_poll(),
-            }))
-        }
-    })
-}
-
-/// How often `squeue` is asked: `DDIM_SLURM_POLL` seconds (default 5).
-fn slurm_poll() -> Duration {
-    let secs = std::env::var("DDIM_SLURM_POLL")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(5.0);
-    Duration::from_secs_f64(secs)
 }
 
 /// The sweep file with `--set` applied, expanded into runs, and the executors' settings.

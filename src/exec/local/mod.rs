@@ -1,62 +1,21 @@
-//! The local executor: each run is a child process `ddim-sweep train --wait --run-dir DIR` on this
-//! machine, in its own process group, its output appended to the run's `train.log`; at most
-//! one run per slot (a CPU job sharing the cores, or a place on a GPU).
+//! The local executor: slot scheduling on this machine. Each run is a child process
+//! `ddim-sweep train --wait --run-dir DIR` (started and signalled by [`super::child`]); at most
+//! one run per slot (a CPU job sharing the cores, or a place on a GPU). Its settings are the
+//! sweep file's `local:` block and `run`'s local options ([`settings::Settings`]).
 
+pub mod settings;
+
+use super::child;
 use super::launch::{Launch, Word};
-use super::{Control, Controls, Event, Executor, Options};
-use crate::process::now_rfc3339;
+use super::{Control, Controls, Event, Executor};
 use crate::store::{Ended, RunDir};
 use crate::sweep::Plan;
 use anyhow::Context;
+pub use settings::{Settings, Slot};
 use std::collections::{HashMap, VecDeque};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use tokio::process::Command;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-
-/// Where a run executes: a CPU job with `threads` threads, or a place on GPU `gpu`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Slot {
-    pub index: usize,
-    pub gpu: Option<usize>,
-    pub threads: usize,
-}
-
-impl Slot {
-    /// ` [gpu N]`, or nothing for a CPU slot.
-    pub fn text(&self) -> String {
-        self.gpu.map(|g| format!(" [gpu {g}]")).unwrap_or_default()
-    }
-}
-
-impl Options {
-    /// The slots: `runs_per_gpu` per listed GPU, else `jobs` CPU/auto slots sharing the cores.
-    pub fn slots(&self) -> Vec<Slot> {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let places: Vec<Option<usize>> = if self.gpus.is_empty() {
-            vec![None; self.jobs.max(1)]
-        } else {
-            let k = self.runs_per_gpu.max(1);
-            self.gpus
-                .iter()
-                .flat_map(|&g| std::iter::repeat_n(Some(g), k))
-                .collect()
-        };
-        let threads = (cores / places.len()).max(1);
-        places
-            .into_iter()
-            .enumerate()
-            .map(|(index, gpu)| Slot {
-                index,
-                gpu,
-                threads,
-            })
-            .collect()
-    }
-}
 
 /// Runs the binary itself on this machine: `OMP_NUM_THREADS` shares the cores between CPU
 /// jobs (unless set by the user); `CUDA_VISIBLE_DEVICES` pins a GPU slot.
@@ -67,10 +26,12 @@ pub struct LocalExecutor {
 }
 
 impl LocalExecutor {
-    pub fn new(binary: PathBuf, opts: &Options) -> LocalExecutor {
+    /// `jobs` CPU slots sharing this machine's cores, or the GPU slots of `settings`.
+    pub fn new(binary: PathBuf, settings: &Settings, jobs: usize) -> LocalExecutor {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         LocalExecutor {
             binary,
-            slots: opts.slots(),
+            slots: settings.slots(jobs, cores),
             control: Controls::default(),
         }
     }
@@ -136,6 +97,27 @@ impl Executor for LocalExecutor {
     fn controls(&self) -> &Controls {
         &self.control
     }
+
+    fn dry_run_text(&self) -> Option<String> {
+        let s = &self.slots;
+        let place = match s.iter().filter_map(|s| s.gpu).collect::<Vec<_>>() {
+            g if g.is_empty() => "on the CPU".to_string(),
+            g => format!("on GPUs {g:?}"),
+        };
+        Some(format!(
+            "local: at most {} run(s) at once {place}, {} thread(s) each",
+            s.len(),
+            s.first().map_or(1, |s| s.threads)
+        ))
+    }
+
+    fn shares_this_host(&self) -> bool {
+        true
+    }
+
+    fn prepare(&self, plan: &Plan, todo: &[usize]) {
+        prepare_kid_references(plan, todo);
+    }
 }
 
 /// The executor's task: starts queued runs as slots free, reports starts and ends.
@@ -192,10 +174,7 @@ impl Scheduler {
                     }
                     Some(Control::StopRun(run)) => {
                         if let Some((pid, _)) = self.active.get(&run) {
-                            // SAFETY: kill(2) on a child we started.
-                            unsafe {
-                                libc::kill(*pid as i32, libc::SIGTERM);
-                            }
+                            child::signal(*pid, libc::SIGTERM);
                         }
                     }
                     Some(Control::Kill) => {
@@ -210,10 +189,7 @@ impl Scheduler {
 
     fn signal_all(&self, sig: i32) {
         for (pid, _) in self.active.values() {
-            // SAFETY: kill(2) on a child we started.
-            unsafe {
-                libc::kill(*pid as i32, sig);
-            }
+            child::signal(*pid, sig);
         }
     }
 
@@ -224,26 +200,17 @@ impl Scheduler {
         slot: Slot,
         exits: UnboundedSender<(usize, Ended)>,
     ) {
-        match train_command(&self.binary, &dir.root, &slot).and_then(|c| spawn(c, &dir, &slot)) {
-            Ok(mut child) => {
-                let pid = child.id().unwrap_or(0);
+        let started = train_command(&self.binary, &dir.root, &slot)
+            .and_then(|c| child::spawn(c, &dir, &slot.text()));
+        match started {
+            Ok(process) => {
                 let _ = self.events.send(Event::Started {
                     run,
                     place: slot.text(),
                 });
-                self.active.insert(run, (pid, slot));
+                self.active.insert(run, (process.pid(), slot));
                 tokio::spawn(async move {
-                    let ended = match child.wait().await {
-                        Ok(s) => Ended::Process {
-                            code: s.code(),
-                            signal: std::os::unix::process::ExitStatusExt::signal(&s),
-                        },
-                        Err(_) => Ended::Process {
-                            code: None,
-                            signal: None,
-                        },
-                    };
-                    let _ = exits.send((run, ended));
+                    let _ = exits.send((run, process.wait().await));
                 });
             }
             Err(e) => {
@@ -261,74 +228,40 @@ impl Scheduler {
     }
 }
 
-/// Starts one run with its output appended to its `train.log`.
-fn spawn(mut cmd: Command, dir: &RunDir, slot: &Slot) -> anyhow::Result<tokio::process::Child> {
-    let mut log = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.log())?;
-    writeln!(
-        log,
-        "--- {} attempt by ddim-sweep run (pid {}){}",
-        now_rfc3339(),
-        std::process::id(),
-        slot.text()
-    )?;
-    // Own process group: a terminal's Ctrl-C reaches only the orchestrator, which forwards it
-    // once (a second SIGINT would make a run stop without its checkpoint).
-    cmd.process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.try_clone()?.into_file()))
-        .stderr(Stdio::from(log.into_file()))
-        .kill_on_drop(false);
-    // If the orchestrator dies (even by SIGKILL), each run gets SIGTERM: it checkpoints and
-    // records `interrupted`, so the next `ddim-sweep run` resumes it.
-    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGTERM as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    Ok(cmd.spawn()?)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn slots_pack_runs_per_gpu_and_share_cores() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let o = super::Options {
-            jobs: 3,
-            gpus: vec![0, 2],
-            runs_per_gpu: 2,
-            fail_fast: false,
-            args: vec![],
-            exempt_from_stop: vec![],
-            progress_every: std::time::Duration::from_secs(30),
-        };
-        let s = o.slots();
-        let gpus: Vec<_> = s.iter().map(|s| s.gpu).collect();
-        assert_eq!(
-            gpus,
-            [Some(0), Some(0), Some(2), Some(2)],
-            "--jobs is ignored with --gpus"
+/// The KID reference features of the runs about to train on the CPU, computed here once per
+/// image set with every core, before the runs start; otherwise the first run computes them on
+/// its share of the cores while the others wait for it. A failure here only warns: each run
+/// then meets it and records it as its own error.
+fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
+    let mut seen = Vec::new();
+    // A search's later trials are not in the plan yet: its space's representatives stand in.
+    let flags: Vec<crate::flags::Flags> = if plan.search.is_some() {
+        plan.all_flags()
+    } else {
+        todo.iter().map(|&i| plan.runs[i].flags.clone()).collect()
+    };
+    for f in &flags {
+        let key = (
+            f.dataset_name,
+            crate::data::dataset_dir(f),
+            f.image_size,
+            f.max_images,
+            f.antialias,
         );
-        assert!(s.iter().all(|s| s.threads == (cores / 4).max(1)));
-        assert_eq!(s.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
-        let cpu = super::Options { gpus: vec![], ..o }.slots();
-        assert_eq!(cpu.len(), 3);
-        assert!(cpu
-            .iter()
-            .all(|s| s.gpu.is_none() && s.threads == (cores / 3).max(1)));
+        if !f.measures_kid() || seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        match crate::metrics::reference::prepare(f) {
+            Ok(Some(p)) if p.computed => println!(
+                "sweep {}: KID reference: Inception features of {} {} validation images, computed once for the sweep in {:.1}s",
+                plan.label, p.images, p.dataset, p.seconds
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "sweep {}: warning: could not prepare the KID reference features ({e:#}); each run will try",
+                plan.label
+            ),
+        }
     }
 }

@@ -75,6 +75,16 @@ impl SlurmExecutor {
     }
 }
 
+/// How often `squeue` is asked: `DDIM_SLURM_POLL` seconds (default 5).
+pub fn poll_interval() -> Duration {
+    let secs = std::env::var("DDIM_SLURM_POLL")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(5.0);
+    Duration::from_secs_f64(secs)
+}
+
 /// The job name of a sweep's tasks: how its tasks are found in `squeue`.
 pub fn job_name(label: &str) -> String {
     format!("ddim-sweep.{label}")
@@ -157,6 +167,17 @@ impl Executor for SlurmExecutor {
             self.control.send(Control::Add(runs));
         }
         Ok(())
+    }
+
+    fn dry_run_text(&self) -> Option<String> {
+        Some(format!(
+            "slurm: the runs to do go as one job array{}, each task with sbatch {}",
+            self.sub
+                .throttle
+                .map(|j| format!(" (at most {j} at once)"))
+                .unwrap_or_default(),
+            self.sub.settings.sbatch_options().join(" ")
+        ))
     }
 
     fn controls(&self) -> &Controls {

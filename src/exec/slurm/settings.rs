@@ -53,7 +53,7 @@ impl Settings {
             .map_err(crate::error::Error::input)?
             .flatten()
             .unwrap_or_default();
-        crate::exec::overlay(&file, cli)
+        crate::exec::overlay(&file, cli, &["extra"])
     }
 
     /// These settings as sbatch options (in the order sbatch documents them).
