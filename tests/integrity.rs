@@ -288,58 +288,6 @@ fn hostile_sweep_files_are_refused_quickly_with_the_line() {
     );
 }
 
-/// A scalars.csv with a row that is not a row (a hand edit, a bad disk) makes `report` list
-/// the run as damaged, naming the file and the line, and exit 1; a last line cut short by a
-/// kill (no newline) is not damage.
-#[test]
-fn a_damaged_scalars_file_is_named_by_report() {
-    let d = tempfile::tempdir().unwrap();
-    let (_s, runs) = two_runs(d.path(), "csv");
-    let rs = runs.to_str().unwrap();
-    let ids = run_dirs(&runs, "csv");
-    let cut = runs.join("csv").join(&ids[0]).join("scalars.csv");
-    let mut cut_short = fs::read_to_string(&cut).unwrap();
-    cut_short.push_str("2,80,0.5");
-    fs::write(&cut, &cut_short).unwrap();
-    let out = d.path().join("reports");
-    let report = || {
-        run(&[
-            "report",
-            "--runs-dir",
-            rs,
-            "--out",
-            out.to_str().unwrap(),
-            "--no-images",
-        ])
-    };
-    let o = report();
-    assert!(o.status.success(), "a cut last line: {}", text(&o));
-    let bad = runs.join("csv").join(&ids[1]).join("scalars.csv");
-    let lines: Vec<String> = fs::read_to_string(&bad)
-        .unwrap()
-        .lines()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == 1 {
-                "1,x,y".into()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    fs::write(&bad, lines.join("\n") + "\n").unwrap();
-    let o = report();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(
-        text(&o).contains(&format!(
-            "{}: damaged or not a ddim-sweep file: line 2 is not a row of",
-            bad.display()
-        )),
-        "{}",
-        text(&o)
-    );
-}
-
 /// While one process trains a run, a plain `train` of it exits 75 and changes nothing; `train
 /// --wait` (how sweeps start runs) says once that it waits, with the holder's pid, and leaves
 /// the run completed when the holder completes it: never trained twice.
@@ -391,4 +339,98 @@ fn assert_waited_once_and_trained_once(
     let info = read_json(&dir.join("run.json"));
     assert_eq!(info["status"], "completed");
     assert_eq!(info["attempts"], 1, "trained once");
+}
+
+/// Temporary files left by killed processes (a checkpoint being written, run.json, a sample
+/// grid, sweep.json) are removed by the next `run`, which says so; finished files stay.
+#[test]
+fn stale_temporary_files_are_removed_by_the_next_run() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let body = sweep_body(
+        "tmps",
+        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
+        "  lr: [1.0e-3, 2.0e-3]\n",
+    );
+    let s = write_sweep(d.path(), "tmps.yaml", &body);
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let ids = run_dirs(&runs, "tmps");
+    let run0 = runs.join("tmps").join(&ids[0]);
+    let leftovers = [
+        run0.join("checkpoint.safetensors.999999.tmp"),
+        run0.join("run.json.999998.tmp"),
+        run0.join("samples/epoch_001.999997.tmp.png"),
+        runs.join("tmps/sweep.json.999996.tmp"),
+    ];
+    for f in &leftovers {
+        fs::write(f, vec![0u8; 1024]).unwrap();
+    }
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("removed 4 temporary file(s) (4.0 KB) that killed processes left behind"),
+        "{}",
+        text(&o)
+    );
+    for f in &leftovers {
+        assert!(!f.exists(), "{} left", f.display());
+    }
+    assert!(run0.join("model.safetensors").exists() && run0.join("run.json").exists());
+}
+
+/// A sweep whose runs directory fills up (a 1 MB tmpfs) fails without losing anything; once
+/// there is space again, the same command (with --retry-failed) completes it with results
+/// identical to a sweep that never ran out of space, and no temporary file is left.
+#[test]
+fn a_disk_full_sweep_completes_on_its_rerun_with_nothing_left_behind() {
+    let d = tempfile::tempdir().unwrap();
+    let body = sweep_body(
+        "full",
+        "  epochs: 3\n  max_images: 200\n  image_size: 16\n  checkpoint_every: 3\n  sample_every: 1\n",
+        "  lr: [1.0e-3, 2.0e-3]\n",
+    );
+    let s = write_sweep(d.path(), "full.yaml", &body);
+    let reference = d.path().join("reference");
+    let o = run(&run_args(&s, &reference, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+
+    let runs = d.path().join("runs");
+    let Some(disk) = Tmpfs::mount(&runs, "1m") else {
+        return;
+    };
+    let o = run(&run_args(&s, &runs, &[]));
+    assert_eq!(o.status.code(), Some(1), "the disk filled up: {}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("No space left on device"), "{t}");
+    // The file is named, in plain words (no Rust debug text such as `IoError(Os {`).
+    assert!(t.contains(&runs.join("full").display().to_string()), "{t}");
+    assert!(!t.contains("IoError") && !t.contains("Os {"), "{t}");
+    disk.resize("64m");
+    let o = run(&run_args(&s, &runs, &["--retry-failed"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let tmps: Vec<String> = walkdir::WalkDir::new(&runs)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(tmps.is_empty(), "temporary files left: {tmps:?}");
+    for id in run_dirs(&reference, "full") {
+        let (a, b) = (
+            reference.join("full").join(&id),
+            runs.join("full").join(&id),
+        );
+        assert_eq!(read_json(&b.join("run.json"))["status"], "completed");
+        assert_eq!(
+            scalars_without_timing(&a),
+            scalars_without_timing(&b),
+            "{id}"
+        );
+        assert_eq!(
+            fs::read(a.join("model.safetensors")).unwrap(),
+            fs::read(b.join("model.safetensors")).unwrap(),
+            "{id}: the same weights"
+        );
+    }
 }

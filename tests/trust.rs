@@ -4,28 +4,12 @@
 //! test per point, and a hostile runs folder over every command.
 
 mod common;
-use common::race::RACE;
+use common::race::SMALL_RACE;
 use common::*;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Tiny runs that train in a second or two.
-const QUICK: &str =
-    "  image_size: 16\n  max_images: 64\n  epochs: 1\n  sample_every: 0\n  eval_every: 1\n";
-
-/// A sweep body of quick runs over `grid` (YAML lines under `grid:`).
-fn quick(label: &str, grid: &str) -> String {
-    sweep_body(label, QUICK, grid)
-}
-
-/// Runs `args`, asserting the exit code.
-fn run_expect(args: &[&str], code: i32) -> String {
-    let o = run(args);
-    assert_eq!(o.status.code(), Some(code), "{}", text(&o));
-    text(&o)
-}
 
 /// Every file under `dir` (links not followed) with its bytes' hash, sorted: what must not
 /// change.
@@ -62,14 +46,6 @@ fn set_json(path: &Path, key: &str, value: serde_json::Value) {
     let mut v = read_json(path);
     v[key] = value;
     fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
-}
-
-/// The folders of `label`'s runs, in id order.
-fn run_folders(runs: &Path, label: &str) -> Vec<PathBuf> {
-    run_dirs(runs, label)
-        .into_iter()
-        .map(|id| runs.join(label).join(id))
-        .collect()
 }
 
 /// Point 1: a sweep.json whose label is an absolute path, and a renamed sweep folder, never
@@ -237,98 +213,6 @@ fn reports_escape_flag_values_and_reasons() {
         "{:?}",
         table.rows
     );
-}
-
-/// Point 4: a run folder replaced by a link to another run is damaged, named, never counted
-/// completed, and never shown as a copy.
-#[test]
-fn a_run_folder_linked_to_another_run_is_damaged() {
-    let d = tempfile::tempdir().unwrap();
-    let runs = d.path().join("runs");
-    let s = write_sweep(d.path(), "l.yaml", &quick("l", "  lr: [1.0e-3, 2.0e-3]\n"));
-    run_expect(&run_args(&s, &runs, &[]), 0);
-    let [a, b] = <[PathBuf; 2]>::try_from(run_folders(&runs, "l")).unwrap();
-    fs::rename(&b, d.path().join("kept")).unwrap();
-    std::os::unix::fs::symlink(&a, &b).unwrap();
-    let b_id = b.file_name().unwrap().to_str().unwrap();
-
-    let out = run_expect(&run_args(&s, &runs, &[]), 1);
-    assert!(out.contains("1 damaged"), "{out}");
-    assert!(out.contains(b_id) && out.contains("damaged"), "{out}");
-    assert!(!out.contains("2 completed"), "{out}");
-    let rd = runs.to_str().unwrap();
-    let listed = run_expect(&["runs", "--runs-dir", rd], 1);
-    assert!(
-        listed.contains(b_id) && listed.contains("damaged"),
-        "{listed}"
-    );
-    let reports = d.path().join("reports");
-    let out = run_expect(
-        &[
-            "report",
-            "--runs-dir",
-            rd,
-            "--out",
-            reports.to_str().unwrap(),
-            "--no-images",
-        ],
-        1,
-    );
-    assert!(out.contains(b_id), "{out}");
-    let md = fs::read_to_string(reports.join("l/README.md")).unwrap();
-    assert!(md.contains("## Damaged runs") && md.contains(b_id), "{md}");
-}
-
-/// Point 5: a damaged run.json of a finished race keeps the race's decisions: the record
-/// says "damaged, waiting for repair", and the report shows the rounds recorded before.
-#[test]
-fn a_damaged_run_keeps_a_finished_races_record() {
-    let d = tempfile::tempdir().unwrap();
-    let runs = d.path().join("runs");
-    let sweep = d.path().join("race.yaml");
-    fs::write(&sweep, RACE).unwrap();
-    let s = sweep.to_str().unwrap();
-    run_expect(&run_args(s, &runs, &["--jobs", "2"]), 0);
-    let record = runs.join("race/sweep.json");
-    let race = read_json(&record)["race"].clone();
-    assert_eq!(race["finished"], true, "{race}");
-    let decisions = race["decisions"].as_array().unwrap().len();
-
-    // Truncate one round-1 run's run.json.
-    let plan = read_json(&record);
-    let seed1 = plan["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["varying"]["seed"] == "1")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let info = runs.join("race").join(&seed1).join("run.json");
-    let text_before = fs::read_to_string(&info).unwrap();
-    fs::write(&info, &text_before[..text_before.len() / 2]).unwrap();
-
-    let out = run_expect(&run_args(s, &runs, &["--jobs", "2"]), 1);
-    assert!(out.contains("damaged, waiting for repair"), "{out}");
-    let after = read_json(&record)["race"].clone();
-    assert_eq!(after["finished"], true, "{after}");
-    assert_eq!(after["decisions"].as_array().unwrap().len(), decisions);
-    assert_eq!(after["winner"], race["winner"]);
-    assert!(!after["damaged"].as_array().unwrap().is_empty(), "{after}");
-    let reports = d.path().join("reports");
-    let (rd, r) = (runs.to_str().unwrap(), reports.to_str().unwrap());
-    run_expect(&["report", "--runs-dir", rd, "--out", r, "--no-images"], 1);
-    let md = fs::read_to_string(reports.join("race/README.md")).unwrap();
-    assert!(md.contains("Damaged, waiting for repair"), "{md}");
-    assert!(!md.contains("0 of 5 round(s)"), "{md}");
-
-    // Repaired: the race is whole again, with the same decisions.
-    fs::write(&info, text_before).unwrap();
-    run_expect(&run_args(s, &runs, &["--jobs", "2"]), 0);
-    let repaired = read_json(&record)["race"].clone();
-    assert_eq!(repaired["decisions"], race["decisions"]);
-    assert!(repaired.get("damaged").is_none(), "{repaired}");
 }
 
 /// Point 6: values compare and show as written: "`a`" and "a" are two configurations.
@@ -559,9 +443,6 @@ fn smaller_trust_points() {
     assert!(out.contains("at most 4 levels"), "{out}");
     assert!(!out.contains("1073741824"), "{out}");
 }
-
-/// A race small enough for the hostile folder: two learning rates, two seeds.
-const SMALL_RACE: &str = "race:\n  metric: noise_loss\n  seeds: 2\n  min_seeds: 2\n  alpha: 0.5\n";
 
 /// A hostile runs folder (sweep records labelled with an absolute path and with `..`, a
 /// loose run labelled `../../x`, a run folder linked to another run, a link to a folder

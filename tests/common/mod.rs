@@ -490,3 +490,27 @@ impl Drop for Tmpfs {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// Tiny runs that train in a second or two.
+pub const QUICK: &str =
+    "  image_size: 16\n  max_images: 64\n  epochs: 1\n  sample_every: 0\n  eval_every: 1\n";
+
+/// A sweep body of quick runs over `grid` (YAML lines under `grid:`).
+pub fn quick(label: &str, grid: &str) -> String {
+    sweep_body(label, QUICK, grid)
+}
+
+/// Runs `args`, asserting the exit code.
+pub fn run_expect(args: &[&str], code: i32) -> String {
+    let o = run(args);
+    assert_eq!(o.status.code(), Some(code), "{}", text(&o));
+    text(&o)
+}
+
+/// The folders of `label`'s runs, in id order.
+pub fn run_folders(runs: &Path, label: &str) -> Vec<PathBuf> {
+    run_dirs(runs, label)
+        .into_iter()
+        .map(|id| runs.join(label).join(id))
+        .collect()
+}

@@ -123,3 +123,7 @@ pub fn check_outcome(sweep_dir: &Path, race: &serde_json::Value) {
         "runs used = runs trained: {per:?}"
     );
 }
+
+/// A race small enough for the hostile folder: two learning rates, two seeds.
+pub const SMALL_RACE: &str =
+    "race:\n  metric: noise_loss\n  seeds: 2\n  min_seeds: 2\n  alpha: 0.5\n";
