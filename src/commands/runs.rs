@@ -20,7 +20,7 @@ pub struct Args {
     pub format: Format,
 }
 
-use crate::report::table::csv_cell;
+use crate::report::format::csv_cell;
 use crate::report::METRICS;
 
 fn metric(e: &RunEntry, m: &str) -> String {

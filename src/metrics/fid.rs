@@ -2,7 +2,7 @@
 //! trace of the square root taken as `Tr((S1^(1/2) S2 S1^(1/2))^(1/2))`, a symmetric
 //! positive semi-definite matrix whose eigenvalues are clipped at 0 (numerically stable).
 
-use super::names::{Direction, Metric, Source};
+use super::metric::{Direction, Metric, Source};
 use tch::{Kind, Tensor};
 
 /// FID as a run's metric. It is biased at small sample counts (its expectation falls as the

@@ -1,7 +1,7 @@
 //! Kernel Inception Distance: the unbiased MMD^2 with the polynomial kernel
 //! `k(x, y) = (x.y / d + 1)^3` between feature sets.
 
-use super::names::{Direction, Metric, Source};
+use super::metric::{Direction, Metric, Source};
 use tch::{Kind, Tensor};
 
 /// The KID batch size of the original project (real and generated features paired in order).

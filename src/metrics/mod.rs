@@ -1,8 +1,11 @@
-//! Sample quality: Inception-v3 features (the standard TensorFlow FID network), KID and FID.
+//! Metrics: each defined once (`metric`: what one is; `names`: the list of every metric), the
+//! sample metrics (KID, FID, improved precision and recall) on Inception-v3 features (the
+//! standard TensorFlow FID network), and the cached reference features.
 
 pub mod features;
 pub mod fid;
 pub mod kid;
+pub mod metric;
 pub mod names;
 pub mod precision_recall;
 pub mod reference;

@@ -11,7 +11,7 @@
 //! A point is inside when its distance to some ball's centre is at most that ball's radius
 //! (`<=`, as the authors' code). Both are in [0, 1]; higher is better.
 
-use super::names::{Direction, Metric, Source};
+use super::metric::{Direction, Metric, Source};
 use tch::{Kind, Tensor};
 
 /// Precision as a run's metric (fidelity). Named `improved_precision` (the paper's name): the

@@ -3,6 +3,7 @@
 //! varying flag against each other value. A configuration is every flag but `seed`; the pairs
 //! of an effect are completed runs that differ only in that flag (same seed, same other flags).
 
+use super::format::{csv_cell, sig7, Align, Table};
 use super::{LabelRuns, ReportRun, METRICS};
 use crate::stats::{mean_ci, paired, MeanCi, Paired};
 use serde::Serialize;
@@ -161,9 +162,9 @@ fn pairs_of(done: &[&ReportRun], flag: &str, a: &str, b: &str, m: &str) -> Vec<(
 
 /// `0.1234567 ± 0.0012345` (the interval's half width), or the mean alone for n = 1.
 fn mean_cell(m: &MeanCi) -> String {
-    let mean = super::table::sig7(m.mean);
+    let mean = sig7(m.mean);
     match m.ci95 {
-        Some((lo, hi)) => format!("{mean} ± {}", super::table::sig7((hi - lo) / 2.0)),
+        Some((lo, hi)) => format!("{mean} ± {}", sig7((hi - lo) / 2.0)),
         None => mean,
     }
 }
@@ -180,64 +181,69 @@ pub fn configs_markdown(rows: &[ConfigRow]) -> String {
         .first()
         .map(|r| r.flags.iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
-    let mut md = format!(
-        "| {} | n | {} |\n|{}---:|{}\n",
-        names.join(" | "),
-        metrics.join(" | "),
-        "---|".repeat(names.len()),
-        "---:|".repeat(metrics.len())
-    );
-    let best: Vec<f64> = metrics
+    // The best mean: the lowest, or the highest where higher is better.
+    let best: Vec<Option<f64>> = metrics
         .iter()
         .map(|m| {
-            rows.iter()
-                .filter_map(|r| r.metrics.get(*m).map(|x| x.mean))
-                .fold(f64::INFINITY, f64::min)
+            let means = rows
+                .iter()
+                .filter_map(|r| r.metrics.get(*m).map(|x| x.mean));
+            match crate::metrics::names::Metric::named(m) {
+                Some(d) => d.best(means),
+                None => means.min_by(f64::total_cmp),
+            }
         })
         .collect();
+    let mut table = Table::new()
+        .columns(names, Align::Left)
+        .column("n", Align::Right)
+        .columns(metrics.iter().copied(), Align::Right);
     for r in rows {
         let mut cells: Vec<String> = r.flags.iter().map(|(_, v)| v.clone()).collect();
         cells.push(r.n.to_string());
         for (m, best) in metrics.iter().zip(&best) {
             cells.push(match r.metrics.get(*m) {
-                Some(x) if x.mean == *best => format!("**{}**", mean_cell(x)),
+                Some(x) if Some(x.mean) == *best => format!("**{}**", mean_cell(x)),
                 Some(x) => mean_cell(x),
                 None => String::new(),
             });
         }
-        md.push_str(&format!("| {} |\n", cells.join(" | ")));
+        table.row(cells);
     }
-    md
+    table.markdown()
 }
 
 /// The effects table and one sentence per flag and metric pair: the conclusion, or that the
 /// data does not support one.
 pub fn effects_markdown(rows: &[EffectRow]) -> String {
-    let mut md = String::from(
-        "| flag | A | B | metric | pairs | mean A − B | 95% interval | A better in | significant |\n|---|---|---|---|---:|---:|---|---:|---|\n",
-    );
+    let mut table = Table::new()
+        .columns(["flag", "A", "B", "metric"], Align::Left)
+        .columns(["pairs", "mean A − B"], Align::Right)
+        .column("95% interval", Align::Left)
+        .column("A better in", Align::Right)
+        .column("significant", Align::Left);
     let mut sentences = Vec::new();
     for e in rows {
         let d = &e.paired.diff;
         let interval = d
             .ci95
-            .map(|(lo, hi)| format!("[{}, {}]", super::table::sig7(lo), super::table::sig7(hi)))
+            .map(|(lo, hi)| format!("[{}, {}]", sig7(lo), sig7(hi)))
             .unwrap_or_else(|| "(one pair)".into());
         let sig = e.paired.significant();
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {interval} | {} of {} | {} |\n",
-            e.flag,
-            e.a,
-            e.b,
-            e.metric,
-            d.n,
-            super::table::sig7(d.mean),
-            e.paired.a_better,
-            d.n,
-            if sig { "**yes**" } else { "no" }
-        ));
+        table.row(vec![
+            e.flag.clone(),
+            e.a.clone(),
+            e.b.clone(),
+            e.metric.clone(),
+            d.n.to_string(),
+            sig7(d.mean),
+            interval.clone(),
+            format!("{} of {}", e.paired.a_better, d.n),
+            if sig { "**yes**" } else { "no" }.to_string(),
+        ]);
         sentences.push(sentence(e, &interval, sig));
     }
+    let mut md = table.markdown();
     md.push('\n');
     for s in sentences {
         md.push_str(&format!("- {s}\n"));
@@ -255,7 +261,7 @@ fn sentence(e: &EffectRow, interval: &str, sig: bool) -> String {
             "`{}`: {better} is better than {worse} on {} by {} (95% interval of A − B {interval}, {} pairs): the data supports a difference.",
             e.flag,
             e.metric,
-            super::table::sig7(d.mean.abs()),
+            sig7(d.mean.abs()),
             d.n
         )
     } else {
@@ -265,7 +271,7 @@ fn sentence(e: &EffectRow, interval: &str, sig: bool) -> String {
             e.a,
             e.b,
             e.metric,
-            super::table::sig7(d.mean),
+            sig7(d.mean),
             d.n
         )
     }
@@ -384,7 +390,7 @@ pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::R
                     continue;
                 }
                 let file = format!("configs_{m}.png");
-                super::figures::intervals(
+                super::charts::intervals(
                     &rows,
                     &format!("{m}: mean and 95% interval"),
                     true,
@@ -418,7 +424,7 @@ pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::R
                     )
                 })
                 .collect();
-            super::figures::intervals(
+            super::charts::intervals(
                 &rows,
                 &format!("effect on {main} (A − B) and 95% interval"),
                 false,
@@ -448,11 +454,7 @@ pub fn configs_csv(rows: &[ConfigRow]) -> String {
     let mut out = format!("{}\n", head.join(","));
     let num = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
     for r in rows {
-        let mut cells: Vec<String> = r
-            .flags
-            .iter()
-            .map(|(_, v)| super::table::csv_cell(v))
-            .collect();
+        let mut cells: Vec<String> = r.flags.iter().map(|(_, v)| csv_cell(v)).collect();
         cells.push(r.n.to_string());
         for &m in METRICS.iter() {
             let x = r.metrics.get(m);
@@ -479,8 +481,8 @@ pub fn effects_csv(rows: &[EffectRow]) -> String {
         out.push_str(&format!(
             "{},{},{},{},{},{},{lo},{hi},{},{}\n",
             e.flag,
-            super::table::csv_cell(&e.a),
-            super::table::csv_cell(&e.b),
+            csv_cell(&e.a),
+            csv_cell(&e.b),
             e.metric,
             d.n,
             d.mean,
@@ -489,4 +491,34 @@ pub fn effects_csv(rows: &[EffectRow]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configurations table bolds each metric's best mean by its direction: the lowest
+    /// noise_loss, the highest improved_precision.
+    #[test]
+    fn the_best_mean_in_bold_follows_the_direction() {
+        let row = |name: &str, loss: f64, precision: f64| {
+            let m = |mean: f64| MeanCi {
+                n: 1,
+                mean,
+                sd: None,
+                ci95: None,
+            };
+            ConfigRow {
+                flags: vec![("loss".into(), name.into())],
+                n: 1,
+                metrics: BTreeMap::from([
+                    ("noise_loss".to_string(), m(loss)),
+                    ("improved_precision".to_string(), m(precision)),
+                ]),
+            }
+        };
+        let md = configs_markdown(&[row("mae", 0.2, 0.7), row("mse", 0.3, 0.9)]);
+        assert!(md.contains("| mae | 1 | **0.2000000** | 0.7000000 |"), "{md}");
+        assert!(md.contains("| mse | 1 | 0.3000000 | **0.9000000** |"), "{md}");
+    }
 }

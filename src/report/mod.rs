@@ -1,9 +1,12 @@
 //! `ddim-sweep report`: result tables (polars), sample grids and plots (plotters) per sweep
 //! label, from what the runs wrote to disk.
 
+mod charts;
 pub mod conclusions;
-pub mod figures;
+mod figures;
+pub mod format;
 pub mod md;
+mod page;
 pub mod race;
 pub mod search;
 pub mod table;
@@ -80,6 +83,18 @@ impl ReportRun {
     pub fn flag_text(&self, name: &str) -> &str {
         self.flag_texts.get(name).map(|s| s.as_str()).unwrap_or("")
     }
+
+    /// `loss=mae lr=0.001` over the `varying` flags, or the run's id when none varies.
+    pub fn name(&self, varying: &[String]) -> String {
+        if varying.is_empty() {
+            return self.entry.id.clone();
+        }
+        varying
+            .iter()
+            .map(|v| format!("{v}={}", self.flag_text(v)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// The runs of one label, with the flags that vary among them.
@@ -90,6 +105,16 @@ pub struct LabelRuns {
     /// Runs whose run.json is damaged: (directory, why); left out of the tables, listed.
     pub damaged: Vec<(PathBuf, String)>,
     pub varying: Vec<String>,
+}
+
+impl LabelRuns {
+    /// The run with this id (one of the table's).
+    pub fn run(&self, id: &str) -> &ReportRun {
+        self.runs
+            .iter()
+            .find(|r| r.entry.id == id)
+            .expect("run of the table")
+    }
 }
 
 /// Loads the runs of `runs_dir`, grouped by label (sweep order within a label).
@@ -323,28 +348,6 @@ pub struct Written {
     pub damaged: Vec<(PathBuf, String)>,
 }
 
-/// The markdown list of a label's damaged runs (empty when there are none).
-fn damaged_section(g: &LabelRuns) -> String {
-    if g.damaged.is_empty() {
-        return String::new();
-    }
-    let items: Vec<String> = g
-        .damaged
-        .iter()
-        .map(|(dir, why)| {
-            format!(
-                "- {}: {}",
-                md::code(&dir.display().to_string()),
-                md::text(why)
-            )
-        })
-        .collect();
-    format!(
-        "## Damaged runs\n\nLeft out of every table and figure until repaired or retired (moved out of the sweep's directory):\n\n{}\n\n",
-        items.join("\n")
-    )
-}
-
 /// Writes the report of every label.
 pub fn run(opts: &Options) -> anyhow::Result<Written> {
     let groups = load(&opts.runs_dir, opts.label.as_deref())?;
@@ -431,15 +434,16 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
                 let search = search::section(gm, &record, &out_dir, opts.images)?;
                 let raced = race::section(record.race.as_ref());
                 let found = conclusions::sections(gm, &out_dir, opts.images)?;
-                let md = table::readme(
-                    gm,
-                    &df,
-                    &tables,
-                    &pictures,
-                    search.as_deref(),
-                    raced.as_deref(),
-                    &found,
-                )? + &damaged_section(gm);
+                let md = page::Page {
+                    g: gm,
+                    df: &df,
+                    tables: &tables,
+                    pictures: &pictures,
+                    search: search.as_deref(),
+                    race: raced.as_deref(),
+                    found: &found,
+                }
+                .markdown()?;
                 crate::files::write_atomic(&out_dir.join("README.md"), md.as_bytes())?;
                 printed.push_str(&format!(
                     "## {} ({} runs) -> {}\n\n",

@@ -3,6 +3,7 @@
 //! the race saved against every seed of every configuration. From the sweep's record, which
 //! `ddim-sweep run` recomputes from the runs' results whenever a run ends.
 
+use super::format::{Align, Table};
 use crate::metrics::names::{Direction, Metric};
 use crate::store::sweep_file::{RaceEntry, RaceRecord};
 use crate::sweep::strategy::race::{config_text, outcome_text};
@@ -69,38 +70,35 @@ fn rounds_table(rec: &RaceRecord) -> String {
         }
     }
     let rounds = rec.decisions.iter().map(|e| e.round).max().unwrap_or(0);
-    let mut t = String::from("| configuration |");
-    for r in 1..=rounds {
-        t.push_str(&format!(
-            " round {r} (seed {}) |",
-            rec.seeds
+    let mut t = Table::new().column("configuration", Align::Left).columns(
+        (1..=rounds).map(|r| {
+            let seed = rec
+                .seeds
                 .get(r - 1)
-                .map_or("?".into(), |s| super::md::text(s))
-        ));
-    }
-    t.push_str("\n|---|");
-    t.push_str(&"---|".repeat(rounds));
-    t.push('\n');
+                .map_or("?".into(), |s| super::md::text(s));
+            format!("round {r} (seed {seed})")
+        }),
+        Align::Left,
+    );
     for c in configs {
-        let won = rec.winner.as_ref() == Some(c);
         let name = super::md::text(&config_text(c));
-        t.push_str(&if won {
-            format!("| **{name}** (winner) |")
+        let mut cells = vec![if rec.winner.as_ref() == Some(c) {
+            format!("**{name}** (winner)")
         } else {
-            format!("| {name} |")
-        });
+            name
+        }];
         for r in 1..=rounds {
-            let cell = rec
-                .decisions
-                .iter()
-                .find(|e| e.round == r && &e.config == c)
-                .map(cell)
-                .unwrap_or_default();
-            t.push_str(&format!(" {cell} |"));
+            cells.push(
+                rec.decisions
+                    .iter()
+                    .find(|e| e.round == r && &e.config == c)
+                    .map(cell)
+                    .unwrap_or_default(),
+            );
         }
-        t.push('\n');
+        t.row(cells);
     }
-    t
+    t.markdown()
 }
 
 fn cell(e: &RaceEntry) -> String {
@@ -156,7 +154,7 @@ pub fn csv(rec: &RaceRecord) -> String {
         t.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{}\n",
             e.round,
-            super::table::csv_cell(&config_text(&e.config)),
+            super::format::csv_cell(&config_text(&e.config)),
             e.n,
             opt(e.mean),
             opt(e.mean_diff),
@@ -164,7 +162,7 @@ pub fn csv(rec: &RaceRecord) -> String {
             opt(e.p_holm),
             e.eliminated,
             e.best,
-            super::table::csv_cell(e.note.as_deref().unwrap_or(""))
+            super::format::csv_cell(e.note.as_deref().unwrap_or(""))
         ));
     }
     t

@@ -3,7 +3,8 @@
 //! they stopped with), each searched flag plotted against the metric, and what early
 //! stopping saved. Everything comes from the runs' files and the sweep's record.
 
-use super::figures::{draw_err, figure};
+use super::charts::{draw_err, figure};
+use super::format::{Align, Table};
 use super::{LabelRuns, ReportRun};
 use crate::store::sweep_file::SweepRecord;
 use crate::store::RunDir;
@@ -115,24 +116,25 @@ fn metric_of(g: &LabelRuns, record: &SweepRecord) -> String {
 }
 
 fn ranking_table(ranked: &[Ranked], varying: &[String], metric: &str) -> String {
-    let mut md = format!(
-        "| rank | id | status | epochs | {} | {metric} |\n|---:|:--|:--|--:|{}--:|\n",
-        varying.join(" | "),
-        ":--|".repeat(varying.len())
-    );
+    let mut t = Table::new()
+        .column("rank", Align::Right)
+        .columns(["id", "status"], Align::Left)
+        .column("epochs", Align::Right)
+        .columns(varying.iter().cloned(), Align::Left)
+        .column(metric, Align::Right);
     for (i, r) in ranked.iter().enumerate() {
         let planned = r.run.flags.as_ref().map_or(0, |f| f.epochs);
-        let flags: Vec<&str> = varying.iter().map(|v| r.run.flag_text(v)).collect();
-        md.push_str(&format!(
-            "| {} | `{}` | {} | {}/{planned} | {} | {} |\n",
-            i + 1,
-            r.run.entry.id,
-            r.run.entry.info.status,
-            r.epoch,
-            flags.join(" | "),
-            r.value.map_or(String::new(), |v| format!("{v:.6}"))
-        ));
+        let mut cells = vec![
+            (i + 1).to_string(),
+            format!("`{}`", r.run.entry.id),
+            r.run.entry.info.status.to_string(),
+            format!("{}/{planned}", r.epoch),
+        ];
+        cells.extend(varying.iter().map(|v| r.run.flag_text(v).to_string()));
+        cells.push(r.value.map_or(String::new(), |v| format!("{v:.6}")));
+        t.row(cells);
     }
+    let mut md = t.markdown();
     md.push('\n');
     md
 }

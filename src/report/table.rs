@@ -1,20 +1,11 @@
 //! Result tables: markdown (the R original's `runs_info()` table, best values in bold), a pivot
 //! view, CSV and JSON.
 
-use super::{LabelRuns, METRICS};
+use super::format::{sig7, Align, Table};
+use super::METRICS;
 use polars::prelude::*;
 
-/// `x` with 7 significant digits (`0.1714205`, `0.09341860`, `12.34568`).
-pub fn sig7(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let mag = x.abs().log10().floor() as i32;
-    let decimals = (6 - mag).max(0) as usize;
-    format!("{x:.decimals$}")
-}
-
-fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+pub(super) fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
     Ok(df
         .column(name)?
         .str()?
@@ -58,11 +49,6 @@ pub fn markdown(df: &DataFrame, varying: &[String]) -> PolarsResult<String> {
     } else {
         varying.to_vec()
     };
-    let mut header: Vec<String> = label_cols.clone();
-    if show_status {
-        header.push("status".into());
-    }
-    header.extend(metrics.iter().map(|m| m.to_string()));
     let mut rows: Vec<Vec<String>> = vec![Vec::new(); df.height()];
     for c in &label_cols {
         for (row, v) in rows.iter_mut().zip(strings(df, c)?) {
@@ -84,43 +70,15 @@ pub fn markdown(df: &DataFrame, varying: &[String]) -> PolarsResult<String> {
             });
         }
     }
-    let n_text = label_cols.len() + show_status as usize;
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].len(), 3])
-                .max()
-                .unwrap_or(3)
-        })
-        .collect();
-    let mut out = String::new();
-    let line = |cells: &[String], out: &mut String| {
-        out.push('|');
-        for (i, c) in cells.iter().enumerate() {
-            let pad = widths[i] - c.chars().count();
-            if i < n_text {
-                out.push_str(&format!(" {c}{} |", " ".repeat(pad)));
-            } else {
-                out.push_str(&format!(" {}{c} |", " ".repeat(pad)));
-            }
-        }
-        out.push('\n');
-    };
-    line(&header, &mut out);
-    out.push('|');
-    for (i, w) in widths.iter().enumerate() {
-        if i < n_text {
-            out.push_str(&format!(":{}|", "-".repeat(w + 1)));
-        } else {
-            out.push_str(&format!("{}:|", "-".repeat(w + 1)));
-        }
+    let mut table = Table::new()
+        .columns(label_cols, Align::Left)
+        .columns(show_status.then_some("status"), Align::Left)
+        .columns(metrics, Align::Right)
+        .padded();
+    for r in rows {
+        table.row(r);
     }
-    out.push('\n');
-    for r in &rows {
-        line(r, &mut out);
-    }
-    Ok(out)
+    Ok(table.markdown())
 }
 
 /// One table per dataset when the dataset varies, else one: (title, markdown).
@@ -177,66 +135,31 @@ pub fn pivot(df: &DataFrame, varying: &[String], value: &str) -> PolarsResult<Op
         }
     }
     let b = best(df, value)?;
-    // Built as a DataFrame (one text column per key and per column value), then rendered.
-    let mut columns: Vec<Column> = Vec::new();
-    for (j, name) in rows_by.iter().enumerate() {
-        columns.push(Column::new(
-            name.as_str().into(),
-            row_keys.iter().map(|k| k[j].clone()).collect::<Vec<_>>(),
-        ));
+    let mut table = Table::new()
+        .columns(rows_by.iter().cloned(), Align::Left)
+        .columns(
+            col_values.iter().map(|cv| format!("{col_by} = {cv}")),
+            Align::Right,
+        );
+    for k in &row_keys {
+        let mut cells = k.clone();
+        for cv in &col_values {
+            let cell = (0..df.height())
+                .find(|&i| &cols[i] == cv && keys.iter().zip(k).all(|(col, kv)| &col[i] == kv))
+                .and_then(|i| vals[i])
+                .map(|x| {
+                    if Some(x) == b {
+                        format!("**{}**", sig7(x))
+                    } else {
+                        sig7(x)
+                    }
+                })
+                .unwrap_or_else(|| "—".into());
+            cells.push(cell);
+        }
+        table.row(cells);
     }
-    for cv in &col_values {
-        let cells: Vec<String> = row_keys
-            .iter()
-            .map(|k| {
-                (0..df.height())
-                    .find(|&i| &cols[i] == cv && keys.iter().zip(k).all(|(col, kv)| &col[i] == kv))
-                    .and_then(|i| vals[i])
-                    .map(|x| {
-                        if Some(x) == b {
-                            format!("**{}**", sig7(x))
-                        } else {
-                            sig7(x)
-                        }
-                    })
-                    .unwrap_or_else(|| "—".into())
-            })
-            .collect();
-        columns.push(Column::new(format!("{col_by} = {cv}").into(), cells));
-    }
-    let p = DataFrame::new_infer_height(columns)?;
-    let names: Vec<String> = p.get_column_names().iter().map(|s| s.to_string()).collect();
-    let n_keys = rows_by.len();
-    let mut out = format!("| {} |\n|", names.join(" | "));
-    for i in 0..names.len() {
-        out.push_str(if i < n_keys { ":---|" } else { "---:|" });
-    }
-    out.push('\n');
-    for r in 0..p.height() {
-        let cells: Vec<String> = names
-            .iter()
-            .map(|n| {
-                p.column(n)
-                    .unwrap()
-                    .str()
-                    .unwrap()
-                    .get(r)
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .collect();
-        out.push_str(&format!("| {} |\n", cells.join(" | ")));
-    }
-    Ok(Some(out))
-}
-
-/// A CSV cell, quoted when it holds a comma, a quote or a line break (`[8, 16]`).
-pub fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    Ok(Some(table.markdown()))
 }
 
 /// The columns the CSV and JSON outputs carry.
@@ -280,133 +203,4 @@ pub fn json(df: &DataFrame, varying: &[String]) -> anyhow::Result<String> {
     let mut text = String::from_utf8(buf)?;
     text.push('\n');
     Ok(text)
-}
-
-/// The report page of a label.
-pub fn readme(
-    g: &LabelRuns,
-    df: &DataFrame,
-    tables: &[(String, String)],
-    pictures: &[(String, String, String)],
-    search: Option<&str>,
-    race: Option<&str>,
-    found: &super::conclusions::Sections,
-) -> anyhow::Result<String> {
-    let statuses = strings(df, "status")?;
-    let count = |s: &str| statuses.iter().filter(|x| *x == s).count();
-    let mut md = format!("# {}\n\n", g.label);
-    md.push_str(&format!(
-        "{} runs: {} completed, {} failed, {} interrupted, {} running or queued. ",
-        g.runs.len(),
-        count("completed"),
-        count("failed"),
-        count("interrupted"),
-        count("running") + count("queued")
-    ));
-    if count("stopped") > 0 {
-        md.push_str(&format!(
-            "{} stopped early (see Search). ",
-            count("stopped")
-        ));
-    }
-    md.push_str("Metrics, the final validation values (sample metrics on Inception-v3 features of TensorFlow's FID graph); the best of each column is in bold:\n\n");
-    for m in crate::metrics::names::ALL {
-        md.push_str(&format!(
-            "- `{}`: {} ({}).\n",
-            m.name,
-            m.description,
-            m.direction_text()
-        ));
-    }
-    md.push('\n');
-    if g.runs
-        .iter()
-        .any(|r| r.entry.info.metrics.contains_key("fid"))
-    {
-        let mut counts: Vec<&str> = g.runs.iter().map(|r| r.flag_text("kid_images")).collect();
-        counts.sort();
-        counts.dedup();
-        md.push_str(&format!(
-            "FID is biased at small sample counts (it falls as the count grows): these runs measured it on kid_images = {} generated images (`auto`: the validation split's size); compare FIDs only at equal counts.\n\n",
-            counts.join(", ")
-        ));
-    }
-    md.push_str("## Results\n\n");
-    if let Some(c) = &found.configs {
-        md.push_str(c);
-        md.push_str("\nEach run:\n\n");
-    }
-    for (title, t) in tables {
-        if !title.is_empty() {
-            md.push_str(&format!("{title}\n\n"));
-        }
-        md.push_str(t);
-        md.push('\n');
-    }
-    let value = super::headline(g);
-    let pivot_flags: Vec<String> = g
-        .varying
-        .iter()
-        .filter(|v| *v != "dataset_name")
-        .cloned()
-        .collect();
-    // A pivot of drawn values would have one run per cell: the search section shows them.
-    if !g.varying.iter().any(|v| v == "dataset_name") && search.is_none() {
-        if let Some(p) = pivot(df, &pivot_flags, value)? {
-            md.push_str(&format!(
-                "### {value} by {}\n\n{p}\n",
-                pivot_flags.join(" x ")
-            ));
-        }
-    }
-    let failed: Vec<String> = g
-        .runs
-        .iter()
-        .filter(|r| r.entry.info.status.to_string() == "failed")
-        .map(|r| {
-            // The reason is escaped already (the report's markdown copy of the runs).
-            format!(
-                "- {}: {}",
-                super::md::code(&r.entry.id),
-                r.entry.info.reason.clone().unwrap_or_default()
-            )
-        })
-        .collect();
-    if !failed.is_empty() {
-        md.push_str(&format!("### Failed runs\n\n{}\n\n", failed.join("\n")));
-    }
-    if let Some(r) = race {
-        md.push_str(r);
-    }
-    if let Some(e) = &found.effects {
-        md.push_str(e);
-    }
-    if let Some(s) = search {
-        md.push_str(s);
-    }
-    for (title, file, caption) in pictures {
-        md.push_str(&format!(
-            "## {title}\n\n{caption}\n\n![{title}]({file})\n\n"
-        ));
-    }
-    md.push_str(&format!(
-        "Runs (table order): {}\n",
-        strings(df, "id")?
-            .iter()
-            .map(|i| format!("`{i}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    Ok(md)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn seven_significant_digits() {
-        assert_eq!(super::sig7(0.17142051), "0.1714205");
-        assert_eq!(super::sig7(0.0934186), "0.09341860");
-        assert_eq!(super::sig7(12.3456789), "12.34568");
-        assert_eq!(super::sig7(1234567.8), "1234568");
-    }
 }

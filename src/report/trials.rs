@@ -3,7 +3,8 @@
 //! trial's flags; `report --format json`'s `search`. The trials and their runs come from the
 //! sweep's record; states and values from the runs' own `run.json`.
 
-use super::figures::{draw_err, figure};
+use super::charts::{draw_err, figure};
+use super::format::{Align, Table};
 use super::LabelRuns;
 use crate::metrics::names::Metric;
 use crate::store::sweep_file::SearchRecord;
@@ -112,24 +113,23 @@ pub fn markdown(
         .first()
         .map(|x| x.flags.iter().map(|(k, _)| k.as_str()).collect())
         .unwrap_or_default();
-    md.push_str(&format!(
-        "| trial | id | state | {} | {metric} | best so far |\n|--:|:--|:--|{}--:|--:|\n",
-        names.join(" | "),
-        ":--|".repeat(names.len())
-    ));
+    let mut table = Table::new()
+        .column("trial", Align::Right)
+        .columns(["id", "state"], Align::Left)
+        .columns(names, Align::Left)
+        .columns([metric.as_str(), "best so far"], Align::Right);
     for (x, b) in t.iter().zip(&best) {
-        let flags: Vec<&str> = x.flags.iter().map(|(_, v)| v.as_str()).collect();
         let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            x.trial,
+        let mut cells = vec![
+            x.trial.to_string(),
             super::md::code(&x.run),
-            x.state,
-            flags.join(" | "),
-            num(x.value),
-            num(*b)
-        ));
+            x.state.to_string(),
+        ];
+        cells.extend(x.flags.iter().map(|(_, v)| v.clone()));
+        cells.extend([num(x.value), num(*b)]);
+        table.row(cells);
     }
+    md.push_str(&table.markdown());
     md.push('\n');
     if images {
         let file = "search_best_so_far.png";
