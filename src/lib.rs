@@ -6,12 +6,13 @@
 //! - `commands`: one module per subcommand, arguments in, library calls out;
 //! - `exec`: the orchestrator of a sweep's runs and its executors (local processes, Slurm);
 //! - `sweep` (spec, expansion, run identity, the sweep's record) and `report` (tables, figures);
-//! - `train`: one run's loop, optimizer and checkpoints;
+//! - `train`: one run's attempt (lifecycle: lock, flags, status, outcome) and its training
+//!   loop, optimizer and checkpoints;
 //! - `model` (network, schedules, sampler, a run's sampling weights), `data` (datasets),
 //!   `metrics` (Inception features, KID, FID), `track` (CSV, TensorBoard, sample grids);
 //! - `store` (run directories: files, states, progress, locks; the sweep's files), `flags`
 //!   (every flag, once), `process` (host, time, signals, exit codes), `device`, `hardware` (CPU and GPU facts),
-//!   `seeds`.
+//!   `build_info` (what the binary was built from), `seeds`.
 
 /// `println!` that ignores a closed stdout: a run whose orchestrator died must still
 /// checkpoint and record its status rather than fail on a broken pipe.
@@ -25,6 +26,7 @@ macro_rules! say {
     }};
 }
 
+pub mod build_info;
 pub mod commands;
 pub mod data;
 pub mod device;

@@ -3,6 +3,7 @@
 //! its caches, the Inception network, and what `device=auto` and `precision=auto` resolve to.
 //! Needs neither a GPU nor any data; `bench/speed.sh` prints it above every figure.
 
+use crate::build_info::BUILD;
 use crate::data::{self, availability};
 use crate::flags::{Dataset, DeviceSpec, Precision};
 use crate::hardware::{cuda_devices, Cpu, Isa};
@@ -96,10 +97,10 @@ fn gather() -> anyhow::Result<Facts> {
     let (precision, why) = crate::device::native_bf16(device);
     let root = data::data_root();
     Ok(Facts {
-        version: crate::train::TOOL_VERSION.into(),
-        git_commit: option_env!("DDIM_GIT_COMMIT").unwrap_or("unknown").into(),
-        tch: crate::train::TCH_VERSION.into(),
-        libtorch: crate::train::LIBTORCH_VERSION.into(),
+        version: BUILD.version.into(),
+        git_commit: BUILD.git_commit.into(),
+        tch: BUILD.tch.into(),
+        libtorch: BUILD.libtorch.into(),
         cpu: cpu_facts(&cpu),
         cuda: gpu_facts(),
         cuda_available: tch::Cuda::is_available(),

@@ -518,7 +518,13 @@ mod tests {
             }
         };
         let md = configs_markdown(&[row("mae", 0.2, 0.7), row("mse", 0.3, 0.9)]);
-        assert!(md.contains("| mae | 1 | **0.2000000** | 0.7000000 |"), "{md}");
-        assert!(md.contains("| mse | 1 | 0.3000000 | **0.9000000** |"), "{md}");
+        assert!(
+            md.contains("| mae | 1 | **0.2000000** | 0.7000000 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| mse | 1 | 0.3000000 | **0.9000000** |"),
+            "{md}"
+        );
     }
 }
