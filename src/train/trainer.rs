@@ -7,6 +7,7 @@ use super::optim::AdamW;
 use super::{Outcome, GRID_IMAGES, GRID_STEPS, KID_BATCH};
 use crate::data::{self, to_float, ImageSet};
 use crate::flags::{Flags, Loss, LossOn, Precision};
+use crate::metrics::names::{Metric, Source, ALL};
 use crate::model::DiffusionModel;
 use crate::process::{now_rfc3339, Signal, Stop};
 use crate::seeds;
@@ -23,13 +24,26 @@ const PRINT_EVERY: Duration = Duration::from_secs(10);
 /// How often the progress file is rewritten within an epoch.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-/// An epoch's validation (noise_loss, image_loss) and KID, when they were due.
-/// An epoch's evaluation: the validation losses when computed, and the sample metrics
-/// (`kid`, `fid` …) when measured.
-type EpochEval = (Option<(f64, f64)>, Option<SampleMetrics>);
+/// Metrics measured at one evaluation, each with its definition: the validation losses
+/// and the sample metrics (`kid`, `fid` …), in the order of [`ALL`].
+type Measured = Vec<(&'static Metric, f64)>;
 
-/// Sample metrics with their values, as [`crate::metrics::names::measure_samples`] gives them.
-type SampleMetrics = Vec<(&'static crate::metrics::names::Metric, f64)>;
+/// `last` with the values of `new` in place (metric by metric), in the order of [`ALL`].
+fn merge(last: &mut Measured, new: Measured) {
+    for (m, v) in new {
+        last.retain(|(x, _)| x.name != m.name);
+        last.push((m, v));
+    }
+    last.sort_by_key(|(m, _)| ALL.iter().position(|x| x.name == m.name));
+}
+
+/// The measured metrics as scalars.csv's per-epoch columns.
+fn columns(measured: &Measured) -> BTreeMap<String, f64> {
+    measured
+        .iter()
+        .map(|(m, v)| (m.column.to_string(), *v))
+        .collect()
+}
 
 /// Per-batch outputs, kept on the device until logged.
 struct StepLosses {
@@ -161,16 +175,13 @@ impl Trainer {
         );
         self.write_progress(dir, "training", None);
         self.validate_untrained(dir)?;
-        let mut last_val: Option<(f64, f64)> = None;
-        let mut last_samples: Option<SampleMetrics> = None;
+        let mut last = Measured::new();
         while self.progress.epoch < f.epochs {
             let epoch = self.progress.epoch + 1;
             if let Some(signal) = self.train_epoch(dir, info, stop, epoch)? {
                 return self.stop(dir, info, signal);
             }
-            let (val, samples) = self.end_epoch(epoch)?;
-            last_val = val.or(last_val);
-            last_samples = samples.or(last_samples);
+            merge(&mut last, self.end_epoch(epoch)?);
             self.progress.epoch = epoch;
             self.progress.batch = 0;
             // The finished epoch's loss and images/s stay in the progress file until the
@@ -187,7 +198,7 @@ impl Trainer {
                 self.save_checkpoint(dir, info)?;
             }
         }
-        self.complete(dir, last_val, last_samples.unwrap_or_default())
+        self.complete(dir, last)
     }
 
     /// Epoch 0: the untrained model's validation losses, once per run.
@@ -199,14 +210,18 @@ impl Trainer {
         {
             return Ok(());
         }
-        let (vn, vi) = self.validate();
+        let val = self.validation();
         self.tracker.epoch(&csv::EpochRow {
             epoch: 0,
             step: 0,
-            val: validation_columns(Some((vn, vi))),
+            val: columns(&val),
             ..Default::default()
         })?;
-        crate::say!("epoch 0 (untrained): val_noise_loss {vn:.6} val_image_loss {vi:.6}");
+        let text: String = val
+            .iter()
+            .map(|(m, v)| format!(" {} {v:.6}", m.column))
+            .collect();
+        crate::say!("epoch 0 (untrained):{text}");
         Ok(())
     }
 
@@ -283,23 +298,18 @@ impl Trainer {
         Ok(None)
     }
 
-    /// End of an epoch: validation and KID when due, the epoch's scalars, its sample grid.
-    fn end_epoch(&mut self, epoch: i64) -> anyhow::Result<EpochEval> {
+    /// End of an epoch: validation and the sample metrics when due, the epoch's scalars, its
+    /// sample grid; what was measured.
+    fn end_epoch(&mut self, epoch: i64) -> anyhow::Result<Measured> {
         let f = self.flags.clone();
         let s = self.sums;
         let last = epoch == f.epochs;
-        let val =
-            ((f.eval_every > 0 && epoch % f.eval_every == 0) || last).then(|| self.validate());
-        let samples = if self.inception.is_some()
-            && ((f.kid_every > 0 && epoch % f.kid_every == 0) || last)
-        {
-            Some(self.sample_metrics()?)
-        } else {
-            None
-        };
-        let mut columns = validation_columns(val);
-        for (m, v) in samples.iter().flatten() {
-            columns.insert(m.column.to_string(), *v);
+        let mut measured = Measured::new();
+        if (f.eval_every > 0 && epoch % f.eval_every == 0) || last {
+            measured.extend(self.validation());
+        }
+        if self.inception.is_some() && ((f.kid_every > 0 && epoch % f.kid_every == 0) || last) {
+            measured.extend(self.sample_metrics()?);
         }
         let row = csv::EpochRow {
             epoch,
@@ -307,7 +317,7 @@ impl Trainer {
             loss: Some(s.loss / s.images),
             noise_loss: Some(s.noise_loss / s.images),
             image_loss: Some(s.image_loss / s.images),
-            val: columns,
+            val: columns(&measured),
             seconds: Some(s.seconds),
             images_per_s: Some(s.images / s.seconds.max(1e-9)),
         };
@@ -319,8 +329,13 @@ impl Trainer {
             row.loss.unwrap(),
             row.noise_loss.unwrap(),
             row.image_loss.unwrap(),
-            val.map(|(a, b)| format!(" val_noise_loss {a:.6} val_image_loss {b:.6}")).unwrap_or_default()
-                + &samples.iter().flatten().map(|(m, v)| format!(" {} {v:.6}", m.name)).collect::<String>(),
+            measured
+                .iter()
+                .map(|(m, v)| {
+                    let name = if m.from_samples() { m.name } else { m.column };
+                    format!(" {name} {v:.6}")
+                })
+                .collect::<String>(),
             row.images_per_s.unwrap(),
             s.seconds
         );
@@ -333,27 +348,18 @@ impl Trainer {
             let (png, w, h) = grid::readable_grid_png(&images, 6)?;
             self.tracker.samples(self.progress.step, epoch, png, w, h)?;
         }
-        Ok((val, samples))
+        Ok(measured)
     }
 
     /// After the last epoch: the final metrics, the sampling weights, the checkpoint removed.
-    fn complete(
-        &mut self,
-        dir: &RunDir,
-        last_val: Option<(f64, f64)>,
-        last_samples: SampleMetrics,
-    ) -> anyhow::Result<Outcome> {
+    fn complete(&mut self, dir: &RunDir, mut last: Measured) -> anyhow::Result<Outcome> {
         // Final evaluation (the R original's `evaluate` on the validation split).
-        let (vn, vi) = match last_val {
-            Some(v) => v,
-            None => self.validate(),
-        };
-        let mut metrics = BTreeMap::new();
-        metrics.insert("noise_loss".to_string(), vn);
-        metrics.insert("image_loss".to_string(), vi);
-        for (m, v) in &last_samples {
-            metrics.insert(m.name.to_string(), *v);
+        if !last.iter().any(|(m, _)| !m.from_samples()) {
+            let val = self.validation();
+            merge(&mut last, val);
         }
+        let metrics: BTreeMap<String, f64> =
+            last.iter().map(|(m, v)| (m.name.to_string(), *v)).collect();
         let weights = self.model.sampling_variables();
         crate::tensorfile::write_verified(&dir.weights(), weights)?;
         for f in [
@@ -366,10 +372,9 @@ impl Trainer {
         self.tracker
             .end(self.progress.step, SessionStatus::Success)?;
         crate::say!(
-            "completed {}: noise_loss {vn:.7} image_loss {vi:.7}{}",
+            "completed {}:{}",
             dir.root.display(),
-            last_samples
-                .iter()
+            last.iter()
                 .map(|(m, v)| format!(" {} {v:.7}", m.name))
                 .collect::<String>()
         );
@@ -530,7 +535,7 @@ impl Trainer {
     /// The sample metrics (KID, FID, precision, recall: [`crate::metrics::names::ALL`]) of
     /// `kid_images` samples of `kid_diffusion_steps` steps (the same noise each time) against
     /// the validation images, from one Inception pass over each set.
-    fn sample_metrics(&self) -> anyhow::Result<SampleMetrics> {
+    fn sample_metrics(&self) -> anyhow::Result<Measured> {
         let net = self.inception.as_ref().expect("KID network loaded");
         let f = &self.flags;
         let n = f.kid_images.or(self.data.valid_len());
@@ -557,9 +562,20 @@ impl Trainer {
         Ok(crate::metrics::names::measure_samples(&real, &gen))
     }
 
+    /// The validation metrics (by their definitions: `Source::Validation`).
+    fn validation(&self) -> Measured {
+        let losses = self.validate();
+        ALL.iter()
+            .filter_map(|m| match m.source {
+                Source::Validation(i) => Some((*m, losses[i])),
+                Source::Samples(_) => None,
+            })
+            .collect()
+    }
+
     /// Validation noise_loss and image_loss (MAE) in eval mode with fixed noise, batches of
     /// twice the training batch size.
-    fn validate(&self) -> (f64, f64) {
+    fn validate(&self) -> [f64; 2] {
         let valid = &self.data.valid;
         let n_all = valid.size()[0];
         let bs = 2 * self.flags.batch_size;
@@ -589,10 +605,10 @@ impl Trainer {
                 b += 1;
             }
         });
-        (
+        [
             noise_sum.double_value(&[]) / n_all as f64,
             image_sum.double_value(&[]) / n_all as f64,
-        )
+        ]
     }
 }
 
@@ -612,18 +628,4 @@ fn remove_samples_after(dir: &RunDir, epoch: i64) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The validation losses as scalars.csv columns (by the metrics' definitions).
-fn validation_columns(val: Option<(f64, f64)>) -> BTreeMap<String, f64> {
-    use crate::metrics::names::{Source, ALL};
-    let Some((noise, image)) = val else {
-        return BTreeMap::new();
-    };
-    ALL.iter()
-        .filter_map(|m| match m.source {
-            Source::Validation(i) => Some((m.column.to_string(), [noise, image][i])),
-            Source::Samples(_) => None,
-        })
-        .collect()
 }
