@@ -175,6 +175,46 @@ fn simulate(func: &Function, sampler: &'static str, q: usize, seed: u64, trials:
     }
 }
 
+/// q against q = 1 for each method with both: the regret ratio of the medians, and the
+/// geometric mean of the per-seed ratio with its 95% interval (the project's paired t over
+/// log10 regret after `trials`; the seeds pair: the same seed draws the same startup trials).
+fn print_q_ratio(
+    func: &Function,
+    by_q: &BTreeMap<(usize, String), Vec<Vec<f64>>>,
+    trials: usize,
+    q: usize,
+) {
+    if q == 1 {
+        return;
+    }
+    let log = |x: f64| (x.max(0.0) + 1e-9).log10();
+    for ((q1, name), one) in by_q.range((1, String::new())..(2, String::new())) {
+        let Some(many) = by_q.get(&(q, name.clone())) else {
+            continue;
+        };
+        let regret = |c: &Vec<Vec<f64>>| -> Vec<f64> {
+            c.iter().map(|b| b[trials - 1] - func.min).collect()
+        };
+        let pairs: Vec<(f64, f64)> = regret(many)
+            .into_iter()
+            .zip(regret(one))
+            .map(|(m, o)| (log(m), log(o)))
+            .collect();
+        let t = ddim_sweep::stats::paired(&pairs);
+        let ratio = median(&mut regret(many)) / median(&mut regret(one));
+        println!(
+            "{:<10} q={q} against q={q1} {name:<11} median regret ratio {ratio:.2}x; per-seed geometric mean {:.2}x [{}] over {} seeds",
+            func.name,
+            10f64.powf(t.diff.mean),
+            t.diff
+                .ci95
+                .map_or("-".into(), |(a, b)| format!("{:.2}x, {:.2}x", 10f64.powf(a), 10f64.powf(b))),
+            t.diff.n
+        );
+    }
+    println!();
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
@@ -250,6 +290,8 @@ fn main() {
             .is_none_or(|o| o.split(',').any(|n| n == f.name))
     });
     for func in chosen {
+        // (q, method) -> best-so-far curves, one per seed: for q = 4 against q = 1.
+        let mut by_q: BTreeMap<(usize, String), Vec<Vec<f64>>> = BTreeMap::new();
         for &q in &qs {
             let mut curves: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
             let mut idle: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -306,8 +348,12 @@ fn main() {
                     ddim_sweep::stats::paired(&pairs),
                 ));
             }
+            for (name, c) in &curves {
+                by_q.insert((q, name.clone()), c.clone());
+            }
             println!();
         }
+        print_q_ratio(&func, &by_q, trials, qs.iter().copied().max().unwrap_or(1));
     }
     if !tests.is_empty() {
         let p: Vec<f64> = tests.iter().map(|(_, t)| t.p_less.unwrap_or(1.0)).collect();
