@@ -2,6 +2,7 @@
 
 pub mod plan;
 pub mod record;
+pub mod section;
 pub mod spec;
 pub mod stop;
 pub mod strategy;

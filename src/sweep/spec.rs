@@ -15,12 +15,13 @@
 //!   time: "2:00:00"              # its owner in `exec` (whose names `load` is given)
 //! ```
 
-use super::stop::EarlyStop;
-use super::strategy::race::Race;
-use super::strategy::random::{Dist, RandomSearch};
-use super::strategy::search::Search;
+pub use super::section::SpecError;
+use super::section::{find_line, SweepText};
+use super::stop::{parse_stop, EarlyStop, RawStop};
+use super::strategy::race::{parse_race, Race, RawRace};
+use super::strategy::random::{parse_random, RandomSearch, RawRandom};
+use super::strategy::search::{parse_search, RawSearch, Search};
 use crate::flags::{check_value, closest, lookup, plain_value, show_value, FlagError, FlagSpec};
-use crate::metrics::names::Metric;
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
@@ -100,24 +101,6 @@ const SECTIONS: [&str; 9] = [
     "label", "flags", "grid", "seeds", "exclude", "random", "stop", "race", "search",
 ];
 
-/// An error in a sweep file, located where possible.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}{}: {message}", location(.line, .column))]
-pub struct SpecError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-fn location(line: &Option<usize>, column: &Option<usize>) -> String {
-    match (line, column) {
-        (Some(l), Some(c)) => format!(":{l}:{c}"),
-        (Some(l), None) => format!(":{l}"),
-        _ => String::new(),
-    }
-}
-
 /// The sections of [`SECTIONS`]; other top-level keys are checked by [`blocks`].
 #[derive(Debug, Deserialize)]
 struct RawSweep {
@@ -139,109 +122,6 @@ struct RawSweep {
     race: Option<RawRace>,
     #[serde(default)]
     search: Option<RawSearch>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSearch {
-    sampler: String,
-    metric: String,
-    trials: usize,
-    #[serde(default = "one")]
-    seed: u64,
-    #[serde(default = "one_usize")]
-    parallel: usize,
-    startup: Option<usize>,
-    space: Mapping,
-}
-
-fn one_usize() -> usize {
-    1
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRace {
-    metric: String,
-    seeds: Value,
-    #[serde(default = "two")]
-    min_seeds: usize,
-    #[serde(default = "five_percent")]
-    alpha: f64,
-}
-
-fn five_percent() -> f64 {
-    0.05
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRandom {
-    trials: usize,
-    #[serde(default = "one")]
-    seed: u64,
-    space: Mapping,
-}
-
-fn one() -> u64 {
-    1
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStop {
-    metric: String,
-    rule: String,
-    #[serde(default = "one_i64")]
-    after_epochs: i64,
-    #[serde(default = "two")]
-    min_runs: usize,
-    #[serde(default = "three")]
-    eta: u32,
-}
-
-fn one_i64() -> i64 {
-    1
-}
-fn two() -> usize {
-    2
-}
-fn three() -> u32 {
-    3
-}
-
-/// Finds the line (1-based) of `key:` inside top-level `section` (or at top level when
-/// `section` is empty), for messages about values serde no longer locates.
-fn find_line(text: &str, section: &str, key: &str) -> Option<usize> {
-    let mut in_section = section.is_empty();
-    for (i, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('#') || trimmed.is_empty() {
-            continue;
-        }
-        let top = !line.starts_with(' ') && !line.starts_with('\t') && !line.starts_with('-');
-        if top && !section.is_empty() {
-            in_section = trimmed.starts_with(&format!("{section}:"));
-            if in_section {
-                // `section: {key: ...}` on one line
-                if line.contains(&format!("{key}:")) && trimmed != format!("{section}:") {
-                    return Some(i + 1);
-                }
-                continue;
-            }
-        }
-        if in_section {
-            let body = trimmed.trim_start_matches("- ").trim_start_matches('{');
-            if body.starts_with(&format!("{key}:"))
-                || line.contains(&format!("{{{key}:"))
-                || line.contains(&format!(", {key}:"))
-                || line.contains(&format!("{{ {key}:"))
-            {
-                return Some(i + 1);
-            }
-        }
-    }
-    None
 }
 
 /// Is `label` usable as one directory name? (the rule of [`crate::names::label_problem`])
@@ -277,7 +157,8 @@ impl SweepSpec {
     pub fn parse(text: &str, file: &str, owners: &[&str]) -> Result<SweepSpec, SpecError> {
         let raw = parse_raw(text, file)?;
         let blocks = blocks(text, file, owners)?;
-        let p = Parser { text, file };
+        let t = SweepText { text, file };
+        let p = Parser { t, text };
         let label = p.label(raw.label)?;
         let fixed = p.fixed(raw.flags.unwrap_or_default())?;
         let mut grid = p.grid(raw.grid.unwrap_or_default(), &fixed)?;
@@ -289,17 +170,30 @@ impl SweepSpec {
         }
         if let Some(seeds) = raw.seeds {
             // Outermost: every configuration's first seed before any second one.
-            grid.insert(0, ("seed".into(), p.seeds("", &seeds, &fixed, &grid)?));
+            grid.insert(0, ("seed".into(), t.seeds("", &seeds, &fixed, &grid)?));
         }
-        let race = raw.race.map(|r| p.race(r, &fixed, &grid)).transpose()?;
+        let race = raw
+            .race
+            .map(|r| parse_race(t, r, &fixed, &grid))
+            .transpose()?;
         if let Some(r) = &race {
             grid.insert(0, ("seed".into(), r.seeds.clone()));
         }
         let exclude = p.exclude(raw.exclude.unwrap_or_default(), &grid)?;
-        let random = raw.random.map(|r| p.random(r, &fixed, &grid)).transpose()?;
-        let stop = raw.stop.map(|s| p.stop(s)).transpose()?;
+        let random = raw
+            .random
+            .map(|r| parse_random(t, r, &fixed, &grid))
+            .transpose()?;
+        let stop = raw.stop.map(|s| parse_stop(t, s)).transpose()?;
         let search = match raw.search {
-            Some(r) => Some(p.search(r, &fixed, &grid, random.is_some(), race.is_some())?),
+            Some(r) => Some(parse_search(
+                t,
+                r,
+                &fixed,
+                &grid,
+                random.is_some(),
+                race.is_some(),
+            )?),
             None => None,
         };
         Ok(SweepSpec {
@@ -531,49 +425,24 @@ fn yaml_error(e: serde_yaml::Error, text: &str, file: &str) -> SpecError {
 }
 
 /// A distribution's bound as the sweep file wrote it (`2`, not `2.0`).
-fn bound_text(v: &Value) -> String {
-    match v.as_f64() {
-        Some(f) if v.is_f64() => format!("{f}"),
-        _ => plain_value(v),
-    }
-}
-
-/// Validates each section of a sweep file, locating errors in its text.
+/// Validates the sections a sweep file holds itself (label, flags, grid, exclusions),
+/// locating errors in its text; the search blocks parse their own parts.
 struct Parser<'a> {
+    t: SweepText<'a>,
     text: &'a str,
-    file: &'a str,
 }
 
 impl Parser<'_> {
     fn err(&self, line: Option<usize>, message: String) -> SpecError {
-        SpecError {
-            file: self.file.to_string(),
-            line,
-            column: None,
-            message,
-        }
+        self.t.err(line, message)
     }
 
     fn flag_error(&self, section: &str, name: &str, e: FlagError) -> SpecError {
-        self.err(
-            find_line(self.text, section, name),
-            format!("{section}: {e}"),
-        )
+        self.t.flag_error(section, name, e)
     }
 
-    /// A key of `section` that names a flag, with the flag's spec.
     fn flag(&self, section: &str, k: &Value) -> Result<(String, &'static FlagSpec), SpecError> {
-        let name = k.as_str().map(String::from).ok_or_else(|| {
-            self.err(
-                None,
-                format!(
-                    "{section}: flag names must be strings, not {}",
-                    show_value(k)
-                ),
-            )
-        })?;
-        let spec = lookup(&name).map_err(|e| self.flag_error(section, &name, e))?;
-        Ok((name, spec))
+        self.t.flag(section, k)
     }
 
     fn label(&self, label: Option<Value>) -> Result<String, SpecError> {
@@ -687,277 +556,6 @@ impl Parser<'_> {
             exclude.push(rule);
         }
         Ok(exclude)
-    }
-
-    /// `random:`: at least one trial; each searched flag a distribution whose bounds (or
-    /// values) are valid for the flag, and not also fixed or in the grid.
-    fn random(
-        &self,
-        r: RawRandom,
-        fixed: &[(String, Value)],
-        grid: &[(String, Vec<Value>)],
-    ) -> Result<RandomSearch, SpecError> {
-        if r.trials == 0 {
-            return Err(self.err(
-                find_line(self.text, "random", "trials"),
-                "random: trials must be at least 1".into(),
-            ));
-        }
-        let space = self.space("random", r.space, fixed, grid)?;
-        Ok(RandomSearch {
-            trials: r.trials,
-            seed: r.seed,
-            space,
-        })
-    }
-
-    /// A search space (`random:`'s or `search:`'s `space:`): each flag a distribution whose
-    /// bounds (or values) are valid for the flag, and not also fixed or in the grid.
-    fn space(
-        &self,
-        section: &str,
-        mapping: Mapping,
-        fixed: &[(String, Value)],
-        grid: &[(String, Vec<Value>)],
-    ) -> Result<Vec<(String, Dist)>, SpecError> {
-        if mapping.is_empty() {
-            return Err(self.err(
-                find_line(self.text, section, "space"),
-                format!(
-                    "{section}: the space is empty: give at least one flag and its distribution"
-                ),
-            ));
-        }
-        let r_space = mapping;
-        let mut space = Vec::new();
-        for (k, v) in r_space {
-            let (name, spec) = self.flag(section, &k)?;
-            let line = find_line(self.text, section, &name);
-            if fixed.iter().any(|(n, _)| *n == name) || grid.iter().any(|(n, _)| *n == name) {
-                return Err(self.err(
-                    line,
-                    format!(
-                        "{section}: `{name}` is also fixed or in the grid: keep it in one place"
-                    ),
-                ));
-            }
-            let dist =
-                Dist::parse(&v).map_err(|e| self.err(line, format!("{section}: {name}: {e}")))?;
-            let mut values = Vec::new();
-            for b in dist.bounds() {
-                let c = check_value(spec, &b).map_err(|e| {
-                    self.err(
-                        line,
-                        format!(
-                            "{section}: {name}: {} can draw {}, which the flag refuses: {e}",
-                            dist.text(),
-                            bound_text(&b)
-                        ),
-                    )
-                })?;
-                values.push(c);
-            }
-            let dist = match dist {
-                Dist::Choice(_) => Dist::Choice(values),
-                d => d,
-            };
-            space.push((name, dist));
-        }
-        Ok(space)
-    }
-
-    /// `search:`: a registered sampler, a final metric, at least one trial, 1 to `trials`
-    /// in flight; never with `random:`, `race:` or a grid (the search's space holds what
-    /// varies: a list is a categorical dimension).
-    fn search(
-        &self,
-        r: RawSearch,
-        fixed: &[(String, Value)],
-        grid: &[(String, Vec<Value>)],
-        random: bool,
-        race: bool,
-    ) -> Result<Search, SpecError> {
-        let line = |k: &str| find_line(self.text, "search", k);
-        let at_top = find_line(self.text, "", "search");
-        if random || race {
-            let other = if random { "random" } else { "race" };
-            return Err(self.err(
-                at_top,
-                format!("search: cannot be combined with {other}: (the search decides its trials from results; run a {other} as a sweep of its own)"),
-            ));
-        }
-        if let Some((name, _)) = grid.first() {
-            return Err(self.err(
-                at_top,
-                format!("search: cannot be combined with grid: or seeds: (`{name}`): put a grid flag in the search's space as a list (a categorical dimension), or --set it to one value"),
-            ));
-        }
-        let sampler = super::strategy::search::sampler_names()
-            .into_iter()
-            .find(|n| *n == r.sampler)
-            .ok_or_else(|| {
-                self.err(
-                    line("sampler"),
-                    format!(
-                        "search: unknown sampler `{}`; expected one of {}",
-                        r.sampler,
-                        super::strategy::search::sampler_names().join(", ")
-                    ),
-                )
-            })?;
-        let metric = crate::metrics::names::Metric::named(&r.metric).ok_or_else(|| {
-            self.err(
-                line("metric"),
-                format!(
-                    "search: unknown metric `{}`; expected one of {}",
-                    r.metric,
-                    crate::metrics::names::Metric::names().join(", ")
-                ),
-            )
-        })?;
-        if r.trials == 0 {
-            return Err(self.err(line("trials"), "search: trials must be at least 1".into()));
-        }
-        if r.parallel == 0 || r.parallel > r.trials {
-            return Err(self.err(
-                line("parallel"),
-                format!(
-                    "search: parallel (trials in flight at most) must be from 1 to trials ({}), not {}",
-                    r.trials, r.parallel
-                ),
-            ));
-        }
-        let space = self.space("search", r.space, fixed, grid)?;
-        // Optuna's default: 10 random trials, and at least one round of the q in flight.
-        let startup = r.startup.unwrap_or(10.max(r.parallel)).min(r.trials);
-        Ok(Search {
-            sampler,
-            metric,
-            trials: r.trials,
-            seed: r.seed,
-            parallel: r.parallel,
-            startup,
-            space,
-        })
-    }
-
-    /// `seeds:` (at the top, or in `section`): a list of distinct seeds, or a count N for
-    /// seeds 1..N; never with `seed` fixed or in the grid.
-    fn seeds(
-        &self,
-        section: &str,
-        v: &Value,
-        fixed: &[(String, Value)],
-        grid: &[(String, Vec<Value>)],
-    ) -> Result<Vec<Value>, SpecError> {
-        let line = find_line(self.text, section, "seeds");
-        let what = if section.is_empty() {
-            "seeds:".to_string()
-        } else {
-            format!("{section}: seeds:")
-        };
-        if fixed.iter().any(|(n, _)| n == "seed") || grid.iter().any(|(n, _)| n == "seed") {
-            return Err(self.err(
-                line,
-                format!("{what} and a `seed` under flags: or grid: both set the seed: keep one"),
-            ));
-        }
-        let expected = format!("{what} expected a list of distinct seeds (e.g. [1, 2, 3]) or a count (3 = seeds 1, 2, 3)");
-        let values: Vec<Value> = match v {
-            Value::Number(n) => match n.as_u64() {
-                Some(k) if k >= 1 => (1..=k as i64).map(Value::from).collect(),
-                _ => return Err(self.err(line, format!("{expected}; got {}", show_value(v)))),
-            },
-            Value::Sequence(items) if !items.is_empty() => items.clone(),
-            _ => return Err(self.err(line, format!("{expected}; got {}", show_value(v)))),
-        };
-        let spec = lookup("seed").expect("seed is a flag");
-        let mut out: Vec<Value> = Vec::new();
-        for item in values {
-            let c = check_value(spec, &item).map_err(|e| self.err(line, format!("{what} {e}")))?;
-            if out.contains(&c) {
-                return Err(self.err(line, format!("{what} {} is listed twice", show_value(&c))));
-            }
-            out.push(c);
-        }
-        Ok(out)
-    }
-
-    /// `race:`: a final metric, at least 2 seeds, the first test after `min_seeds` rounds
-    /// (2 to the number of seeds), a level `alpha` in (0, 1).
-    fn race(
-        &self,
-        r: RawRace,
-        fixed: &[(String, Value)],
-        grid: &[(String, Vec<Value>)],
-    ) -> Result<Race, SpecError> {
-        let line = |k: &str| find_line(self.text, "race", k);
-        let Some(metric) = Metric::named(&r.metric) else {
-            return Err(self.err(
-                line("metric"),
-                format!(
-                    "race: metric `{}` is not a final run metric; expected one of {}",
-                    r.metric,
-                    Metric::names().join(", ")
-                ),
-            ));
-        };
-        let seeds = self.seeds("race", &r.seeds, fixed, grid)?;
-        if seeds.len() < 2 {
-            return Err(self.err(
-                line("seeds"),
-                "race: seeds: a race needs at least 2 seeds".into(),
-            ));
-        }
-        if r.min_seeds < 2 || r.min_seeds > seeds.len() {
-            return Err(self.err(
-                line("min_seeds"),
-                format!(
-                    "race: min_seeds must be from 2 (a paired t-test needs two seeds) to the number of seeds ({}), not {}",
-                    seeds.len(),
-                    r.min_seeds
-                ),
-            ));
-        }
-        if !(r.alpha > 0.0 && r.alpha < 1.0) {
-            return Err(self.err(
-                line("alpha"),
-                format!(
-                    "race: alpha must be between 0 and 1 (e.g. 0.05), not {}",
-                    r.alpha
-                ),
-            ));
-        }
-        Ok(Race {
-            metric: metric.name.to_string(),
-            seeds,
-            min_seeds: r.min_seeds,
-            alpha: r.alpha,
-        })
-    }
-
-    /// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
-    fn stop(&self, s: RawStop) -> Result<EarlyStop, SpecError> {
-        let line = |k: &str| find_line(self.text, "stop", k);
-        if Metric::by_column(&s.metric).is_none() {
-            return Err(self.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar (a stop rule compares those); expected one of {}", s.metric, Metric::columns().join(", "))));
-        }
-        let rule = super::stop::rule_named(&s.rule, s.eta).map_err(|e| {
-            let at = if e.contains("eta") { "eta" } else { "rule" };
-            self.err(line(at), e)
-        })?;
-        if s.after_epochs < 1 || s.min_runs < 1 {
-            return Err(self.err(
-                line("after_epochs"),
-                "stop: after_epochs and min_runs must be at least 1".into(),
-            ));
-        }
-        Ok(EarlyStop {
-            metric: s.metric,
-            rule,
-            after_epochs: s.after_epochs,
-            min_runs: s.min_runs,
-        })
     }
 
     /// One `flag: value` of an exclusion: a grid flag and one of its values.

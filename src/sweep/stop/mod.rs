@@ -15,6 +15,8 @@ pub mod asha;
 pub mod median;
 
 use crate::metrics::names::Metric;
+use crate::sweep::section::{SpecError, SweepText};
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// How early stopping compares runs.
@@ -87,6 +89,55 @@ impl EarlyStop {
         let threshold = self.rule.threshold(metric.as_loss(value), &finite)?;
         Some(metric.as_loss(threshold))
     }
+}
+
+// The `stop:` block as the sweep file holds it, and its parsing (its errors at its lines).
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStop {
+    metric: String,
+    rule: String,
+    #[serde(default = "one_i64")]
+    after_epochs: i64,
+    #[serde(default = "two")]
+    min_runs: usize,
+    #[serde(default = "three")]
+    eta: u32,
+}
+
+fn one_i64() -> i64 {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn three() -> u32 {
+    3
+}
+
+/// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
+pub(crate) fn parse_stop(t: SweepText, s: RawStop) -> Result<EarlyStop, SpecError> {
+    let line = |k: &str| t.line("stop", k);
+    if Metric::by_column(&s.metric).is_none() {
+        return Err(t.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar (a stop rule compares those); expected one of {}", s.metric, Metric::columns().join(", "))));
+    }
+    let rule = rule_named(&s.rule, s.eta).map_err(|e| {
+        let at = if e.contains("eta") { "eta" } else { "rule" };
+        t.err(line(at), e)
+    })?;
+    if s.after_epochs < 1 || s.min_runs < 1 {
+        return Err(t.err(
+            line("after_epochs"),
+            "stop: after_epochs and min_runs must be at least 1".into(),
+        ));
+    }
+    Ok(EarlyStop {
+        metric: s.metric,
+        rule,
+        after_epochs: s.after_epochs,
+        min_runs: s.min_runs,
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use crate::flags::plain_value;
 use crate::metrics::names::Metric;
 use crate::stats;
 use crate::store::sweep_file::{RaceEntry, RaceRecord};
+use crate::sweep::section::{SpecError, SweepText};
 use crate::sweep::Plan;
+use serde::Deserialize;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 
@@ -455,6 +457,80 @@ fn standing_text(rec: &RaceRecord) -> String {
         ),
         (None, true) => format!("race finished without a winner: every configuration failed; {runs}"),
     }
+}
+
+// The `race:` block as the sweep file holds it, and its parsing (its errors at its lines).
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRace {
+    metric: String,
+    seeds: Value,
+    #[serde(default = "two_seeds")]
+    min_seeds: usize,
+    #[serde(default = "five_percent")]
+    alpha: f64,
+}
+
+fn five_percent() -> f64 {
+    0.05
+}
+
+fn two_seeds() -> usize {
+    2
+}
+
+/// `race:`: a final metric, at least 2 seeds, the first test after `min_seeds` rounds
+/// (2 to the number of seeds), a level `alpha` in (0, 1).
+pub(crate) fn parse_race(
+    t: SweepText,
+    r: RawRace,
+    fixed: &[(String, Value)],
+    grid: &[(String, Vec<Value>)],
+) -> Result<Race, SpecError> {
+    let line = |k: &str| t.line("race", k);
+    let Some(metric) = Metric::named(&r.metric) else {
+        return Err(t.err(
+            line("metric"),
+            format!(
+                "race: metric `{}` is not a final run metric; expected one of {}",
+                r.metric,
+                Metric::names().join(", ")
+            ),
+        ));
+    };
+    let seeds = t.seeds("race", &r.seeds, fixed, grid)?;
+    if seeds.len() < 2 {
+        return Err(t.err(
+            line("seeds"),
+            "race: seeds: a race needs at least 2 seeds".into(),
+        ));
+    }
+    if r.min_seeds < 2 || r.min_seeds > seeds.len() {
+        return Err(t.err(
+            line("min_seeds"),
+            format!(
+                "race: min_seeds must be from 2 (a paired t-test needs two seeds) to the number of seeds ({}), not {}",
+                seeds.len(),
+                r.min_seeds
+            ),
+        ));
+    }
+    if !(r.alpha > 0.0 && r.alpha < 1.0) {
+        return Err(t.err(
+            line("alpha"),
+            format!(
+                "race: alpha must be between 0 and 1 (e.g. 0.05), not {}",
+                r.alpha
+            ),
+        ));
+    }
+    Ok(Race {
+        metric: metric.name.to_string(),
+        seeds,
+        min_seeds: r.min_seeds,
+        alpha: r.alpha,
+    })
 }
 
 #[cfg(test)]

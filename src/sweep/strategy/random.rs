@@ -17,7 +17,11 @@
 //! distribution: raising `trials` keeps the earlier trials, and adding a flag to the space
 //! leaves the other flags' draws as they were.
 
+use crate::flags::check_value;
+use crate::sweep::section::{bound_text, SpecError, SweepText};
 use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use serde_yaml::Mapping;
 use serde_yaml::Value;
 use sha2::{Digest, Sha256};
 
@@ -168,6 +172,93 @@ impl RandomSearch {
             })
             .collect()
     }
+}
+
+// The `random:` block as the sweep file holds it, and its parsing (its errors at its lines).
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRandom {
+    trials: usize,
+    #[serde(default = "first_seed")]
+    seed: u64,
+    space: Mapping,
+}
+
+fn first_seed() -> u64 {
+    1
+}
+
+/// `random:`: at least one trial; each searched flag a distribution whose bounds (or
+/// values) are valid for the flag, and not also fixed or in the grid.
+pub(crate) fn parse_random(
+    t: SweepText,
+    r: RawRandom,
+    fixed: &[(String, Value)],
+    grid: &[(String, Vec<Value>)],
+) -> Result<RandomSearch, SpecError> {
+    if r.trials == 0 {
+        return Err(t.err(
+            t.line("random", "trials"),
+            "random: trials must be at least 1".into(),
+        ));
+    }
+    let space = parse_space(t, "random", r.space, fixed, grid)?;
+    Ok(RandomSearch {
+        trials: r.trials,
+        seed: r.seed,
+        space,
+    })
+}
+
+/// A search space (`random:`'s or `search:`'s `space:`): each flag a distribution whose
+/// bounds (or values) are valid for the flag, and not also fixed or in the grid.
+pub(crate) fn parse_space(
+    t: SweepText,
+    section: &str,
+    mapping: Mapping,
+    fixed: &[(String, Value)],
+    grid: &[(String, Vec<Value>)],
+) -> Result<Vec<(String, Dist)>, SpecError> {
+    if mapping.is_empty() {
+        return Err(t.err(
+            t.line(section, "space"),
+            format!("{section}: the space is empty: give at least one flag and its distribution"),
+        ));
+    }
+    let r_space = mapping;
+    let mut space = Vec::new();
+    for (k, v) in r_space {
+        let (name, spec) = t.flag(section, &k)?;
+        let line = t.line(section, &name);
+        if fixed.iter().any(|(n, _)| *n == name) || grid.iter().any(|(n, _)| *n == name) {
+            return Err(t.err(
+                line,
+                format!("{section}: `{name}` is also fixed or in the grid: keep it in one place"),
+            ));
+        }
+        let dist = Dist::parse(&v).map_err(|e| t.err(line, format!("{section}: {name}: {e}")))?;
+        let mut values = Vec::new();
+        for b in dist.bounds() {
+            let c = check_value(spec, &b).map_err(|e| {
+                t.err(
+                    line,
+                    format!(
+                        "{section}: {name}: {} can draw {}, which the flag refuses: {e}",
+                        dist.text(),
+                        bound_text(&b)
+                    ),
+                )
+            })?;
+            values.push(c);
+        }
+        let dist = match dist {
+            Dist::Choice(_) => Dist::Choice(values),
+            d => d,
+        };
+        space.push((name, dist));
+    }
+    Ok(space)
 }
 
 #[cfg(test)]

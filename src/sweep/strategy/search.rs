@@ -30,11 +30,15 @@
 //! rule after all completed ones, ranked by how far they got and then by their last value;
 //! failed trials (and completed ones without the metric) are left out, with a message.
 
+use super::random::parse_space;
 use super::random::{Dist, RandomSearch};
 use super::{Proposal, RunResult, Strategy};
 use crate::metrics::names::Metric;
 use crate::store::sweep_file::{SearchRecord, TrialEntry};
+use crate::sweep::section::{SpecError, SweepText};
 use crate::sweep::Plan;
+use serde::Deserialize;
+use serde_yaml::Mapping;
 use serde_yaml::Value;
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
@@ -458,6 +462,105 @@ impl Strategy for SearchStrategy {
                 .collect(),
         })
     }
+}
+
+// The `search:` block as the sweep file holds it, and its parsing (its errors at its lines).
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSearch {
+    sampler: String,
+    metric: String,
+    trials: usize,
+    #[serde(default = "first_seed")]
+    seed: u64,
+    #[serde(default = "one_usize")]
+    parallel: usize,
+    startup: Option<usize>,
+    space: Mapping,
+}
+
+fn one_usize() -> usize {
+    1
+}
+
+fn first_seed() -> u64 {
+    1
+}
+
+/// `search:`: a registered sampler, a final metric, at least one trial, 1 to `trials`
+/// in flight; never with `random:`, `race:` or a grid (the search's space holds what
+/// varies: a list is a categorical dimension).
+pub(crate) fn parse_search(
+    t: SweepText,
+    r: RawSearch,
+    fixed: &[(String, Value)],
+    grid: &[(String, Vec<Value>)],
+    random: bool,
+    race: bool,
+) -> Result<Search, SpecError> {
+    let line = |k: &str| t.line("search", k);
+    let at_top = t.line("", "search");
+    if random || race {
+        let other = if random { "random" } else { "race" };
+        return Err(t.err(
+            at_top,
+            format!("search: cannot be combined with {other}: (the search decides its trials from results; run a {other} as a sweep of its own)"),
+        ));
+    }
+    if let Some((name, _)) = grid.first() {
+        return Err(t.err(
+            at_top,
+            format!("search: cannot be combined with grid: or seeds: (`{name}`): put a grid flag in the search's space as a list (a categorical dimension), or --set it to one value"),
+        ));
+    }
+    let sampler = sampler_names()
+        .into_iter()
+        .find(|n| *n == r.sampler)
+        .ok_or_else(|| {
+            t.err(
+                line("sampler"),
+                format!(
+                    "search: unknown sampler `{}`; expected one of {}",
+                    r.sampler,
+                    sampler_names().join(", ")
+                ),
+            )
+        })?;
+    let metric = crate::metrics::names::Metric::named(&r.metric).ok_or_else(|| {
+        t.err(
+            line("metric"),
+            format!(
+                "search: unknown metric `{}`; expected one of {}",
+                r.metric,
+                crate::metrics::names::Metric::names().join(", ")
+            ),
+        )
+    })?;
+    if r.trials == 0 {
+        return Err(t.err(line("trials"), "search: trials must be at least 1".into()));
+    }
+    if r.parallel == 0 || r.parallel > r.trials {
+        return Err(t.err(
+            line("parallel"),
+            format!(
+                "search: parallel (trials in flight at most) must be from 1 to trials ({}), not {}",
+                r.trials, r.parallel
+            ),
+        ));
+    }
+    let space = parse_space(t, "search", r.space, fixed, grid)?;
+    // Optuna's default: 10 random trials, and at least one round of the q in flight.
+    let startup = r.startup.unwrap_or(10.max(r.parallel)).min(r.trials);
+    Ok(Search {
+        sampler,
+        metric,
+        trials: r.trials,
+        seed: r.seed,
+        parallel: r.parallel,
+        startup,
+        space,
+    })
 }
 
 #[cfg(test)]
