@@ -224,17 +224,7 @@ fn print_dry_run(plan: &Plan) {
         }
     );
     if let Some(r) = &plan.random {
-        let space: Vec<String> = r
-            .space
-            .iter()
-            .map(|(n, d)| format!("{n} ~ {}", d.text()))
-            .collect();
-        println!(
-            "random search: {} trial(s) per grid point, seed {}: {}",
-            r.trials,
-            r.seed,
-            space.join(", ")
-        );
+        println!("{}", r.describe());
     }
     if let Some(s) = &plan.search {
         println!("{}", s.describe());

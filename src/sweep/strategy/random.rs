@@ -155,6 +155,21 @@ pub struct RandomSearch {
 }
 
 impl RandomSearch {
+    /// One line for `--dry-run`.
+    pub fn describe(&self) -> String {
+        let space: Vec<String> = self
+            .space
+            .iter()
+            .map(|(n, d)| format!("{n} ~ {}", d.text()))
+            .collect();
+        format!(
+            "random search: {} trial(s) per grid point, seed {}: {}",
+            self.trials,
+            self.seed,
+            space.join(", ")
+        )
+    }
+
     /// Trial `k`'s values: each flag from its own stream, seeded by (label, seed, k, name).
     pub fn draw(&self, label: &str, k: usize) -> Vec<(String, Value)> {
         self.space
