@@ -95,7 +95,7 @@ fn each_executor_owns_its_options() {
     let o = run(&run_args(&s, &runs, &["--dry-run"]));
     assert!(o.status.success(), "{}", text(&o));
     assert!(
-        text(&o).contains("local: at most 2 run(s) at once on GPUs [0, 1]"),
+        text(&o).contains("local: at most 2 run(s) at once on GPU(s) 0, 1 (1 per GPU)"),
         "{}",
         text(&o)
     );
@@ -105,7 +105,7 @@ fn each_executor_owns_its_options() {
         &["--dry-run", "--gpus", "3", "--runs-per-gpu", "3"],
     ));
     assert!(
-        text(&o).contains("local: at most 3 run(s) at once on GPUs [3, 3, 3]"),
+        text(&o).contains("local: at most 3 run(s) at once on GPU(s) 3 (3 per GPU)"),
         "{}",
         text(&o)
     );

@@ -100,9 +100,18 @@ impl Executor for LocalExecutor {
 
     fn dry_run_text(&self) -> Option<String> {
         let s = &self.slots;
-        let place = match s.iter().filter_map(|s| s.gpu).collect::<Vec<_>>() {
-            g if g.is_empty() => "on the CPU".to_string(),
-            g => format!("on GPUs {g:?}"),
+        let mut gpus: Vec<usize> = s.iter().filter_map(|s| s.gpu).collect();
+        gpus.dedup();
+        let place = match gpus.len() {
+            0 => "on the CPU".to_string(),
+            n => format!(
+                "on GPU(s) {} ({} per GPU)",
+                gpus.iter()
+                    .map(|g| g.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.len() / n
+            ),
         };
         Some(format!(
             "local: at most {} run(s) at once {place}, {} thread(s) each",
