@@ -134,3 +134,44 @@ fn early_stopping_stops_hopeless_runs_and_resumes_on_request() {
         );
     }
 }
+
+/// A stop rule takes any per-epoch metric with its direction: a sample metric needs runs that
+/// measure it every few epochs (refused with the file's name otherwise), and one where higher
+/// is better is accepted (the rule stops the lowest).
+#[test]
+fn a_stop_rule_on_a_sample_metric_needs_it_measured() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let stop = "stop:\n  metric: val_improved_precision\n  rule: median\n";
+    let body = |flags: &str| {
+        format!(
+            "{}{stop}",
+            sweep_body(
+                "sp",
+                &format!("  epochs: 2\n{flags}"),
+                "  lr: [1.0e-3, 2.0e-3]\n"
+            )
+        )
+    };
+    let s = write_sweep(d.path(), "no.yaml", &body(""));
+    let o = run(&run_args(&s, &runs, &["--dry-run"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no.yaml: stop: metric val_improved_precision is measured only by runs with kid_images > 0 and kid_every > 0"),
+        "{}",
+        text(&o)
+    );
+    // BASE sets kid_images: 0: these runs measure 16 samples every epoch instead.
+    let s = write_sweep(
+        d.path(),
+        "yes.yaml",
+        &body("  kid_every: 1\n").replace("kid_images: 0", "kid_images: 16"),
+    );
+    let o = run(&run_args(&s, &runs, &["--dry-run"]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("early stopping:") && text(&o).contains("val_improved_precision"),
+        "{}",
+        text(&o)
+    );
+}

@@ -355,6 +355,11 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
             anyhow::Error::new(crate::error::Error::usage(format!("{file}: race: {e}")))
         })?;
     }
+    if let Some(stop) = &plan.stop {
+        check_stop(&plan, stop).map_err(|e| {
+            anyhow::Error::new(crate::error::Error::usage(format!("{file}: stop: {e}")))
+        })?;
+    }
     Ok(plan)
 }
 
@@ -373,6 +378,27 @@ fn check_search(plan: &Plan, s: &super::strategy::search::Search) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// A stop rule on a per-epoch sample metric needs runs that measure it every few epochs
+/// (`kid_images` > 0 and `kid_every` > 0): otherwise it would never see a value and never stop.
+fn check_stop(plan: &Plan, stop: &super::stop::EarlyStop) -> Result<(), String> {
+    let samples =
+        crate::metrics::names::Metric::by_column(&stop.metric).is_some_and(|m| m.from_samples());
+    if !samples {
+        return Ok(());
+    }
+    match plan
+        .all_flags()
+        .into_iter()
+        .find(|f| !f.measures_kid() || f.kid_every == 0)
+    {
+        Some(_) => Err(format!(
+            "metric {} is measured only by runs with kid_images > 0 and kid_every > 0 (e.g. kid_images: 100, kid_every: 1): set both under flags:",
+            stop.metric
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A race needs every configuration on every seed, at least two configurations, and its
