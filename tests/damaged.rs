@@ -6,7 +6,7 @@ mod common;
 use common::race::RACE;
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A damaged run.json (empty, or JSON that is not a run's) is never skipped silently: `runs`
 /// and `report` show the run as damaged, name the file and exit 1 after printing the rest;
@@ -126,20 +126,6 @@ fn a_damaged_sweep_json_is_kept_aside() {
         read_json(&record)["invocations"].as_array().unwrap().len() == 1,
         "a new record"
     );
-}
-
-/// A completed sweep of two runs (epochs 1) in `dir/runs`: (the sweep file, the runs dir).
-fn two_runs(dir: &Path, label: &str) -> (String, std::path::PathBuf) {
-    let body = sweep_body(
-        label,
-        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
-        "  lr: [1.0e-3, 2.0e-3]\n",
-    );
-    let s = write_sweep(dir, &format!("{label}.yaml"), &body);
-    let runs = dir.join("runs");
-    let o = run(&run_args(&s, &runs, &[]));
-    assert!(o.status.success(), "{}", text(&o));
-    (s, runs)
 }
 
 /// A scalars.csv with a row that is not a row (a hand edit, a bad disk) makes `report` list

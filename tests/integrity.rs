@@ -8,20 +8,6 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-/// A completed sweep of two runs (epochs 1) in `dir/runs`: (the sweep file, the runs dir).
-fn two_runs(dir: &Path, label: &str) -> (String, std::path::PathBuf) {
-    let body = sweep_body(
-        label,
-        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
-        "  lr: [1.0e-3, 2.0e-3]\n",
-    );
-    let s = write_sweep(dir, &format!("{label}.yaml"), &body);
-    let runs = dir.join("runs");
-    let o = run(&run_args(&s, &runs, &[]));
-    assert!(o.status.success(), "{}", text(&o));
-    (s, runs)
-}
-
 /// flags.yaml edited after the run was created (lr 0.001 -> 0.5) is refused by every command
 /// that reads the run, naming the file and the flag with both values; nothing is changed.
 #[test]

@@ -114,6 +114,26 @@ impl ExecutorSettings {
     }
 }
 
+/// An executor's settings: its block `name` of the sweep file (none, or empty: the
+/// defaults) with `cli`'s options in place by [`overlay`] (the lists in `append` appended to).
+pub fn block_settings<T: Serialize + DeserializeOwned + Default>(
+    spec: &crate::sweep::SweepSpec,
+    name: &str,
+    cli: &T,
+    append: &[&str],
+) -> anyhow::Result<T> {
+    let file: T = spec
+        .blocks
+        .iter()
+        .find(|b| b.name == name)
+        .map(|b| b.decode())
+        .transpose()
+        .map_err(crate::error::Error::input)?
+        .flatten()
+        .unwrap_or_default();
+    overlay(&file, cli, append)
+}
+
 /// `base` with each setting `over` sets in its place (the lists named in `append` appended
 /// to instead): how `run`'s options override a sweep file's executor block, for any
 /// executor's settings type (whose fields are options, lists or defaults; an empty list is

@@ -13,7 +13,7 @@ use std::path::Path;
 
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
-pub(super) fn register_font() {
+fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
@@ -26,6 +26,7 @@ pub(super) fn save_labelled(
     labels: &[(&str, (i32, i32))],
     path: &Path,
 ) -> anyhow::Result<()> {
+    register_font();
     let (width, height) = canvas.dimensions();
     let mut buf = canvas.into_raw();
     {
@@ -110,6 +111,7 @@ pub(super) fn figure<T>(
     path: &Path,
     draw: impl FnOnce(&mut Canvas) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    register_font();
     let mut canvas = Canvas::default();
     let value = draw(&mut canvas)?;
     let (w, h) = canvas.size;
@@ -283,7 +285,6 @@ pub fn intervals(
     path: &Path,
 ) -> anyhow::Result<()> {
     figure(path, |canvas| {
-        register_font();
         let rows: Vec<&IntervalRow> = rows.iter().rev().collect();
         let n = rows.len().max(1) as u32;
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);

@@ -71,7 +71,6 @@ pub fn make_all(
     if all_there && fs_err::read_to_string(&stamp).ok().as_deref() == Some(fingerprint) {
         return Ok(pictures);
     }
-    charts::register_font();
     for f in figures {
         (f.draw)(&out.join(&f.file))?;
     }

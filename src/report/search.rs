@@ -105,8 +105,13 @@ fn metric_of(g: &LabelRuns, record: &SweepRecord) -> String {
     {
         return m.column.to_string();
     }
-    if let Some(s) = &record.stop {
-        return s.metric.clone();
+    // The record is read from disk: only a known per-epoch column names a table column.
+    if let Some(m) = record
+        .stop
+        .as_ref()
+        .and_then(|s| crate::metrics::names::Metric::by_column(&s.metric))
+    {
+        return m.column.to_string();
     }
     match super::headline(g) {
         "kid" => "val_kid",

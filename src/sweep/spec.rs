@@ -158,7 +158,7 @@ impl SweepSpec {
         let raw = parse_raw(text, file)?;
         let blocks = blocks(text, file, owners)?;
         let t = SweepText { text, file };
-        let p = Parser { t, text };
+        let p = Parser { t };
         let label = p.label(raw.label)?;
         let fixed = p.fixed(raw.flags.unwrap_or_default())?;
         let mut grid = p.grid(raw.grid.unwrap_or_default(), &fixed)?;
@@ -429,7 +429,6 @@ fn yaml_error(e: serde_yaml::Error, text: &str, file: &str) -> SpecError {
 /// locating errors in its text; the search blocks parse their own parts.
 struct Parser<'a> {
     t: SweepText<'a>,
-    text: &'a str,
 }
 
 impl Parser<'_> {
@@ -446,7 +445,7 @@ impl Parser<'_> {
     }
 
     fn label(&self, label: Option<Value>) -> Result<String, SpecError> {
-        let line = || find_line(self.text, "", "label");
+        let line = || self.t.line("", "label");
         let label = match label {
             Some(Value::String(s)) => s,
             Some(other) => {
@@ -457,7 +456,7 @@ impl Parser<'_> {
                     format!(
                         "label must be a string, not {}: quote it to name the sweep as written (label: \"{}\")",
                         show_value(&other),
-                        written_label(self.text).unwrap_or_else(|| plain_value(&other))
+                        written_label(self.t.text).unwrap_or_else(|| plain_value(&other))
                     ),
                 ));
             }
@@ -492,7 +491,7 @@ impl Parser<'_> {
         let mut out: Vec<(String, Vec<Value>)> = Vec::new();
         for (k, v) in grid {
             let (name, spec) = self.flag("grid", &k)?;
-            let line = find_line(self.text, "grid", &name);
+            let line = self.t.line("grid", &name);
             if fixed.iter().any(|(n, _)| *n == name) {
                 return Err(self.err(
                     line,
@@ -566,7 +565,7 @@ impl Parser<'_> {
         grid: &[(String, Vec<Value>)],
     ) -> Result<(String, Value), SpecError> {
         let (name, spec) = self.flag("exclude", k)?;
-        let line = find_line(self.text, "exclude", &name);
+        let line = self.t.line("exclude", &name);
         let Some((_, values)) = grid.iter().find(|(n, _)| *n == name) else {
             return Err(self.err(
                 line,

@@ -514,3 +514,17 @@ pub fn run_folders(runs: &Path, label: &str) -> Vec<PathBuf> {
         .map(|id| runs.join(label).join(id))
         .collect()
 }
+
+/// A completed sweep of two runs (epochs 1) in `dir/runs`: (the sweep file, the runs dir).
+pub fn two_runs(dir: &Path, label: &str) -> (String, std::path::PathBuf) {
+    let body = sweep_body(
+        label,
+        "  epochs: 1\n  max_images: 40\n  image_size: 16\n",
+        "  lr: [1.0e-3, 2.0e-3]\n",
+    );
+    let s = write_sweep(dir, &format!("{label}.yaml"), &body);
+    let runs = dir.join("runs");
+    let o = run(&run_args(&s, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    (s, runs)
+}

@@ -39,16 +39,7 @@ impl Slot {
 impl Settings {
     /// The sweep's `local:` block (none: defaults) with `cli`'s options in place.
     pub fn resolve(spec: &crate::sweep::SweepSpec, cli: &Settings) -> anyhow::Result<Settings> {
-        let file: Settings = spec
-            .blocks
-            .iter()
-            .find(|b| b.name == BLOCK)
-            .map(|b| b.decode())
-            .transpose()
-            .map_err(crate::error::Error::input)?
-            .flatten()
-            .unwrap_or_default();
-        let s: Settings = crate::exec::overlay(&file, cli, &[])?;
+        let s: Settings = crate::exec::block_settings(spec, BLOCK, cli, &[])?;
         if s.runs_per_gpu == Some(0) {
             anyhow::bail!(crate::error::Error::usage(
                 "--runs-per-gpu (local: runs_per_gpu) must be at least 1"

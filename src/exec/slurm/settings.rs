@@ -44,16 +44,7 @@ pub const DEFAULT_SIGNAL_BEFORE: u32 = 120;
 impl Settings {
     /// The sweep's `slurm:` block (none: defaults) with `cli`'s options in place.
     pub fn resolve(spec: &crate::sweep::SweepSpec, cli: &Settings) -> anyhow::Result<Settings> {
-        let file: Settings = spec
-            .blocks
-            .iter()
-            .find(|b| b.name == BLOCK)
-            .map(|b| b.decode())
-            .transpose()
-            .map_err(crate::error::Error::input)?
-            .flatten()
-            .unwrap_or_default();
-        crate::exec::overlay(&file, cli, &["extra"])
+        crate::exec::block_settings(spec, BLOCK, cli, &["extra"])
     }
 
     /// These settings as sbatch options (in the order sbatch documents them).

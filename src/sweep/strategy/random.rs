@@ -200,7 +200,8 @@ pub(crate) struct RawRandom {
     space: Mapping,
 }
 
-fn first_seed() -> u64 {
+/// A draw's seed when the block gives none (`random:`'s and `search:`'s).
+pub(crate) fn first_seed() -> u64 {
     1
 }
 

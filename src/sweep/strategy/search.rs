@@ -472,7 +472,7 @@ pub(crate) struct RawSearch {
     sampler: String,
     metric: String,
     trials: usize,
-    #[serde(default = "first_seed")]
+    #[serde(default = "super::random::first_seed")]
     seed: u64,
     #[serde(default = "one_usize")]
     parallel: usize,
@@ -481,10 +481,6 @@ pub(crate) struct RawSearch {
 }
 
 fn one_usize() -> usize {
-    1
-}
-
-fn first_seed() -> u64 {
     1
 }
 
