@@ -4,6 +4,8 @@
 # Hartmann6 and a mixed space; 100 trials x 30 seeds at q = 1 and q = 4 with a simulated
 # executor. Optuna (a bench dependency, never a runtime one) is installed into the project's
 # environment (.venv) when missing.
+# Then ours alone at q = 1 and q = 4 with RATIO_SEEDS seeds (default 1000, about a minute):
+# the q = 4 against q = 1 ratio, which 30 seeds cannot resolve.
 #   bash bench/search.sh [SEEDS] [TRIALS] [--gp]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
@@ -25,3 +27,8 @@ start=$(date +%s)
 echo "optuna: $(( $(date +%s) - start )) s"
 cargo run --release --quiet --example search_bench -- \
   --optuna "$OUT/optuna.json" --seeds "$SEEDS" --trials "$TRIALS" --samplers "$SAMPLERS"
+RATIO_SEEDS="${RATIO_SEEDS:-1000}"
+echo
+echo "q = 4 against q = 1, ours, $RATIO_SEEDS seeds:"
+cargo run --release --quiet --example search_bench -- \
+  --seeds "$RATIO_SEEDS" --trials "$TRIALS" --samplers tpe --qs 1,4 | grep -E 'q=[0-9]+ +tpe'

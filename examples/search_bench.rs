@@ -320,16 +320,17 @@ fn main() {
                     .map(|&n| sig4(median(&mut regret_at(c, n))))
                     .collect();
                 let reach = random_target.map(|target| {
-                    (1..=trials)
+                    let n = (1..=trials)
                         .find(|&n| median(&mut regret_at(c, n)) <= target)
-                        .map_or(format!(">{trials}"), |n| n.to_string())
+                        .map_or(format!(">{trials}"), |n| n.to_string());
+                    format!("  reaches random's median best-after-{trials} in {n} trials")
                 });
                 let idle_text = idle
                     .get(name)
                     .map(|v| format!(", idle {:.1}%", 100.0 * median(&mut v.clone())))
                     .unwrap_or_default();
                 println!(
-                    "{:<10} q={q} {:<11} regret {}  reaches random's median best-after-{trials} in {} trials{idle_text}",
+                    "{:<10} q={q} {:<11} regret {}{}{idle_text}",
                     func.name,
                     name,
                     meds.join(" / "),

@@ -15,12 +15,16 @@
 //! weights below 25 trials; beyond, older trials weigh less (a ramp from 1/n to 1, the newest
 //! 25 at 1). Both groups hold their trials in trial order.
 //!
-//! Trials in flight are told as the worst of all (the constant liar): they join the bad
-//! group, so the next suggestion moves away from them, and the same in-flight set always
-//! gives the same suggestion.
+//! Trials in flight are believed (the TPE analogue of the Kriging believer): each is given
+//! the mean value of the [`BELIEVED_FROM`] told trials nearest to it (distance over the
+//! dimensions scaled to their spans, a list's dimension counting 1 when the values differ),
+//! and joins the good or bad group by that value. The same in-flight set always gives the
+//! same suggestion. Optuna's constant liar (every trial in flight told as the worst, in the
+//! bad group) was the design before: on the search bench (1,000 seeds) it made q = 4's
+//! median regret 1.26-1.56x q = 1's, the believer 0.99-1.19x (docs/benchmarks.md).
 
 use super::random::{round_sig, Dist};
-use super::search::{Ask, Sampler};
+use super::search::{Ask, Sampler, Score, Told};
 use rand::{Rng, SeedableRng};
 use serde_yaml::Value;
 use statrs::function::erf::{erf, erf_inv};
@@ -31,6 +35,8 @@ const CANDIDATES: usize = 24;
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 /// The prior kernel's weight.
 const PRIOR_WEIGHT: f64 = 1.0;
+/// How many told trials nearest to a trial in flight give it its believed value.
+pub const BELIEVED_FROM: usize = 3;
 
 /// The TPE sampler.
 pub struct Tpe;
@@ -49,18 +55,31 @@ impl Sampler for Tpe {
                 .collect()
         };
         // Ranked best first: completed trials by their value, then early-stopped ones (by
-        // how far they got, then their last value). Trials in flight (the liar) join the bad
-        // group; gamma counts only the told ones (as Optuna does).
-        let mut ranked: Vec<&super::search::Told> = ask.told.iter().collect();
+        // how far they got, then their last value); trials in flight by their believed value.
+        let told_x: Vec<Vec<f64>> = ask.told.iter().map(|t| encode(&t.point)).collect();
+        let first_pending = ask.trial - ask.pending.len();
+        let believed: Vec<Told> = ask
+            .pending
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let score = believe(&dims, &encode(p), ask.told, &told_x)?;
+                Some(Told {
+                    trial: first_pending + i,
+                    point: p.clone(),
+                    score,
+                })
+            })
+            .collect();
+        let mut ranked: Vec<&Told> = ask.told.iter().chain(&believed).collect();
         ranked.sort_by(|a, b| a.rank(b).then(a.trial.cmp(&b.trial)));
         let n_good = gamma(ranked.len());
-        let mut good: Vec<&super::search::Told> = ranked[..n_good].to_vec();
-        let mut bad: Vec<&super::search::Told> = ranked[n_good..].to_vec();
+        let mut good: Vec<&Told> = ranked[..n_good].to_vec();
+        let mut bad: Vec<&Told> = ranked[n_good..].to_vec();
         good.sort_by_key(|t| t.trial);
         bad.sort_by_key(|t| t.trial);
         let good: Vec<Vec<f64>> = good.iter().map(|t| encode(&t.point)).collect();
-        let mut bad: Vec<Vec<f64>> = bad.iter().map(|t| encode(&t.point)).collect();
-        bad.extend(ask.pending.iter().map(|p| encode(p)));
+        let bad: Vec<Vec<f64>> = bad.iter().map(|t| encode(&t.point)).collect();
         let l = Parzen::new(&dims, &good);
         let g = Parzen::new(&dims, &bad);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(ask.stream("tpe"));
@@ -80,6 +99,42 @@ impl Sampler for Tpe {
             .map(|(((name, dist), dim), v)| (name.clone(), dim.decode(dist, v)))
             .collect()
     }
+}
+
+/// The value a trial in flight at `x` (encoded) is believed to have: the mean value of the
+/// [`BELIEVED_FROM`] told trials nearest to it that completed (ties by trial order); when
+/// those nearest were all stopped early, the nearest one's outcome. None with nothing told.
+pub fn believe(dims: &[Dim], x: &[f64], told: &[Told], told_x: &[Vec<f64>]) -> Option<Score> {
+    let distance = |y: &[f64]| -> f64 {
+        dims.iter()
+            .zip(x.iter().zip(y))
+            .map(|(dim, (a, b))| match dim {
+                Dim::Cat { .. } => f64::from(u8::from(a != b)),
+                _ => {
+                    let (lo, hi) = dim.span();
+                    ((a - b) / (hi - lo)).powi(2)
+                }
+            })
+            .sum()
+    };
+    let mut by: Vec<(f64, usize)> = told_x
+        .iter()
+        .enumerate()
+        .map(|(i, y)| (distance(y), i))
+        .collect();
+    by.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let nearest: Vec<&Told> = by.iter().take(BELIEVED_FROM).map(|(_, i)| &told[*i]).collect();
+    let values: Vec<f64> = nearest
+        .iter()
+        .filter_map(|t| match t.score {
+            Score::Completed(v) => Some(v),
+            Score::Stopped { .. } => None,
+        })
+        .collect();
+    if values.is_empty() {
+        return nearest.first().map(|t| t.score);
+    }
+    Some(Score::Completed(values.iter().sum::<f64>() / values.len() as f64))
 }
 
 /// How many of `n` trials form the good group (Optuna's default gamma).
@@ -523,6 +578,47 @@ mod tests {
         ] {
             assert!((phi(z) - want).abs() < 1e-10, "{z}: {} vs {want}", phi(z));
         }
+    }
+
+    /// The believed value of a trial in flight, worked by hand: at x = 1.6 on [0, 10] with the
+    /// list value 0, the squared scaled distances to the told trials are (1, 0): 0.0036,
+    /// (2, 0): 0.0016, (9, 0): 0.5476, (1.5, 1): 1.0001, (3, 0): 0.0196; the three nearest
+    /// are (2, 0), (1, 0) and (3, 0), and the list value's mismatch outweighs the near 1.5.
+    #[test]
+    fn a_trial_in_flight_is_believed_from_its_three_nearest() {
+        let dims = [
+            Dim::Float {
+                lo: 0.0,
+                hi: 10.0,
+                log: false,
+            },
+            Dim::Cat { n: 2 },
+        ];
+        let xs = [[1.0, 0.0], [2.0, 0.0], [9.0, 0.0], [1.5, 1.0], [3.0, 0.0]];
+        let told_with = |scores: [Score; 5]| -> Vec<Told> {
+            scores
+                .iter()
+                .enumerate()
+                .map(|(trial, &score)| Told {
+                    trial,
+                    point: vec![],
+                    score,
+                })
+                .collect()
+        };
+        let told_x: Vec<Vec<f64>> = xs.iter().map(|x| x.to_vec()).collect();
+        let c = Score::Completed;
+        let stopped = |epochs| Score::Stopped { epochs, last: 9.0 };
+        let x = [1.6, 0.0];
+        let all = told_with([c(5.0), c(1.0), c(7.0), c(100.0), c(2.0)]);
+        assert_eq!(believe(&dims, &x, &all, &told_x), Some(c(8.0 / 3.0)));
+        // A stopped neighbour gives no value: the mean of the completed two of the three.
+        let one = told_with([c(5.0), stopped(2), c(7.0), c(100.0), c(2.0)]);
+        assert_eq!(believe(&dims, &x, &one, &told_x), Some(c(3.5)));
+        // All three nearest stopped: the nearest one's outcome.
+        let three = told_with([stopped(1), stopped(2), c(7.0), c(100.0), stopped(3)]);
+        assert_eq!(believe(&dims, &x, &three, &told_x), Some(stopped(2)));
+        assert_eq!(believe(&dims, &x, &[], &[]), None);
     }
 
     /// Draws stay within the bounds, integers are integers, and a kernel's draws centre on it.
