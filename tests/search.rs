@@ -163,6 +163,11 @@ fn search_blocks_are_checked_with_their_lines() {
         &base.replace("ema: uniform(0.5, 0.9)", "ema: uniform(0.5, 1.5)"),
         "search: ema: uniform(0.5, 1.5) can draw 1.5, which the flag refuses",
     );
+    bad(
+        "o.yaml",
+        &base.replace("ema: uniform(0.5, 0.9)", "ema: uniform(0.5, 0.5)"),
+        "search: ema: uniform(0.5, 0.5) has one value: a searched flag needs low < high",
+    );
     // A dry run of a fresh search: its settings, and the random trials it can decide now.
     let s = write_sweep(d.path(), "ok.yaml", &base);
     let o = run(&run_args(&s, &runs, &["--dry-run"]));

@@ -106,6 +106,15 @@ impl Dist {
         }
     }
 
+    /// A numeric range whose bounds are equal (`uniform(1, 1)`).
+    pub fn is_one_value(&self) -> bool {
+        match self {
+            Dist::Uniform(a, b) | Dist::LogUniform(a, b) => a == b,
+            Dist::RandInt(a, b) => a == b,
+            Dist::Choice(_) => false,
+        }
+    }
+
     pub fn is_log(&self) -> bool {
         matches!(self, Dist::LogUniform(..))
     }

@@ -546,6 +546,16 @@ pub(crate) fn parse_search(
         ));
     }
     let space = parse_space(t, "search", r.space, fixed, grid)?;
+    // The samplers' models scale each dimension by its range: a range of one value has none.
+    if let Some((name, d)) = space.iter().find(|(_, d)| d.is_one_value()) {
+        return Err(t.err(
+            t.line("search", name),
+            format!(
+                "search: {name}: {} has one value: a searched flag needs low < high (set a flag that does not vary under flags:)",
+                d.text()
+            ),
+        ));
+    }
     // Optuna's default: 10 random trials, and at least one round of the q in flight.
     let startup = r.startup.unwrap_or(10.max(r.parallel)).min(r.trials);
     Ok(Search {
