@@ -117,11 +117,11 @@ pub enum Score {
     },
 }
 
-impl Told {
+impl Score {
     /// Best first: completed trials by value, then stopped ones by epochs reached (more is
     /// better), then by their last value.
-    pub fn rank(&self, other: &Told) -> Ordering {
-        match (self.score, other.score) {
+    pub fn rank(&self, other: &Score) -> Ordering {
+        match (*self, *other) {
             (Score::Completed(a), Score::Completed(b)) => a.total_cmp(&b),
             (Score::Completed(_), Score::Stopped { .. }) => Ordering::Less,
             (Score::Stopped { .. }, Score::Completed(_)) => Ordering::Greater,

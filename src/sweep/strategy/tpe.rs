@@ -54,32 +54,37 @@ impl Sampler for Tpe {
                 })
                 .collect()
         };
-        // Ranked best first: completed trials by their value, then early-stopped ones (by
-        // how far they got, then their last value); trials in flight by their believed value.
+        // Each trial encoded once: the told ones, then those in flight with their believed
+        // value. Ranked best first: completed trials by their value, then early-stopped ones
+        // (by how far they got, then their last value).
         let told_x: Vec<Vec<f64>> = ask.told.iter().map(|t| encode(&t.point)).collect();
         let first_pending = ask.trial - ask.pending.len();
-        let believed: Vec<Told> = ask
+        let believed: Vec<(usize, Score, Vec<f64>)> = ask
             .pending
             .iter()
             .enumerate()
             .filter_map(|(i, p)| {
-                let score = believe(&dims, &encode(p), ask.told, &told_x)?;
-                Some(Told {
-                    trial: first_pending + i,
-                    point: p.clone(),
-                    score,
-                })
+                let x = encode(p);
+                let score = believe(&dims, &x, ask.told, &told_x)?;
+                Some((first_pending + i, score, x))
             })
             .collect();
-        let mut ranked: Vec<&Told> = ask.told.iter().chain(&believed).collect();
-        ranked.sort_by(|a, b| a.rank(b).then(a.trial.cmp(&b.trial)));
-        let n_good = gamma(ranked.len());
-        let mut good: Vec<&Told> = ranked[..n_good].to_vec();
-        let mut bad: Vec<&Told> = ranked[n_good..].to_vec();
-        good.sort_by_key(|t| t.trial);
-        bad.sort_by_key(|t| t.trial);
-        let good: Vec<Vec<f64>> = good.iter().map(|t| encode(&t.point)).collect();
-        let bad: Vec<Vec<f64>> = bad.iter().map(|t| encode(&t.point)).collect();
+        let mut ranked: Vec<(usize, Score, Vec<f64>)> = ask
+            .told
+            .iter()
+            .map(|t| (t.trial, t.score))
+            .zip(told_x)
+            .map(|((trial, score), x)| (trial, score, x))
+            .chain(believed)
+            .collect();
+        ranked.sort_by(|a, b| a.1.rank(&b.1).then(a.0.cmp(&b.0)));
+        let bad_part = ranked.split_off(gamma(ranked.len()));
+        let in_trial_order = |mut group: Vec<(usize, Score, Vec<f64>)>| -> Vec<Vec<f64>> {
+            group.sort_by_key(|e| e.0);
+            group.into_iter().map(|e| e.2).collect()
+        };
+        let good = in_trial_order(ranked);
+        let bad = in_trial_order(bad_part);
         let l = Parzen::new(&dims, &good);
         let g = Parzen::new(&dims, &bad);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(ask.stream("tpe"));
