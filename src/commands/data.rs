@@ -110,7 +110,7 @@ fn fetch_cmd(
                 .ok_or_else(|| anyhow::anyhow!("--md5 {m}: expected FILE=HASH"))
         })
         .collect::<anyhow::Result<_>>()?;
-    println!(
+    crate::say!(
         "{}",
         fetch::fetch(dataset, &root.join(dataset.name()), base_url, &overrides)?
     );
@@ -120,7 +120,7 @@ fn fetch_cmd(
 fn prepare(flags: &Flags) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     let set = data::load(flags)?;
-    println!(
+    crate::say!(
         "{}: {} train / {} validation images of {}x{} ready in {:.1}s ({})",
         set.name,
         set.train_len(),
@@ -161,7 +161,7 @@ fn export(
     let images = data::to_float(&all.narrow(0, skip, n));
     if let Some(g) = grid {
         crate::track::grid::save_readable_grid(&images, crate::track::grid::square_cols(n), g)?;
-        println!("wrote {} ({n} {} images)", g.display(), set.name);
+        crate::say!("wrote {} ({n} {} images)", g.display(), set.name);
     }
     if let Some(d) = dir {
         fs_err::create_dir_all(d)?;
@@ -169,28 +169,28 @@ fn export(
             let path = d.join(format!("{:05}.png", skip + i));
             crate::track::grid::save_grid(&images.narrow(0, i, 1), 1, &path)?;
         }
-        println!("wrote {n} images to {}", d.display());
+        crate::say!("wrote {n} images to {}", d.display());
     }
     Ok(())
 }
 
 fn info(flags: &Flags) -> anyhow::Result<()> {
     let set = data::load(flags)?;
-    println!("dataset: {}", set.name);
+    crate::say!("dataset: {}", set.name);
     if !flags.dataset_name.is_builtin() {
-        println!("folder: {}", data::dataset_dir(flags).display());
+        crate::say!("folder: {}", data::dataset_dir(flags).display());
         let path = cache::cache_dir().join(format!("{}.safetensors", set.key));
-        println!(
+        crate::say!(
             "cache: {} ({:.1} MB)",
             path.display(),
             cache::size_of(&path) as f64 / 1e6
         );
     } else {
-        println!("cache: none (drawn in memory)");
+        crate::say!("cache: none (drawn in memory)");
     }
-    println!("train: {} images", set.train_len());
-    println!("valid: {} images", set.valid_len());
-    println!("image size: {}x{}", flags.image_size, flags.image_size);
+    crate::say!("train: {} images", set.train_len());
+    crate::say!("valid: {} images", set.valid_len());
+    crate::say!("image size: {}x{}", flags.image_size, flags.image_size);
     let x = data::to_float(&set.train).to_kind(Kind::Double);
     let mean = x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Double);
     let std = x.std_dim([0i64, 2, 3].as_slice(), true, false);
@@ -200,8 +200,8 @@ fn info(flags: &Flags) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("train mean (R, G, B): {}", v(&mean));
-    println!("train std (R, G, B): {}", v(&std));
+    crate::say!("train mean (R, G, B): {}", v(&mean));
+    crate::say!("train std (R, G, B): {}", v(&std));
     report_skipped(&set.skipped);
     Ok(())
 }
@@ -212,8 +212,8 @@ fn resolve(args: &[String]) -> anyhow::Result<Flags> {
 }
 
 fn report_skipped(skipped: &[String]) {
-    println!("skipped (unreadable): {}", skipped.len());
+    crate::say!("skipped (unreadable): {}", skipped.len());
     for s in skipped {
-        println!("  {s}");
+        crate::say!("  {s}");
     }
 }

@@ -146,28 +146,28 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         write_features(&dir.join("a.csv"), &fa)?;
         write_features(&dir.join("b.csv"), &fb)?;
     }
-    println!("A: {da}");
-    println!("B: {db}");
-    println!("network: {}", net.path.display());
-    println!("A is taken as generated, B as real (improved precision: the share of A's images inside B's manifold; improved recall: of B's inside A's)");
+    crate::say!("A: {da}");
+    crate::say!("B: {db}");
+    crate::say!("network: {}", net.path.display());
+    crate::say!("A is taken as generated, B as real (improved precision: the share of A's images inside B's manifold; improved recall: of B's inside A's)");
     let k = kid::kid(&fa, &fb, a.batch);
-    println!(
+    crate::say!(
         "KID {k:.7} (mean unbiased MMD^2 over batches of {})",
         a.batch
     );
     if let Some(s) = a.subsets {
         let (m, sd) = kid::kid_subsets(&fa, &fb, s, a.subset_size, a.seed as u64);
-        println!(
+        crate::say!(
             "KID {m:.7} ± {sd:.7} ({s} subsets of {})",
             a.subset_size.min(fa.size()[0]).min(fb.size()[0])
         );
     }
     if a.fid {
-        println!("FID {:.4}", fid::fid(&fa, &fb));
+        crate::say!("FID {:.4}", fid::fid(&fa, &fb));
     }
     // Every sample metric a run measures, one `name value` line each (A generated, B real).
     for (m, v) in crate::metrics::names::measure_samples(&fb, &fa) {
-        println!("{} {v:.7}", m.name);
+        crate::say!("{} {v:.7}", m.name);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -46,7 +46,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         device: crate::device::resolve(a.device)?,
     };
     let w = report::run(&opts)?;
-    print!("{}", w.printed);
+    crate::say_text!("{}", w.printed);
     for note in &w.notes {
         eprintln!("{note}");
     }

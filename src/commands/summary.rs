@@ -13,6 +13,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let given = parse_assignments(&a.flags).map_err(crate::error::Error::input)?;
     let flags = Flags::resolve(&given).map_err(crate::error::Error::input)?;
     let model = DiffusionModel::new(&flags, tch::Device::Cpu);
-    print!("{}", model.summary());
+    crate::say_text!("{}", model.summary());
     Ok(ExitCode::SUCCESS)
 }

@@ -30,7 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match train::run(&args.run_dir, &given, &stop, &policy, args.wait)? {
         Outcome::Completed { .. } => Ok(Exit::Done.into()),
         Outcome::AlreadyCompleted => {
-            println!(
+            crate::say!(
                 "run {} is already completed; nothing to do",
                 args.run_dir.display()
             );
