@@ -18,16 +18,17 @@ pub enum FlagKind {
         choices: &'static [&'static str],
         aliases: &'static [(&'static str, &'static str)],
     },
-    /// An integer `>= min`.
-    Int { min: i64 },
+    /// An integer in `min ..= max` (the largest value a run can use: beyond it a run could
+    /// only fail, so it is refused when the sweep is read).
+    Int { min: i64, max: i64 },
     /// A number in the interval `[min, max]` (or `[min, max)` when `max_open`).
     Float { min: f64, max: f64, max_open: bool },
-    /// A non-empty list of integers `>= min`.
-    IntList { min: i64 },
+    /// A non-empty list of integers in `min ..= max`.
+    IntList { min: i64, max: i64 },
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     Device,
-    /// `auto` (the dataset's default) or an integer `>= min`.
-    AutoInt { min: i64 },
+    /// `auto` (the dataset's default) or an integer in `min ..= max`.
+    AutoInt { min: i64, max: i64 },
     /// true or false.
     Bool,
     /// Any string (a path; empty for the default).
@@ -106,11 +107,11 @@ define_flags! {
         "learning rate";
     weight_decay: f64 = "1e-4", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, Identity::V1,
         "decoupled weight decay of adamw (ignored by adam)";
-    block_depth: i64 = "2", FlagKind::Int { min: 1 }, Identity::V1,
+    block_depth: i64 = "2", FlagKind::Int { min: 1, max: 64 }, Identity::V1,
         "residual blocks per U-Net level";
-    embedding_dim: i64 = "32", FlagKind::Int { min: 2 }, Identity::V1,
+    embedding_dim: i64 = "32", FlagKind::Int { min: 2, max: 65_536 }, Identity::V1,
         "sinusoidal embedding size (even)";
-    unet_widths: Vec<i64> = "[32, 64, 96, 128]", FlagKind::IntList { min: 1 }, Identity::V1,
+    unet_widths: Vec<i64> = "[32, 64, 96, 128]", FlagKind::IntList { min: 1, max: 65_536 }, Identity::V1,
         "channels of each U-Net level";
     schedule_type: ScheduleType = "cosine", choice(&["cosine", "linear"]), Identity::V1,
         "diffusion schedule";
@@ -118,9 +119,9 @@ define_flags! {
         "smallest signal rate (cosine) or signal variance (linear)";
     max_signal_rate: f64 = "0.95", FlagKind::Float { min: 0.0, max: 1.0, max_open: false, }, Identity::V1,
         "largest signal rate (cosine) or signal variance (linear)";
-    batch_size: i64 = "64", FlagKind::Int { min: 1 }, Identity::V1,
+    batch_size: i64 = "64", FlagKind::Int { min: 1, max: 1 << 20 }, Identity::V1,
         "training batch size (evaluation uses twice this)";
-    epochs: i64 = "50", FlagKind::Int { min: 1 }, Identity::V1,
+    epochs: i64 = "50", FlagKind::Int { min: 1, max: 1_000_000 }, Identity::V1,
         "training epochs";
     loss: Loss = "mae", FlagKind::Choice { choices: &["mae", "mse"], aliases: &[("l1", "mae")], }, Identity::V1,
         "training loss: mae (alias l1) or mse";
@@ -132,11 +133,11 @@ define_flags! {
         "the dataset's folder (default: $DDIM_DATA or data/, then the dataset's name; required for folder)";
     antialias: bool = "false", FlagKind::Bool, Identity::V1,
         "antialiased resize (the R original's is plain bilinear)";
-    image_size: i64 = "64", FlagKind::Int { min: 2 }, Identity::V1,
+    image_size: i64 = "64", FlagKind::Int { min: 2, max: 8192 }, Identity::V1,
         "image side length in pixels (3 channels)";
-    num_workers: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
+    num_workers: i64 = "0", FlagKind::Int { min: 0, max: 1024 }, Identity::V1,
         "threads that decode the dataset (0 = every core)";
-    seed: i64 = "1", FlagKind::Int { min: 0 }, Identity::V1,
+    seed: i64 = "1", FlagKind::Int { min: 0, max: i64::MAX }, Identity::V1,
         "seed of every random draw";
     ema: f64 = "0", FlagKind::Float { min: 0.0, max: 1.0, max_open: true, }, Identity::V1,
         "EMA decay of the weights used to sample and evaluate (0 = off)";
@@ -148,23 +149,23 @@ define_flags! {
         "bf16: the training forward pass under bfloat16 autocast (weights stay fp32); auto: bf16 where the device computes it natively (CUDA compute capability >= 8.0; a CPU with AVX512-BF16 or AMX-BF16 that oneDNN may use), else fp32; the resolved value is kept in run.json";
     channels_last: bool = "false", FlagKind::Bool, Identity::V1,
         "convolution weights and inputs in channels-last memory format";
-    checkpoint_every: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
+    checkpoint_every: i64 = "0", FlagKind::Int { min: 0, max: 1_000_000 }, Identity::V1,
         "checkpoint every N steps (0 = at the end of each epoch)";
-    sample_every: i64 = "1", FlagKind::Int { min: 0 }, Identity::V1,
+    sample_every: i64 = "1", FlagKind::Int { min: 0, max: 1_000_000 }, Identity::V1,
         "write a 6x6 sample grid every N epochs (0 = never)";
-    eval_every: i64 = "1", FlagKind::Int { min: 0 }, Identity::V1,
+    eval_every: i64 = "1", FlagKind::Int { min: 0, max: 1_000_000 }, Identity::V1,
         "validation losses every N epochs (0 = only after training)";
-    log_every: i64 = "10", FlagKind::Int { min: 1 }, Identity::V1,
+    log_every: i64 = "10", FlagKind::Int { min: 1, max: 1_000_000_000 }, Identity::V1,
         "log the training batch's losses every N steps (steps.csv, TensorBoard)";
-    kid_images: AutoOr = "auto", FlagKind::AutoInt { min: 0 }, Identity::V1,
+    kid_images: AutoOr = "auto", FlagKind::AutoInt { min: 0, max: 1_000_000 }, Identity::V1,
         "generated images for the run's KID (auto = the validation set's size; 0 = no KID)";
-    kid_every: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
+    kid_every: i64 = "0", FlagKind::Int { min: 0, max: 1_000_000 }, Identity::V1,
         "also compute KID every N epochs (0 = only after training)";
-    kid_diffusion_steps: i64 = "5", FlagKind::Int { min: 2 }, Identity::V1,
+    kid_diffusion_steps: i64 = "5", FlagKind::Int { min: 2, max: 100_000 }, Identity::V1,
         "diffusion steps of the samples that KID scores";
-    max_images: i64 = "0", FlagKind::Int { min: 0 }, Identity::V1,
+    max_images: i64 = "0", FlagKind::Int { min: 0, max: 1 << 40 }, Identity::V1,
         "use at most N images of the dataset (0 = all)";
-    dataset_repetitions: i64 = "auto", FlagKind::AutoInt { min: 1 }, Identity::V1,
+    dataset_repetitions: i64 = "auto", FlagKind::AutoInt { min: 1, max: 1_000_000 }, Identity::V1,
         "passes over the training set per epoch (auto: flowers 5, pets 3, others 1)";
 }
 
@@ -359,18 +360,18 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
             }
             Err(invalid(spec, value, expected()))
         }
-        FlagKind::Int { min } => match value.as_i64() {
-            Some(i) if i >= min => Ok(Value::from(i)),
-            _ => Err(invalid(spec, value, format!("an integer >= {min}"))),
+        FlagKind::Int { min, max } => match value.as_i64() {
+            Some(i) if (min..=max).contains(&i) => Ok(Value::from(i)),
+            _ => Err(invalid(spec, value, format!("an {}", int_range(min, max)))),
         },
-        FlagKind::AutoInt { min } => match value {
+        FlagKind::AutoInt { min, max } => match value {
             Value::String(s) if s == "auto" => Ok(value.clone()),
             _ => match value.as_i64() {
-                Some(i) if i >= min => Ok(Value::from(i)),
+                Some(i) if (min..=max).contains(&i) => Ok(Value::from(i)),
                 _ => Err(invalid(
                     spec,
                     value,
-                    format!("`auto` or an integer >= {min}"),
+                    format!("`auto` or an {}", int_range(min, max)),
                 )),
             },
         },
@@ -390,8 +391,11 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
                 )),
             }
         }
-        FlagKind::IntList { min } => {
-            let expected = format!("a non-empty list of integers >= {min}, e.g. [32, 64]");
+        FlagKind::IntList { min, max } => {
+            let expected = format!(
+                "a non-empty list of {}s, e.g. [32, 64]",
+                int_range(min, max)
+            );
             let Value::Sequence(items) = value else {
                 return Err(invalid(spec, value, expected));
             };
@@ -401,7 +405,7 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 match item.as_i64() {
-                    Some(i) if i >= min => out.push(Value::from(i)),
+                    Some(i) if (min..=max).contains(&i) => out.push(Value::from(i)),
                     _ => return Err(invalid(spec, value, expected)),
                 }
             }
@@ -792,6 +796,15 @@ impl fmt::Display for Flags {
     }
 }
 
+/// `integer >= 1`, or `integer from 1 to 64` where the flag has a maximum.
+pub fn int_range(min: i64, max: i64) -> String {
+    if max == i64::MAX {
+        format!("integer >= {min}")
+    } else {
+        format!("integer from {min} to {max}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -862,7 +875,7 @@ mod tests {
         let e = resolve(&["batch_size=0"]).unwrap_err().to_string();
         assert_eq!(
             e,
-            "invalid value for flag `batch_size`: `0`; expected an integer >= 1"
+            "invalid value for flag `batch_size`: `0`; expected an integer from 1 to 1048576"
         );
         let e = resolve(&["device=gpu"]).unwrap_err().to_string();
         assert!(e.contains("auto, cpu, cuda or cuda:N"), "{e}");

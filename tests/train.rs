@@ -49,7 +49,7 @@ fn bad_flags_are_refused_with_clear_messages() {
         ),
         (
             "batch_size=0",
-            "invalid value for flag `batch_size`: `0`; expected an integer >= 1",
+            "invalid value for flag `batch_size`: `0`; expected an integer from 1 to 1048576",
         ),
         ("schedule_type=quadratic", "expected one of cosine, linear"),
         ("image_size=20", "a multiple of 16"),

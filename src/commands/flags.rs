@@ -13,26 +13,30 @@ fn accepted(kind: &FlagKind) -> String {
             }
             s
         }
-        FlagKind::Int { min } => format!("integer >= {min}"),
+        FlagKind::Int { min, max } => crate::flags::int_range(*min, *max),
         FlagKind::Float { min, max, max_open } => format!(
             "number in [{min}, {max}{}",
             if *max_open { ")" } else { "]" }
         ),
-        FlagKind::IntList { min } => format!("list of integers >= {min}"),
+        FlagKind::IntList { min, max } => {
+            format!("list of {}s", crate::flags::int_range(*min, *max))
+        }
         FlagKind::Device => "auto | cpu | cuda | cuda:N".into(),
-        FlagKind::AutoInt { min } => format!("auto | integer >= {min}"),
+        FlagKind::AutoInt { min, max } => format!("auto | {}", crate::flags::int_range(*min, *max)),
         FlagKind::Bool => "true | false".into(),
         FlagKind::Text => "path".into(),
     }
 }
 
 pub fn run(_: Args) -> anyhow::Result<ExitCode> {
-    println!(
+    crate::say!(
         "{:<20} {:<18} {:<32} description",
-        "flag", "default", "values"
+        "flag",
+        "default",
+        "values"
     );
     for s in FLAG_SPECS {
-        println!(
+        crate::say!(
             "{:<20} {:<18} {:<32} {}",
             s.name,
             s.default,
