@@ -26,6 +26,11 @@ pub struct Args {
     /// Continue the runs early stopping stopped, to their full epochs.
     #[arg(long)]
     pub resume_stopped: bool,
+    /// Leave this run (a search trial whose files are damaged) out of the search's model
+    /// instead of waiting for its repair; repeatable. Recorded in sweep.json: later trials
+    /// are decided without it.
+    #[arg(long, value_name = "RUN")]
+    pub forget: Vec<String>,
     /// Stop the sweep (other runs checkpoint and stop) at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
@@ -61,6 +66,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         executor: a.executor,
         jobs: a.jobs,
         max_runs: a.max_runs,
+        forget: a.forget,
         opts: Options {
             jobs: a.jobs.unwrap_or(1),
             fail_fast: a.fail_fast,

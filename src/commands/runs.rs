@@ -27,7 +27,13 @@ fn metric(e: &RunEntry, m: &str) -> String {
     e.info
         .metrics
         .get(m)
-        .map(|v| format!("{v:.7}"))
+        .map(|v| {
+            if v.is_finite() && v.abs() >= 1e7 {
+                format!("{v:.6e}")
+            } else {
+                format!("{v:.7}")
+            }
+        })
         .unwrap_or_default()
 }
 
@@ -89,14 +95,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Format::Json => print_json(&runs, tasks.as_deref())?,
         Format::Csv => {
             let (header, rows) = table(&runs, tasks.as_deref());
-            println!("{}", header.join(","));
+            crate::say!("{}", header.join(","));
             for r in &rows {
                 let cells: Vec<String> = r.iter().map(|c| csv_cell(c)).collect();
-                println!("{}", cells.join(","));
+                crate::say!("{}", cells.join(","));
             }
         }
         Format::Table if runs.is_empty() => {
-            println!("no runs in {}", a.runs.runs_dir.display());
+            crate::say!("no runs in {}", a.runs.runs_dir.display());
         }
         Format::Table => {
             let (header, rows) = table(&runs, tasks.as_deref());
@@ -198,7 +204,7 @@ fn print_json(runs: &[RunEntry], tasks: Option<&[String]>) -> anyhow::Result<()>
             })
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&items)?);
+    crate::say!("{}", serde_json::to_string_pretty(&items)?);
     Ok(())
 }
 
@@ -222,9 +228,9 @@ fn print_aligned(header: &[String], rows: &[Vec<String>]) {
             .trim_end()
             .to_string()
     };
-    println!("{}", line(header));
+    crate::say!("{}", line(header));
     for r in rows {
-        println!("{}", line(r));
+        crate::say!("{}", line(r));
     }
 }
 

@@ -196,7 +196,7 @@ pub async fn execute(
     record.invocations.push(invocation.clone());
     record.set_race(planner.decisions());
     record.merge_plan(plan, None);
-    record.search = planner.search(plan);
+    record.set_search_trials(planner.search(plan));
     record.write(&plan.sweep_dir)?;
 
     let exempt = plan
@@ -237,7 +237,7 @@ pub async fn execute(
     }
     record.set_race(o.planner.decisions());
     record.merge_plan(plan, None);
-    record.search = o.planner.search(plan);
+    record.set_search_trials(o.planner.search(plan));
     let ended = summary.completed.len()
         + summary.failed.len()
         + summary.interrupted.len()
@@ -401,7 +401,8 @@ impl Orchestrator<'_> {
             }
             self.record.set_race(after);
             self.record.merge_plan(self.plan, None);
-            self.record.search = self.planner.search(self.plan);
+            self.record
+                .set_search_trials(self.planner.search(self.plan));
             if let Err(e) = self.record.write(&self.plan.sweep_dir) {
                 self.display.say(format!(
                     "warning: could not write the sweep's record: {e:#}"

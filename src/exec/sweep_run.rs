@@ -31,6 +31,8 @@ pub struct Request {
     pub jobs: Option<usize>,
     /// The most runs the plan may hold (`--max-runs`).
     pub max_runs: u64,
+    /// Search trials' runs to leave out of the model (`--forget`).
+    pub forget: Vec<String>,
     pub opts: Options,
 }
 
@@ -60,56 +62,79 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         retry_failed: req.retry_failed,
         resume_stopped: req.resume_stopped,
     };
-    let mut planner = Planner::new(strategy::for_plan(&plan), policy);
     let mut executor = settings.build(req.jobs)?;
     if req.dry_run {
-        // What the runs on disk decide already (a search's trials so far).
+        // What the runs on disk decide already (a search's trials so far), reusing the
+        // decisions the record holds where their checks hold.
+        let previous = SweepRecord::read(&plan.sweep_dir);
+        let mut planner = Planner::new(
+            strategy::for_plan(&plan, previous.as_ref(), &req.forget),
+            policy,
+        );
         planner.replay(&mut plan)?;
+        check_forget(&plan, &req.forget)?;
         print_dry_run(&plan);
+        for line in planner.notes() {
+            crate::say!("sweep {}: {line}", plan.label);
+        }
         if let Some(text) = executor.dry_run_text() {
-            println!("{text}");
+            crate::say!("{text}");
         }
         return Ok(Exit::Done);
     }
     let _lock = SweepLock::acquire(&plan.sweep_dir)?;
+    let (mut record, said) = SweepRecord::load_or_set_aside(&plan.sweep_dir)?;
+    if let Some(said) = said {
+        eprintln!("sweep {}: {said}", plan.label);
+    }
+    let mut planner = Planner::new(
+        strategy::for_plan(&plan, Some(&record), &req.forget),
+        policy,
+    );
     // A search's trials that the runs on disk decide (so that their runs are waited for,
     // reconciled with the executor and selected like a grid's).
     planner.replay(&mut plan)?;
+    check_forget(&plan, &req.forget)?;
     if executor.shares_this_host() {
         wait_for_orphans(&plan);
     }
     ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
     let in_flight = executor.reconcile(&plan)?;
     remove_stale_temporaries(&plan, &in_flight);
-    let (mut record, said) = SweepRecord::load_or_set_aside(&plan.sweep_dir)?;
-    if let Some(said) = said {
-        eprintln!("sweep {}: {said}", plan.label);
-    }
     record.merge_plan(&plan, Some(req.sweep.display().to_string()));
     record.set_fixed(&spec.fixed);
     record.set_search(&plan);
     crate::sweep::record::write_experiments(&req.runs_dir, &record)?;
-    let sel = select(&plan, req.retry_failed, req.resume_stopped, &in_flight);
+    // Damaged trials the user forgot (now or before) are left out, not waited for.
+    let forgotten: Vec<String> = req
+        .forget
+        .iter()
+        .chain(record.search.iter().flat_map(|s| &s.forgotten))
+        .cloned()
+        .collect();
+    let mut sel = select(&plan, req.retry_failed, req.resume_stopped, &in_flight);
+    sel.damaged
+        .retain(|&i| !forgotten.contains(&plan.runs[i].id));
     planner.select(&plan, &sel.todo);
     let todo = planner.next(&mut plan)?;
     for line in planner.notes() {
-        println!("sweep {}: {line}", plan.label);
+        crate::say!("sweep {}: {line}", plan.label);
     }
     print_plan(&plan, &sel, todo.len());
     if let Some(race) = planner
         .decisions()
         .map(|r| r.kept_over(record.race.as_ref()))
     {
-        println!("{}", race::outcome_text(&race));
+        crate::say!("{}", race::outcome_text(&race));
         for line in race::describe_new(&race, 0) {
-            println!("  {line}");
+            crate::say!("  {line}");
         }
     } else if sel.todo.is_empty() && sel.completed == plan.runs.len() {
-        println!("all {} runs are completed: nothing to do", plan.runs.len());
+        crate::say!("all {} runs are completed: nothing to do", plan.runs.len());
     }
     executor.prepare(&plan, &sel.todo);
     if let Some(s) = &plan.search {
-        println!("{}", s.describe());
+        crate::say!("{}", s.describe());
     }
     let mut opts = req.opts.clone();
     opts.exempt_from_stop = sel
@@ -129,7 +154,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         &mut record,
     ))?;
     if let Some(what) = &summary.detached {
-        println!(
+        crate::say!(
             "sweep {}: {what}; not watching (--detach). Run the same command again to watch it, or see `ddim-sweep runs`",
             plan.label
         );
@@ -137,15 +162,48 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
     }
     print_summary(&plan, &summary, &sel);
     if let Some(race) = &record.race {
-        println!("{}", race::outcome_text(race));
+        crate::say!("{}", race::outcome_text(race));
     }
     if let Some(s) = &record.search {
-        println!("{}", search_outcome(&plan, s));
+        crate::say!("{}", search_outcome(&plan, s));
     }
     Ok(match summary.exit() {
         Exit::Done if !sel.skipped_failed.is_empty() || !sel.damaged.is_empty() => Exit::Error,
         e => e,
     })
+}
+
+/// `--forget RUN` names damaged trials of the search (as replayed): anything else is refused
+/// before anything runs or is recorded.
+fn check_forget(plan: &Plan, forget: &[String]) -> anyhow::Result<()> {
+    let Some(first) = forget.first() else {
+        return Ok(());
+    };
+    let usage = |m: String| anyhow::anyhow!(crate::error::Error::usage(m));
+    if plan.search.is_none() {
+        return Err(usage(format!(
+            "--forget {}: sweep {} has no search: block (--forget leaves a damaged trial out of a search's model)",
+            first.escape_debug(),
+            plan.label
+        )));
+    }
+    for id in forget {
+        let Some(run) = plan.runs.iter().find(|r| &r.id == id) else {
+            return Err(usage(format!(
+                "--forget {}: not a trial's run of sweep {} (its trials' runs: `ddim-sweep runs --label {}`)",
+                id.escape_debug(),
+                plan.label,
+                plan.label
+            )));
+        };
+        if run.state() != RunState::Damaged {
+            return Err(usage(format!(
+                "--forget {id}: the run is {}, not damaged: --forget leaves out only a trial whose files are damaged",
+                run.state().name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every dataset the plan needs is on disk (a missing official one is fetched, once) before
@@ -175,7 +233,7 @@ fn load_plan(req: &Request) -> anyhow::Result<(SweepSpec, Plan, ExecutorSettings
 }
 
 fn print_dry_run(plan: &Plan) {
-    println!(
+    crate::say!(
         "sweep {}: {} runs in {}",
         plan.label,
         plan.runs.len(),
@@ -190,7 +248,7 @@ fn print_dry_run(plan: &Plan) {
             .collect();
         (s.next.clone(), alive, s.finished)
     });
-    println!("{:<12}  {:<10}  flags", "id", "state");
+    crate::say!("{:<12}  {:<10}  flags", "id", "state");
     let states: Vec<RunState> = plan.runs.iter().map(|r| r.state()).collect();
     for (i, (r, s)) in plan.runs.iter().zip(&states).enumerate() {
         let name = match &race {
@@ -205,10 +263,10 @@ fn print_dry_run(plan: &Plan) {
             }
             _ => s.name(),
         };
-        println!("{:<12}  {:<10}  {}", r.id, name, r.varying_text());
+        crate::say!("{:<12}  {:<10}  {}", r.id, name, r.varying_text());
     }
     let count = |k: RunState| states.iter().filter(|s| **s == k).count();
-    println!(
+    crate::say!(
         "new {}, resumable {}, completed {}, failed {}, running {}{}",
         count(RunState::New),
         count(RunState::Resumable),
@@ -224,21 +282,21 @@ fn print_dry_run(plan: &Plan) {
         }
     );
     if let Some(r) = &plan.random {
-        println!("{}", r.describe());
+        crate::say!("{}", r.describe());
     }
     if let Some(s) = &plan.search {
-        println!("{}", s.describe());
+        crate::say!("{}", s.describe());
         let decided = plan.runs.len();
-        println!(
+        crate::say!(
             "{decided} of {} trial(s) decided by the results so far (each later trial waits for the results that decide it)",
             s.trials
         );
     }
     for (k, same) in &plan.duplicate_trials {
-        println!("trial {k} drew the same values as run {same}: one run serves both");
+        crate::say!("trial {k} drew the same values as run {same}: one run serves both");
     }
     if let Some(s) = &plan.stop {
-        println!("early stopping: {}", StopEntry::from(s).describe());
+        crate::say!("early stopping: {}", StopEntry::from(s).describe());
     }
     if let Some((r, s)) = &standing {
         print_race_dry_run(plan, r, s);
@@ -261,7 +319,7 @@ fn print_race_dry_run(plan: &Plan, r: &race::Race, s: &race::Standing) {
     let recorded =
         crate::store::sweep_file::SweepRecord::read(&plan.sweep_dir).and_then(|x| x.race);
     let rec = s.record(r).kept_over(recorded.as_ref());
-    println!(
+    crate::say!(
         "race: {n} configurations x {} seeds on {} (first test after {} seeds, alpha {})",
         r.seeds.len(),
         r.metric,
@@ -269,18 +327,18 @@ fn print_race_dry_run(plan: &Plan, r: &race::Race, s: &race::Standing) {
         r.alpha
     );
     for line in race::describe_new(&rec, 0) {
-        println!("  {line}");
+        crate::say!("  {line}");
     }
     match s.current {
         Some(round) => {
             let ids: Vec<&str> = s.next.iter().map(|&i| plan.runs[i].id.as_str()).collect();
-            println!(
+            crate::say!(
                 "round {round} would start {} run(s): {}",
                 ids.len(),
                 ids.join(" ")
             );
         }
-        None => println!("{}", race::outcome_text(&rec)),
+        None => crate::say!("{}", race::outcome_text(&rec)),
     }
 }
 
@@ -297,7 +355,7 @@ fn remove_stale_temporaries(plan: &Plan, in_flight: &[usize]) {
         bytes += b;
     }
     if files > 0 {
-        println!(
+        crate::say!(
             "sweep {}: removed {files} temporary file(s) ({:.1} KB) that killed processes left behind",
             plan.label,
             bytes as f64 / 1024.0
@@ -319,7 +377,7 @@ fn wait_for_orphans(plan: &Plan) {
         return;
     }
     for r in &locked {
-        println!(
+        crate::say!(
             "sweep {}: waiting up to {} s for run {}: it is being trained by another process{}",
             plan.label,
             WAIT.as_secs(),
@@ -385,7 +443,7 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
         ));
     }
     if let Some(s) = &plan.search {
-        println!(
+        crate::say!(
             "sweep {}: a {} search of {} trials ({} decided so far, {} completed, {} to run now{extra})",
             plan.label,
             s.sampler,
@@ -395,7 +453,7 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
             now
         );
     } else if plan.race.is_some() {
-        println!(
+        crate::say!(
             "sweep {}: a race over at most {} runs ({} completed, {} to run now{extra})",
             plan.label,
             plan.runs.len(),
@@ -403,7 +461,7 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
             now
         );
     } else {
-        println!(
+        crate::say!(
             "sweep {}: {} runs ({} completed, {} to run{extra})",
             plan.label,
             plan.runs.len(),
@@ -412,7 +470,7 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
         );
     }
     for i in &sel.busy {
-        println!(
+        crate::say!(
             "  {}: being trained by another process{}; left alone",
             plan.runs[*i].id,
             plan.runs[*i].run_dir().holder_text()
@@ -421,7 +479,7 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
     for &i in &sel.damaged {
         let r = &plan.runs[i];
         let why = r.run_dir().damage().unwrap_or_default();
-        println!(
+        crate::say!(
             "  {} {}: left alone: {why}. Repair the file, or retire the run by moving {} out of the sweep's directory (the next run trains it anew)",
             r.id,
             r.varying_text(),
@@ -431,7 +489,7 @@ fn print_plan(plan: &Plan, sel: &Selection, now: usize) {
 }
 
 fn print_summary(plan: &Plan, summary: &Summary, sel: &Selection) {
-    println!(
+    crate::say!(
         "sweep {}: {} completed now, {} failed, {} interrupted{}",
         plan.label,
         summary.completed.len(),
@@ -444,10 +502,10 @@ fn print_summary(plan: &Plan, summary: &Summary, sel: &Selection) {
         }
     );
     for (id, reason) in &summary.failed {
-        println!("  failed {id}: {reason}");
+        crate::say!("  failed {id}: {reason}");
     }
     if !sel.skipped_failed.is_empty() {
-        println!("failed earlier, not rerun (use --retry-failed):");
+        crate::say!("failed earlier, not rerun (use --retry-failed):");
         for i in &sel.skipped_failed {
             let r = &plan.runs[*i];
             let reason = r
@@ -457,11 +515,11 @@ fn print_summary(plan: &Plan, summary: &Summary, sel: &Selection) {
                 .flatten()
                 .and_then(|i| i.reason)
                 .unwrap_or_default();
-            println!("  failed {} {}: {reason}", r.id, r.varying_text());
+            crate::say!("  failed {} {}: {reason}", r.id, r.varying_text());
         }
     }
     if summary.signal.is_some() {
-        println!("stopped: run the same command again to resume from the checkpoints");
+        crate::say!("stopped: run the same command again to resume from the checkpoints");
     }
 }
 

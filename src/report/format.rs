@@ -1,14 +1,26 @@
 //! Formatting shared by the report's sections: numbers (`sig7`), CSV cells, and the one
 //! markdown-table builder ([`Table`]) every table of the page is made with.
 
-/// `x` with 7 significant digits (`0.1714205`, `0.09341860`, `12.34568`).
+/// `x` with 7 significant digits (`0.1714205`, `0.09341860`, `12.34568`); from 1e7 on in
+/// scientific notation (`1.000000e308`, never a number of 309 digits).
 pub fn sig7(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
         return format!("{x}");
     }
     let mag = x.abs().log10().floor() as i32;
+    if mag >= 7 {
+        return format!("{x:.6e}");
+    }
     let decimals = (6 - mag).max(0) as usize;
     format!("{x:.decimals$}")
+}
+
+/// `x` with 6 decimals (`0.093419`); from 1e7 on in scientific notation like [`sig7`].
+pub fn fixed6(x: f64) -> String {
+    if x.is_finite() && x.abs() >= 1e7 {
+        return format!("{x:.6e}");
+    }
+    format!("{x:.6}")
 }
 
 /// A CSV cell, quoted when it holds a comma, a quote or a line break (`[8, 16]`).

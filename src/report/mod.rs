@@ -370,6 +370,15 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
             continue;
         }
         let out_dir = opts.out.join(&g.label);
+        // The report writes into its label's folder: a link there would carry its files into
+        // the link's target, wherever that is.
+        if fs_err::symlink_metadata(&out_dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            anyhow::bail!(crate::error::Error::usage(format!(
+                "{} is a symbolic link: the report of label {} is written into a folder of its own, never through a link (remove the link, or choose another --out)",
+                out_dir.display(),
+                g.label
+            )));
+        }
         fs_err::create_dir_all(&out_dir)
             .with_context(|| format!("creating {}", out_dir.display()))?;
         // Markdown: every text read from disk escaped once, here, for the tables, sections
@@ -379,6 +388,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Written> {
         let df = sorted(frame(gm)?, opts.sort.as_deref())?;
         let record = crate::store::sweep_file::SweepRecord::read(&opts.runs_dir.join(&g.label))
             .unwrap_or_default();
+        notes.extend(trials::disagreements(g, record.search.as_ref()));
         match opts.format {
             Format::Csv => {
                 let mut tables = vec![("results.csv", table::csv(&df, &g.varying)?)];

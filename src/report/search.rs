@@ -136,7 +136,7 @@ fn ranking_table(ranked: &[Ranked], varying: &[String], metric: &str) -> String 
             format!("{}/{planned}", r.epoch),
         ];
         cells.extend(varying.iter().map(|v| r.run.flag_text(v).to_string()));
-        cells.push(r.value.map_or(String::new(), |v| format!("{v:.6}")));
+        cells.push(r.value.map_or(String::new(), super::format::fixed6));
         t.row(cells);
     }
     let mut md = t.markdown();

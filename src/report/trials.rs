@@ -15,40 +15,109 @@ use std::path::Path;
 pub struct Trial {
     pub trial: usize,
     pub run: String,
+    /// The searched flags as its run's own files record them (the sweep record's values
+    /// only for a run the folder does not have), one per searched flag, in one order.
     pub flags: Vec<(String, String)>,
     /// Its run's status (`missing` when the runs folder has no such run).
     pub state: String,
     /// The final metric, when the run completed with it.
     pub value: Option<f64>,
+    /// Where the sweep record's flags for this trial disagree with its run's own.
+    pub disagrees: Option<String>,
 }
 
-/// The search's trials, in trial order.
-pub fn trials(g: &LabelRuns, s: &SearchRecord) -> Vec<Trial> {
-    let mut out: Vec<Trial> = s
+/// The searched flags' names: the record's space, else every name its trials give.
+fn searched_names(s: &SearchRecord) -> Vec<String> {
+    if !s.space.is_empty() {
+        return s.space.keys().cloned().collect();
+    }
+    let mut names: Vec<String> = s
         .trials
         .iter()
-        .map(|t| {
-            let run = g.runs.iter().find(|r| r.entry.id == t.run);
-            let state = run.map_or("missing".to_string(), |r| r.entry.info.status.to_string());
-            let value = run
-                .filter(|_| state == "completed")
-                .and_then(|r| r.entry.info.metrics.get(&s.metric).copied())
-                .filter(|v| v.is_finite());
-            Trial {
-                trial: t.trial,
-                run: t.run.clone(),
-                flags: t
-                    .flags
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                state,
-                value,
-            }
-        })
+        .flat_map(|t| t.flags.keys().cloned())
         .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The search's trials, in trial order, each checked against its run's own record.
+pub fn trials(g: &LabelRuns, s: &SearchRecord) -> Vec<Trial> {
+    let by_id: std::collections::HashMap<&str, &super::ReportRun> =
+        g.runs.iter().map(|r| (r.entry.id.as_str(), r)).collect();
+    let damaged: std::collections::HashSet<String> = g
+        .damaged
+        .iter()
+        .filter_map(|(dir, _)| Some(dir.file_name()?.to_string_lossy().into_owned()))
+        .collect();
+    let names = searched_names(s);
+    let mut out: Vec<Trial> =
+        s.trials
+            .iter()
+            .map(|t| {
+                let run = by_id.get(t.run.as_str()).copied();
+                let state = match run {
+                    Some(r) => r.entry.info.status.to_string(),
+                    None if damaged.contains(&t.run) => "damaged".to_string(),
+                    None => "missing".to_string(),
+                };
+                let value = run
+                    .filter(|_| state == "completed")
+                    .and_then(|r| r.entry.info.metrics.get(&s.metric).copied())
+                    .filter(|v| v.is_finite());
+                let own = |n: &str| -> String {
+                    match run.filter(|r| r.flags.is_some()) {
+                        Some(r) => r.flag_text(n).to_string(),
+                        None => t.flags.get(n).cloned().unwrap_or_default(),
+                    }
+                };
+                let flags: Vec<(String, String)> =
+                    names.iter().map(|n| (n.clone(), own(n))).collect();
+                let disagrees =
+                    run.filter(|r| r.flags.is_some()).and_then(|r| {
+                        let wrong: Vec<String> =
+                            t.flags
+                                .iter()
+                                .filter(|(n, v)| r.flag_texts.get(*n) != Some(*v))
+                                .map(|(n, v)| format!("{n}={v} (the run has {})", r.flag_text(n)))
+                                .chain(names.iter().filter(|n| !t.flags.contains_key(*n)).map(
+                                    |n| format!("{n} missing (the run has {})", r.flag_text(n)),
+                                ))
+                                .collect();
+                        (!wrong.is_empty()).then(|| wrong.join(", "))
+                    });
+                Trial {
+                    trial: t.trial,
+                    run: t.run.clone(),
+                    flags,
+                    state,
+                    value,
+                    disagrees,
+                }
+            })
+            .collect();
     out.sort_by_key(|t| t.trial);
     out
+}
+
+/// One line for each trial whose record in sweep.json disagrees with its run's own files
+/// (the report shows the run's values).
+pub fn disagreements(g: &LabelRuns, s: Option<&SearchRecord>) -> Vec<String> {
+    let Some(s) = s else {
+        return Vec::new();
+    };
+    trials(g, s)
+        .into_iter()
+        .filter_map(|t| {
+            Some(format!(
+                "warning: {}: sweep.json's search trial {} (run {}) disagrees with the run's own files: {}; the report shows the run's values",
+                g.label,
+                t.trial,
+                t.run,
+                t.disagrees?
+            ))
+        })
+        .collect()
 }
 
 /// The best value after each trial (None until one completed).
@@ -119,7 +188,7 @@ pub fn markdown(
         .columns(names, Align::Left)
         .columns([metric.as_str(), "best so far"], Align::Right);
     for (x, b) in t.iter().zip(&best) {
-        let num = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        let num = |v: Option<f64>| v.map_or(String::new(), super::format::fixed6);
         let mut cells = vec![
             x.trial.to_string(),
             super::md::code(&x.run),
@@ -160,6 +229,7 @@ pub fn json(g: &LabelRuns, s: Option<&SearchRecord>) -> serde_json::Value {
                     .collect::<serde_json::Map<_, _>>(),
                 "value": t.value,
                 "state": t.state,
+                "record_disagrees": t.disagrees,
             })
         })
         .collect();

@@ -28,7 +28,8 @@ pub struct RunEntry {
 /// [`SweepRecord::load`]); neither ever names a path.
 pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
     let mut out = Vec::new();
-    let mut records: BTreeMap<PathBuf, Option<SweepRecord>> = BTreeMap::new();
+    // Each sweep's record read once, with its runs by id (linear in the number of runs).
+    let mut records: BTreeMap<PathBuf, Option<Indexed>> = BTreeMap::new();
     for entry in walkdir::WalkDir::new(runs_dir)
         .min_depth(2)
         .max_depth(3)
@@ -79,29 +80,16 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
         let record = match &folder {
             Some(_) => records
                 .entry(parent.clone())
-                .or_insert_with(|| SweepRecord::read(&parent))
-                .clone(),
+                .or_insert_with(|| SweepRecord::read(&parent).map(Indexed::new))
+                .as_ref(),
             None => None,
         };
         let label = match &folder {
             Some(f) if record.is_some() || info.label.is_some() || damaged.is_some() => f.clone(),
             _ => String::new(),
         };
-        let (varying, order) = match &record {
-            Some(rec) => {
-                let pos = rec.runs.iter().position(|e| e.id == id);
-                let varying = pos
-                    .map(|p| {
-                        rec.varying
-                            .iter()
-                            .filter_map(|k| {
-                                rec.runs[p].varying.get(k).map(|v| (k.clone(), v.clone()))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (varying, pos.unwrap_or(usize::MAX))
-            }
+        let (varying, order) = match record.and_then(|r| r.place(&id)) {
+            Some((pos, varying)) => (varying, pos),
             None => (Vec::new(), usize::MAX),
         };
         out.push((
@@ -120,6 +108,35 @@ pub fn list_runs(runs_dir: &Path) -> Vec<RunEntry> {
         (a.1.label.as_str(), a.0, a.1.id.as_str()).cmp(&(b.1.label.as_str(), b.0, b.1.id.as_str()))
     });
     out.into_iter().map(|(_, e)| e).collect()
+}
+
+/// A sweep's record with its runs by id.
+struct Indexed {
+    record: SweepRecord,
+    position: std::collections::HashMap<String, usize>,
+}
+
+impl Indexed {
+    fn new(record: SweepRecord) -> Indexed {
+        let mut position = std::collections::HashMap::with_capacity(record.runs.len());
+        for (p, e) in record.runs.iter().enumerate() {
+            position.entry(e.id.clone()).or_insert(p);
+        }
+        Indexed { record, position }
+    }
+
+    /// A run's place in the sweep's plan and its grid flags' values, in grid order.
+    fn place(&self, id: &str) -> Option<(usize, Vec<(String, String)>)> {
+        let p = *self.position.get(id)?;
+        let entry = &self.record.runs[p];
+        let varying = self
+            .record
+            .varying
+            .iter()
+            .filter_map(|k| entry.varying.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        Some((p, varying))
+    }
 }
 
 /// The sweep records under `runs_dir` that cannot be believed (damaged, or whose label is

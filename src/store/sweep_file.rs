@@ -73,7 +73,17 @@ pub struct SearchRecord {
     pub seed: u64,
     pub parallel: usize,
     pub startup: usize,
+    /// The searched flags and their distributions as the sweep file writes them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub space: BTreeMap<String, String>,
     pub trials: Vec<TrialEntry>,
+    /// Trials whose runs are damaged: the search waits for their repair, and the trials
+    /// recorded before are kept (see [`SearchRecord::kept_over`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<DamagedTrial>,
+    /// Runs the user left out of the model (`run --forget RUN`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<String>,
 }
 
 /// One trial of a search: its run and its searched flags.
@@ -83,6 +93,43 @@ pub struct TrialEntry {
     pub trial: usize,
     pub run: String,
     pub flags: BTreeMap<String, String>,
+    /// The check of the decision (a SHA-256 of what it was computed from and the point):
+    /// a resumed search reuses the point while the check holds. Empty for random draws.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub check: String,
+}
+
+/// A trial the search waits for: its run's files are damaged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DamagedTrial {
+    pub trial: usize,
+    pub run: String,
+    pub why: String,
+}
+
+impl SearchRecord {
+    /// This record (replayed from the runs' files) as the one to keep, given the one
+    /// recorded before: a record is never rebuilt from less than it held, so when damaged
+    /// runs keep the replay from reaching as far as `previous` did, `previous`'s later trials
+    /// stay, with the damaged runs named.
+    pub fn kept_over(mut self, previous: Option<&SearchRecord>) -> SearchRecord {
+        if let Some(p) = previous {
+            let same_start = p.trials.len() > self.trials.len()
+                && p.trials[..self.trials.len()] == self.trials[..];
+            if !self.damaged.is_empty() && same_start {
+                self.trials = p.trials.clone();
+            }
+        }
+        self
+    }
+}
+
+impl SweepRecord {
+    /// Records the search's trials (see [`SearchRecord::kept_over`]).
+    pub fn set_search_trials(&mut self, search: Option<SearchRecord>) {
+        self.search = search.map(|s| s.kept_over(self.search.as_ref()));
+    }
 }
 
 /// A race as it stands: recomputed from the runs' results whenever a run ends, so it always
@@ -398,6 +445,7 @@ mod tests {
                     trial: 0,
                     run: "0123456789ab".into(),
                     flags: BTreeMap::new(),
+                    ..Default::default()
                 }],
                 ..Default::default()
             }),

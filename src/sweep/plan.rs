@@ -82,6 +82,8 @@ pub struct Plan {
     pub search: Option<super::strategy::search::Search>,
     /// The fixed flags (`flags:`), which every admitted point starts from.
     pub fixed: Vec<(String, Value)>,
+    /// The runs' indices by id (for [`Plan::admit`]).
+    pub index: std::collections::HashMap<String, usize>,
 }
 
 impl Plan {
@@ -118,9 +120,21 @@ impl Plan {
             ))
         })?;
         let id = run_id(&self.label, &flags);
-        if let Some(i) = self.runs.iter().position(|r| r.id == id) {
+        // The runs by id, kept up to date here (rebuilt if the runs were changed elsewhere):
+        // admitting N points is linear in N.
+        if self.index.len() != self.runs.len() {
+            self.index = self
+                .runs
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, r)| (r.id.clone(), i))
+                .collect();
+        }
+        if let Some(&i) = self.index.get(&id) {
             return Ok(i);
         }
+        self.index.insert(id.clone(), self.runs.len());
         self.runs.push(PlannedRun {
             dir: self.sweep_dir.join(&id),
             id,
@@ -344,6 +358,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         race: spec.race.clone(),
         search: spec.search.clone(),
         fixed: spec.fixed.clone(),
+        index: Default::default(),
     };
     if let Some(s) = &plan.search {
         check_search(&plan, s).map_err(|e| {

@@ -30,8 +30,10 @@ impl SweepRecord {
                 self.varying.push(n.clone());
             }
         }
+        let mut known: std::collections::HashSet<String> =
+            self.runs.iter().map(|e| e.id.clone()).collect();
         for r in &plan.runs {
-            if self.runs.iter().any(|e| e.id == r.id) {
+            if !known.insert(r.id.clone()) {
                 continue;
             }
             self.runs.push(PlannedEntry {

@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary under test: this build's, or `DDIM_TEST_BIN` (to run a test against another
+/// build, e.g. to show that a new test fails on an earlier commit).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ddim-sweep"))
+    std::env::var_os("DDIM_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ddim-sweep")))
 }
 
 /// The binary with `args`. Each process computes on one thread: tests run in parallel, and

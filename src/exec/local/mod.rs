@@ -113,10 +113,14 @@ impl Executor for LocalExecutor {
                 s.len() / n
             ),
         };
+        // The runs take OMP_NUM_THREADS as the user set it (see `train_command`).
+        let threads = match std::env::var("OMP_NUM_THREADS") {
+            Ok(v) => format!("{} thread(s) each (OMP_NUM_THREADS)", v.escape_debug()),
+            Err(_) => format!("{} thread(s) each", s.first().map_or(1, |s| s.threads)),
+        };
         Some(format!(
-            "local: at most {} run(s) at once {place}, {} thread(s) each",
-            s.len(),
-            s.first().map_or(1, |s| s.threads)
+            "local: at most {} run(s) at once {place}, {threads}",
+            s.len()
         ))
     }
 
@@ -262,7 +266,7 @@ fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
         }
         seen.push(key);
         match crate::metrics::reference::prepare(f) {
-            Ok(Some(p)) if p.computed => println!(
+            Ok(Some(p)) if p.computed => crate::say!(
                 "sweep {}: KID reference: Inception features of {} {} validation images, computed once for the sweep in {:.1}s",
                 plan.label, p.images, p.dataset, p.seconds
             ),

@@ -71,18 +71,42 @@ impl Sampler for Gp {
         }
         let threads = tch::get_num_threads();
         tch::set_num_threads(1);
-        let gp = Fitted::fit(&xs, &ys).believing(&pending);
-        let scores = gp.log_ei(&cands, ys.iter().take(completed.len()).copied());
+        let scores = Fitted::fit(&xs, &ys)
+            .and_then(|gp| gp.believing(&pending))
+            .map(|gp| gp.log_ei(&cands, ys.iter().take(completed.len()).copied()));
         tch::set_num_threads(threads);
+        // A GP that cannot be fitted (values no kernel matrix can hold) suggests what random
+        // search would: a valid point, never a panic.
+        let Some(scores) = scores else {
+            return RandomSampler.suggest(ask);
+        };
         let mut pick = 0;
         for (i, s) in scores.iter().enumerate() {
-            if *s > scores[pick] {
+            if *s > scores[pick] || scores[pick].is_nan() {
                 pick = i;
             }
         }
         cube.decode(&cands[pick])
     }
+
+    fn check_space(&self, space: &[(String, Dist)]) -> Result<(), String> {
+        match space.iter().find_map(|(n, d)| match d {
+            Dist::Choice(v) if v.len() > MAX_LIST => Some((n, v.len())),
+            _ => None,
+        }) {
+            Some((name, len)) => Err(format!(
+                "{name}: a list of {len} values; the GP encodes a list as one column per value, at most {MAX_LIST}: write a range of integers as randint(low, high), or use sampler: tpe"
+            )),
+            None => Ok(()),
+        }
+    }
 }
+
+/// The most values a list of a GP's space may hold (each is a column of the cube).
+const MAX_LIST: usize = 256;
+/// Candidates × trials × columns above which the kernel is computed in slices of candidates
+/// (so that memory stays bounded; below it, in one piece as before).
+const KERNEL_ELEMENTS: usize = 1 << 24;
 
 /// The space as the unit cube (see the module's documentation).
 pub struct Cube<'a> {
@@ -226,9 +250,12 @@ pub struct Fitted {
     x: Tensor,
     /// The standardised values of `x`'s rows.
     y: Tensor,
-    /// The values' mean and standard deviation (standardisation).
+    /// The values' mean and standard deviation (standardisation), in units of `scale`.
     mean: f64,
     std: f64,
+    /// A power of two the values are divided by first, so that extreme values (1e308)
+    /// standardise without overflowing (1 for every ordinary scale).
+    scale: f64,
     pub hyper: Hyper,
     chol: Tensor,
     alpha: Tensor,
@@ -265,7 +292,9 @@ fn unbounded(v: f64, (lo, hi): (f64, f64)) -> f64 {
 
 impl Fitted {
     /// Fits the hyperparameters to `(xs, ys)` by maximising the log marginal likelihood.
-    pub fn fit(xs: &[Vec<f64>], ys: &[f64]) -> Fitted {
+    /// The GP fitted to `(xs, ys)`; `None` when no kernel matrix can be factorised (values
+    /// or hyperparameters that are not finite).
+    pub fn fit(xs: &[Vec<f64>], ys: &[f64]) -> Option<Fitted> {
         let d = xs[0].len();
         let mut vs = nn::VarStore::new(Device::Cpu);
         vs.set_kind(Kind::Double);
@@ -275,72 +304,106 @@ impl Fitted {
         let t_sig = root.var_copy("signal", &init(1.0, SIGNAL).narrow(0, 0, 1));
         let t_noise = root.var_copy("noise", &init(1e-2, NOISE).narrow(0, 0, 1));
         let mut opt = nn::Adam::default().build(&vs, FIT_LR).expect("an optimiser");
-        let (x, y, mean, std) = standardised(xs, ys);
+        let st = standardised(xs, ys);
         for _ in 0..FIT_STEPS {
             let h = (bounded(&t_ls, LS), bounded(&t_sig, SIGNAL), bounded(&t_noise, NOISE));
-            let nll = neg_log_likelihood(&x, &y, &h.0, &h.1, &h.2);
+            let Some(nll) = neg_log_likelihood(&st.x, &st.y, &h.0, &h.1, &h.2) else {
+                break;
+            };
+            if !nll.double_value(&[]).is_finite() {
+                break;
+            }
             opt.backward_step(&nll);
         }
-        tch::no_grad(|| {
-            let ls = bounded(&t_ls, LS);
-            let hyper = Hyper {
-                lengthscales: Vec::<f64>::try_from(&ls).expect("f64"),
-                signal: bounded(&t_sig, SIGNAL).double_value(&[0]),
-                noise: bounded(&t_noise, NOISE).double_value(&[0]),
-            };
-            Fitted::with(x, y, mean, std, hyper)
-        })
+        let hyper = tch::no_grad(|| Hyper {
+            lengthscales: Vec::<f64>::try_from(&bounded(&t_ls, LS)).expect("f64"),
+            signal: bounded(&t_sig, SIGNAL).double_value(&[0]),
+            noise: bounded(&t_noise, NOISE).double_value(&[0]),
+        });
+        let finite = hyper.lengthscales.iter().all(|v| v.is_finite())
+            && hyper.signal.is_finite()
+            && hyper.noise.is_finite();
+        // A fit that went astray falls back to the start's hyperparameters.
+        let hyper = if finite {
+            hyper
+        } else {
+            Hyper {
+                lengthscales: vec![0.5; d],
+                signal: 1.0,
+                noise: 1e-2,
+            }
+        };
+        tch::no_grad(|| Fitted::with(st, hyper))
     }
 
-    /// The GP of `(x, y)` (standardised) with fixed hyperparameters.
-    fn with(x: Tensor, y: Tensor, mean: f64, std: f64, hyper: Hyper) -> Fitted {
+    /// The GP of the standardised values with fixed hyperparameters.
+    fn with(st: Standardised, hyper: Hyper) -> Option<Fitted> {
         let (ls, sig) = hyper_tensors(&hyper);
-        let n = x.size()[0];
-        let k = matern52(&x, &x, &ls, &sig)
+        let n = st.x.size()[0];
+        let k = matern52(&st.x, &st.x, &ls, &sig)
             + Tensor::eye(n, (Kind::Double, Device::Cpu)) * (hyper.noise + 1e-8);
-        let chol = k.linalg_cholesky(false);
-        let alpha = y.unsqueeze(1).cholesky_solve(&chol, false);
-        Fitted {
-            x,
-            y,
-            mean,
-            std,
+        let chol = cholesky(&k)?;
+        let alpha = st.y.unsqueeze(1).cholesky_solve(&chol, false);
+        Some(Fitted {
+            x: st.x,
+            y: st.y,
+            mean: st.mean,
+            std: st.std,
+            scale: st.scale,
             hyper,
             chol,
             alpha,
-        }
+        })
     }
 
     /// This GP given `points` at its own posterior mean, with the same hyperparameters and
     /// standardisation (the Kriging believer): the mean is unchanged, the uncertainty at and
     /// near the points falls.
-    pub fn believing(self, points: &[Vec<f64>]) -> Fitted {
+    pub fn believing(self, points: &[Vec<f64>]) -> Option<Fitted> {
         if points.is_empty() {
-            return self;
+            return Some(self);
         }
         let (mu, _) = self.predict_std(points);
         tch::no_grad(|| {
-            let x = Tensor::cat(&[&self.x, &tensor2(points)], 0);
-            let y = Tensor::cat(&[&self.y, &mu], 0);
-            Fitted::with(x, y, self.mean, self.std, self.hyper.clone())
+            let st = Standardised {
+                x: Tensor::cat(&[&self.x, &tensor2(points)], 0),
+                y: Tensor::cat(&[&self.y, &mu], 0),
+                mean: self.mean,
+                std: self.std,
+                scale: self.scale,
+            };
+            Fitted::with(st, self.hyper.clone())
         })
     }
 
     /// Fixed hyperparameters (for tests against an independent computation).
     pub fn fixed(xs: &[Vec<f64>], ys: &[f64], hyper: Hyper) -> Fitted {
-        let (x, y, mean, std) = standardised(xs, ys);
-        tch::no_grad(|| Fitted::with(x, y, mean, std, hyper))
+        tch::no_grad(|| Fitted::with(standardised(xs, ys), hyper)).expect("a factorisable kernel")
     }
 
     /// The posterior mean and standard deviation at `cands`, in the values' units.
     pub fn predict(&self, cands: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
         let (mu, sd) = self.predict_std(cands);
-        let mu = Vec::<f64>::try_from(&(mu * self.std + self.mean)).expect("f64");
-        let sd = Vec::<f64>::try_from(&(sd * self.std)).expect("f64");
+        let mu = Vec::<f64>::try_from(&((mu * self.std + self.mean) * self.scale)).expect("f64");
+        let sd = Vec::<f64>::try_from(&(sd * self.std * self.scale)).expect("f64");
         (mu, sd)
     }
 
     fn predict_std(&self, cands: &[Vec<f64>]) -> (Tensor, Tensor) {
+        let per_cand = (self.x.size()[0] * self.x.size()[1]).max(1) as usize;
+        let slice = (KERNEL_ELEMENTS / per_cand).max(1);
+        if cands.len() <= slice {
+            return self.predict_slice(cands);
+        }
+        // In slices of candidates: memory bounded whatever the trials and columns.
+        let parts: Vec<(Tensor, Tensor)> =
+            cands.chunks(slice).map(|c| self.predict_slice(c)).collect();
+        let mus: Vec<&Tensor> = parts.iter().map(|p| &p.0).collect();
+        let sds: Vec<&Tensor> = parts.iter().map(|p| &p.1).collect();
+        (Tensor::cat(&mus, 0), Tensor::cat(&sds, 0))
+    }
+
+    fn predict_slice(&self, cands: &[Vec<f64>]) -> (Tensor, Tensor) {
         tch::no_grad(|| {
             let (ls, sig) = hyper_tensors(&self.hyper);
             let c = tensor2(cands);
@@ -356,7 +419,7 @@ impl Fitted {
     /// Log expected improvement (minimising) over the best of `observed` at each candidate.
     pub fn log_ei(&self, cands: &[Vec<f64>], observed: impl Iterator<Item = f64>) -> Vec<f64> {
         let best = observed.fold(f64::MAX, f64::min);
-        let best = (best - self.mean) / self.std;
+        let best = (best / self.scale - self.mean) / self.std;
         let (mu, sd) = self.predict_std(cands);
         let z = (mu * -1.0 + best) / &sd;
         let out = log_h(&z) + sd.log();
@@ -371,25 +434,78 @@ fn hyper_tensors(h: &Hyper) -> (Tensor, Tensor) {
     )
 }
 
-fn standardised(xs: &[Vec<f64>], ys: &[f64]) -> (Tensor, Tensor, f64, f64) {
+/// The points and their standardised values.
+struct Standardised {
+    x: Tensor,
+    y: Tensor,
+    mean: f64,
+    std: f64,
+    scale: f64,
+}
+
+fn standardised(xs: &[Vec<f64>], ys: &[f64]) -> Standardised {
+    // Values beyond 1e100 (or all below 1e-100) are first divided by a power of two near
+    // their largest magnitude (exact), so that sums of squares cannot overflow.
+    let top = ys.iter().fold(0.0f64, |m, y| m.max(y.abs()));
+    let scale = if top > 1e100 || (top > 0.0 && top < 1e-100) {
+        2f64.powi(top.log2().floor() as i32)
+    } else {
+        1.0
+    };
+    let ys: Vec<f64> = ys.iter().map(|y| y / scale).collect();
     let n = ys.len() as f64;
     let mean = ys.iter().sum::<f64>() / n;
     let var = ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n;
-    let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+    let std = if var > 0.0 && var.is_finite() {
+        var.sqrt()
+    } else {
+        1.0
+    };
     let y: Vec<f64> = ys.iter().map(|v| (v - mean) / std).collect();
-    (tensor2(xs), Tensor::from_slice(&y), mean, std)
+    Standardised {
+        x: tensor2(xs),
+        y: Tensor::from_slice(&y),
+        mean,
+        std,
+        scale,
+    }
+}
+
+/// The Cholesky factor of `k`, with jitter added to its diagonal when it is not numerically
+/// positive definite; `None` when even the largest jitter fails (values not finite).
+fn cholesky(k: &Tensor) -> Option<Tensor> {
+    let n = k.size()[0];
+    for jitter in [0.0, 1e-6, 1e-4, 1e-2, 1.0] {
+        let kj = if jitter > 0.0 {
+            k + Tensor::eye(n, (Kind::Double, Device::Cpu)) * jitter
+        } else {
+            k.shallow_clone()
+        };
+        if let Ok(l) = kj.f_linalg_cholesky(false) {
+            if l.isfinite().all().int64_value(&[]) == 1 {
+                return Some(l);
+            }
+        }
+    }
+    None
 }
 
 /// The negative log marginal likelihood of `y` under the GP.
-fn neg_log_likelihood(x: &Tensor, y: &Tensor, ls: &Tensor, sig: &Tensor, noise: &Tensor) -> Tensor {
+fn neg_log_likelihood(
+    x: &Tensor,
+    y: &Tensor,
+    ls: &Tensor,
+    sig: &Tensor,
+    noise: &Tensor,
+) -> Option<Tensor> {
     let n = x.size()[0];
     let k = matern52(x, x, ls, sig)
         + Tensor::eye(n, (Kind::Double, Device::Cpu)) * (noise + 1e-8);
-    let l = k.linalg_cholesky(false);
+    let l = k.f_linalg_cholesky(false).ok()?;
     let alpha = y.unsqueeze(1).cholesky_solve(&l, false);
     let fit = (y.unsqueeze(1) * alpha).sum(Kind::Double) * 0.5;
     let det = l.diagonal(0, 0, 1).log().sum(Kind::Double);
-    fit + det + 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln()
+    Some(fit + det + 0.5 * n as f64 * (2.0 * std::f64::consts::PI).ln())
 }
 
 /// `log(phi(z) + z Phi(z))`, accurate for very negative z (BoTorch's formulation: through
@@ -455,7 +571,7 @@ mod tests {
         let gp = Fitted::fixed(&xs, &ys, hyper);
         let at = vec![vec![0.45, 0.5], vec![0.2, 0.3]];
         let (mu0, sd0) = gp.predict(&at);
-        let believed = gp.believing(&[at[0].clone()]);
+        let believed = gp.believing(&[at[0].clone()]).unwrap();
         let (mu1, sd1) = believed.predict(&at);
         for (a, b) in mu0.iter().zip(&mu1) {
             assert!((a - b).abs() < 1e-6, "{mu0:?} {mu1:?}");
@@ -506,17 +622,19 @@ mod tests {
         let xs: Vec<Vec<f64>> = (0..12).map(|i| vec![i as f64 / 11.0]).collect();
         let ys: Vec<f64> = xs.iter().map(|x| (6.0 * x[0]).sin()).collect();
         let nll = |h: &Hyper| {
-            let (x, y, _, _) = standardised(&xs, &ys);
+            let st = standardised(&xs, &ys);
             let (ls, sig) = hyper_tensors(h);
             let noise = Tensor::from_slice(&[h.noise]).to_kind(Kind::Double);
-            neg_log_likelihood(&x, &y, &ls, &sig, &noise).double_value(&[])
+            neg_log_likelihood(&st.x, &st.y, &ls, &sig, &noise)
+                .unwrap()
+                .double_value(&[])
         };
         let start = Hyper {
             lengthscales: vec![0.5],
             signal: 1.0,
             noise: 1e-2,
         };
-        let fitted = Fitted::fit(&xs, &ys);
+        let fitted = Fitted::fit(&xs, &ys).unwrap();
         assert!(nll(&fitted.hyper) < nll(&start) - 1.0, "{:?}", fitted.hyper);
         let space = vec![
             ("lr".to_string(), Dist::LogUniform(1e-4, 1e-2)),
@@ -611,5 +729,80 @@ mod tests {
                 .sum::<f64>()
         };
         assert!(err(&gp) < err(&random), "gp {} random {}", err(&gp), err(&random));
+    }
+
+    fn ask_with<'a>(space: &'a [(String, Dist)], told: &'a [super::super::search::Told]) -> Ask<'a> {
+        Ask {
+            label: "t",
+            seed: 1,
+            trial: told.len(),
+            space,
+            told,
+            pending: &[],
+        }
+    }
+
+    /// Finite but extreme values, constant ones and ties give a valid point, never a panic
+    /// (1e308 overflowed the standardisation to infinity, then NaN, and Cholesky panicked).
+    #[test]
+    fn extreme_constant_and_tied_values_give_a_valid_point() {
+        use super::super::search::Told;
+        let space = vec![
+            ("lr".to_string(), Dist::LogUniform(1e-4, 1e-2)),
+            ("loss".to_string(), Dist::Choice(vec!["mae".into(), "mse".into()])),
+        ];
+        let point = |lr: f64, loss: &str| -> Point {
+            vec![("lr".into(), Value::from(lr)), ("loss".into(), Value::from(loss))]
+        };
+        let cases: [&[f64]; 6] = [
+            &[1e308, 1e308],
+            &[1e308, -1e308, 1.0],
+            &[f64::MAX, f64::MIN_POSITIVE],
+            &[5e-324, 1e-320],
+            &[0.25, 0.25, 0.25],
+            &[1.0, 2.0, 1.0, 2.0],
+        ];
+        for values in cases {
+            let told: Vec<Told> = values
+                .iter()
+                .enumerate()
+                .map(|(k, v)| Told {
+                    trial: k,
+                    point: point(1e-3 * (1.0 + k as f64), if k % 2 == 0 { "mae" } else { "mse" }),
+                    score: Score::Completed(*v),
+                })
+                .collect();
+            let p = Gp.suggest(&ask_with(&space, &told));
+            let lr = p[0].1.as_f64().unwrap();
+            assert!((1e-4..=1e-2).contains(&lr), "{values:?}: lr {lr}");
+            assert!(["mae", "mse"].contains(&p[1].1.as_str().unwrap()), "{values:?}");
+        }
+    }
+
+    /// The standardisation divides extreme values by a power of two first: finite, and the
+    /// same standardised values as ordinary ones a power of two apart.
+    #[test]
+    fn standardisation_of_extreme_values_is_finite_and_exact() {
+        let xs = vec![vec![0.0], vec![1.0]];
+        let big = standardised(&xs, &[1e308, 5e307]);
+        let small = standardised(&xs, &[2.0, 1.0]);
+        assert!(big.mean.is_finite() && big.std.is_finite() && big.scale.is_finite());
+        let (a, b) = (Vec::<f64>::try_from(&big.y).unwrap(), Vec::<f64>::try_from(&small.y).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-12, "{a:?} {b:?}");
+        }
+        assert_eq!(standardised(&xs, &[2.0, 1.0]).scale, 1.0, "ordinary values unscaled");
+    }
+
+    /// A list longer than the GP's bound is refused with what to write instead.
+    #[test]
+    fn a_list_too_long_for_one_hot_is_refused() {
+        let long: Vec<Value> = (0..20_000).map(Value::from).collect();
+        let space = vec![("seed".to_string(), Dist::Choice(long))];
+        let why = Gp.check_space(&space).unwrap_err();
+        assert!(why.starts_with("seed: a list of 20000 values"), "{why}");
+        assert!(why.contains("randint(low, high)"), "{why}");
+        let short = vec![("seed".to_string(), Dist::Choice(vec![1.into(), 2.into()]))];
+        assert!(Gp.check_space(&short).is_ok());
     }
 }

@@ -112,10 +112,19 @@ pub trait Strategy {
     }
 }
 
-/// The plan's strategy: a search with `search:`, a race with `race:`, else every run.
-pub fn for_plan(plan: &Plan) -> Box<dyn Strategy + Send> {
+/// The plan's strategy: a search with `search:`, a race with `race:`, else every run. A
+/// search continues from the sweep's record (`previous`: its checked decisions, its
+/// forgotten runs) and forgets the runs of `forget` (`run --forget`).
+pub fn for_plan(
+    plan: &Plan,
+    previous: Option<&crate::store::sweep_file::SweepRecord>,
+    forget: &[String],
+) -> Box<dyn Strategy + Send> {
     if let Some(s) = &plan.search {
-        return Box::new(search::SearchStrategy::new(s.clone(), &plan.label));
+        let mut search = search::SearchStrategy::new(s.clone(), &plan.label)
+            .resuming(previous.and_then(|r| r.search.as_ref()));
+        search.forget(forget);
+        return Box::new(search);
     }
     match &plan.race {
         Some(r) => Box::new(race::RaceStrategy::new(r.clone())),

@@ -129,6 +129,22 @@ impl Dist {
         }
     }
 
+    /// [`Dist::text`] for a line on the console: a list of more than 8 values shows its
+    /// first 6 and its last, and how many there are.
+    pub fn short_text(&self) -> String {
+        match self {
+            Dist::Choice(v) if v.len() > 8 => {
+                let shown: Vec<String> = v[..6]
+                    .iter()
+                    .map(crate::flags::plain_value)
+                    .chain(["…".to_string(), crate::flags::plain_value(&v[v.len() - 1])])
+                    .collect();
+                format!("[{}] ({} values)", shown.join(", "), v.len())
+            }
+            _ => self.text(),
+        }
+    }
+
     /// Draws one value from `rng`; floats keep 4 significant digits (readable run names,
     /// and the same text on every machine).
     fn draw(&self, rng: &mut rand_chacha::ChaCha8Rng) -> Value {
@@ -169,7 +185,7 @@ impl RandomSearch {
         let space: Vec<String> = self
             .space
             .iter()
-            .map(|(n, d)| format!("{n} ~ {}", d.text()))
+            .map(|(n, d)| format!("{n} ~ {}", d.short_text()))
             .collect();
         format!(
             "random search: {} trial(s) per grid point, seed {}: {}",

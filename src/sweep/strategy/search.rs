@@ -34,7 +34,7 @@ use super::random::parse_space;
 use super::random::{Dist, RandomSearch};
 use super::{Proposal, RunResult, Strategy};
 use crate::metrics::names::Metric;
-use crate::store::sweep_file::{SearchRecord, TrialEntry};
+use crate::store::sweep_file::{DamagedTrial, SearchRecord, TrialEntry};
 use crate::sweep::section::{SpecError, SweepText};
 use crate::sweep::Plan;
 use serde::Deserialize;
@@ -69,6 +69,12 @@ pub trait Sampler {
     /// of the q places is free, as startup trials are).
     fn uses_results(&self) -> bool {
         true
+    }
+
+    /// Refuses a space the sampler cannot search (why, naming the flag); checked when the
+    /// sweep file is read.
+    fn check_space(&self, _space: &[(String, Dist)]) -> Result<(), String> {
+        Ok(())
     }
 }
 
@@ -214,7 +220,7 @@ impl Search {
         let space: Vec<String> = self
             .space
             .iter()
-            .map(|(n, d)| format!("{n} ~ {}", d.text()))
+            .map(|(n, d)| format!("{n} ~ {}", d.short_text()))
             .collect();
         format!(
             "{} search: {} trials on {} ({}), {} in flight at most, {} random first, seed {}: {}",
@@ -235,19 +241,56 @@ impl Search {
 pub enum Outcome {
     /// Not ended (or not started).
     Pending,
-    /// Ended without a result the sampler may use (failed, damaged, no metric).
+    /// Its run's files are damaged: it has no outcome until they are repaired, so the
+    /// search waits for it as for a trial in flight (it never decides around it).
+    Damaged,
+    /// Ended without a result the sampler may use (failed, no metric, or forgotten with
+    /// `--forget`).
     LeftOut,
     Told(Score),
+}
+
+impl Outcome {
+    /// Whether the trial has an outcome the contract can count (not pending, not damaged).
+    pub fn ended(&self) -> bool {
+        matches!(self, Outcome::LeftOut | Outcome::Told(_))
+    }
+}
+
+/// A decision kept from an earlier invocation's record: trial k's point, and the check of
+/// what it was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub point: Point,
+    pub check: String,
 }
 
 /// The contract's bookkeeping apart from plans and runs: which trial may be decided now and
 /// what its sampler is told. [`SearchStrategy`] drives it with runs; the bench
 /// (`examples/search_bench.rs`) with a simulated executor.
+///
+/// A decision is stored with its *check*: a SHA-256 of what it was computed from (the
+/// search's settings, the trial number, every told trial's point and outcome, the points in
+/// flight) and of the point chosen. A resumed search given the recorded decisions
+/// ([`Trials::with_recorded`]) reuses trial k's point when the check of what it would be
+/// computed from now, with that point, is the recorded one, without asking the sampler
+/// again (a GP's fit costs seconds); a check that fails (a result changed, a record edited)
+/// is recomputed.
 pub struct Trials {
     pub search: Search,
     label: String,
     sampler: Box<dyn Sampler + Send>,
     points: Vec<Point>,
+    /// Each decided trial's check (see the type's documentation).
+    checks: Vec<String>,
+    /// Decisions recorded by an earlier invocation, by trial.
+    recorded: Vec<Recorded>,
+    /// `chain[j]`: the hash of the settings and of trials `0 .. j`'s points and outcomes
+    /// (extended as trials end, in order).
+    chain: Vec<[u8; 32]>,
+    /// Decisions reused from the record, and decisions the sampler computed.
+    pub reused: usize,
+    pub computed: usize,
 }
 
 impl Trials {
@@ -256,12 +299,31 @@ impl Trials {
             .find(|(n, _)| *n == search.sampler)
             .map(|(_, f)| f)
             .expect("the spec admits only registered samplers");
+        let mut h = Sha256::new();
+        h.update(format!(
+            "ddim-sweep search decisions v1\n{label}\n{}\n{}\n{}\n{}\n{}\n",
+            search.sampler, search.metric.name, search.seed, search.parallel, search.startup
+        ));
+        for (n, d) in &search.space {
+            h.update(format!("{n} ~ {}\n", d.text()));
+        }
         Trials {
             sampler: make(),
             search,
             label: label.to_string(),
             points: Vec::new(),
+            checks: Vec::new(),
+            recorded: Vec::new(),
+            chain: vec![h.finalize().into()],
+            reused: 0,
+            computed: 0,
         }
+    }
+
+    /// The decisions an earlier invocation recorded (each reused only when its check holds).
+    pub fn with_recorded(mut self, recorded: Vec<Recorded>) -> Trials {
+        self.recorded = recorded;
+        self
     }
 
     /// The trials decided so far, in order.
@@ -269,48 +331,166 @@ impl Trials {
         &self.points
     }
 
+    /// Each decided trial's check, in order.
+    pub fn checks(&self) -> &[String] {
+        &self.checks
+    }
+
     /// Decides the next trial (k = the number decided so far) when the contract allows it
     /// now, given each decided trial's outcome: fewer than q trials in flight, and (after the
     /// startup trials) trials `0 ..= k-q` ended. Its point depends on those trials' outcomes
     /// and the sweep file only.
     pub fn decide(&mut self, outcome: &dyn Fn(usize) -> Outcome) -> Option<Point> {
-        let k = self.points.len();
-        let s = &self.search;
-        let q = s.parallel;
-        let in_flight = (0..k).filter(|&j| outcome(j) == Outcome::Pending).count();
-        if k >= s.trials || in_flight >= q {
-            return None;
-        }
-        // Random search's trials need no results: each is decided as soon as a place is free.
-        let point = if k < s.startup || !self.sampler.uses_results() {
-            s.draw(&self.label, k)
-        } else {
-            let decided = (k + 1).saturating_sub(q); // trials 0 ..= k-q
-            if (0..decided).any(|j| outcome(j) == Outcome::Pending) {
-                return None;
-            }
-            let told: Vec<Told> = (0..decided)
-                .filter_map(|j| match outcome(j) {
-                    Outcome::Told(score) => Some(Told {
-                        trial: j,
-                        point: self.points[j].clone(),
-                        score,
-                    }),
-                    _ => None,
-                })
-                .collect();
-            self.sampler.suggest(&Ask {
-                label: &self.label,
-                seed: s.seed,
-                trial: k,
-                space: &s.space,
-                told: &told,
-                pending: &self.points[decided..],
-            })
-        };
-        self.points.push(point.clone());
-        Some(point)
+        let mut outcomes: Vec<Outcome> = (0..self.points.len()).map(outcome).collect();
+        self.decide_all(&mut outcomes).into_iter().next()
     }
+
+    /// Decides every trial the contract allows now, in order (see [`Trials::decide`]);
+    /// `outcomes` holds each decided trial's outcome and gets `Pending` for each new one.
+    /// Linear in the number of trials.
+    pub fn decide_all(&mut self, outcomes: &mut Vec<Outcome>) -> Vec<Point> {
+        debug_assert_eq!(outcomes.len(), self.points.len());
+        let mut in_flight = outcomes.iter().filter(|o| !o.ended()).count();
+        let ended_prefix = outcomes.iter().take_while(|o| o.ended()).count();
+        let mut out = Vec::new();
+        loop {
+            let k = self.points.len();
+            let s = &self.search;
+            if k >= s.trials || in_flight >= s.parallel {
+                break;
+            }
+            // Random search's trials need no results: each is decided as soon as a place is free.
+            let point = if k < s.startup || !self.sampler.uses_results() {
+                self.checks.push(String::new());
+                s.draw(&self.label, k)
+            } else {
+                let decided = (k + 1).saturating_sub(s.parallel); // trials 0 ..= k-q
+                if decided > ended_prefix {
+                    break;
+                }
+                self.model_decision(k, decided, outcomes)
+            };
+            self.points.push(point.clone());
+            outcomes.push(Outcome::Pending);
+            in_flight += 1;
+            out.push(point);
+        }
+        out
+    }
+
+    /// Trial k's point from the told trials `0 .. decided` (all ended) and the ones in
+    /// flight: the recorded decision when its check holds, else the sampler's.
+    fn model_decision(&mut self, k: usize, decided: usize, outcomes: &[Outcome]) -> Point {
+        while self.chain.len() <= decided {
+            let j = self.chain.len() - 1;
+            let mut h = Sha256::new();
+            h.update(self.chain[j]);
+            h.update(format!(
+                "{j}\n{}\n{:?}\n",
+                point_key(&self.points[j]),
+                outcomes[j]
+            ));
+            self.chain.push(h.finalize().into());
+        }
+        let mut basis = Sha256::new();
+        basis.update(self.chain[decided]);
+        basis.update(format!("trial {k}\n"));
+        for p in &self.points[decided..] {
+            basis.update(format!("pending {}\n", point_key(p)));
+        }
+        let check = |p: &Point| {
+            let mut h = basis.clone();
+            h.update(format!("point {}\n", point_key(p)));
+            h.finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        if let Some(r) = self.recorded.get(k) {
+            if !r.check.is_empty() && check(&r.point) == r.check {
+                self.reused += 1;
+                self.checks.push(r.check.clone());
+                return r.point.clone();
+            }
+        }
+        let told: Vec<Told> = (0..decided)
+            .filter_map(|j| match outcomes[j] {
+                Outcome::Told(score) => Some(Told {
+                    trial: j,
+                    point: self.points[j].clone(),
+                    score,
+                }),
+                _ => None,
+            })
+            .collect();
+        let s = &self.search;
+        let point = self.sampler.suggest(&Ask {
+            label: &self.label,
+            seed: s.seed,
+            trial: k,
+            space: &s.space,
+            told: &told,
+            pending: &self.points[decided..],
+        });
+        self.computed += 1;
+        self.checks.push(check(&point));
+        point
+    }
+}
+
+/// Whether `r` records this same search (its sampler, metric, seed, q, startup and space):
+/// only then are its decisions and forgotten runs carried on.
+fn record_is_of(r: &SearchRecord, s: &Search) -> bool {
+    r.sampler == s.sampler
+        && r.metric == s.metric.name
+        && (r.seed, r.parallel, r.startup) == (s.seed, s.parallel, s.startup)
+        && r.space.len() == s.space.len()
+        && s.space
+            .iter()
+            .all(|(n, d)| r.space.get(n) == Some(&d.text()))
+}
+
+/// A point as exact text for the checks: each value's YAML with the bits of a float.
+fn point_key(p: &Point) -> String {
+    p.iter()
+        .map(|(n, v)| match v.as_f64().filter(|_| v.is_f64()) {
+            Some(x) => format!("{n}=f{:016x}", x.to_bits()),
+            None => format!("{n}={}", crate::flags::plain_value(v)),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A recorded trial's flags (text) as the point of `space`, when every value is one the
+/// space can hold (else the trial is decided anew).
+pub fn recorded_point(
+    space: &[(String, Dist)],
+    flags: &std::collections::BTreeMap<String, String>,
+) -> Option<Point> {
+    if flags.len() != space.len() {
+        return None;
+    }
+    space
+        .iter()
+        .map(|(name, d)| {
+            let text = flags.get(name)?;
+            let v = match d {
+                Dist::Uniform(a, b) | Dist::LogUniform(a, b) => {
+                    let x: f64 = text.parse().ok()?;
+                    (x >= *a && x <= *b).then(|| Value::from(x))?
+                }
+                Dist::RandInt(a, b) => {
+                    let x: i64 = text.parse().ok()?;
+                    (x >= *a && x <= *b).then(|| Value::from(x))?
+                }
+                Dist::Choice(values) => values
+                    .iter()
+                    .find(|v| crate::flags::plain_value(v) == *text)?
+                    .clone(),
+            };
+            Some((name.clone(), v))
+        })
+        .collect()
 }
 
 /// The search as a strategy: its trials' points admitted as runs of the plan.
@@ -322,7 +502,13 @@ pub struct SearchStrategy {
     left_out: Vec<usize>,
     /// The outcomes of the trials that have ended.
     ended: std::collections::HashMap<usize, Outcome>,
+    /// Trials whose run is damaged now, with why (the search waits for their repair).
+    damaged: std::collections::BTreeMap<usize, String>,
+    /// Runs the user chose to leave out (`run --forget RUN`): a damaged one is not waited for.
+    forgotten: Vec<String>,
     notes: Vec<String>,
+    /// Whether the decisions reused and computed were said (once, at the first notes).
+    said_counts: bool,
 }
 
 impl SearchStrategy {
@@ -332,18 +518,57 @@ impl SearchStrategy {
             runs: Vec::new(),
             left_out: Vec::new(),
             ended: std::collections::HashMap::new(),
+            damaged: std::collections::BTreeMap::new(),
+            forgotten: Vec::new(),
             notes: Vec::new(),
+            said_counts: false,
         }
     }
 
+    /// Continues from the sweep's record: its decisions are reused where their checks hold
+    /// (only when the record is of this same search), and its forgotten runs stay forgotten.
+    pub fn resuming(mut self, previous: Option<&SearchRecord>) -> SearchStrategy {
+        let Some(p) = previous.filter(|p| record_is_of(p, &self.trials.search)) else {
+            return self;
+        };
+        let space = &self.trials.search.space;
+        self.trials.recorded = p
+            .trials
+            .iter()
+            .enumerate()
+            .map_while(|(k, t)| {
+                (t.trial == k).then(|| Recorded {
+                    point: recorded_point(space, &t.flags).unwrap_or_default(),
+                    check: t.check.clone(),
+                })
+            })
+            .collect();
+        self.forgotten = p.forgotten.clone();
+        self
+    }
+
+    /// Runs the user chose to leave out of the model (`run --forget RUN`), kept in the record.
+    pub fn forget(&mut self, runs: &[String]) {
+        for r in runs {
+            if !self.forgotten.contains(r) {
+                self.forgotten.push(r.clone());
+            }
+        }
+    }
+
+    /// Decisions reused from the record and computed by the sampler in this invocation.
+    pub fn decision_counts(&self) -> (usize, usize) {
+        (self.trials.reused, self.trials.computed)
+    }
+
     /// Trial `j`'s outcome: once ended, as recorded (an ended run's files are not read
-    /// again at each later end).
+    /// again at each later end); a damaged run is read again (it may have been repaired).
     fn outcome(&mut self, j: usize, plan: &Plan, result: &dyn Fn(usize) -> RunResult) -> Outcome {
         if let Some(o) = self.ended.get(&j) {
             return *o;
         }
         let o = self.read_outcome(j, plan, result);
-        if o != Outcome::Pending {
+        if o.ended() {
             self.ended.insert(j, o);
         }
         o
@@ -361,8 +586,22 @@ impl SearchStrategy {
         };
         let m = self.trials.search.metric;
         let r = result(i);
+        let forgotten = self.forgotten.contains(&plan.runs[i].id);
+        if let RunResult::Damaged(why) = &r {
+            if !forgotten {
+                if self.damaged.insert(j, why.clone()).is_none() {
+                    self.notes.push(format!(
+                        "search: trial {j} (run {}) has damaged files ({why}): the search waits for their repair before deciding any trial that depends on it (or `run --forget {}` leaves it out)",
+                        plan.runs[i].id, plan.runs[i].id
+                    ));
+                }
+                return Outcome::Damaged;
+            }
+        }
+        self.damaged.remove(&j);
         let score = match &r {
             RunResult::Pending => return Outcome::Pending,
+            _ if forgotten => None,
             RunResult::Completed(metrics) => match metrics.get(m.name) {
                 Some(v) if v.is_finite() => Some(Score::Completed(m.as_loss(*v))),
                 _ => None,
@@ -376,9 +615,10 @@ impl SearchStrategy {
         if !self.left_out.contains(&j) {
             self.left_out.push(j);
             let why = match r {
+                _ if forgotten => "it was forgotten (run --forget)".to_string(),
                 RunResult::Failed(r) => format!("it failed ({r})"),
                 RunResult::Damaged(r) => format!("its files are damaged ({r})"),
-                _ => format!("it has no final {}", m.name),
+                _ => format!("it has no finite final {}", m.name),
             };
             self.notes.push(format!(
                 "search: trial {j} (run {}) is left out of the model: {why}",
@@ -412,11 +652,7 @@ impl Strategy for SearchStrategy {
             .filter_map(|(run, o)| run.filter(|_| *o == Outcome::Pending))
             .map(Proposal::Run)
             .collect();
-        while let Some(point) = self
-            .trials
-            .decide(&|j| outcomes.get(j).copied().unwrap_or(Outcome::Pending))
-        {
-            outcomes.push(Outcome::Pending);
+        for point in self.trials.decide_all(&mut outcomes) {
             self.runs.push(None);
             out.push(Proposal::Point {
                 trial: self.runs.len() - 1,
@@ -431,11 +667,21 @@ impl Strategy for SearchStrategy {
     }
 
     fn notes(&mut self) -> Vec<String> {
+        let (reused, computed) = self.decision_counts();
+        if !self.said_counts && reused + computed > 0 {
+            self.said_counts = true;
+            self.notes.push(format!(
+                "search: {reused} decision(s) reused from sweep.json (their checks hold), {computed} computed"
+            ));
+        }
         std::mem::take(&mut self.notes)
     }
 
     fn search(&self, plan: &Plan) -> Option<SearchRecord> {
         let s = &self.trials.search;
+        let points = self.trials.points();
+        let checks = self.trials.checks();
+        let run_of = |k: usize| self.runs.get(k).copied().flatten().map(|i| &plan.runs[i]);
         Some(SearchRecord {
             sampler: s.sampler.to_string(),
             metric: s.metric.name.to_string(),
@@ -443,23 +689,32 @@ impl Strategy for SearchStrategy {
             seed: s.seed,
             parallel: s.parallel,
             startup: s.startup,
-            trials: self
-                .trials
-                .points()
-                .iter()
-                .zip(&self.runs)
-                .enumerate()
-                .filter_map(|(k, (point, run))| {
+            space: s.space.iter().map(|(n, d)| (n.clone(), d.text())).collect(),
+            trials: (0..points.len())
+                .filter_map(|k| {
                     Some(TrialEntry {
                         trial: k,
-                        run: plan.runs[(*run)?].id.clone(),
-                        flags: point
+                        run: run_of(k)?.id.clone(),
+                        flags: points[k]
                             .iter()
                             .map(|(n, v)| (n.clone(), crate::flags::plain_value(v)))
                             .collect(),
+                        check: checks[k].clone(),
                     })
                 })
                 .collect(),
+            damaged: self
+                .damaged
+                .iter()
+                .filter_map(|(&k, why)| {
+                    Some(DamagedTrial {
+                        trial: k,
+                        run: run_of(k)?.id.clone(),
+                        why: why.clone(),
+                    })
+                })
+                .collect(),
+            forgotten: self.forgotten.clone(),
         })
     }
 }
@@ -554,6 +809,14 @@ pub(crate) fn parse_search(
                 "search: {name}: {} has one value: a searched flag needs low < high (set a flag that does not vary under flags:)",
                 d.text()
             ),
+        ));
+    }
+    let make = samplers().find(|(n, _)| *n == sampler).map(|(_, f)| f);
+    if let Err(why) = make.expect("a registered sampler")().check_space(&space) {
+        let name = why.split(':').next().unwrap_or_default();
+        return Err(t.err(
+            t.line("search", name),
+            format!("search: sampler {sampler}: {why}"),
         ));
     }
     // Optuna's default: 10 random trials, and at least one round of the q in flight.
