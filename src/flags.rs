@@ -393,8 +393,8 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
         }
         FlagKind::IntList { min, max } => {
             let expected = format!(
-                "a non-empty list of {}s, e.g. [32, 64]",
-                int_range(min, max)
+                "a non-empty list of {}, e.g. [32, 64]",
+                ints_range(min, max)
             );
             let Value::Sequence(items) = value else {
                 return Err(invalid(spec, value, expected));
@@ -798,10 +798,19 @@ impl fmt::Display for Flags {
 
 /// `integer >= 1`, or `integer from 1 to 64` where the flag has a maximum.
 pub fn int_range(min: i64, max: i64) -> String {
+    int_words("integer", min, max)
+}
+
+/// [`int_range`] for a list: `integers from 1 to 65536`.
+pub fn ints_range(min: i64, max: i64) -> String {
+    int_words("integers", min, max)
+}
+
+fn int_words(noun: &str, min: i64, max: i64) -> String {
     if max == i64::MAX {
-        format!("integer >= {min}")
+        format!("{noun} >= {min}")
     } else {
-        format!("integer from {min} to {max}")
+        format!("{noun} from {min} to {max}")
     }
 }
 

@@ -45,15 +45,6 @@ fn a_damaged_trial_is_waited_for_or_forgotten_never_trained_around() {
     let run_json = runs.join("dmg").join(&first).join("run.json");
     let good = std::fs::read(&run_json).unwrap();
 
-    // The decisions are reused from the record, not replayed.
-    let o = run(&run_args(&s, &runs, &["--dry-run"]));
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        stdout(&o).contains("2 decision(s) reused from sweep.json (their checks hold), 0 computed"),
-        "{}",
-        text(&o)
-    );
-
     std::fs::write(&run_json, b"").unwrap();
     let o = run(&run_args(&s, &runs, &[]));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -94,6 +85,15 @@ fn a_damaged_trial_is_waited_for_or_forgotten_never_trained_around() {
     let rec = record(&runs, "dmg");
     assert_eq!(rec["search"]["trials"], trials);
     assert!(rec["search"].get("damaged").is_none(), "{rec}");
+
+    // The decisions are reused from the record, not replayed.
+    let o = run(&run_args(&s, &runs, &["--dry-run"]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("2 decision(s) reused from sweep.json (their checks hold), 0 computed"),
+        "{}",
+        text(&o)
+    );
 
     // --forget refuses what is not a damaged trial of this search.
     let second = trials[1]["run"].as_str().unwrap();

@@ -19,7 +19,7 @@ fn accepted(kind: &FlagKind) -> String {
             if *max_open { ")" } else { "]" }
         ),
         FlagKind::IntList { min, max } => {
-            format!("list of {}s", crate::flags::int_range(*min, *max))
+            format!("list of {}", crate::flags::ints_range(*min, *max))
         }
         FlagKind::Device => "auto | cpu | cuda | cuda:N".into(),
         FlagKind::AutoInt { min, max } => format!("auto | {}", crate::flags::int_range(*min, *max)),

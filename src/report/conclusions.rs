@@ -56,11 +56,15 @@ fn key_without(r: &ReportRun, leave_out: &[&str]) -> FlagKey {
 pub fn configs(g: &LabelRuns) -> Vec<ConfigRow> {
     let shown = config_flags(g);
     let mut groups: Vec<(FlagKey, Vec<&ReportRun>)> = Vec::new();
+    let mut at: std::collections::HashMap<FlagKey, usize> = std::collections::HashMap::new();
     for r in g.runs.iter().filter(|r| r.flags.is_some()) {
         let key = key_without(r, &["seed"]);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, rs)) => rs.push(r),
-            None => groups.push((key, vec![r])),
+        match at.get(&key) {
+            Some(&i) => groups[i].1.push(r),
+            None => {
+                at.insert(key.clone(), groups.len());
+                groups.push((key, vec![r]));
+            }
         }
     }
     groups
@@ -97,10 +101,11 @@ pub fn has_replicates(rows: &[ConfigRow]) -> bool {
 /// The values of `flag` among the runs, in sweep order.
 fn values_of(g: &LabelRuns, flag: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for r in g.runs.iter().filter(|r| r.flags.is_some()) {
-        let v = r.flag_text(flag).to_string();
-        if !out.contains(&v) {
-            out.push(v);
+        let v = r.flag_text(flag);
+        if seen.insert(v) {
+            out.push(v.to_string());
         }
     }
     out
@@ -113,21 +118,15 @@ pub fn effects(g: &LabelRuns) -> Vec<EffectRow> {
     let done: Vec<&ReportRun> = g.runs.iter().filter(|r| completed(r)).collect();
     for flag in config_flags(g) {
         let values = values_of(g, &flag);
-        for (i, a) in values.iter().enumerate() {
-            for b in &values[i + 1..] {
-                for &m in METRICS.iter() {
-                    let pairs = pairs_of(&done, &flag, a, b, m);
-                    if !pairs.is_empty() {
-                        out.push(EffectRow {
-                            flag: flag.clone(),
-                            a: a.clone(),
-                            b: b.clone(),
-                            metric: m.to_string(),
-                            paired: paired_on(m, &pairs),
-                        });
-                    }
-                }
-            }
+        let pairs = pairs_of(&done, &flag, &values);
+        for ((i, j, m), pairs) in pairs {
+            out.push(EffectRow {
+                flag: flag.clone(),
+                a: values[i].clone(),
+                b: values[j].clone(),
+                metric: METRICS[m].to_string(),
+                paired: paired_on(METRICS[m], &pairs),
+            });
         }
     }
     out
@@ -145,19 +144,50 @@ fn paired_on(metric: &str, pairs: &[(f64, f64)]) -> Paired {
     p
 }
 
-/// (metric at `flag = a`, metric at `flag = b`) of runs equal in every other flag.
-fn pairs_of(done: &[&ReportRun], flag: &str, a: &str, b: &str, m: &str) -> Vec<(f64, f64)> {
-    let with = |v: &str| -> Vec<(FlagKey, f64)> {
-        done.iter()
-            .filter(|r| r.flag_text(flag) == v)
-            .filter_map(|r| Some((key_without(r, &[flag]), *r.entry.info.metrics.get(m)?)))
-            .collect()
-    };
-    let bs = with(b);
-    with(a)
-        .into_iter()
-        .filter_map(|(key, xa)| bs.iter().find(|(k, _)| *k == key).map(|(_, xb)| (xa, *xb)))
-        .collect()
+/// For each pair of `flag`'s values (indices into `values`, A before B) and each metric
+/// (an index into [`METRICS`]) with at least one pair: (metric at A, metric at B) of runs
+/// equal in every other flag, each A-run (in sweep order) with the first such B-run that has
+/// the metric. Linear in the runs: runs are grouped by their other flags once.
+fn pairs_of(
+    done: &[&ReportRun],
+    flag: &str,
+    values: &[String],
+) -> BTreeMap<(usize, usize, usize), Vec<(f64, f64)>> {
+    let index: std::collections::HashMap<&str, usize> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.as_str(), i))
+        .collect();
+    // Per group of equal other flags: the first value of each metric at each of flag's values.
+    type Firsts = BTreeMap<(usize, usize), f64>;
+    let mut groups: std::collections::HashMap<FlagKey, Firsts> = std::collections::HashMap::new();
+    let keyed: Vec<(usize, FlagKey, &ReportRun)> = done
+        .iter()
+        .filter_map(|r| Some((*index.get(r.flag_text(flag))?, key_without(r, &[flag]), *r)))
+        .collect();
+    for (v, key, r) in &keyed {
+        let firsts = groups.entry(key.clone()).or_default();
+        for (m, name) in METRICS.iter().enumerate() {
+            if let Some(x) = r.entry.info.metrics.get(*name) {
+                firsts.entry((*v, m)).or_insert(*x);
+            }
+        }
+    }
+    let mut out: BTreeMap<(usize, usize, usize), Vec<(f64, f64)>> = BTreeMap::new();
+    for (a, key, r) in &keyed {
+        let firsts = &groups[key];
+        for (m, name) in METRICS.iter().enumerate() {
+            let Some(xa) = r.entry.info.metrics.get(*name) else {
+                continue;
+            };
+            for (&(b, mb), xb) in firsts.range((a + 1, 0)..) {
+                if mb == m {
+                    out.entry((*a, b, m)).or_default().push((*xa, *xb));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `0.1234567 ± 0.0012345` (the interval's half width), or the mean alone for n = 1.

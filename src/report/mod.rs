@@ -18,7 +18,7 @@ use crate::store::RunDir;
 use anyhow::Context;
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The metrics of the results table, in order.
@@ -105,15 +105,21 @@ pub struct LabelRuns {
     /// Runs whose run.json is damaged: (directory, why); left out of the tables, listed.
     pub damaged: Vec<(PathBuf, String)>,
     pub varying: Vec<String>,
+    /// The runs' positions by id, made at the first [`LabelRuns::run`].
+    by_id: std::sync::OnceLock<HashMap<String, usize>>,
 }
 
 impl LabelRuns {
     /// The run with this id (one of the table's).
     pub fn run(&self, id: &str) -> &ReportRun {
-        self.runs
-            .iter()
-            .find(|r| r.entry.id == id)
-            .expect("run of the table")
+        let by_id = self.by_id.get_or_init(|| {
+            let mut m = HashMap::with_capacity(self.runs.len());
+            for (i, r) in self.runs.iter().enumerate() {
+                m.entry(r.entry.id.clone()).or_insert(i);
+            }
+            m
+        });
+        &self.runs[*by_id.get(id).expect("run of the table")]
     }
 }
 
@@ -143,6 +149,7 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
                         runs: Vec::new(),
                         damaged: Vec::new(),
                         varying: Vec::new(),
+                        by_id: Default::default(),
                     });
                     groups.len() - 1
                 }
@@ -172,6 +179,7 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
                 runs: vec![run],
                 damaged: Vec::new(),
                 varying: Vec::new(),
+                by_id: Default::default(),
             }),
         }
     }
@@ -193,9 +201,11 @@ fn varying_flags(runs: &[ReportRun]) -> Vec<String> {
         maps.iter().any(|m| m.get(name) != first)
     };
     let mut out: Vec<String> = Vec::new();
+    // Each name decided once (a name that does not differ is not tried again at every run).
+    let mut tried: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for r in runs {
         for (k, _) in &r.entry.varying {
-            if !out.contains(k) && (differs(k) || maps.len() <= 1) {
+            if tried.insert(k.as_str()) && (differs(k) || maps.len() <= 1) {
                 out.push(k.clone());
             }
         }
@@ -287,7 +297,7 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
     let mut h = Sha256::new();
     h.update(b"report v1\n");
     for id in order {
-        let r = g.runs.iter().find(|r| &r.entry.id == id).unwrap();
+        let r = g.run(id);
         h.update(id.as_bytes());
         let rd = RunDir::new(&r.entry.dir);
         for f in [rd.run_json(), rd.weights(), rd.scalars(), rd.example()] {

@@ -4,6 +4,7 @@
 use super::format::{sig7, Align, Table};
 use super::METRICS;
 use polars::prelude::*;
+use std::collections::HashMap;
 
 pub(super) fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
     Ok(df
@@ -121,18 +122,27 @@ pub fn pivot(df: &DataFrame, varying: &[String], value: &str) -> PolarsResult<Op
         .collect::<PolarsResult<_>>()?;
     let cols = strings(df, col_by)?;
     let vals = floats(df, value)?;
+    // Rows and columns in first-seen order, each cell the first run with its key (linear).
     let mut col_values: Vec<String> = Vec::new();
-    for c in &cols {
-        if !col_values.contains(c) {
-            col_values.push(c.clone());
-        }
-    }
+    let mut col_at: HashMap<&str, usize> = HashMap::new();
     let mut row_keys: Vec<Vec<String>> = Vec::new();
-    for i in 0..df.height() {
+    let mut row_at: HashMap<Vec<String>, usize> = HashMap::new();
+    let mut first: HashMap<(usize, usize), usize> = HashMap::new();
+    for (i, c) in cols.iter().enumerate() {
+        let ci = *col_at.entry(c.as_str()).or_insert_with(|| {
+            col_values.push(c.clone());
+            col_values.len() - 1
+        });
         let k: Vec<String> = keys.iter().map(|col| col[i].clone()).collect();
-        if !row_keys.contains(&k) {
-            row_keys.push(k);
-        }
+        let ri = match row_at.get(&k) {
+            Some(&r) => r,
+            None => {
+                row_at.insert(k.clone(), row_keys.len());
+                row_keys.push(k);
+                row_keys.len() - 1
+            }
+        };
+        first.entry((ri, ci)).or_insert(i);
     }
     let b = best(df, value)?;
     let mut table = Table::new()
@@ -141,12 +151,12 @@ pub fn pivot(df: &DataFrame, varying: &[String], value: &str) -> PolarsResult<Op
             col_values.iter().map(|cv| format!("{col_by} = {cv}")),
             Align::Right,
         );
-    for k in &row_keys {
+    for (ri, k) in row_keys.iter().enumerate() {
         let mut cells = k.clone();
-        for cv in &col_values {
-            let cell = (0..df.height())
-                .find(|&i| &cols[i] == cv && keys.iter().zip(k).all(|(col, kv)| &col[i] == kv))
-                .and_then(|i| vals[i])
+        for ci in 0..col_values.len() {
+            let cell = first
+                .get(&(ri, ci))
+                .and_then(|&i| vals[i])
                 .map(|x| {
                     if Some(x) == b {
                         format!("**{}**", sig7(x))
