@@ -61,6 +61,10 @@ fn main() -> anyhow::Result<()> {
             break;
         }
         for i in new {
+            // Two trials that drew the same point share one run.
+            if results.contains_key(&i) {
+                continue;
+            }
             let metrics = write_run(&plan, i, &mut rng)?;
             results.insert(i, RunResult::Completed(metrics));
         }
@@ -80,7 +84,7 @@ fn main() -> anyhow::Result<()> {
 /// The sweep file: a search of N trials over four flags on the `kid` metric.
 pub fn sweep_text(label: &str, sampler: &str, n: usize, parallel: usize, startup: usize) -> String {
     format!(
-        "label: {label}\nflags:\n  dataset_name: shapes\n  image_size: 16\n  epochs: 10\n  kid_images: 0\nsearch:\n  sampler: {sampler}\n  metric: kid\n  trials: {n}\n  parallel: {parallel}\n  startup: {startup}\n  space:\n    lr: loguniform(1e-5, 1e-2)\n    ema: uniform(0.5, 0.999)\n    block_depth: randint(1, 4)\n    loss: [mae, mse]\n"
+        "label: {label}\nflags:\n  dataset_name: shapes\n  image_size: 16\n  epochs: 10\nsearch:\n  sampler: {sampler}\n  metric: kid\n  trials: {n}\n  parallel: {parallel}\n  startup: {startup}\n  space:\n    lr: loguniform(1e-5, 1e-2)\n    ema: uniform(0.5, 0.999)\n    block_depth: randint(1, 4)\n    loss: [mae, mse]\n"
     )
 }
 

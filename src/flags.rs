@@ -260,6 +260,10 @@ pub fn plain_value(v: &Value) -> String {
     match v {
         Value::Null => "null (empty)".into(),
         Value::String(s) => s.clone(),
+        // serde_yaml writes a number as its Display does (itoa, ryu, .inf, .nan) and a
+        // bool as true/false: the same text without running its emitter.
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
         Value::Sequence(items) => format!(
             "[{}]",
             items.iter().map(plain_value).collect::<Vec<_>>().join(", ")

@@ -83,12 +83,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ExitCode::from(crate::process::Exit::Error.code())
     };
     let runs: Vec<RunEntry> = all
-        .iter()
+        .into_iter()
         .filter(|e| {
             a.status
                 .is_none_or(|s| e.damaged.is_none() && status_of(e) == s)
         })
-        .cloned()
         .collect();
     let tasks = task_cells(&runs);
     match a.format {

@@ -528,11 +528,13 @@ fn search_outcome(plan: &Plan, s: &crate::store::sweep_file::SearchRecord) -> St
     let Some(m) = crate::metrics::names::Metric::named(&s.metric) else {
         return String::new();
     };
+    let by_id: std::collections::HashMap<&str, &crate::sweep::PlannedRun> =
+        plan.runs.iter().map(|r| (r.id.as_str(), r)).collect();
     let values: Vec<(usize, String, f64)> = s
         .trials
         .iter()
         .filter_map(|t| {
-            let r = plan.runs.iter().find(|r| r.id == t.run)?;
+            let r = *by_id.get(t.run.as_str())?;
             let RunResult::Completed(metrics) = RunResult::of(r) else {
                 return None;
             };
@@ -544,10 +546,15 @@ fn search_outcome(plan: &Plan, s: &crate::store::sweep_file::SearchRecord) -> St
         .min_by(|a, b| m.as_loss(a.2).total_cmp(&m.as_loss(b.2)));
     match best {
         Some((k, id, v)) => format!(
-            "search: {} of {} trials completed; best {} {v:.6} ({}), trial {k}, run {id}",
+            "search: {} of {} trials completed; best {} {} ({}), trial {k}, run {id}",
             values.len(),
             s.trials_planned,
             m.name,
+            if v.abs() >= 1e7 {
+                format!("{v:.6e}")
+            } else {
+                format!("{v:.6}")
+            },
             m.direction_text()
         ),
         None => format!(

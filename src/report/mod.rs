@@ -157,7 +157,8 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
             groups[at].damaged.push((entry.dir.clone(), why.clone()));
             continue;
         }
-        let flags = RunDir::new(&entry.dir).read_flags().ok();
+        // Read and checked by the listing (one read of flags.yaml per run).
+        let flags = entry.flags.take();
         let flag_texts = flags
             .as_ref()
             .map(|f| {

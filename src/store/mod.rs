@@ -146,12 +146,19 @@ impl RunDir {
     /// None when they do not, or when `info` records nothing to check them by (a loose run
     /// of an earlier version).
     pub fn flags_damage(&self, info: &RunInfo) -> Option<Damaged> {
+        self.checked_flags(info).err()
+    }
+
+    /// With `info` already read: the run's flags once checked as [`RunDir::flags_damage`]
+    /// checks them (None where flags.yaml does not parse and `info` records nothing to check
+    /// it by), or why they make the run damaged. One read of flags.yaml for both.
+    pub fn checked_flags(&self, info: &RunInfo) -> Result<Option<Flags>, Damaged> {
         if info.flags.is_none() && info.label.is_none() {
-            return None;
+            return Ok(self.parse_flags().ok());
         }
-        self.parse_flags()
-            .and_then(|f| self.check_flags(&f, info))
-            .err()
+        let flags = self.parse_flags()?;
+        self.check_flags(&flags, info)?;
+        Ok(Some(flags))
     }
 
     fn parse_flags(&self) -> Result<Flags, Damaged> {
