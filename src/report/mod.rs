@@ -126,20 +126,27 @@ impl LabelRuns {
 /// Loads the runs of `runs_dir`, grouped by label (sweep order within a label).
 pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRuns>> {
     let mut groups: Vec<LabelRuns> = Vec::new();
-    for entry in list_runs(runs_dir) {
-        if label.is_some_and(|l| l != entry.label) {
-            continue;
-        }
-        let mut entry = entry;
-        if entry.damaged.is_none() {
-            // Its scalars are read by the tables and figures: a damaged file is named.
-            let scalars = RunDir::new(&entry.dir).scalars();
-            if scalars.exists() {
-                if let Err(e) = crate::track::csv::read(&scalars) {
-                    entry.damaged = Some(format!("{e:#}"));
+    let mut entries: Vec<RunEntry> = list_runs(runs_dir)
+        .into_iter()
+        .filter(|e| label.is_none_or(|l| l == e.label))
+        .collect();
+    {
+        // Its scalars are read by the tables and figures: a damaged file is named (each
+        // run's file read in parallel).
+        use rayon::prelude::*;
+        entries
+            .par_iter_mut()
+            .filter(|e| e.damaged.is_none())
+            .for_each(|entry| {
+                let scalars = RunDir::new(&entry.dir).scalars();
+                if scalars.exists() {
+                    if let Err(e) = crate::track::csv::read(&scalars) {
+                        entry.damaged = Some(format!("{e:#}"));
+                    }
                 }
-            }
-        }
+            });
+    }
+    for mut entry in entries {
         if let Some(why) = &entry.damaged {
             let at = match groups.iter().position(|g| g.label == entry.label) {
                 Some(at) => at,
