@@ -21,12 +21,12 @@
 /// commands print goes through it (or [`say_text!`]), never `println!`.
 #[macro_export]
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, $($arg)*);
-        let _ = out.flush();
-    }};
+    () => {
+        $crate::say_text!("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::say_text!("{}\n", format_args!($($arg)*))
+    };
 }
 
 /// `print!` that ignores a closed stdout, like [`say!`].

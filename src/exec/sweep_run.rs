@@ -550,11 +550,7 @@ fn search_outcome(plan: &Plan, s: &crate::store::sweep_file::SearchRecord) -> St
             values.len(),
             s.trials_planned,
             m.name,
-            if v.abs() >= 1e7 {
-                format!("{v:.6e}")
-            } else {
-                format!("{v:.6}")
-            },
+            crate::report::format::fixed6(*v),
             m.direction_text()
         ),
         None => format!(

@@ -51,51 +51,55 @@ pub fn trials(g: &LabelRuns, s: &SearchRecord) -> Vec<Trial> {
         .filter_map(|(dir, _)| Some(dir.file_name()?.to_string_lossy().into_owned()))
         .collect();
     let names = searched_names(s);
-    let mut out: Vec<Trial> =
-        s.trials
-            .iter()
-            .map(|t| {
-                let run = by_id.get(t.run.as_str()).copied();
-                let state = match run {
-                    Some(r) => r.entry.info.status.to_string(),
-                    None if damaged.contains(&t.run) => "damaged".to_string(),
-                    None => "missing".to_string(),
-                };
-                let value = run
-                    .filter(|_| state == "completed")
-                    .and_then(|r| r.entry.info.metrics.get(&s.metric).copied())
-                    .filter(|v| v.is_finite());
-                let own = |n: &str| -> String {
-                    match run.filter(|r| r.flags.is_some()) {
-                        Some(r) => r.flag_text(n).to_string(),
-                        None => t.flags.get(n).cloned().unwrap_or_default(),
-                    }
-                };
-                let flags: Vec<(String, String)> =
-                    names.iter().map(|n| (n.clone(), own(n))).collect();
-                let disagrees =
-                    run.filter(|r| r.flags.is_some()).and_then(|r| {
-                        let wrong: Vec<String> =
-                            t.flags
-                                .iter()
-                                .filter(|(n, v)| r.flag_texts.get(*n) != Some(*v))
-                                .map(|(n, v)| format!("{n}={v} (the run has {})", r.flag_text(n)))
-                                .chain(names.iter().filter(|n| !t.flags.contains_key(*n)).map(
-                                    |n| format!("{n} missing (the run has {})", r.flag_text(n)),
-                                ))
-                                .collect();
-                        (!wrong.is_empty()).then(|| wrong.join(", "))
-                    });
-                Trial {
-                    trial: t.trial,
-                    run: t.run.clone(),
-                    flags,
-                    state,
-                    value,
-                    disagrees,
+    let mut out: Vec<Trial> = s
+        .trials
+        .iter()
+        .map(|t| {
+            let run = by_id.get(t.run.as_str()).copied();
+            let state = match run {
+                Some(r) => r.entry.info.status.to_string(),
+                None if damaged.contains(&t.run) => "damaged".to_string(),
+                None => "missing".to_string(),
+            };
+            let value = run
+                .filter(|_| state == "completed")
+                .and_then(|r| r.entry.info.metrics.get(&s.metric).copied())
+                .filter(|v| v.is_finite());
+            let own = |n: &str| -> String {
+                match run.filter(|r| r.flags.is_some()) {
+                    Some(r) => r.flag_text(n).to_string(),
+                    None => t.flags.get(n).cloned().unwrap_or_default(),
                 }
-            })
-            .collect();
+            };
+            let flags: Vec<(String, String)> = names.iter().map(|n| (n.clone(), own(n))).collect();
+            let disagrees = run.filter(|r| r.flags.is_some()).and_then(|r| {
+                let wrong: Vec<String> = t
+                    .flags
+                    .iter()
+                    .filter(|(n, v)| r.flag_texts.get(*n) != Some(*v))
+                    .map(|(n, v)| {
+                        // The record's text is untrusted: escaped for a terminal.
+                        format!("{n}={} (the run has {})", v.escape_debug(), r.flag_text(n))
+                    })
+                    .chain(
+                        names
+                            .iter()
+                            .filter(|n| !t.flags.contains_key(*n))
+                            .map(|n| format!("{n} missing (the run has {})", r.flag_text(n))),
+                    )
+                    .collect();
+                (!wrong.is_empty()).then(|| wrong.join(", "))
+            });
+            Trial {
+                trial: t.trial,
+                run: t.run.clone(),
+                flags,
+                state,
+                value,
+                disagrees,
+            }
+        })
+        .collect();
     out.sort_by_key(|t| t.trial);
     out
 }

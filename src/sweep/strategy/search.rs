@@ -617,7 +617,6 @@ impl SearchStrategy {
             let why = match r {
                 _ if forgotten => "it was forgotten (run --forget)".to_string(),
                 RunResult::Failed(r) => format!("it failed ({r})"),
-                RunResult::Damaged(r) => format!("its files are damaged ({r})"),
                 _ => format!("it has no finite final {}", m.name),
             };
             self.notes.push(format!(
