@@ -1,6 +1,6 @@
 //! Link-time set-up for libtorch (see `scripts/env.sh`):
 //! - an rpath to libtorch's `lib/` folder, so the binary runs without LD_LIBRARY_PATH;
-//! - `libtorch_cuda.so` linked even though no symbol of it is used, so that its CUDA
+//! - `libtorch_cuda.so` linked (into `ddim-sweep`, tests, benches) even though no symbol of it is used, so that its CUDA
 //!   hooks register at start-up and `tch::Cuda::is_available()` sees a GPU where one is.
 use std::path::PathBuf;
 
@@ -43,11 +43,15 @@ fn main() {
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    // Not for `ddim-sweep-program` (the supervisor of a user's program), which uses no
+    // libtorch symbol: without this it links none of libtorch and starts in milliseconds.
     if lib.join("libtorch_cuda.so").exists() {
-        println!(
-            "cargo:rustc-link-arg=-Wl,-L{},--push-state,--no-as-needed,-ltorch_cuda,--pop-state",
+        let arg = format!(
+            "-Wl,-L{},--push-state,--no-as-needed,-ltorch_cuda,--pop-state",
             lib.display()
         );
+        println!("cargo:rustc-link-arg-bin=ddim-sweep={arg}");
+        println!("cargo:rustc-link-arg-tests={arg}");
     }
 }
 

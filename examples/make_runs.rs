@@ -118,7 +118,7 @@ fn write_run(
     }
     csv.push('\n');
     std::fs::write(rd.scalars(), csv)?;
-    let f = &r.flags;
+    let f = r.flags.builtin().expect("built-in runs");
     let kid = 0.05
         + 0.02 * (f.lr.log10() + 3.0).powi(2)
         + 0.1 * (f.ema - 0.9).powi(2)

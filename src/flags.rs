@@ -33,6 +33,9 @@ pub enum FlagKind {
     Bool,
     /// Any string (a path; empty for the default).
     Text,
+    /// A flag of the user's own program (`command:` sweeps): any string, number or boolean,
+    /// passed to the program as written (see [`program_flag`]).
+    Program,
 }
 
 /// One flag: its name, default (as YAML), accepted values and a one-line description.
@@ -206,6 +209,47 @@ pub fn lookup(name: &str) -> Result<&'static FlagSpec, FlagError> {
     spec(name).ok_or_else(|| FlagError::Unknown {
         name: name.into(),
         suggestion: closest(name, FLAG_SPECS.iter().map(|s| s.name)),
+    })
+}
+
+/// The spec of flag `name` of a user's program (a `command:` sweep): any name that can be an
+/// option (`--name=value`) and an environment variable's suffix (`DDIM_FLAG_NAME`), any
+/// scalar value. Interned: one spec per name for the process's life.
+pub fn program_flag(name: &str) -> Result<&'static FlagSpec, FlagError> {
+    if let Some(why) = program_flag_problem(name) {
+        return Err(FlagError::Invalid {
+            name: name.into(),
+            value: "(its name)".into(),
+            expected: why,
+        });
+    }
+    static SPECS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, &'static FlagSpec>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let mut specs = SPECS.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(specs.entry(name.to_string()).or_insert_with(|| {
+        Box::leak(Box::new(FlagSpec {
+            name: Box::leak(name.to_string().into_boxed_str()),
+            default: "''",
+            kind: FlagKind::Program,
+            help: "a flag of the sweep's program",
+            identity: Identity::V1,
+        }))
+    }))
+}
+
+/// Why `name` cannot be a program's flag: it must start with a letter and hold only ASCII
+/// letters, digits, `_` and `-` (at most 64 characters), so that `--name=value` is one option
+/// for any argument parser and `DDIM_FLAG_NAME` a valid variable.
+pub fn program_flag_problem(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (!ok).then(|| {
+        "a flag name of 1 to 64 characters that starts with a letter and holds only ASCII letters, digits, `_` and `-` (it becomes the option --NAME=VALUE and the variable DDIM_FLAG_NAME)".to_string()
     })
 }
 
@@ -429,6 +473,20 @@ pub fn check_value(spec: &FlagSpec, value: &Value) -> Result<Value, FlagError> {
             Value::Null => Ok(Value::from("")),
             Value::Number(n) => Ok(Value::from(n.to_string())),
             _ => Err(invalid(spec, value, "a path")),
+        },
+        FlagKind::Program => match value {
+            Value::Bool(_) | Value::Number(_) => Ok(value.clone()),
+            Value::String(s) if s.contains('\0') => Err(invalid(
+                spec,
+                value,
+                "text without NUL (a program's argument cannot hold one)",
+            )),
+            Value::String(_) => Ok(value.clone()),
+            _ => Err(invalid(
+                spec,
+                value,
+                "a string, number or boolean (a program's flag is one argument)",
+            )),
         },
         FlagKind::Device => {
             let expected = "auto, cpu, cuda or cuda:N (N a GPU index)";

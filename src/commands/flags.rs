@@ -25,6 +25,7 @@ fn accepted(kind: &FlagKind) -> String {
         FlagKind::AutoInt { min, max } => format!("auto | {}", crate::flags::int_range(*min, *max)),
         FlagKind::Bool => "true | false".into(),
         FlagKind::Text => "path".into(),
+        FlagKind::Program => "any".into(),
     }
 }
 

@@ -127,7 +127,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (fb, db) = match &a.b {
         Some(b) => side(b, &a, &net, device)?,
         None => {
-            let flags = RunDir::new(&a.a).read_flags()?;
+            let flags = RunDir::new(&a.a).read_builtin_flags()?;
             let data = crate::data::load(&flags)?;
             let f = crate::metrics::reference::features(&net, &data)?;
             (

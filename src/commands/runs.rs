@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 use crate::report::format::csv_cell;
-use crate::report::METRICS;
+use crate::report::metrics;
 
 fn metric(e: &RunEntry, m: &str) -> String {
     e.info
@@ -34,7 +34,19 @@ fn metric(e: &RunEntry, m: &str) -> String {
                 format!("{v:.7}")
             }
         })
+        .or_else(|| e.info.program.as_ref()?.non_finite.get(m).cloned())
         .unwrap_or_default()
+}
+
+/// Whether a completed run of a program was made by other sources than its sweep's current
+/// ones (its `program.json`, written by the last `run`).
+pub fn other_sources(e: &RunEntry) -> bool {
+    let Some(p) = &e.info.program else {
+        return false;
+    };
+    e.info.status == Status::Completed
+        && crate::store::program_file::ProgramFile::read(&e.dir)
+            .is_ok_and(|f| !p.sources_hash.is_empty() && f.sources_hash != p.sources_hash)
 }
 
 /// A run `running` on this host whose process is gone (its lock is free: killed, or the
@@ -59,6 +71,8 @@ fn status_text(e: &RunEntry) -> String {
         "damaged".into()
     } else if process_gone(e) {
         "interrupted (process gone)".into()
+    } else if other_sources(e) {
+        "completed (other sources)".into()
     } else {
         e.info.status.to_string()
     }
@@ -69,6 +83,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .into_iter()
         .filter(|e| a.runs.label.as_ref().is_none_or(|l| &e.label == l))
         .collect();
+    for w in crate::report::declare_programs(&all) {
+        eprintln!("{w}");
+    }
     let damaged: Vec<&RunEntry> = all.iter().filter(|e| e.damaged.is_some()).collect();
     for e in &damaged {
         eprintln!(
@@ -124,12 +141,14 @@ fn table(runs: &[RunEntry], tasks: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
     }
     let any_stopped = runs.iter().any(|e| e.info.status == Status::Stopped);
     // A sample metric no listed run measured is left out, as in the report.
-    let metrics: Vec<&str> = METRICS
+    let named = |m: &str| crate::metrics::names::Metric::named(m);
+    let any_builtin = runs.iter().any(|e| e.info.program.is_none());
+    let metrics: Vec<&str> = metrics()
         .iter()
         .copied()
         .filter(|m| {
-            !crate::metrics::names::Metric::named(m).is_some_and(|d| d.from_samples())
-                || runs.iter().any(|e| e.info.metrics.contains_key(*m))
+            runs.iter().any(|e| e.info.metrics.contains_key(*m))
+                || (any_builtin && !named(m).is_some_and(|d| d.from_samples() || d.from_program()))
         })
         .collect();
     let header: Vec<String> = ["id", "label", "status"]

@@ -1,6 +1,6 @@
 use crate::flags::parse_assignments;
 use crate::process::{Exit, Stop};
-use crate::train::{self, Outcome};
+use crate::train::Outcome;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,7 +27,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let given = parse_assignments(&args.flags).map_err(crate::error::Error::input)?;
     let stop = Stop::install()?;
     let policy = crate::data::availability::FetchPolicy::from_env(args.offline);
-    match train::run(&args.run_dir, &given, &stop, &policy, args.wait)? {
+    let attempt = crate::program::Attempt {
+        run_dir: &args.run_dir,
+        given: &given,
+        stop: &stop,
+        fetch: &policy,
+        wait: args.wait,
+    };
+    match crate::program::run(&attempt)? {
         Outcome::Completed { .. } => Ok(Exit::Done.into()),
         Outcome::AlreadyCompleted => {
             crate::say!(

@@ -97,8 +97,15 @@ impl ExecutorArgs {
 impl ExecutorSettings {
     /// The chosen executor with its settings; `jobs`: `--jobs` as given. The one place
     /// that names every executor.
-    pub fn build(self, jobs: Option<usize>) -> anyhow::Result<Box<dyn Executor>> {
-        let binary = std::env::current_exe()?;
+    /// A sweep of the user's program (`program`) starts each run with the supervisor binary
+    /// `ddim-sweep-program` beside this one when it is there (no libtorch to load: it starts
+    /// faster), else with this binary's `train`, which supervises a program run the same way.
+    pub fn build(self, jobs: Option<usize>, program: bool) -> anyhow::Result<Box<dyn Executor>> {
+        let mut binary = std::env::current_exe()?;
+        let supervisor = binary.with_file_name("ddim-sweep-program");
+        if program && supervisor.is_file() {
+            binary = supervisor;
+        }
         Ok(match self.kind {
             ExecutorKind::Local => {
                 Box::new(LocalExecutor::new(binary, &self.local, jobs.unwrap_or(1)))

@@ -485,7 +485,7 @@ impl Orchestrator<'_> {
                     value,
                     threshold,
                     compared: others.len(),
-                    epochs: r.flags.epochs,
+                    epochs: r.flags.epochs(),
                     at: now_rfc3339(),
                 };
                 if r.run_dir().write_stop_request(&d).is_ok() {

@@ -11,7 +11,7 @@ use crate::store::RunState;
 use crate::sweep::record::{StopEntry, SweepLock, SweepRecord};
 use crate::sweep::strategy::{self, race, RunResult};
 use crate::sweep::{expand, Plan, SweepSpec};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// What the user asked of `run`.
@@ -62,7 +62,7 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         retry_failed: req.retry_failed,
         resume_stopped: req.resume_stopped,
     };
-    let mut executor = settings.build(req.jobs)?;
+    let mut executor = settings.build(req.jobs, plan.program.is_some())?;
     if req.dry_run {
         // What the runs on disk decide already (a search's trials so far), reusing the
         // decisions the record holds where their checks hold.
@@ -99,6 +99,9 @@ pub fn run(req: &Request) -> anyhow::Result<Exit> {
         wait_for_orphans(&plan);
     }
     ensure_datasets(&plan, &FetchPolicy::from_env(req.offline))?;
+    if let Some(p) = &spec.program {
+        write_program_file(&spec, p, &plan)?;
+    }
     let in_flight = executor.reconcile(&plan)?;
     remove_stale_temporaries(&plan, &in_flight);
     record.merge_plan(&plan, Some(req.sweep.display().to_string()));
@@ -216,6 +219,55 @@ fn ensure_datasets(plan: &Plan, policy: &FetchPolicy) -> anyhow::Result<()> {
             crate::data::availability::ensure(&f, policy).map_err(crate::error::Error::refused)?;
             seen.push(key);
         }
+    }
+    Ok(())
+}
+
+/// `<label>/program.json`: what each run of the user's program needs to start (see
+/// [`ProgramFile`](crate::store::program_file::ProgramFile)); says how many completed runs
+/// were made by other sources than the current ones.
+fn write_program_file(
+    spec: &SweepSpec,
+    p: &crate::sweep::program::ProgramSpec,
+    plan: &Plan,
+) -> anyhow::Result<()> {
+    let file = spec
+        .source
+        .as_ref()
+        .map(std::path::absolute)
+        .transpose()?
+        .unwrap_or_default();
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let sources = p
+        .source_files(&dir)
+        .map_err(|e| crate::error::Error::usage(format!("{}: {e}", file.display())))?;
+    let hash = crate::store::program_file::sources_hash(&dir, &sources)
+        .map_err(|e| crate::error::Error::usage(format!("{}: sources: {e}", file.display())))?;
+    let pf = crate::store::program_file::ProgramFile {
+        sweep_dir: dir,
+        metrics: p.metrics.clone(),
+        sources,
+        sources_hash: hash.clone(),
+        timeout: p.timeout,
+        seed_option: p.seed_option,
+    };
+    pf.write(&plan.sweep_dir)?;
+    let other = plan
+        .runs
+        .iter()
+        .filter_map(|r| r.run_dir().read_info().ok().flatten())
+        .filter(|i| i.status == crate::store::Status::Completed)
+        .filter(|i| i.program.as_ref().is_some_and(|p| p.sources_hash != hash))
+        .count();
+    if other > 0 {
+        crate::say!(
+            "sweep {}: {other} completed run(s) were made by other sources than the current {} (kept: completed is final; `runs` marks them)",
+            plan.label,
+            pf.sources.join(", ")
+        );
     }
     Ok(())
 }

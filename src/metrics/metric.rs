@@ -18,6 +18,9 @@ pub enum Source {
     /// From the Inception features of the validation images (`real`) and of `kid_images`
     /// generated ones; None when these sets are too small for it.
     Samples(fn(real: &Tensor, generated: &Tensor) -> Option<f64>),
+    /// Reported by the user's program (a `command:` sweep's `metrics:`; see
+    /// [`super::declared`]): its name is also its per-step column.
+    Program,
 }
 
 /// One metric's definition.

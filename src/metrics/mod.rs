@@ -2,6 +2,7 @@
 //! sample metrics (KID, FID, improved precision and recall) on Inception-v3 features (the
 //! standard TensorFlow FID network), and the cached reference features.
 
+pub mod declared;
 pub mod features;
 pub mod fid;
 pub mod kid;

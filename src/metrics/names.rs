@@ -38,14 +38,26 @@ pub static ALL: &[&Metric] = &[
     &super::precision_recall::RECALL,
 ];
 
-/// Finding a metric among every metric ([`ALL`]).
+/// Finding a metric among every metric ([`ALL`]), then among the metrics the programs of
+/// this process's sweeps declared ([`super::declared`]).
 impl Metric {
     pub fn named(name: &str) -> Option<&'static Metric> {
-        ALL.iter().copied().find(|m| m.name == name)
+        ALL.iter()
+            .copied()
+            .find(|m| m.name == name)
+            .or_else(|| super::declared::named(name))
     }
 
     pub fn by_column(column: &str) -> Option<&'static Metric> {
-        ALL.iter().copied().find(|m| m.column == column)
+        ALL.iter()
+            .copied()
+            .find(|m| m.column == column)
+            .or_else(|| super::declared::named(column))
+    }
+
+    /// Reported by the user's program (not measured by ddim-sweep).
+    pub fn from_program(&self) -> bool {
+        matches!(self.source, Source::Program)
     }
 
     /// The final names, in table order.
@@ -64,7 +76,7 @@ pub fn measure_samples(real: &Tensor, generated: &Tensor) -> Vec<(&'static Metri
     ALL.iter()
         .filter_map(|m| match m.source {
             Source::Samples(f) => f(real, generated).map(|v| (*m, v)),
-            Source::Validation(_) => None,
+            Source::Validation(_) | Source::Program => None,
         })
         .collect()
 }

@@ -19,7 +19,7 @@ pub fn load_for_sampling(dir: &RunDir, device: Device) -> anyhow::Result<(Flags,
             dir.root.display()
         );
     }
-    let flags = dir.read_flags()?;
+    let flags = dir.read_builtin_flags()?;
     let mut plain = flags.clone();
     plain.ema = 0.0;
     let model = DiffusionModel::new(&plain, device);

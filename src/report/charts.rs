@@ -123,34 +123,49 @@ pub(super) fn figure<T>(
 
 /// Train loss and validation noise_loss per epoch, one line per run.
 pub(super) fn losses(g: &LabelRuns, order: &[String], path: &Path) -> anyhow::Result<()> {
+    curves(
+        g,
+        order,
+        &[
+            ("loss", "training loss".into()),
+            ("val_noise_loss", "validation noise_loss".into()),
+        ],
+        path,
+    )
+}
+
+/// One panel per (column of scalars.csv, title), each with one line per run against the
+/// epoch (at most 3 panels side by side).
+pub(super) fn curves(
+    g: &LabelRuns,
+    order: &[String],
+    columns: &[(&str, String)],
+    path: &Path,
+) -> anyhow::Result<()> {
     figure(path, |canvas| {
-        // (legend, training loss, validation noise_loss) per run
-        type Curves = (String, Vec<(f64, f64)>, Vec<(f64, f64)>);
+        // (legend, one series per column) per run
+        type Curves = (String, Vec<Vec<(f64, f64)>>);
         let data: Vec<Curves> = order
             .iter()
             .map(|id| {
                 let r = g.run(id);
                 let df = scalars_frame(&r.entry.dir);
-                let (a, b) = df
-                    .map(|d| (series_of(&d, "loss"), series_of(&d, "val_noise_loss")))
-                    .unwrap_or_default();
-                (r.name(&g.varying), a, b)
+                let series = columns
+                    .iter()
+                    .map(|(c, _)| df.as_ref().map(|d| series_of(d, c)).unwrap_or_default())
+                    .collect();
+                (r.name(&g.varying), series)
             })
             .collect();
         let legend_rows = data.len().min(24) as u32;
-        let root = canvas.area((1200, 480 + 18 * legend_rows));
+        let n = columns.len().clamp(1, 3);
+        let root = canvas.area((600 * n as u32, 480 + 18 * legend_rows));
         root.fill(&WHITE).map_err(draw_err)?;
         let (plots, legend) = root.split_vertically(480);
-        let panels = plots.split_evenly((1, 2));
-        for (k, (panel, title)) in panels
-            .iter()
-            .zip(["training loss", "validation noise_loss"])
-            .enumerate()
-        {
-            let series: Vec<&Vec<(f64, f64)>> = data
-                .iter()
-                .map(|d| if k == 0 { &d.1 } else { &d.2 })
-                .collect();
+        let panels = plots.split_evenly((1, n));
+        for (k, (panel, (_, title))) in panels.iter().zip(columns).enumerate() {
+            let title = title.as_str();
+            let series: Vec<&Vec<(f64, f64)>> = data.iter().map(|d| &d.1[k]).collect();
             let pts: Vec<&(f64, f64)> = series.iter().flat_map(|s| s.iter()).collect();
             let xmax = pts.iter().map(|p| p.0).fold(1.0, f64::max);
             let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-6) * 1.05;

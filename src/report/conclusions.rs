@@ -4,7 +4,7 @@
 //! of an effect are completed runs that differ only in that flag (same seed, same other flags).
 
 use super::format::{csv_cell, sig7, Align, Table};
-use super::{LabelRuns, ReportRun, METRICS};
+use super::{metrics, LabelRuns, ReportRun};
 use crate::stats::{mean_ci, paired, MeanCi, Paired};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -72,7 +72,7 @@ pub fn configs(g: &LabelRuns) -> Vec<ConfigRow> {
         .into_iter()
         .map(|(_, runs)| {
             let done: Vec<&&ReportRun> = runs.iter().filter(|r| completed(r)).collect();
-            let metrics = METRICS
+            let metrics = metrics()
                 .iter()
                 .filter_map(|m| {
                     let xs: Vec<f64> = done
@@ -125,8 +125,8 @@ pub fn effects(g: &LabelRuns) -> Vec<EffectRow> {
                 flag: flag.clone(),
                 a: values[i].clone(),
                 b: values[j].clone(),
-                metric: METRICS[m].to_string(),
-                paired: paired_on(METRICS[m], &pairs),
+                metric: metrics()[m].to_string(),
+                paired: paired_on(metrics()[m], &pairs),
             });
         }
     }
@@ -146,7 +146,7 @@ fn paired_on(metric: &str, pairs: &[(f64, f64)]) -> Paired {
 }
 
 /// For each pair of `flag`'s values (indices into `values`, A before B) and each metric
-/// (an index into [`METRICS`]) with at least one pair: (metric at A, metric at B) of runs
+/// (an index into [`metrics()`]) with at least one pair: (metric at A, metric at B) of runs
 /// equal in every other flag, each A-run (in sweep order) with the first such B-run that has
 /// the metric. Linear in the runs: runs are grouped by their other flags once.
 fn pairs_of(
@@ -168,7 +168,7 @@ fn pairs_of(
         .collect();
     for (v, key, r) in &keyed {
         let firsts = groups.entry(key.clone()).or_default();
-        for (m, name) in METRICS.iter().enumerate() {
+        for (m, name) in metrics().iter().enumerate() {
             if let Some(x) = r.entry.info.metrics.get(*name) {
                 firsts.entry((*v, m)).or_insert(*x);
             }
@@ -177,7 +177,7 @@ fn pairs_of(
     let mut out: BTreeMap<(usize, usize, usize), Vec<(f64, f64)>> = BTreeMap::new();
     for (a, key, r) in &keyed {
         let firsts = &groups[key];
-        for (m, name) in METRICS.iter().enumerate() {
+        for (m, name) in metrics().iter().enumerate() {
             let Some(xa) = r.entry.info.metrics.get(*name) else {
                 continue;
             };
@@ -203,7 +203,7 @@ fn mean_cell(m: &MeanCi) -> String {
 /// The configurations table: varying flags, n, and each metric's mean ± half-interval, the
 /// best mean of each metric in bold.
 pub fn configs_markdown(rows: &[ConfigRow]) -> String {
-    let metrics: Vec<&str> = METRICS
+    let metrics: Vec<&str> = metrics()
         .iter()
         .copied()
         .filter(|m| rows.iter().any(|r| r.metrics.contains_key(*m)))
@@ -403,7 +403,7 @@ pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::R
         );
         s.configs_table = Some(table);
         if images {
-            for &m in METRICS.iter() {
+            for &m in metrics().iter() {
                 let rows: Vec<_> = configs
                     .iter()
                     .filter_map(|c| {
@@ -477,7 +477,7 @@ pub fn configs_csv(rows: &[ConfigRow]) -> String {
         .unwrap_or_default();
     let mut head: Vec<String> = names.clone();
     head.push("n".into());
-    for &m in METRICS.iter() {
+    for &m in metrics().iter() {
         for part in ["mean", "std", "ci95_lo", "ci95_hi"] {
             head.push(format!("{m}_{part}"));
         }
@@ -487,7 +487,7 @@ pub fn configs_csv(rows: &[ConfigRow]) -> String {
     for r in rows {
         let mut cells: Vec<String> = r.flags.iter().map(|(_, v)| csv_cell(v)).collect();
         cells.push(r.n.to_string());
-        for &m in METRICS.iter() {
+        for &m in metrics().iter() {
             let x = r.metrics.get(m);
             cells.push(num(x.map(|x| x.mean)));
             cells.push(num(x.and_then(|x| x.sd)));

@@ -105,12 +105,37 @@ fn list<'a>(
             },
         ));
     }
-    figures.push(Figure::new(
-        "Loss curves",
-        "losses.png",
-        "Training loss (left) and validation noise_loss (right) per epoch, one line per run.",
-        move |path| charts::losses(g, order, path),
-    ));
+    let program: Vec<(String, String)> = g
+        .runs
+        .iter()
+        .find_map(|r| r.entry.info.program.as_ref())
+        .map(|p| p.metrics.clone())
+        .unwrap_or_default();
+    if program.is_empty() {
+        figures.push(Figure::new(
+            "Loss curves",
+            "losses.png",
+            "Training loss (left) and validation noise_loss (right) per epoch, one line per run.",
+            move |path| charts::losses(g, order, path),
+        ));
+    } else {
+        let shown: Vec<(String, String)> = program.into_iter().take(3).collect();
+        let text = shown
+            .iter()
+            .map(|(m, d)| format!("`{m}` ({d} is better)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        figures.push(Figure::new(
+            "Curves",
+            "curves.png",
+            format!("The program's {text} per epoch as it reported them (its own epochs, or the number of each reported step when it reports none), one line per run."),
+            move |path| {
+                let columns: Vec<(&str, String)> =
+                    shown.iter().map(|(m, _)| (m.as_str(), m.clone())).collect();
+                charts::curves(g, order, &columns, path)
+            },
+        ));
+    }
     // One bar chart per sample metric that some run measured (kid.png, fid.png …).
     for m in crate::metrics::names::ALL.iter().copied() {
         let measured = g
@@ -161,6 +186,10 @@ fn list<'a>(
             move |path| reverse_diffusion(b, model, path, device),
         ));
     }
+    let builtin = g.runs.iter().any(|r| r.entry.info.program.is_none());
+    if !builtin {
+        return figures;
+    }
     figures.push(Figure::new(
         "Sinusoidal embedding",
         "embedding.png",
@@ -181,7 +210,10 @@ fn best_run<'a>(
     let mut candidates: Vec<&ReportRun> = order
         .iter()
         .map(|id| g.run(id))
-        .filter(|r| RunDir::new(&r.entry.dir).weights().exists() && r.flags.is_some())
+        .filter(|r| {
+            RunDir::new(&r.entry.dir).weights().exists()
+                && r.flags.as_ref().is_some_and(|f| f.builtin().is_some())
+        })
         .collect();
     let metric = super::headline(g);
     candidates.retain(|r| r.entry.info.metrics.contains_key(metric));
@@ -318,7 +350,11 @@ fn forward_diffusion(
 ) -> anyhow::Result<()> {
     use crate::flags::ScheduleType;
     use crate::model::schedule::Schedule;
-    let flags = b.flags.as_ref().expect("the best run has flags");
+    let flags = b
+        .flags
+        .as_ref()
+        .and_then(|f| f.builtin())
+        .expect("the best run is a built-in run with flags");
     let (x, times, noise) = diffusion_inputs(b, model, device)?;
     let mut rows = Vec::new();
     for kind in [ScheduleType::Linear, ScheduleType::Cosine] {

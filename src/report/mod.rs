@@ -12,7 +12,7 @@ pub mod search;
 pub mod table;
 pub mod trials;
 
-use crate::flags::{Flags, FLAG_SPECS};
+use crate::flags::FLAG_SPECS;
 use crate::store::listing::{list_runs, RunEntry};
 use crate::store::RunDir;
 use anyhow::Context;
@@ -21,9 +21,35 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-/// The metrics of the results table, in order.
-pub static METRICS: std::sync::LazyLock<Vec<&'static str>> =
-    std::sync::LazyLock::new(crate::metrics::names::Metric::names);
+/// The metrics of the results table, in order: every built-in one, then those the programs
+/// of the runs read so far declared ([`declare_programs`]).
+pub fn metrics() -> Vec<&'static str> {
+    let mut out = crate::metrics::names::Metric::names();
+    out.extend(crate::metrics::declared::all().into_iter().map(|m| m.name));
+    out
+}
+
+/// Declares the metrics of the programs that made `runs` (their run.json says them): a
+/// metric declared twice with opposite directions keeps the first, with a warning.
+pub fn declare_programs(runs: &[crate::store::listing::RunEntry]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in runs {
+        let Some(p) = &e.info.program else { continue };
+        for (name, word) in &p.metrics {
+            if !seen.insert((name.clone(), word.clone())) {
+                continue;
+            }
+            let Some(d) = crate::metrics::declared::direction(word) else {
+                continue;
+            };
+            if let Err(why) = crate::metrics::declared::declare(name, d) {
+                warnings.push(format!("warning: run {} ({}): {why}", e.id, e.label));
+            }
+        }
+    }
+    warnings
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -73,7 +99,7 @@ pub struct Options {
 #[derive(Debug, Clone)]
 pub struct ReportRun {
     pub entry: RunEntry,
-    pub flags: Option<Flags>,
+    pub flags: Option<crate::run_flags::RunFlags>,
     /// Every flag's value as table text (`mae`, `0.001`, `[8, 16]`), made once at load.
     pub flag_texts: BTreeMap<String, String>,
 }
@@ -130,6 +156,9 @@ pub fn load(runs_dir: &Path, label: Option<&str>) -> anyhow::Result<Vec<LabelRun
         .into_iter()
         .filter(|e| label.is_none_or(|l| l == e.label))
         .collect();
+    for w in declare_programs(&entries) {
+        eprintln!("{w}");
+    }
     {
         // Its scalars are read by the tables and figures: a damaged file is named (each
         // run's file read in parallel).
@@ -253,7 +282,7 @@ pub fn frame(g: &LabelRuns) -> PolarsResult<DataFrame> {
             .collect();
         cols.push(Column::new(name.as_str().into(), v));
     }
-    for &m in METRICS.iter() {
+    for &m in metrics().iter() {
         let v: Vec<Option<f64>> = g
             .runs
             .iter()
@@ -281,10 +310,10 @@ pub fn frame(g: &LabelRuns) -> PolarsResult<DataFrame> {
 /// Sorts by a metric (ascending, missing last), or keeps the sweep's order.
 pub fn sorted(df: DataFrame, sort: Option<&str>) -> anyhow::Result<DataFrame> {
     let Some(m) = sort else { return Ok(df) };
-    if !METRICS.contains(&m) && m != "seconds" {
+    if !metrics().contains(&m) && m != "seconds" {
         anyhow::bail!(crate::error::Error::usage(format!(
             "--sort {m}: expected one of {}, seconds",
-            METRICS.join(", ")
+            metrics().join(", ")
         )));
     }
     // Best first: descending where higher is better.
@@ -326,6 +355,16 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
 /// final metrics has one, else `noise_loss`, so that a run is never ranked against another
 /// run's different metric.
 pub fn headline(g: &LabelRuns) -> &'static str {
+    // A program's: the first of its metrics.
+    if let Some(m) = g
+        .runs
+        .iter()
+        .filter_map(|r| r.entry.info.program.as_ref())
+        .find_map(|p| p.metrics.first())
+        .and_then(|(name, _)| crate::metrics::declared::named(name))
+    {
+        return m.name;
+    }
     let measured: Vec<_> = g
         .runs
         .iter()

@@ -64,6 +64,21 @@ impl Page<'_> {
 
     /// Every metric with its description and direction, and FID's bias where measured.
     fn metrics(&self) -> String {
+        let program: Vec<(String, String)> = self
+            .g
+            .runs
+            .iter()
+            .find_map(|r| r.entry.info.program.as_ref())
+            .map(|p| p.metrics.clone())
+            .unwrap_or_default();
+        if !program.is_empty() {
+            let mut md = String::from("Metrics, as the program reported them last (the first is the headline); the best of each column is in bold:\n\n");
+            for (m, d) in &program {
+                md.push_str(&format!("- `{m}` ({d} is better).\n"));
+            }
+            md.push_str("\nA value that is not a number (NaN, inf) is shown as `—` and ranks after every number.\n\n");
+            return md;
+        }
         let mut md = String::from("Metrics, the final validation values (sample metrics on Inception-v3 features of TensorFlow's FID graph); the best of each column is in bold:\n\n");
         for m in crate::metrics::names::ALL {
             md.push_str(&format!(

@@ -128,7 +128,7 @@ fn ranking_table(ranked: &[Ranked], varying: &[String], metric: &str) -> String 
         .columns(varying.iter().cloned(), Align::Left)
         .column(metric, Align::Right);
     for (i, r) in ranked.iter().enumerate() {
-        let planned = r.run.flags.as_ref().map_or(0, |f| f.epochs);
+        let planned = r.run.flags.as_ref().map_or(0, |f| f.epochs());
         let mut cells = vec![
             (i + 1).to_string(),
             format!("`{}`", r.run.entry.id),
@@ -153,7 +153,7 @@ fn savings(g: &LabelRuns, record: &SweepRecord) -> String {
         .runs
         .iter()
         .filter_map(|r| r.flags.as_ref())
-        .map(|f| f.epochs)
+        .map(|f| f.epochs())
         .sum();
     let stopped: Vec<&crate::store::sweep_file::Decision> = record
         .decisions

@@ -2,7 +2,7 @@
 //! view, CSV and JSON.
 
 use super::format::{sig7, Align, Table};
-use super::METRICS;
+use super::metrics;
 use polars::prelude::*;
 use std::collections::HashMap;
 
@@ -173,18 +173,26 @@ pub fn pivot(df: &DataFrame, varying: &[String], value: &str) -> PolarsResult<Op
 }
 
 /// The columns the CSV and JSON outputs carry.
-/// The metric columns a table shows: every metric but a sample metric no run measured (runs
-/// without kid_images, or from before the metric existed).
+/// The metric columns a table shows: every metric some run measured, and the built-in
+/// trainer's validation losses for its runs (a sample metric no run measured, from runs
+/// without kid_images or from before the metric existed, is left out; so is a program's
+/// metric no run reported, and the built-in ones in a table of a program's runs).
 fn shown_metrics(df: &DataFrame) -> Vec<&'static str> {
-    METRICS
+    let measured = |m: &str| {
+        df.column(m)
+            .map(|c| c.null_count() < c.len())
+            .unwrap_or(false)
+    };
+    let all = metrics();
+    let named = |m: &str| crate::metrics::names::Metric::named(m);
+    let program = all
         .iter()
+        .any(|m| named(m).is_some_and(|d| d.from_program()) && measured(m));
+    all.iter()
         .copied()
         .filter(|m| {
-            let measured = df
-                .column(m)
-                .map(|c| c.null_count() < c.len())
-                .unwrap_or(false);
-            measured || !crate::metrics::names::Metric::named(m).is_some_and(|d| d.from_samples())
+            measured(m)
+                || (!program && !named(m).is_some_and(|d| d.from_samples() || d.from_program()))
         })
         .collect()
 }

@@ -19,6 +19,53 @@ pub fn run_id(label: &str, flags: &Flags) -> String {
     digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The content-addressed id of a run of either kind: a program run's hashes its label, its
+/// command as the sweep file writes it and its flags (sorted by name), under its own
+/// prefix, so it can never equal a built-in run's.
+pub fn id_of(label: &str, flags: &crate::run_flags::RunFlags) -> String {
+    use crate::run_flags::RunFlags;
+    match flags {
+        RunFlags::Builtin(f) => run_id(label, f),
+        RunFlags::Command(c) => {
+            let mut h = Sha256::new();
+            h.update(b"ddim-sweep command run v1\n");
+            h.update(label.as_bytes());
+            h.update(b"\n");
+            h.update(
+                serde_json::to_string(&c.command)
+                    .expect("serialisable")
+                    .as_bytes(),
+            );
+            h.update(b"\n");
+            h.update(
+                serde_json::to_string(&json_flags(&c.flags))
+                    .expect("serialisable")
+                    .as_bytes(),
+            );
+            let digest = h.finalize();
+            digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+        }
+    }
+}
+
+/// A program's flags as JSON values (YAML's numbers and strings kept as written).
+fn json_flags(
+    flags: &std::collections::BTreeMap<String, serde_yaml::Value>,
+) -> std::collections::BTreeMap<&str, serde_json::Value> {
+    flags
+        .iter()
+        .map(|(k, v)| {
+            let j = match v {
+                serde_yaml::Value::Number(n) => serde_json::Value::String(format!("n:{n}")),
+                other => {
+                    serde_json::Value::String(format!("s:{}", crate::flags::plain_value(other)))
+                }
+            };
+            (k.as_str(), j)
+        })
+        .collect()
+}
+
 /// The flags' YAML (as `flags.yaml` has it) without the entries of flags outside `always`
 /// that have their default value.
 pub(crate) fn identity_text(flags: &Flags, always: &[&str]) -> String {

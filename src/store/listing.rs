@@ -14,7 +14,7 @@ pub struct RunEntry {
     pub info: RunInfo,
     /// Its flags (flags.yaml), read and checked once by the listing; None for a damaged run,
     /// or a loose run of an earlier version whose flags.yaml does not parse.
-    pub flags: Option<crate::flags::Flags>,
+    pub flags: Option<crate::run_flags::RunFlags>,
     /// The grid flags' values of this run in its sweep (text), in the sweep's grid order.
     pub varying: Vec<(String, String)>,
     /// Why its `run.json` cannot be read (then `info` is empty): shown, never skipped.
@@ -103,7 +103,7 @@ struct Read {
     /// Its sweep's folder name (None for a loose run).
     folder: Option<String>,
     info: RunInfo,
-    flags: Option<crate::flags::Flags>,
+    flags: Option<crate::run_flags::RunFlags>,
     damaged: Option<String>,
 }
 

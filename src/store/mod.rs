@@ -4,6 +4,7 @@
 
 pub mod identity;
 pub mod listing;
+pub mod program_file;
 pub mod progress;
 pub mod run_info;
 pub mod state;
@@ -16,6 +17,7 @@ pub use state::{Ended, RunState};
 
 use crate::files::write_atomic;
 use crate::flags::Flags;
+use crate::run_flags::RunFlags;
 
 use fs_err::{self as fs, File};
 use std::path::{Path, PathBuf};
@@ -133,7 +135,7 @@ impl RunDir {
     /// The run's stored flags. A file that does not parse, or whose flags are not those
     /// recorded in run.json when the run was created (edited by hand: the run trained with
     /// the recorded ones), is a [`Damaged`] file, named with the flags that differ.
-    pub fn read_flags(&self) -> Result<Flags, Damaged> {
+    pub fn read_flags(&self) -> Result<RunFlags, Damaged> {
         let flags = self.parse_flags()?;
         match self.read_info() {
             Ok(Some(info)) => self.check_flags(&flags, &info).map(|()| flags),
@@ -152,7 +154,7 @@ impl RunDir {
     /// With `info` already read: the run's flags once checked as [`RunDir::flags_damage`]
     /// checks them (None where flags.yaml does not parse and `info` records nothing to check
     /// it by), or why they make the run damaged. One read of flags.yaml for both.
-    pub fn checked_flags(&self, info: &RunInfo) -> Result<Option<Flags>, Damaged> {
+    pub fn checked_flags(&self, info: &RunInfo) -> Result<Option<RunFlags>, Damaged> {
         if info.flags.is_none() && info.label.is_none() {
             return Ok(self.parse_flags().ok());
         }
@@ -161,21 +163,32 @@ impl RunDir {
         Ok(Some(flags))
     }
 
-    fn parse_flags(&self) -> Result<Flags, Damaged> {
+    fn parse_flags(&self) -> Result<RunFlags, Damaged> {
         let path = self.flags();
         let text = fs::read_to_string(&path).map_err(|e| Damaged::new(&path, e))?;
-        Flags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))
+        RunFlags::from_yaml(&text).map_err(|e| Damaged::new(&path, e))
+    }
+
+    /// The built-in trainer's flags of this run, or why it has none (a program's run).
+    pub fn read_builtin_flags(&self) -> anyhow::Result<Flags> {
+        match self.read_flags()? {
+            RunFlags::Builtin(f) => Ok(f),
+            RunFlags::Command(_) => anyhow::bail!(
+                "{} is a run of a program of yours (command:), not of the built-in trainer",
+                self.root.display()
+            ),
+        }
     }
 
     /// `flags` against those `info` recorded when the run was created, and against the
     /// run's identity (see [`RunDir::check_identity`]).
-    fn check_flags(&self, flags: &Flags, info: &RunInfo) -> Result<(), Damaged> {
+    fn check_flags(&self, flags: &RunFlags, info: &RunInfo) -> Result<(), Damaged> {
         // An edit names the flags that differ; then the folder must be the run's id.
         let Some(recorded) = &info.flags else {
             return self.check_identity(flags, info);
         };
         let path = self.flags();
-        let now = run_info::flags_record(flags);
+        let now = flags.record();
         let differ: Vec<String> = now
             .iter()
             .filter(|(k, v)| recorded.get(*k).is_some_and(|r| r != *v))
@@ -197,7 +210,7 @@ impl RunDir {
     /// ([`identity::run_id`]): a folder whose name is not the id of what it holds (a copy, or
     /// a symbolic link to another run), or that sits in another sweep's folder, is damaged.
     /// The folder is taken as named (a link is not followed to its target's name).
-    fn check_identity(&self, flags: &Flags, info: &RunInfo) -> Result<(), Damaged> {
+    fn check_identity(&self, flags: &RunFlags, info: &RunInfo) -> Result<(), Damaged> {
         let Some(label) = &info.label else {
             return Ok(());
         };
@@ -211,7 +224,7 @@ impl RunDir {
         let (Some(folder), Some(sweep)) = (name(Some(&path)), name(path.parent())) else {
             return Ok(());
         };
-        let id = identity::run_id(label, flags);
+        let id = identity::id_of(label, flags);
         if folder != id {
             return Err(Damaged::changed(
                 &self.root,

@@ -180,6 +180,33 @@ pub struct RunInfo {
     /// Every ended attempt, oldest first: how it ended, why, where (a lost node shows here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Attempt>,
+    /// A run of the user's program: what ran and how it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<ProgramRun>,
+}
+
+/// What a run of the user's program (`command:`) records beside the common fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProgramRun {
+    /// The words it was started with (placeholders and flags filled in).
+    pub argv: Vec<String>,
+    /// Its metrics and their directions (`lower` | `higher`), the headline first: a
+    /// report declares them from here.
+    pub metrics: Vec<(String, String)>,
+    /// The hash of the sources copied into the run (see `store::program_file`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sources_hash: String,
+    /// The last attempt's exit code, or the signal that ended it (`SIGKILL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit: Option<String>,
+    /// The last lines of its standard error (a failed attempt's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stderr_tail: Vec<String>,
+    /// Final values that are not finite (`NaN`, `inf`, `-inf`): JSON has no such numbers, so
+    /// they are kept here by name, and left out of `metrics` (they rank last).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub non_finite: BTreeMap<String, String>,
 }
 
 /// One ended attempt of a run.
@@ -285,6 +312,7 @@ impl Default for RunInfo {
             threads: 0,
             flags: None,
             history: Vec::new(),
+            program: None,
             parameters: 0,
             train_images: 0,
             valid_images: 0,

@@ -4,11 +4,12 @@
 //! Every change of a run's status goes through here: the orchestrator queues and settles,
 //! training starts and finishes an attempt, a signal or an executor marks.
 
-use super::run_info::{flags_record, Attempt};
+use super::run_info::Attempt;
 use super::{RunDir, RunInfo, Status};
 use crate::files::write_atomic;
-use crate::flags::{show_value, Flags};
+use crate::flags::show_value;
 use crate::process::{hostname, now_rfc3339, now_rfc3339_millis};
+use crate::run_flags::RunFlags;
 use std::collections::BTreeMap;
 
 /// Where a run stands on disk, for planning.
@@ -94,7 +95,7 @@ impl RunDir {
     /// Queues a run of a sweep: a new run gets its `flags.yaml` and a `queued` run.json
     /// (`label`, readable `name`); a run left `running` by a process that is gone becomes
     /// `interrupted`. Refuses a directory whose stored flags are not `flags`.
-    pub fn queue(&self, flags: &Flags, label: &str, name: Option<String>) -> anyhow::Result<()> {
+    pub fn queue(&self, flags: &RunFlags, label: &str, name: Option<String>) -> anyhow::Result<()> {
         fs_err::create_dir_all(&self.root)?;
         if !self.flags().exists() {
             write_atomic(&self.flags(), flags.to_yaml().as_bytes())?;
@@ -115,7 +116,7 @@ impl RunDir {
         if let Some(i) = info.as_mut().filter(|i| i.flags.is_none()) {
             // Created before run.json recorded its flags: they were just checked against
             // the plan, so they are recorded now.
-            i.flags = Some(flags_record(flags));
+            i.flags = Some(flags.record());
             self.write_info(i)?;
         }
         match info {
@@ -124,8 +125,8 @@ impl RunDir {
                 label: Some(label.to_string()),
                 name,
                 created: now_rfc3339(),
-                seed: flags.seed,
-                flags: Some(flags_record(flags)),
+                seed: flags.seed(&self.root.file_name().unwrap_or_default().to_string_lossy()),
+                flags: Some(flags.record()),
                 ..Default::default()
             })?,
             Some(RunInfo {

@@ -1,6 +1,7 @@
 //! Sweeps: the spec (YAML), its expansion into content-addressed runs, and the sweep's record.
 
 pub mod plan;
+pub mod program;
 pub mod record;
 pub mod section;
 pub mod spec;

@@ -12,6 +12,7 @@ use super::spec::SweepSpec;
 #[cfg(test)]
 use crate::flags::IDENTITY_V1_FLAGS;
 use crate::flags::{plain_value, Flags};
+use crate::run_flags::{CommandFlags, RunFlags};
 use crate::store::{RunDir, RunState};
 use serde_yaml::Value;
 use std::collections::{HashMap, HashSet};
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct PlannedRun {
     pub id: String,
-    pub flags: Flags,
+    pub flags: RunFlags,
     /// The grid flags' values of this run, in grid order, then its drawn values.
     pub varying: Vec<(String, Value)>,
     pub dir: PathBuf,
@@ -84,17 +85,44 @@ pub struct Plan {
     pub fixed: Vec<(String, Value)>,
     /// The runs' indices by id (for [`Plan::admit`]).
     pub index: std::collections::HashMap<String, usize>,
+    /// The user's program (`command:`), or None for the built-in trainer.
+    pub program: Option<super::program::ProgramSpec>,
+}
+
+/// The flags of a run: the built-in trainer's resolved over its defaults, or a program's
+/// (each checked as a program's flag; no defaults: the program has its own).
+pub fn resolve(
+    program: Option<&super::program::ProgramSpec>,
+    overrides: &[(String, Value)],
+) -> Result<RunFlags, crate::flags::FlagError> {
+    let Some(p) = program else {
+        return Flags::resolve(overrides).map(RunFlags::Builtin);
+    };
+    let mut flags = std::collections::BTreeMap::new();
+    for (name, value) in overrides {
+        let spec = crate::flags::program_flag(name)?;
+        flags.insert(name.clone(), crate::flags::check_value(spec, value)?);
+    }
+    Ok(RunFlags::Command(CommandFlags {
+        command: p.command.clone(),
+        flags,
+    }))
 }
 
 impl Plan {
     /// The flags of every run of the plan and, for a search, of the points that stand for
     /// its space ([`Search::representatives`](super::strategy::search::Search::representatives)):
     /// what must be ready before the first run starts.
+    /// (Built-in runs only: a program's needs are its own.)
     pub fn all_flags(&self) -> Vec<Flags> {
-        let mut out: Vec<Flags> = self.runs.iter().map(|r| r.flags.clone()).collect();
+        let mut out: Vec<Flags> = self
+            .runs
+            .iter()
+            .filter_map(|r| r.flags.builtin().cloned())
+            .collect();
         if let Some(s) = &self.search {
             for p in s.representatives(&self.label) {
-                if let Ok(f) = self.point_flags(&p) {
+                if let Ok(RunFlags::Builtin(f)) = self.point_flags(&p) {
                     out.push(f);
                 }
             }
@@ -103,10 +131,10 @@ impl Plan {
     }
 
     /// The flags of a point: the fixed flags with the point's values over them.
-    fn point_flags(&self, point: &[(String, Value)]) -> Result<Flags, crate::flags::FlagError> {
+    fn point_flags(&self, point: &[(String, Value)]) -> Result<RunFlags, crate::flags::FlagError> {
         let mut overrides = self.fixed.clone();
         overrides.extend(point.iter().cloned());
-        Flags::resolve(&overrides)
+        resolve(self.program.as_ref(), &overrides)
     }
 
     /// Admits trial `trial`'s point as a run: its flags resolved over the fixed ones (and
@@ -119,7 +147,7 @@ impl Plan {
                 point_text(&point)
             ))
         })?;
-        let id = run_id(&self.label, &flags);
+        let id = crate::store::identity::id_of(&self.label, &flags);
         // The runs by id, kept up to date here (rebuilt if the runs were changed elsewhere):
         // admitting N points is linear in N.
         if self.index.len() != self.runs.len() {
@@ -302,7 +330,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         let mut overrides = spec.fixed.clone();
         overrides.extend(point.iter().cloned());
         let describe = || point_text(&point);
-        let flags = Flags::resolve(&overrides).map_err(|e| {
+        let flags = resolve(spec.program.as_ref(), &overrides).map_err(|e| {
             let what = if trial.is_some() {
                 "drawn values"
             } else {
@@ -313,7 +341,7 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
                 describe()
             ))
         })?;
-        let id = run_id(&spec.label, &flags);
+        let id = crate::store::identity::id_of(&spec.label, &flags);
         if let Some(other) = index.get(&id).map(|&i| &runs[i]) {
             if let Some(k) = trial {
                 // A discrete space can draw the same values twice: one run serves both.
@@ -359,7 +387,24 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
         search: spec.search.clone(),
         fixed: spec.fixed.clone(),
         index: Default::default(),
+        program: spec.program.clone(),
     };
+    if let Some(p) = &plan.program {
+        let folder = spec
+            .source
+            .as_ref()
+            .and_then(|s| std::path::absolute(s).ok())
+            .and_then(|s| s.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        p.check_runnable(&folder).map_err(|e| {
+            anyhow::Error::new(crate::error::Error::usage(format!(
+                "{file}{}: {e}",
+                spec.command_line
+                    .map(|l| format!(":{l}"))
+                    .unwrap_or_default()
+            )))
+        })?;
+    }
     if let Some(s) = &plan.search {
         check_search(&plan, s).map_err(|e| {
             anyhow::Error::new(crate::error::Error::usage(format!("{file}: search: {e}")))
@@ -385,7 +430,7 @@ fn check_search(plan: &Plan, s: &super::strategy::search::Search) -> Result<(), 
         let f = plan
             .point_flags(&p)
             .map_err(|e| format!("the point [{}] is invalid: {e}", point_text(&p)))?;
-        if s.metric.from_samples() && !f.measures_kid() {
+        if s.metric.from_samples() && !f.builtin().is_some_and(|f| f.measures_kid()) {
             return Err(format!(
                 "metric {}, but its runs do not measure samples: set kid_images (e.g. 100)",
                 s.metric.name
@@ -429,7 +474,11 @@ fn check_race(plan: &Plan, race: &super::strategy::race::Race) -> Result<(), Str
     let samples =
         crate::metrics::names::Metric::named(&race.metric).is_some_and(|m| m.from_samples());
     if samples {
-        if let Some(r) = plan.runs.iter().find(|r| !r.flags.measures_kid()) {
+        if let Some(r) = plan
+            .runs
+            .iter()
+            .find(|r| !r.flags.builtin().is_some_and(|f| f.measures_kid()))
+        {
             return Err(format!(
                 "metric {}, but run {} [{}] does not measure samples: set kid_images (e.g. 100)",
                 race.metric,

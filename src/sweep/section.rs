@@ -63,6 +63,9 @@ pub fn find_line(text: &str, section: &str, key: &str) -> Option<usize> {
 pub struct SweepText<'a> {
     pub text: &'a str,
     pub file: &'a str,
+    /// The sweep runs a program of the user's (`command:`): its flags are the program's own
+    /// (any name, any scalar; [`crate::flags::program_flag`]), not the built-in trainer's.
+    pub program: bool,
 }
 
 impl SweepText<'_> {
@@ -96,7 +99,12 @@ impl SweepText<'_> {
                 ),
             )
         })?;
-        let spec = lookup(&name).map_err(|e| self.flag_error(section, &name, e))?;
+        let spec = if self.program {
+            crate::flags::program_flag(&name)
+        } else {
+            lookup(&name)
+        };
+        let spec = spec.map_err(|e| self.flag_error(section, &name, e))?;
         Ok((name, spec))
     }
 

@@ -44,6 +44,10 @@ pub struct SweepSpec {
     pub race: Option<Race>,
     /// Model-based search (`search:`).
     pub search: Option<Search>,
+    /// The user's program (`command:`), or None for the built-in trainer.
+    pub program: Option<super::program::ProgramSpec>,
+    /// The line of `command:` (for messages about the program found at planning).
+    pub command_line: Option<usize>,
     pub source: Option<PathBuf>,
 }
 
@@ -97,8 +101,9 @@ impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OnlyKey<'_, T> {
 }
 
 /// The sections a sweep file has (besides the executors' blocks).
-const SECTIONS: [&str; 9] = [
-    "label", "flags", "grid", "seeds", "exclude", "random", "stop", "race", "search",
+const SECTIONS: [&str; 13] = [
+    "label", "flags", "grid", "seeds", "exclude", "random", "stop", "race", "search", "command",
+    "metrics", "sources", "timeout",
 ];
 
 /// The sections of [`SECTIONS`]; other top-level keys are checked by [`blocks`].
@@ -122,6 +127,14 @@ struct RawSweep {
     race: Option<RawRace>,
     #[serde(default)]
     search: Option<RawSearch>,
+    #[serde(default)]
+    command: Option<super::program::RawCommand>,
+    #[serde(default)]
+    metrics: Option<Mapping>,
+    #[serde(default)]
+    sources: Option<Vec<String>>,
+    #[serde(default)]
+    timeout: Option<super::program::RawTimeout>,
 }
 
 /// Is `label` usable as one directory name? (the rule of [`crate::names::label_problem`])
@@ -155,11 +168,25 @@ impl SweepSpec {
 
     /// Parses and validates sweep YAML; `file` names it in errors; `owners` as for `load`.
     pub fn parse(text: &str, file: &str, owners: &[&str]) -> Result<SweepSpec, SpecError> {
-        let raw = parse_raw(text, file)?;
+        let mut raw = parse_raw(text, file)?;
         let blocks = blocks(text, file, owners)?;
-        let t = SweepText { text, file };
+        let t = SweepText {
+            text,
+            file,
+            program: raw.command.is_some(),
+        };
         let p = Parser { t };
-        let label = p.label(raw.label)?;
+        let label = p.label(raw.label.take())?;
+        // First: it declares the metrics the blocks below may name.
+        let mut program = super::program::parse_program(
+            t,
+            super::program::RawProgram {
+                command: raw.command.take(),
+                metrics: raw.metrics.take(),
+                sources: raw.sources.take(),
+                timeout: raw.timeout.take(),
+            },
+        )?;
         let fixed = p.fixed(raw.flags.unwrap_or_default())?;
         let mut grid = p.grid(raw.grid.unwrap_or_default(), &fixed)?;
         if raw.seeds.is_some() && raw.race.is_some() {
@@ -196,6 +223,20 @@ impl SweepSpec {
             )?),
             None => None,
         };
+        if let Some(prog) = &mut program {
+            let named = |n: &str| {
+                fixed.iter().any(|(k, _)| k == n)
+                    || random.iter().any(|r| r.space.iter().any(|(k, _)| k == n))
+                    || search.iter().any(|r| r.space.iter().any(|(k, _)| k == n))
+            };
+            // The grid's `seed` is the user's unless seeds: or race: put it there.
+            let replicated = text_has_top_key(text, "seeds") || race.is_some();
+            prog.seed_option =
+                named("seed") || (!replicated && grid.iter().any(|(k, _)| k == "seed"));
+        }
+        if let Some(prog) = &program {
+            check_program_blocks(t, prog, &fixed, &grid, &random, &search, &stop, &race)?;
+        }
         Ok(SweepSpec {
             label,
             fixed,
@@ -206,6 +247,8 @@ impl SweepSpec {
             stop,
             race,
             search,
+            command_line: program.as_ref().and_then(|_| t.line("", "command")),
+            program,
             source: None,
         })
     }
@@ -213,7 +256,11 @@ impl SweepSpec {
     /// Applies `--set FLAG=VALUE`: a fixed flag takes the value; a grid flag is narrowed to it.
     pub fn apply_set(&mut self, sets: &[(String, Value)]) -> Result<(), FlagError> {
         for (name, value) in sets {
-            let v = check_value(lookup(name)?, value)?;
+            let spec = match self.program {
+                Some(_) => crate::flags::program_flag(name)?,
+                None => lookup(name)?,
+            };
+            let v = check_value(spec, value)?;
             if let Some(r) = &mut self.random {
                 r.space.retain(|(n, _)| n != name);
                 if r.space.is_empty() {
@@ -236,6 +283,67 @@ impl SweepSpec {
         }
         Ok(())
     }
+}
+
+/// Whether the file has the top-level key `key:`.
+fn text_has_top_key(text: &str, key: &str) -> bool {
+    text.lines().any(|l| l.starts_with(&format!("{key}:")))
+}
+
+/// In a sweep of the user's program, the blocks name the program's metrics (not the built-in
+/// trainer's), and the command's placeholders name its flags.
+#[allow(clippy::too_many_arguments)]
+fn check_program_blocks(
+    t: SweepText,
+    prog: &super::program::ProgramSpec,
+    fixed: &[(String, Value)],
+    grid: &[(String, Vec<Value>)],
+    random: &Option<RandomSearch>,
+    search: &Option<Search>,
+    stop: &Option<EarlyStop>,
+    race: &Option<Race>,
+) -> Result<(), SpecError> {
+    let declared: Vec<&str> = prog.metrics.iter().map(|(n, _)| n.as_str()).collect();
+    let named = [
+        ("stop", stop.as_ref().map(|s| s.metric.clone())),
+        ("search", search.as_ref().map(|s| s.metric.name.to_string())),
+        ("race", race.as_ref().map(|r| r.metric.clone())),
+    ];
+    for (block, metric) in named {
+        if let Some(m) = metric.filter(|m| !declared.contains(&m.as_str())) {
+            return Err(t.err(
+                t.line(block, "metric"),
+                format!(
+                    "{block}: metric `{m}` is not one the program reports: name one of metrics: ({})",
+                    declared.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut flags: Vec<&str> = fixed.iter().map(|(n, _)| n.as_str()).collect();
+    flags.extend(grid.iter().map(|(n, _)| n.as_str()));
+    flags.extend(
+        random
+            .iter()
+            .flat_map(|r| r.space.iter().map(|(n, _)| n.as_str())),
+    );
+    flags.extend(
+        search
+            .iter()
+            .flat_map(|r| r.space.iter().map(|(n, _)| n.as_str())),
+    );
+    for p in prog.placeholders() {
+        if p != "sweep_dir" && p != "seed" && !flags.contains(&p.as_str()) {
+            return Err(t.err(
+                t.line("", "command"),
+                format!(
+                    "command: the placeholder {{{p}}} names no flag of the sweep (flags: {}; also {{sweep_dir}} and {{seed}})",
+                    if flags.is_empty() { "none".to_string() } else { flags.join(", ") }
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A sweep file is at most this long (a sweep of 100,000 runs needs a few hundred bytes;

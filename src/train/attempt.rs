@@ -20,7 +20,7 @@ use tch::Device;
 /// run keeps its stored flags, and any given flag must equal the stored value.
 pub fn flags_for(dir: &RunDir, given: &[(String, Value)]) -> anyhow::Result<(Flags, bool)> {
     if dir.flags().exists() {
-        let stored = dir.read_flags()?;
+        let stored = dir.read_builtin_flags()?;
         check_given_match(dir, &stored, given)?;
         return Ok((stored, false));
     }

@@ -568,7 +568,7 @@ impl Trainer {
         ALL.iter()
             .filter_map(|m| match m.source {
                 Source::Validation(i) => Some((*m, losses[i])),
-                Source::Samples(_) => None,
+                Source::Samples(_) | Source::Program => None,
             })
             .collect()
     }

@@ -251,7 +251,9 @@ fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
     let flags: Vec<crate::flags::Flags> = if plan.search.is_some() {
         plan.all_flags()
     } else {
-        todo.iter().map(|&i| plan.runs[i].flags.clone()).collect()
+        todo.iter()
+            .filter_map(|&i| plan.runs[i].flags.builtin().cloned())
+            .collect()
     };
     for f in &flags {
         let key = (

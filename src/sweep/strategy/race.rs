@@ -61,7 +61,8 @@ pub fn configs(plan: &Plan, race: &Race) -> Result<Vec<RaceConfig>, String> {
             .ok_or_else(|| {
                 format!(
                     "run {} has seed {}, which is not one of the race's seeds",
-                    r.id, r.flags.seed
+                    r.id,
+                    r.flags.seed(&r.id)
                 )
             })?;
         let at = match out.iter().position(|(k, _)| *k == key) {

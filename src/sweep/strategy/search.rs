@@ -849,7 +849,7 @@ mod tests {
 
     /// A smooth objective of the point (lower is better), best near lr = 1e-3, depth 3, mse.
     fn objective(r: &crate::sweep::PlannedRun) -> f64 {
-        let f = &r.flags;
+        let f = r.flags.builtin().expect("built-in runs");
         (f.lr.ln() - (1e-3f64).ln()).powi(2)
             + 0.3 * (f.block_depth as f64 - 3.0).powi(2)
             + if r.varying_text().contains("loss=mse") {

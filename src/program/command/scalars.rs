@@ -1,0 +1,134 @@
+//! A program run's scalars on disk: `scalars.csv` (one row per step the program reported:
+//! `epoch,step`, then its declared metrics, then `seconds`) and TensorBoard event files with
+//! every scalar it reported (declared or not). On a resumed run, a step reported again
+//! replaces the rows from that step on.
+
+use super::intake::Row;
+use crate::store::RunDir;
+use crate::track::tensorboard::EventWriter;
+use std::io::Write;
+use std::time::Instant;
+
+pub struct Scalars {
+    path: std::path::PathBuf,
+    header: String,
+    metrics: Vec<String>,
+    tb: EventWriter,
+    /// The last step already in the file when this attempt started (None: a new file).
+    resumed_after: Option<i64>,
+    last: Instant,
+    /// The last value of every declared metric, finite or not.
+    pub last_values: std::collections::BTreeMap<String, f64>,
+    pub rows: i64,
+    pub last_step: Option<i64>,
+    pub last_epoch: Option<i64>,
+}
+
+impl Scalars {
+    /// Opens the run's scalars: a new file with its header, or the rows an earlier attempt
+    /// wrote (their last values kept).
+    pub fn open(dir: &RunDir, metrics: &[String], name: &str) -> anyhow::Result<Scalars> {
+        let header = std::iter::once("epoch")
+            .chain(["step"])
+            .chain(metrics.iter().map(String::as_str))
+            .chain(["seconds"])
+            .collect::<Vec<_>>()
+            .join(",");
+        let path = dir.scalars();
+        let mut s = Scalars {
+            path: path.clone(),
+            header,
+            metrics: metrics.to_vec(),
+            tb: EventWriter::create(&crate::track::tb_dir(dir, name))?,
+            resumed_after: None,
+            last: Instant::now(),
+            last_values: Default::default(),
+            rows: 0,
+            last_step: None,
+            last_epoch: None,
+        };
+        let old = read_rows(&path);
+        if old.is_empty() {
+            crate::files::write_atomic(&path, format!("{}\n", s.header).as_bytes())?;
+        }
+        for (epoch, step, values) in &old {
+            s.last_values
+                .extend(values.iter().map(|(k, v)| (k.clone(), *v)));
+            s.last_step = Some(*step);
+            s.last_epoch = Some(*epoch);
+        }
+        s.rows = old.len() as i64;
+        s.resumed_after = s.last_step;
+        Ok(s)
+    }
+
+    /// Writes one row: its declared metrics to scalars.csv (a row with none of them only to
+    /// TensorBoard), every value to TensorBoard.
+    pub fn write(&mut self, row: &Row) -> anyhow::Result<()> {
+        let values: Vec<(&str, f64)> = row.values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        self.tb.scalars(row.step, &values)?;
+        if !self.metrics.iter().any(|m| row.values.contains_key(m)) {
+            return Ok(());
+        }
+        if let Some(after) = self.resumed_after.take() {
+            if row.step <= after {
+                // Reported again after a resume: the rows from this step on are replaced.
+                crate::track::csv::keep_rows_through(&self.path, &self.header, 1, row.step - 1)?;
+                self.rows = read_rows(&self.path).len() as i64;
+            }
+        }
+        let seconds = self.last.elapsed().as_secs_f64();
+        self.last = Instant::now();
+        let mut cells = vec![row.epoch.to_string(), row.step.to_string()];
+        for m in &self.metrics {
+            cells.push(row.values.get(m).map(|v| v.to_string()).unwrap_or_default());
+            if let Some(v) = row.values.get(m) {
+                self.last_values.insert(m.clone(), *v);
+            }
+        }
+        cells.push(format!("{seconds:.3}"));
+        let mut f = fs_err::OpenOptions::new().append(true).open(&self.path)?;
+        writeln!(f, "{}", cells.join(","))?;
+        f.flush()?;
+        self.rows += 1;
+        self.last_step = Some(row.step);
+        self.last_epoch = Some(row.epoch);
+        Ok(())
+    }
+}
+
+/// (epoch, step, the declared metrics' values) of a row already written.
+type OldRow = (i64, i64, Vec<(String, f64)>);
+
+/// The complete rows of a program run's scalars.csv (its own layout: `epoch,step`, metrics,
+/// `seconds`): (epoch, step, the metrics' values). Read here rather than by `track::csv`,
+/// whose reader knows every built-in metric (and so libtorch), which this binary must not.
+fn read_rows(path: &std::path::Path) -> Vec<OldRow> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut lines = text.split_inclusive('\n').filter(|l| l.ends_with('\n'));
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let names: Vec<&str> = header.trim_end().split(',').collect();
+    let mut out = Vec::new();
+    for line in lines {
+        let cells: Vec<&str> = line.trim_end().split(',').collect();
+        let (Some(Ok(epoch)), Some(Ok(step))) = (
+            cells.first().map(|c| c.parse::<i64>()),
+            cells.get(1).map(|c| c.parse::<i64>()),
+        ) else {
+            continue;
+        };
+        let values = names
+            .iter()
+            .zip(&cells)
+            .skip(2)
+            .filter(|(n, _)| **n != "seconds")
+            .filter_map(|(n, c)| c.parse::<f64>().ok().map(|v| (n.to_string(), v)))
+            .collect();
+        out.push((epoch, step, values));
+    }
+    out
+}
