@@ -217,10 +217,9 @@ pub fn lookup(name: &str) -> Result<&'static FlagSpec, FlagError> {
 /// scalar value. Interned: one spec per name for the process's life.
 pub fn program_flag(name: &str) -> Result<&'static FlagSpec, FlagError> {
     if let Some(why) = program_flag_problem(name) {
-        return Err(FlagError::Invalid {
-            name: name.into(),
-            value: "(its name)".into(),
-            expected: why,
+        return Err(FlagError::BadName {
+            name: name.escape_debug().to_string(),
+            why,
         });
     }
     static SPECS: std::sync::LazyLock<
@@ -249,7 +248,7 @@ pub fn program_flag_problem(name: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     (!ok).then(|| {
-        "a flag name of 1 to 64 characters that starts with a letter and holds only ASCII letters, digits, `_` and `-` (it becomes the option --NAME=VALUE and the variable DDIM_FLAG_NAME)".to_string()
+        "it must start with a letter and hold only ASCII letters, digits, `_` and `-`, at most 64 (it becomes the option --NAME=VALUE and the variable DDIM_FLAG_NAME)".to_string()
     })
 }
 
@@ -271,6 +270,8 @@ pub enum FlagError {
     },
     #[error("flag `{name}` is given twice")]
     Duplicate { name: String },
+    #[error("`{name}` cannot be a flag of a program: {why}")]
+    BadName { name: String, why: String },
 }
 
 fn suggestion_text(s: &Option<String>) -> String {

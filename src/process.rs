@@ -122,6 +122,20 @@ impl Stop {
         Ok(stop)
     }
 
+    /// The same requests without ending the process on a second signal: for a supervisor
+    /// that must record how its program ended whatever it is sent. (A process whose parent
+    /// dies gets `PR_SET_PDEATHSIG`'s signal once per thread of the parent it is handed
+    /// through, so one death can bring several SIGTERMs.)
+    pub fn install_patient() -> std::io::Result<Stop> {
+        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+        use signal_hook::flag;
+        let stop = Stop::default();
+        flag::register(SIGINT, stop.sigint.clone())?;
+        flag::register(SIGTERM, stop.sigterm.clone())?;
+        flag::register(SIGUSR1, stop.sigusr1.clone())?;
+        Ok(stop)
+    }
+
     /// The signal asked for, if any.
     pub fn requested(&self) -> Option<Signal> {
         if self.sigint.load(Ordering::Relaxed) {

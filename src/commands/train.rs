@@ -25,7 +25,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let given = parse_assignments(&args.flags).map_err(crate::error::Error::input)?;
-    let stop = Stop::install()?;
+    // A program's supervisor records how its program ended whatever it is sent.
+    let stop = if crate::program::is_program_run(&args.run_dir) {
+        Stop::install_patient()?
+    } else {
+        Stop::install()?
+    };
     let policy = crate::data::availability::FetchPolicy::from_env(args.offline);
     let attempt = crate::program::Attempt {
         run_dir: &args.run_dir,

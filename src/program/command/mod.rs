@@ -50,7 +50,7 @@ fn grace() -> Duration {
 /// code `train` would give.
 pub fn supervise_run(run_dir: &Path, wait: bool) -> anyhow::Result<std::process::ExitCode> {
     use crate::process::Exit;
-    let stop = Stop::install()?;
+    let stop = Stop::install_patient()?;
     let fetch = crate::data::availability::FetchPolicy::from_env(true);
     let a = super::Attempt {
         run_dir,

@@ -119,6 +119,17 @@ fn three() -> u32 {
 /// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
 pub(crate) fn parse_stop(t: SweepText, s: RawStop) -> Result<EarlyStop, SpecError> {
     let line = |k: &str| t.line("stop", k);
+    if t.program && !crate::metrics::declared::all().iter().any(|m| m.column == s.metric) {
+        let names: Vec<&str> = crate::metrics::declared::all().iter().map(|m| m.name).collect();
+        return Err(t.err(
+            line("metric"),
+            format!(
+                "stop: metric `{}` is not one the program reports: name one of metrics: ({})",
+                s.metric,
+                names.join(", ")
+            ),
+        ));
+    }
     if Metric::by_column(&s.metric).is_none() {
         return Err(t.err(line("metric"), format!("stop: metric `{}` is not a per-epoch validation scalar (a stop rule compares those); expected one of {}", s.metric, Metric::columns().join(", "))));
     }

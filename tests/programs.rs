@@ -1,0 +1,374 @@
+//! Sweeps of the user's own programs (`command:`) through the binary, with real programs:
+//! Python with argparse, shell scripts, a `metrics.jsonl` writer; failures, time limits,
+//! stops that reach every process a program started, SIGKILL of `run` and resume, a search
+//! whose trials do not depend on `--jobs`, and bad input.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn write_exec(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn runs_of(runs: &Path, label: &str) -> Vec<(PathBuf, serde_json::Value)> {
+    run_folders(runs, label)
+        .into_iter()
+        .filter(|d| d.join("run.json").exists())
+        .map(|d| {
+            let info = read_json(&d.join("run.json"));
+            (d, info)
+        })
+        .collect()
+}
+
+/// Whether a process with this pid is alive (not a zombie).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+        .is_some_and(|zombie| !zombie)
+}
+
+const TRAIN_PY: &str = r#"
+import argparse, json, os
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float, required=True)
+p.add_argument("--epochs", type=int, default=2)
+p.add_argument("--amp", action="store_true")
+p.add_argument("--name", default="")
+p.add_argument("--data", default="")
+a = p.parse_args()
+os.makedirs("out", exist_ok=True)
+with open("out/args.json", "w") as f:
+    json.dump({"lr": a.lr, "amp": a.amp, "name": a.name, "data": a.data,
+               "flags_file": json.load(open(os.environ["DDIM_FLAGS_FILE"])),
+               "env_lr": os.environ["DDIM_FLAG_LR"], "seed": os.environ["DDIM_SEED"],
+               "cwd": os.getcwd()}, f)
+for e in range(1, a.epochs + 1):
+    print(f"epoch: {e}")
+    print(f"val_loss: {a.lr * 10 / e}")
+    print(json.dumps({"accuracy": 1 - a.lr / e, "train/loss": a.lr}))
+"#;
+
+#[test]
+fn a_python_program_gets_its_flags_and_reports_its_scalars() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    std::fs::write(d.path().join("train.py"), TRAIN_PY).unwrap();
+    let py = python();
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        &format!(
+            "label: py\ncommand: [{}, train.py, \"--data={{sweep_dir}}/data\"]\nmetrics:\n  val_loss: lower\n  accuracy: higher\nflags:\n  epochs: 3\n  amp: true\n  name: \"a b; $(touch pwned) 'q'\"\ngrid:\n  lr: [0.1, 0.2]\n",
+            py.display()
+        ),
+    );
+    let o = run(&run_args(&sweep, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let all = runs_of(&runs, "py");
+    assert_eq!(all.len(), 2);
+    for (dir, info) in &all {
+        assert_eq!(info["status"], "completed", "{info}");
+        let lr: f64 = info["flags"]["lr"].as_str().unwrap().parse().unwrap();
+        let argv: Vec<&str> = info["program"]["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(argv.contains(&"--amp"), "{argv:?}");
+        assert!(argv.contains(&"--name=a b; $(touch pwned) 'q'"), "{argv:?}");
+        let args = read_json(&dir.join("out/args.json"));
+        assert_eq!(args["amp"], true);
+        assert_eq!(args["name"], "a b; $(touch pwned) 'q'");
+        assert_eq!(args["data"], format!("{}/data", d.path().canonicalize().unwrap().display()));
+        assert_eq!(args["flags_file"]["epochs"], 3);
+        assert_eq!(args["flags_file"]["lr"], lr);
+        assert_eq!(args["env_lr"], lr.to_string());
+        assert_eq!(args["seed"], info["seed"].to_string());
+        assert_eq!(Path::new(args["cwd"].as_str().unwrap()), dir.canonicalize().unwrap());
+        assert!(dir.join("train.py").is_file(), "the source is copied into the run");
+        // The last values are the final metrics; every epoch is a row of scalars.csv.
+        let m = &info["metrics"];
+        assert!((m["val_loss"].as_f64().unwrap() - lr * 10.0 / 3.0).abs() < 1e-12, "{m}");
+        assert!((m["accuracy"].as_f64().unwrap() - (1.0 - lr / 3.0)).abs() < 1e-12, "{m}");
+        let csv = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "epoch,step,val_loss,accuracy,seconds");
+        assert_eq!(lines.len(), 4, "{csv}");
+        assert!(lines[1].starts_with(&format!("1,1,{},{},", lr * 10.0, 1.0 - lr)), "{csv}");
+        // TensorBoard itself reads the same values (and the undeclared scalar).
+        let tb_dir = dir.join(info["name"].as_str().unwrap());
+        let tb = python_json("tb_scalars.py", &[tb_dir.to_str().unwrap()], Duration::from_secs(120));
+        let val: Vec<(i64, f64)> = tb["val_loss"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+            .collect();
+        assert_eq!(val.len(), 3, "{tb}");
+        for (k, (step, v)) in val.iter().enumerate() {
+            assert_eq!(*step, k as i64 + 1);
+            assert!((v - lr * 10.0 / (k + 1) as f64).abs() < 1e-6, "{tb}");
+        }
+        assert_eq!(tb["train/loss"].as_array().unwrap().len(), 3, "{tb}");
+    }
+    assert!(!d.path().join("pwned").exists());
+    assert!(all.iter().all(|(dir, _)| !dir.join("pwned").exists()));
+    // runs and report show the program's metrics, the headline first.
+    let o = run(&["runs", "--runs-dir", runs.to_str().unwrap()]);
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(listing.lines().next().unwrap().contains("val_loss") && listing.contains("accuracy"), "{listing}");
+    assert!(!listing.contains("noise_loss"), "{listing}");
+    let o = run(&["report", "--runs-dir", runs.to_str().unwrap(), "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j.to_string().contains("val_loss"), "{j}");
+    // The same command again: nothing reruns.
+    let o = run(&run_args(&sweep, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("all 2 runs are completed"), "{}", text(&o));
+}
+
+#[test]
+fn shell_programs_metrics_jsonl_and_hostile_output() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    write_exec(
+        d.path(),
+        "train.sh",
+        "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' 'x'; echo\nhead -c 2000 /dev/urandom; echo\n\
+         for e in 1 2 3; do echo \"{\\\"step\\\": $((e*100)), \\\"val/loss\\\": 0.$e}\" >> \"$DDIM_RUN_DIR/metrics.jsonl\"; done\n\
+         printf '{\"step\": 400, \"val/loss\": 0.9' >> \"$DDIM_RUN_DIR/metrics.jsonl\"\n\
+         echo 'not json {' >> \"$DDIM_RUN_DIR/metrics.jsonl\"\nexit 0\n",
+    );
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: sh\ncommand: ./train.sh\nmetrics:\n  val/loss: lower\n",
+    );
+    let o = run(&run_args(&sweep, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let all = runs_of(&runs, "sh");
+    let (dir, info) = &all[0];
+    assert_eq!(info["status"], "completed", "{info}");
+    assert_eq!(info["metrics"]["val/loss"], 0.3, "the cut and the malformed lines are left out");
+    let csv = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
+    let steps: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert_eq!(steps, ["100", "200", "300"], "{csv}");
+    // The log keeps a bounded part of the 300 kB line.
+    let log = std::fs::metadata(dir.join("train.log")).unwrap().len();
+    assert!(log < 200_000, "{log}");
+}
+
+#[test]
+fn failures_timeouts_and_signals_are_recorded_with_their_reasons() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    write_exec(
+        d.path(),
+        "p.sh",
+        "#!/bin/sh\ncase \"$1\" in\n  --mode=fail) echo 'loss: 1'; echo 'Traceback: boom' >&2; exit 3;;\n  --mode=silent) echo 'nothing to report';;\n  --mode=slow) echo 'loss: 1'; sleep 30;;\n  --mode=killed) kill -9 $$;;\n  --mode=nan) echo 'loss: nan';;\nesac\n",
+    );
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: f\ncommand: [./p.sh]\nmetrics:\n  loss: lower\ntimeout: 2s\ngrid:\n  mode: [fail, silent, slow, killed, nan]\n",
+    );
+    let o = cmd(&run_args(&sweep, &runs, &["--jobs", "5"]))
+        .env("DDIM_STOP_GRACE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let by_mode = |mode: &str| {
+        runs_of(&runs, "f")
+            .into_iter()
+            .find(|(_, i)| i["flags"]["mode"] == mode)
+            .unwrap()
+            .1
+    };
+    let fail = by_mode("fail");
+    assert_eq!(fail["status"], "failed");
+    assert_eq!(fail["reason"], "the program exited with code 3: Traceback: boom", "{fail}");
+    assert_eq!(fail["program"]["stderr_tail"], serde_json::json!(["Traceback: boom"]));
+    let silent = by_mode("silent");
+    assert_eq!(silent["status"], "failed");
+    assert!(silent["reason"].as_str().unwrap().contains("without reporting its headline metric `loss`"), "{silent}");
+    let slow = by_mode("slow");
+    assert_eq!(slow["status"], "failed");
+    assert!(slow["reason"].as_str().unwrap().starts_with("timed out after 2s"), "{slow}");
+    let killed = by_mode("killed");
+    assert_eq!(killed["reason"], "the program was killed by SIGKILL", "{killed}");
+    // NaN is a value: the run completes; it is kept by name and ranks last.
+    let nan = by_mode("nan");
+    assert_eq!(nan["status"], "completed", "{nan}");
+    assert_eq!(nan["program"]["non_finite"]["loss"], "NaN");
+    assert!(nan["metrics"].get("loss").is_none());
+    let o = run(&["runs", "--runs-dir", runs.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NaN"), "{}", text(&o));
+}
+
+#[test]
+fn bad_programs_names_and_values_are_refused_at_planning() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    std::fs::write(d.path().join("plain.sh"), "#!/bin/sh\n").unwrap();
+    let cases = [
+        ("command: [no-such-program-xyz]\nmetrics: {loss: lower}\n", "s.yaml:2", "is not on PATH"),
+        ("command: [./plain.sh]\nmetrics: {loss: lower}\n", "s.yaml:2", "is not executable"),
+        ("command: [./missing.sh]\nmetrics: {loss: lower}\n", "s.yaml:2", "does not exist"),
+        ("command: [sh]\nmetrics: {\"a b\": lower}\n", "s.yaml:3", "cannot be a metric's name"),
+        ("command: [sh]\nmetrics: {loss: lower}\ngrid:\n  \"--x\": [1, 2]\n", "s.yaml", "`--x` cannot be a flag of a program: it must start with a letter"),
+        ("command: [sh]\nmetrics: {loss: lower}\nflags:\n  x: [1, 2]\n", "s.yaml:5", "a string, number or boolean"),
+        ("command: [sh, \"{nope}\"]\nmetrics: {loss: lower}\n", "s.yaml:2", "names no flag"),
+        ("command: [sh]\nmetrics: {loss: lower}\nstop: {metric: acc, rule: median}\n", "s.yaml:4", "not one the program reports"),
+    ];
+    for (body, at, want) in cases {
+        let sweep = write_sweep(d.path(), "s.yaml", &format!("label: bad\n{body}"));
+        let o = run(&run_args(&sweep, &runs, &[]));
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{body}: {}", text(&o));
+        assert!(err.contains(at) && err.contains(want), "{body}: {err}");
+    }
+    assert!(!runs.join("bad").exists() || run_folders(&runs, "bad").is_empty());
+}
+
+/// A program that reports `val_loss` every 0.3 s for 20 epochs; `bad` ones report worse
+/// values and start a child that ignores SIGTERM and one in its own session, writing their
+/// pids to `pids`.
+const STOPPABLE: &str = "#!/bin/sh\n\
+if [ \"$DDIM_FLAG_BAD\" = true ]; then\n\
+  sh -c 'trap \"\" TERM; while true; do sleep 1; done' &\n  echo $! >> pids\n\
+  setsid sh -c 'echo $$ >> pids; while true; do sleep 1; done' &\n\
+fi\n\
+e=1\nwhile [ $e -le 20 ]; do\n  echo \"epoch: $e\"\n\
+  if [ \"$DDIM_FLAG_BAD\" = true ]; then echo 'val_loss: 9'; else echo 'val_loss: 1'; fi\n\
+  e=$((e+1)); sleep 0.1\ndone\n";
+
+#[test]
+fn a_stop_rule_ends_the_program_and_every_process_it_started() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    write_exec(d.path(), "p.sh", STOPPABLE);
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: st\ncommand: [./p.sh]\nmetrics:\n  val_loss: lower\ngrid:\n  bad: [false, true]\nstop:\n  metric: val_loss\n  rule: median\n  after_epochs: 2\n  min_runs: 1\n",
+    );
+    let o = cmd(&run_args(&sweep, &runs, &["--jobs", "1"]))
+        .env("DDIM_STOP_GRACE", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let all = runs_of(&runs, "st");
+    let (bad_dir, bad) = all.iter().find(|(_, i)| i["flags"]["bad"] == "true").unwrap();
+    assert_eq!(bad["status"], "stopped", "{bad}");
+    let epochs = std::fs::read_to_string(bad_dir.join("scalars.csv")).unwrap().lines().count() - 1;
+    assert!(epochs < 20, "stopped early: {epochs} epochs");
+    let pids: Vec<i32> = std::fs::read_to_string(bad_dir.join("pids"))
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    wait_for("the program's children to end", Duration::from_secs(10), || {
+        pids.iter().all(|p| !alive(*p))
+    });
+}
+
+/// Counts epochs to 12 with a checkpoint file; a resumed run continues from it.
+const RESUMABLE: &str = "#!/bin/sh\n\
+e=1\nif [ \"$DDIM_RESUME\" = 1 ]; then echo resumed >> resumed; e=$(cat ckpt); fi\n\
+while [ $e -le 12 ]; do\n  echo \"epoch: $e\"\n  echo \"val_loss: $e\"\n  echo $e > ckpt\n  e=$((e+1)); sleep 0.15\ndone\n";
+
+#[test]
+fn sigkill_of_run_leaves_no_program_and_the_same_command_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    write_exec(d.path(), "p.sh", RESUMABLE);
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: k\ncommand: [./p.sh]\nmetrics:\n  val_loss: lower\ngrid:\n  x: [1, 2]\n",
+    );
+    let mut child = cmd(&run_args(&sweep, &runs, &["--jobs", "1"]))
+        .env("DDIM_STOP_GRACE", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let second_running = || {
+        let all = if runs.join("k").exists() { runs_of(&runs, "k") } else { vec![] };
+        all.iter().any(|(_, i)| i["status"] == "completed")
+            && all.iter().any(|(d, i)| {
+                i["status"] == "running"
+                    && std::fs::read_to_string(d.join("scalars.csv")).is_ok_and(|c| c.lines().count() > 3)
+            })
+    };
+    wait_for("the second run to be running", Duration::from_secs(30), second_running);
+    send_signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    // Its programs do not outlive it: the run ends interrupted, its process gone.
+    let interrupted = || {
+        runs_of(&runs, "k")
+            .iter()
+            .any(|(_, i)| i["status"] == "interrupted")
+    };
+    for _ in 0..300 {
+        if interrupted() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(interrupted(), "{:?}", runs_of(&runs, "k"));
+    let (first, _) = runs_of(&runs, "k").into_iter().find(|(_, i)| i["status"] == "completed").unwrap();
+    let o = run(&run_args(&sweep, &runs, &["--jobs", "1"]));
+    assert!(o.status.success(), "{}", text(&o));
+    for (dir, info) in runs_of(&runs, "k") {
+        assert_eq!(info["status"], "completed", "{info}");
+        let resumed = dir.join("resumed").exists();
+        if dir == first {
+            assert_eq!(info["attempts"], 1, "a completed run never runs again");
+            assert!(!resumed);
+        } else {
+            assert_eq!(info["attempts"], 2);
+            assert!(resumed, "DDIM_RESUME=1 on the restart");
+            let csv = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
+            let epochs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+            let want: Vec<String> = (1..=12).map(|e| e.to_string()).collect();
+            assert_eq!(epochs, want, "each epoch once: {csv}");
+        }
+    }
+}
+
+#[test]
+fn a_tpe_search_of_a_program_gives_the_same_trials_whatever_the_jobs() {
+    let d = tempfile::tempdir().unwrap();
+    write_exec(
+        d.path(),
+        "f.sh",
+        "#!/bin/sh\nawk -v lr=\"$DDIM_FLAG_LR\" -v w=\"$DDIM_FLAG_WIDTH\" 'BEGIN { l = log(lr)/log(10) + 3; printf \"objective: %.12f\\n\", l*l + (w-32)*(w-32)/1000 }'\n",
+    );
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: tpe\ncommand: [./f.sh]\nmetrics:\n  objective: lower\nsearch:\n  sampler: tpe\n  metric: objective\n  trials: 6\n  parallel: 2\n  startup: 2\n  seed: 5\n  space:\n    lr: loguniform(1e-5, 1e-1)\n    width: randint(8, 64)\n",
+    );
+    let mut trials = Vec::new();
+    for jobs in ["1", "2"] {
+        let runs = d.path().join(format!("runs{jobs}"));
+        let o = run(&run_args(&sweep, &runs, &["--jobs", jobs]));
+        assert!(o.status.success(), "{}", text(&o));
+        trials.push(search_trials(&runs, "tpe"));
+    }
+    assert_eq!(trials[0].len(), 6);
+    assert_eq!(trials[0], trials[1]);
+}
