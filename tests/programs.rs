@@ -89,25 +89,47 @@ fn a_python_program_gets_its_flags_and_reports_its_scalars() {
         let args = read_json(&dir.join("out/args.json"));
         assert_eq!(args["amp"], true);
         assert_eq!(args["name"], "a b; $(touch pwned) 'q'");
-        assert_eq!(args["data"], format!("{}/data", d.path().canonicalize().unwrap().display()));
+        assert_eq!(
+            args["data"],
+            format!("{}/data", d.path().canonicalize().unwrap().display())
+        );
         assert_eq!(args["flags_file"]["epochs"], 3);
         assert_eq!(args["flags_file"]["lr"], lr);
         assert_eq!(args["env_lr"], lr.to_string());
         assert_eq!(args["seed"], info["seed"].to_string());
-        assert_eq!(Path::new(args["cwd"].as_str().unwrap()), dir.canonicalize().unwrap());
-        assert!(dir.join("train.py").is_file(), "the source is copied into the run");
+        assert_eq!(
+            Path::new(args["cwd"].as_str().unwrap()),
+            dir.canonicalize().unwrap()
+        );
+        assert!(
+            dir.join("train.py").is_file(),
+            "the source is copied into the run"
+        );
         // The last values are the final metrics; every epoch is a row of scalars.csv.
         let m = &info["metrics"];
-        assert!((m["val_loss"].as_f64().unwrap() - lr * 10.0 / 3.0).abs() < 1e-12, "{m}");
-        assert!((m["accuracy"].as_f64().unwrap() - (1.0 - lr / 3.0)).abs() < 1e-12, "{m}");
+        assert!(
+            (m["val_loss"].as_f64().unwrap() - lr * 10.0 / 3.0).abs() < 1e-12,
+            "{m}"
+        );
+        assert!(
+            (m["accuracy"].as_f64().unwrap() - (1.0 - lr / 3.0)).abs() < 1e-12,
+            "{m}"
+        );
         let csv = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], "epoch,step,val_loss,accuracy,seconds");
         assert_eq!(lines.len(), 4, "{csv}");
-        assert!(lines[1].starts_with(&format!("1,1,{},{},", lr * 10.0, 1.0 - lr)), "{csv}");
+        assert!(
+            lines[1].starts_with(&format!("1,1,{},{},", lr * 10.0, 1.0 - lr)),
+            "{csv}"
+        );
         // TensorBoard itself reads the same values (and the undeclared scalar).
         let tb_dir = dir.join(info["name"].as_str().unwrap());
-        let tb = python_json("tb_scalars.py", &[tb_dir.to_str().unwrap()], Duration::from_secs(120));
+        let tb = python_json(
+            "tb_scalars.py",
+            &[tb_dir.to_str().unwrap()],
+            Duration::from_secs(120),
+        );
         let val: Vec<(i64, f64)> = tb["val_loss"]
             .as_array()
             .unwrap()
@@ -126,16 +148,29 @@ fn a_python_program_gets_its_flags_and_reports_its_scalars() {
     // runs and report show the program's metrics, the headline first.
     let o = run(&["runs", "--runs-dir", runs.to_str().unwrap()]);
     let listing = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(listing.lines().next().unwrap().contains("val_loss") && listing.contains("accuracy"), "{listing}");
+    assert!(
+        listing.lines().next().unwrap().contains("val_loss") && listing.contains("accuracy"),
+        "{listing}"
+    );
     assert!(!listing.contains("noise_loss"), "{listing}");
-    let o = run(&["report", "--runs-dir", runs.to_str().unwrap(), "--format", "json"]);
+    let o = run(&[
+        "report",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(j.to_string().contains("val_loss"), "{j}");
     // The same command again: nothing reruns.
     let o = run(&run_args(&sweep, &runs, &[]));
     assert!(o.status.success(), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("all 2 runs are completed"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("all 2 runs are completed"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -160,9 +195,16 @@ fn shell_programs_metrics_jsonl_and_hostile_output() {
     let all = runs_of(&runs, "sh");
     let (dir, info) = &all[0];
     assert_eq!(info["status"], "completed", "{info}");
-    assert_eq!(info["metrics"]["val/loss"], 0.3, "the cut and the malformed lines are left out");
+    assert_eq!(
+        info["metrics"]["val/loss"], 0.3,
+        "the cut and the malformed lines are left out"
+    );
     let csv = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
-    let steps: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    let steps: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
     assert_eq!(steps, ["100", "200", "300"], "{csv}");
     // The log keeps a bounded part of the 300 kB line.
     let log = std::fs::metadata(dir.join("train.log")).unwrap().len();
@@ -197,23 +239,48 @@ fn failures_timeouts_and_signals_are_recorded_with_their_reasons() {
     };
     let fail = by_mode("fail");
     assert_eq!(fail["status"], "failed");
-    assert_eq!(fail["reason"], "the program exited with code 3: Traceback: boom", "{fail}");
-    assert_eq!(fail["program"]["stderr_tail"], serde_json::json!(["Traceback: boom"]));
+    assert_eq!(
+        fail["reason"], "the program exited with code 3: Traceback: boom",
+        "{fail}"
+    );
+    assert_eq!(
+        fail["program"]["stderr_tail"],
+        serde_json::json!(["Traceback: boom"])
+    );
     let silent = by_mode("silent");
     assert_eq!(silent["status"], "failed");
-    assert!(silent["reason"].as_str().unwrap().contains("without reporting its headline metric `loss`"), "{silent}");
+    assert!(
+        silent["reason"]
+            .as_str()
+            .unwrap()
+            .contains("without reporting its headline metric `loss`"),
+        "{silent}"
+    );
     let slow = by_mode("slow");
     assert_eq!(slow["status"], "failed");
-    assert!(slow["reason"].as_str().unwrap().starts_with("timed out after 2s"), "{slow}");
+    assert!(
+        slow["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 2s"),
+        "{slow}"
+    );
     let killed = by_mode("killed");
-    assert_eq!(killed["reason"], "the program was killed by SIGKILL", "{killed}");
+    assert_eq!(
+        killed["reason"], "the program was killed by SIGKILL",
+        "{killed}"
+    );
     // NaN is a value: the run completes; it is kept by name and ranks last.
     let nan = by_mode("nan");
     assert_eq!(nan["status"], "completed", "{nan}");
     assert_eq!(nan["program"]["non_finite"]["loss"], "NaN");
     assert!(nan["metrics"].get("loss").is_none());
     let o = run(&["runs", "--runs-dir", runs.to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("NaN"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("NaN"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -222,14 +289,46 @@ fn bad_programs_names_and_values_are_refused_at_planning() {
     let runs = d.path().join("runs");
     std::fs::write(d.path().join("plain.sh"), "#!/bin/sh\n").unwrap();
     let cases = [
-        ("command: [no-such-program-xyz]\nmetrics: {loss: lower}\n", "s.yaml:2", "is not on PATH"),
-        ("command: [./plain.sh]\nmetrics: {loss: lower}\n", "s.yaml:2", "is not executable"),
-        ("command: [./missing.sh]\nmetrics: {loss: lower}\n", "s.yaml:2", "does not exist"),
-        ("command: [sh]\nmetrics: {\"a b\": lower}\n", "s.yaml:3", "cannot be a metric's name"),
-        ("command: [sh]\nmetrics: {loss: lower}\ngrid:\n  \"--x\": [1, 2]\n", "s.yaml", "`--x` cannot be a flag of a program: it must start with a letter"),
-        ("command: [sh]\nmetrics: {loss: lower}\nflags:\n  x: [1, 2]\n", "s.yaml:5", "a string, number or boolean"),
-        ("command: [sh, \"{nope}\"]\nmetrics: {loss: lower}\n", "s.yaml:2", "names no flag"),
-        ("command: [sh]\nmetrics: {loss: lower}\nstop: {metric: acc, rule: median}\n", "s.yaml:4", "not one the program reports"),
+        (
+            "command: [no-such-program-xyz]\nmetrics: {loss: lower}\n",
+            "s.yaml:2",
+            "is not on PATH",
+        ),
+        (
+            "command: [./plain.sh]\nmetrics: {loss: lower}\n",
+            "s.yaml:2",
+            "is not executable",
+        ),
+        (
+            "command: [./missing.sh]\nmetrics: {loss: lower}\n",
+            "s.yaml:2",
+            "does not exist",
+        ),
+        (
+            "command: [sh]\nmetrics: {\"a b\": lower}\n",
+            "s.yaml:3",
+            "cannot be a metric's name",
+        ),
+        (
+            "command: [sh]\nmetrics: {loss: lower}\ngrid:\n  \"--x\": [1, 2]\n",
+            "s.yaml",
+            "`--x` cannot be a flag of a program: it must start with a letter",
+        ),
+        (
+            "command: [sh]\nmetrics: {loss: lower}\nflags:\n  x: [1, 2]\n",
+            "s.yaml:5",
+            "a string, number or boolean",
+        ),
+        (
+            "command: [sh, \"{nope}\"]\nmetrics: {loss: lower}\n",
+            "s.yaml:2",
+            "names no flag",
+        ),
+        (
+            "command: [sh]\nmetrics: {loss: lower}\nstop: {metric: acc, rule: median}\n",
+            "s.yaml:4",
+            "not one the program reports",
+        ),
     ];
     for (body, at, want) in cases {
         let sweep = write_sweep(d.path(), "s.yaml", &format!("label: bad\n{body}"));
@@ -269,9 +368,16 @@ fn a_stop_rule_ends_the_program_and_every_process_it_started() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let all = runs_of(&runs, "st");
-    let (bad_dir, bad) = all.iter().find(|(_, i)| i["flags"]["bad"] == "true").unwrap();
+    let (bad_dir, bad) = all
+        .iter()
+        .find(|(_, i)| i["flags"]["bad"] == "true")
+        .unwrap();
     assert_eq!(bad["status"], "stopped", "{bad}");
-    let epochs = std::fs::read_to_string(bad_dir.join("scalars.csv")).unwrap().lines().count() - 1;
+    let epochs = std::fs::read_to_string(bad_dir.join("scalars.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
     assert!(epochs < 20, "stopped early: {epochs} epochs");
     let pids: Vec<i32> = std::fs::read_to_string(bad_dir.join("pids"))
         .unwrap()
@@ -279,9 +385,11 @@ fn a_stop_rule_ends_the_program_and_every_process_it_started() {
         .map(|p| p.parse().unwrap())
         .collect();
     assert_eq!(pids.len(), 2);
-    wait_for("the program's children to end", Duration::from_secs(10), || {
-        pids.iter().all(|p| !alive(*p))
-    });
+    wait_for(
+        "the program's children to end",
+        Duration::from_secs(10),
+        || pids.iter().all(|p| !alive(*p)),
+    );
 }
 
 /// Counts epochs to 12 with a checkpoint file; a resumed run continues from it.
@@ -306,14 +414,23 @@ fn sigkill_of_run_leaves_no_program_and_the_same_command_resumes() {
         .spawn()
         .unwrap();
     let second_running = || {
-        let all = if runs.join("k").exists() { runs_of(&runs, "k") } else { vec![] };
+        let all = if runs.join("k").exists() {
+            runs_of(&runs, "k")
+        } else {
+            vec![]
+        };
         all.iter().any(|(_, i)| i["status"] == "completed")
             && all.iter().any(|(d, i)| {
                 i["status"] == "running"
-                    && std::fs::read_to_string(d.join("scalars.csv")).is_ok_and(|c| c.lines().count() > 3)
+                    && std::fs::read_to_string(d.join("scalars.csv"))
+                        .is_ok_and(|c| c.lines().count() > 3)
             })
     };
-    wait_for("the second run to be running", Duration::from_secs(30), second_running);
+    wait_for(
+        "the second run to be running",
+        Duration::from_secs(30),
+        second_running,
+    );
     send_signal(&child, libc::SIGKILL);
     child.wait().unwrap();
     // Its programs do not outlive it: the run ends interrupted, its process gone.
@@ -329,7 +446,10 @@ fn sigkill_of_run_leaves_no_program_and_the_same_command_resumes() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(interrupted(), "{:?}", runs_of(&runs, "k"));
-    let (first, _) = runs_of(&runs, "k").into_iter().find(|(_, i)| i["status"] == "completed").unwrap();
+    let (first, _) = runs_of(&runs, "k")
+        .into_iter()
+        .find(|(_, i)| i["status"] == "completed")
+        .unwrap();
     let o = run(&run_args(&sweep, &runs, &["--jobs", "1"]));
     assert!(o.status.success(), "{}", text(&o));
     for (dir, info) in runs_of(&runs, "k") {
@@ -342,7 +462,11 @@ fn sigkill_of_run_leaves_no_program_and_the_same_command_resumes() {
             assert_eq!(info["attempts"], 2);
             assert!(resumed, "DDIM_RESUME=1 on the restart");
             let csv = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
-            let epochs: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+            let epochs: Vec<&str> = csv
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap())
+                .collect();
             let want: Vec<String> = (1..=12).map(|e| e.to_string()).collect();
             assert_eq!(epochs, want, "each epoch once: {csv}");
         }
@@ -371,4 +495,70 @@ fn a_tpe_search_of_a_program_gives_the_same_trials_whatever_the_jobs() {
     }
     assert_eq!(trials[0].len(), 6);
     assert_eq!(trials[0], trials[1]);
+}
+
+/// PyTorch's `SummaryWriter` in the run folder (its default `runs/…`), flushed each step.
+const SUMMARY_WRITER_PY: &str = r#"
+import argparse, time
+from torch.utils.tensorboard import SummaryWriter
+p = argparse.ArgumentParser()
+p.add_argument("--bad", action="store_true")
+a = p.parse_args()
+w = SummaryWriter()
+for step in range(1, 31):
+    w.add_scalar("val/loss", (9.0 if a.bad else 1.0) / step, step)
+    w.add_scalar("train/lr", 0.1, step)
+    w.flush()
+    time.sleep(0.15)
+w.close()
+"#;
+
+#[test]
+fn tensorboard_files_a_pytorch_program_writes_are_read_while_it_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    std::fs::write(d.path().join("tb.py"), SUMMARY_WRITER_PY).unwrap();
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        &format!(
+            "label: tbw\ncommand: [{}, tb.py]\nmetrics:\n  val/loss: lower\ngrid:\n  bad: [false, true]\nstop:\n  metric: val/loss\n  rule: median\n  after_epochs: 3\n  min_runs: 1\n",
+            python().display()
+        ),
+    );
+    let o = cmd(&run_args(&sweep, &runs, &["--jobs", "1"]))
+        .env("DDIM_STOP_GRACE", "2")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let all = runs_of(&runs, "tbw");
+    let (good_dir, good) = all
+        .iter()
+        .find(|(_, i)| i["flags"]["bad"] == "false")
+        .unwrap();
+    assert_eq!(good["status"], "completed", "{good}");
+    assert!(
+        (good["metrics"]["val/loss"].as_f64().unwrap() - 1.0 / 30.0).abs() < 1e-6,
+        "{good}"
+    );
+    let rows = std::fs::read_to_string(good_dir.join("scalars.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert_eq!(rows, 30);
+    let (bad_dir, bad) = all
+        .iter()
+        .find(|(_, i)| i["flags"]["bad"] == "true")
+        .unwrap();
+    assert_eq!(
+        bad["status"], "stopped",
+        "stopped while its writer ran: {bad}"
+    );
+    let rows = std::fs::read_to_string(bad_dir.join("scalars.csv"))
+        .unwrap()
+        .lines()
+        .count()
+        - 1;
+    assert!((3..30).contains(&rows), "{rows}");
 }

@@ -51,10 +51,7 @@ pub fn run(a: &Attempt) -> anyhow::Result<Outcome> {
 
 /// Whether the run at `run_dir` is one of a program of the user's (its flags.yaml says so).
 pub fn is_program_run(run_dir: &Path) -> bool {
-    matches!(
-        RunDir::new(run_dir).read_flags(),
-        Ok(RunFlags::Command(_))
-    )
+    matches!(RunDir::new(run_dir).read_flags(), Ok(RunFlags::Command(_)))
 }
 
 /// The run's lock, waited for when `a.wait` (None when stopped while waiting: exit 75).

@@ -96,8 +96,13 @@ pub mod pb {
         pub dtype: i32,
         #[prost(message, optional, tag = "2")]
         pub tensor_shape: Option<TensorShapeProto>,
+        /// The values as raw little-endian bytes (TensorFlow 2's `tf.summary.scalar`).
+        #[prost(bytes = "vec", tag = "4")]
+        pub tensor_content: Vec<u8>,
         #[prost(float, repeated, tag = "5")]
         pub float_val: Vec<f32>,
+        #[prost(double, repeated, tag = "6")]
+        pub double_val: Vec<f64>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -444,7 +449,7 @@ impl EventWriter {
                 tensor_shape: Some(pb::TensorShapeProto {
                     dim: vec![pb::Dim { size: 0 }],
                 }),
-                float_val: vec![],
+                ..Default::default()
             })),
         };
         self.summary(step, vec![v])

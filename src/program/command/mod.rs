@@ -6,6 +6,7 @@
 //! program started), enforces the time limit, and records how it ended.
 
 pub mod argv;
+pub mod events;
 pub mod intake;
 pub mod process;
 pub mod scalars;
@@ -183,7 +184,11 @@ fn supervise(
     info: &mut RunInfo,
 ) -> anyhow::Result<Ended> {
     let metrics: Vec<String> = pf.metrics.iter().map(|(n, _)| n.clone()).collect();
-    let mut scalars = scalars::Scalars::open(dir, &metrics, info.name.as_deref().unwrap_or(""))?;
+    let name = info.name.clone().unwrap_or_default();
+    let mut scalars = scalars::Scalars::open(dir, &metrics, &name)?;
+    let own_events = crate::track::tb_dir(dir, &name);
+    let mut events = events::Events::default();
+    let mut events_at = Instant::now();
     let mut intake = intake::Intake::resume(scalars.rows, scalars.last_step, scalars.last_epoch);
     let mut jsonl = intake::Intake::resume(scalars.rows, scalars.last_step, scalars.last_epoch);
     let cmd = argv::command(words, flags, pf, seed, id, &dir.root, resumed)?;
@@ -231,6 +236,12 @@ fn supervise(
             Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
         }
         jsonl_at = read_jsonl(dir, jsonl_at, &mut jsonl, &mut scalars)?;
+        if events_at.elapsed() >= Duration::from_millis(500) {
+            events_at = Instant::now();
+            for row in events.read(&dir.root, &own_events) {
+                scalars.write(&row)?;
+            }
+        }
         if signalled.is_none() {
             if let Some(sig) = stop.requested() {
                 crate::say!(
@@ -276,6 +287,9 @@ fn supervise(
     }
     read_jsonl(dir, jsonl_at, &mut jsonl, &mut scalars)?;
     if let Some(row) = jsonl.flush() {
+        scalars.write(&row)?;
+    }
+    for row in events.read(&dir.root, &own_events) {
         scalars.write(&row)?;
     }
     Ok(Ended {
