@@ -449,3 +449,55 @@ fn a_search_on_slurm_decides_the_local_trials() {
     assert_same_numbers(&local, &runs, "ssearch");
     assert!(c.queued().is_empty());
 }
+
+/// A search over a program of the user's on Slurm decides the local trials, with the same
+/// values; each run supervised by `ddim-sweep-program` in a Slurm task.
+#[test]
+fn a_program_search_on_slurm_decides_the_local_trials() {
+    use std::os::unix::fs::PermissionsExt;
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let prog = d.path().join("f.sh");
+    fs::write(
+        &prog,
+        "#!/bin/sh\nawk -v lr=\"$DDIM_FLAG_LR\" -v w=\"$DDIM_FLAG_WIDTH\" 'BEGIN { l = log(lr)/log(10) + 3; for (e = 1; e <= 3; e++) printf \"epoch: %d\\nobjective: %.12f\\n\", e, l*l + (w-32)*(w-32)/1000 + 1/e }'\n",
+    )
+    .unwrap();
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    let s = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: psearch\ncommand: [./f.sh]\nmetrics:\n  objective: lower\nsearch:\n  sampler: tpe\n  metric: objective\n  trials: 5\n  parallel: 2\n  startup: 2\n  seed: 5\n  space:\n    lr: loguniform(1e-5, 1e-1)\n    width: randint(8, 64)\n",
+    );
+    let local = d.path().join("local");
+    let o = run(&run_args(&s, &local, &["--jobs", "2"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let runs = d.path().join("slurm");
+    let o = c.run(&run_args(
+        &s,
+        &runs,
+        &["--executor", "slurm", "--jobs", "2"],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        search_trials(&runs, "psearch"),
+        search_trials(&local, "psearch")
+    );
+    completed_on_slurm(&runs, "psearch", 2);
+    for (a, b) in run_paths(&local, "psearch")
+        .iter()
+        .zip(run_paths(&runs, "psearch"))
+    {
+        assert_eq!(info(a)["metrics"], info(&b)["metrics"]);
+        let csv = |p: &Path| {
+            fs::read_to_string(p.join("scalars.csv"))
+                .unwrap()
+                .lines()
+                .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(csv(a), csv(&b));
+    }
+    assert!(c.queued().is_empty());
+}

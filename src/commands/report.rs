@@ -16,8 +16,9 @@ pub struct Args {
     /// under OUT/<label>/).
     #[arg(long, value_enum, default_value = "results")]
     pub table: CsvTable,
-    /// Sort the table by noise_loss, image_loss, kid or seconds (default: the sweep's order).
-    #[arg(long, value_parser = sort_keys())]
+    /// Sort the table by a metric (noise_loss, image_loss, kid …, or one the runs' programs
+    /// report) or by seconds (default: the sweep's order); checked once the runs are read.
+    #[arg(long)]
     pub sort: Option<String>,
     /// Tables only: no sample grids or plots.
     #[arg(long)]
@@ -25,12 +26,6 @@ pub struct Args {
     /// Where samples are generated: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
-}
-
-/// A metric's final name, or `seconds`.
-fn sort_keys() -> clap::builder::PossibleValuesParser {
-    let metrics = crate::metrics::names::Metric::names();
-    clap::builder::PossibleValuesParser::new(metrics.into_iter().chain(["seconds"]))
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {

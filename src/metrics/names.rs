@@ -8,6 +8,7 @@
 
 use tch::Tensor;
 
+use super::declared::named as declared_named;
 pub use super::metric::{Direction, Metric, Source};
 
 /// Mean absolute error of the predicted noise on the validation split.
@@ -45,14 +46,34 @@ impl Metric {
         ALL.iter()
             .copied()
             .find(|m| m.name == name)
-            .or_else(|| super::declared::named(name))
+            .or_else(|| declared_named(name))
     }
 
     pub fn by_column(column: &str) -> Option<&'static Metric> {
         ALL.iter()
             .copied()
             .find(|m| m.column == column)
-            .or_else(|| super::declared::named(column))
+            .or_else(|| declared_named(column))
+    }
+
+    /// Declares a metric the user's program reports ([`super::declared`]), or why it cannot
+    /// be one: a built-in metric's name or column, a name that is not a tag, or the same name
+    /// declared before with the other direction.
+    pub fn declare(name: &str, direction: Direction) -> Result<&'static Metric, String> {
+        if let Some(m) = ALL.iter().find(|m| m.name == name || m.column == name) {
+            return Err(format!(
+                "`{name}` is the name of ddim-sweep's own metric `{}`: name the program's metric otherwise (e.g. `my_{name}`)",
+                m.name
+            ));
+        }
+        super::declared::register(name, direction)
+    }
+
+    /// Every metric: the built-in ones ([`ALL`]), then those declared in this process.
+    pub fn all() -> Vec<&'static Metric> {
+        let mut out: Vec<&'static Metric> = ALL.to_vec();
+        out.extend(super::declared::all());
+        out
     }
 
     /// Reported by the user's program (not measured by ddim-sweep).
@@ -102,5 +123,20 @@ mod tests {
         };
         assert_eq!(higher.best([0.3, 0.1, 0.2]), Some(0.3));
         assert_eq!(higher.as_loss(0.3), -0.3);
+    }
+
+    #[test]
+    fn a_program_metric_cannot_take_a_built_in_name() {
+        assert!(Metric::declare("kid", Direction::Lower)
+            .unwrap_err()
+            .contains("own metric"));
+        assert!(Metric::declare("val_noise_loss", Direction::Lower).is_err());
+        let m = Metric::declare("test_names_acc", Direction::Higher).unwrap();
+        assert!(std::ptr::eq(Metric::named("test_names_acc").unwrap(), m));
+        assert!(std::ptr::eq(
+            Metric::by_column("test_names_acc").unwrap(),
+            m
+        ));
+        assert!(m.from_program());
     }
 }

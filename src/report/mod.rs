@@ -43,7 +43,7 @@ pub fn declare_programs(runs: &[crate::store::listing::RunEntry]) -> Vec<String>
             let Some(d) = crate::metrics::declared::direction(word) else {
                 continue;
             };
-            if let Err(why) = crate::metrics::declared::declare(name, d) {
+            if let Err(why) = crate::metrics::names::Metric::declare(name, d) {
                 warnings.push(format!("warning: run {} ({}): {why}", e.id, e.label));
             }
         }

@@ -169,7 +169,7 @@ fn parse_metrics(t: SweepText, raw: Option<Mapping>) -> Result<Vec<(String, Stri
                 ),
             ));
         };
-        crate::metrics::declared::declare(&name, direction)
+        crate::metrics::names::Metric::declare(&name, direction)
             .map_err(|e| t.err(line(&name), format!("metrics: {e}")))?;
         out.push((name, crate::metrics::declared::word(direction).to_string()));
     }
@@ -187,7 +187,7 @@ impl ProgramSpec {
         for (name, word) in &self.metrics {
             let d = crate::metrics::declared::direction(word)
                 .ok_or_else(|| format!("metric {name}: unknown direction {word}"))?;
-            crate::metrics::declared::declare(name, d)?;
+            crate::metrics::names::Metric::declare(name, d)?;
         }
         Ok(())
     }

@@ -216,14 +216,22 @@ pub fn write_experiment(
             },
         )
         .collect();
+    // The built-in trainer's, then the metrics the programs of this process's sweeps report
+    // (logged under their own names).
+    let declared: Vec<String> = crate::metrics::declared::all()
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
     let metric_infos = METRIC_TAGS
         .iter()
+        .map(|t| t.to_string())
+        .chain(declared)
         .map(|t| pb::MetricInfo {
             name: Some(pb::MetricName {
                 group: String::new(),
-                tag: t.to_string(),
+                tag: t.clone(),
             }),
-            display_name: t.to_string(),
+            display_name: t,
             ..Default::default()
         })
         .collect();
