@@ -57,11 +57,14 @@ ours=$(python3 -c "print(($(now) - $t0) / $N)")
 done_runs=$("$BIN" runs --runs-dir "$W/runs" --status completed | tail -n +2 | wc -l)
 
 # GuildAI: the same script over GUILD_N values.
+# In a folder of its own: GuildAI copies the project folder's source files into each run.
 export GUILD_HOME="$W/guild-home"
-mkdir -p "$GUILD_HOME"
-cd "$W"
+mkdir -p "$GUILD_HOME" "$W/guild-project"
+cp "$W/prog.py" "$W/guild-project/"
+cd "$W/guild-project"
 t0=$(now)
-"$GV/bin/guild" run prog.py "x=[$(seq -s, 1 "$GUILD_N")]" -y > "$W/guild.log" 2>&1
+"$GV/bin/guild" run prog.py "x=[$(seq -s, 1 "$GUILD_N")]" -y > "$W/guild.log" 2>&1 < /dev/null \
+  || { echo "guild run failed:"; tail -20 "$W/guild.log"; exit 1; }
 guild=$(python3 -c "print(($(now) - $t0) / $GUILD_N)")
 guild_runs=$("$GV/bin/guild" runs -a 2>/dev/null | grep -c completed || true)
 cd "$DDIM_ROOT"

@@ -77,11 +77,12 @@ if [ "${DDIM_SKIP_BUILD:-0}" != 1 ]; then
   # most of it torch-sys and polars; about 1 min when only ddim-sweep changed), and show
   # cargo's progress.
   stale=1
-  if [ -x "$DDIM_BIN" ] && [ -z "$(find src csrc build.rs Cargo.toml Cargo.lock -newer "$DDIM_BIN" -print -quit 2>/dev/null)" ]; then
+  if [ -x "$DDIM_BIN" ] && [ -z "$(find src csrc crates build.rs Cargo.toml Cargo.lock -newer "$DDIM_BIN" -print -quit 2>/dev/null)" ]; then
     stale=0
   fi
+  # --workspace: ddim-sweep and its program supervisor, ddim-sweep-program (crates/program).
   if [ "$stale" = 0 ]; then
-    cargo build --release --quiet
+    cargo build --release --workspace --quiet
   else
     cores=$(nproc 2>/dev/null || echo 2)
     if [ -d "$CARGO_TARGET_DIR/release/deps" ] && [ -n "$(ls -A "$CARGO_TARGET_DIR/release/deps" 2>/dev/null)" ]; then
@@ -91,7 +92,7 @@ if [ "${DDIM_SKIP_BUILD:-0}" != 1 ]; then
       echo "setup:   about $(( (40 + cores - 1) / cores )) min on $cores cores (libtorch bindings, polars, plotters, tokio...); later builds are incremental"
     fi
     start=$(date +%s)
-    cargo build --release
+    cargo build --release --workspace
     echo "setup: built $DDIM_BIN in $(( $(date +%s) - start )) s"
   fi
 fi

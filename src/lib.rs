@@ -14,32 +14,6 @@
 //!   (every flag, once), `process` (host, time, signals, exit codes), `device`, `hardware` (CPU and GPU facts),
 //!   `build_info` (what the binary was built from), `seeds`.
 
-/// `println!` that ignores a closed stdout: a run whose orchestrator died must still
-/// checkpoint and record its status rather than fail on a broken pipe, and a command whose
-/// reader went away (`ddim-sweep flags | head -1`) ends as it would have, quietly (`run`
-/// keeps its sweep's files consistent whatever happens to its stdout). Every line the
-/// commands print goes through it (or [`say_text!`]), never `println!`.
-#[macro_export]
-macro_rules! say {
-    () => {
-        $crate::say_text!("\n")
-    };
-    ($($arg:tt)*) => {
-        $crate::say_text!("{}\n", format_args!($($arg)*))
-    };
-}
-
-/// `print!` that ignores a closed stdout, like [`say!`].
-#[macro_export]
-macro_rules! say_text {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, $($arg)*);
-        let _ = out.flush();
-    }};
-}
-
 pub mod build_info;
 pub mod commands;
 pub mod data;

@@ -97,6 +97,19 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
+/// How an attempt at a run ended (`train`, or a program's supervisor).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed {
+        metrics: std::collections::BTreeMap<String, f64>,
+    },
+    AlreadyCompleted,
+    Interrupted {
+        signal: Signal,
+        step: i64,
+    },
+}
+
 /// Requests to stop, set by signal handlers: a training loop checkpoints and returns.
 #[derive(Debug, Clone, Default)]
 pub struct Stop {
@@ -148,6 +161,32 @@ impl Stop {
             None
         }
     }
+}
+
+/// `println!` that ignores a closed stdout: a run whose orchestrator died must still
+/// checkpoint and record its status rather than fail on a broken pipe, and a command whose
+/// reader went away (`ddim-sweep flags | head -1`) ends as it would have, quietly (`run`
+/// keeps its sweep's files consistent whatever happens to its stdout). Every line the
+/// commands print goes through it (or [`say_text!`]), never `println!`.
+#[macro_export]
+macro_rules! say {
+    () => {
+        $crate::say_text!("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::say_text!("{}\n", format_args!($($arg)*))
+    };
+}
+
+/// `print!` that ignores a closed stdout, like [`say!`].
+#[macro_export]
+macro_rules! say_text {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, $($arg)*);
+        let _ = out.flush();
+    }};
 }
 
 #[cfg(test)]

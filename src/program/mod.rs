@@ -2,13 +2,16 @@
 //! [`KINDS`]: the built-in DDIM trainer ([`builtin`]) and the user's own command
 //! ([`command`]). `train --run-dir DIR` (what every executor starts) hands the run to the
 //! kind that owns its `flags.yaml`.
+//!
+//! `command` uses nothing above `store` (and `track::tensorboard`): the supervisor binary
+//! `ddim-sweep-program` (crates/program) compiles it with those alone, without libtorch.
 
 pub mod builtin;
 pub mod command;
 
+use crate::process::Outcome;
 use crate::run_flags::RunFlags;
 use crate::store::RunDir;
-use crate::train::Outcome;
 use serde_yaml::Value;
 use std::path::Path;
 
@@ -52,19 +55,4 @@ pub fn run(a: &Attempt) -> anyhow::Result<Outcome> {
 /// Whether the run at `run_dir` is one of a program of the user's (its flags.yaml says so).
 pub fn is_program_run(run_dir: &Path) -> bool {
     matches!(RunDir::new(run_dir).read_flags(), Ok(RunFlags::Command(_)))
-}
-
-/// The run's lock, waited for when `a.wait` (None when stopped while waiting: exit 75).
-pub fn lock(dir: &RunDir, a: &Attempt) -> anyhow::Result<fs_err::File> {
-    if !a.wait {
-        return dir.lock();
-    }
-    match dir.lock_waiting(|| a.stop.requested().is_some())? {
-        Some(lock) => Ok(lock),
-        None => Err(crate::error::Error::Busy(format!(
-            "run {}: stopped while waiting for another process to finish it; left to it",
-            dir.root.display()
-        ))
-        .into()),
-    }
 }

@@ -81,6 +81,27 @@ impl RunDir {
     pub fn lock_file(&self) -> PathBuf {
         self.root.join(".lock")
     }
+    /// The TensorBoard directory of the run named `name` (empty: `train`).
+    pub fn tb_dir(&self, name: &str) -> PathBuf {
+        self.root.join(if name.is_empty() { "train" } else { name })
+    }
+
+    /// The run's lock: taken at once (an error when another process holds it), or when
+    /// `wait`, waited for until `stopped()` (exit 75: the run is left to the other process).
+    pub fn lock_for(&self, wait: bool, stopped: impl Fn() -> bool) -> anyhow::Result<File> {
+        if !wait {
+            return self.lock();
+        }
+        match self.lock_waiting(stopped)? {
+            Some(lock) => Ok(lock),
+            None => Err(crate::error::Error::Busy(format!(
+                "run {}: stopped while waiting for another process to finish it; left to it",
+                self.root.display()
+            ))
+            .into()),
+        }
+    }
+
     /// The run's output (stdout and stderr) when an executor ran it.
     pub fn log(&self) -> PathBuf {
         self.root.join("train.log")

@@ -28,7 +28,7 @@ use tensorboard::{EventWriter, SessionStatus};
 
 /// The TensorBoard directory of a run named `name` (empty: `train`).
 pub fn tb_dir(dir: &RunDir, name: &str) -> PathBuf {
-    dir.root.join(if name.is_empty() { "train" } else { name })
+    dir.tb_dir(name)
 }
 
 /// Logging of one attempt of a run.

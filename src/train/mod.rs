@@ -10,19 +10,10 @@ pub mod trainer;
 
 pub use attempt::{clean_panic, flags_for, run};
 
-use crate::process::Signal;
-use std::collections::BTreeMap;
-
 /// Sample grids: 36 images (6x6), 20 diffusion steps, fixed noise.
 pub const GRID_IMAGES: i64 = 36;
 pub const GRID_STEPS: i64 = 20;
 /// KID batches (the R original's: its evaluation batch of 128).
 pub const KID_BATCH: i64 = crate::metrics::reference::BATCH;
 
-/// How a `train` call ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Completed { metrics: BTreeMap<String, f64> },
-    AlreadyCompleted,
-    Interrupted { signal: Signal, step: i64 },
-}
+pub use crate::process::Outcome;

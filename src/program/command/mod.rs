@@ -11,23 +11,23 @@ pub mod intake;
 pub mod process;
 pub mod scalars;
 
-use crate::process::{now_rfc3339, Signal, Stop};
+use crate::process::{now_rfc3339, Outcome, Signal, Stop};
 use crate::run_flags::{CommandFlags, RunFlags};
 use crate::store::program_file::ProgramFile;
 use crate::store::run_info::ProgramRun;
 use crate::store::{RunDir, RunInfo, Status};
-use crate::train::Outcome;
 use anyhow::{bail, Context};
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The kind's registration.
+/// The kind's registration (not in the supervisor binary, which runs this kind alone).
+#[cfg(not(ddim_supervisor))]
 pub static KIND: super::Kind = super::Kind {
     name: "command",
     owns: |f| matches!(f, Some(RunFlags::Command(_))),
-    run,
+    run: |a| run(a.run_dir, a.given, a.stop, a.wait),
 };
 
 /// A line of output is kept up to this many bytes (the rest of it is read and dropped).
@@ -52,27 +52,26 @@ fn grace() -> Duration {
 pub fn supervise_run(run_dir: &Path, wait: bool) -> anyhow::Result<std::process::ExitCode> {
     use crate::process::Exit;
     let stop = Stop::install_patient()?;
-    let fetch = crate::data::availability::FetchPolicy::from_env(true);
-    let a = super::Attempt {
-        run_dir,
-        given: &[],
-        stop: &stop,
-        fetch: &fetch,
-        wait,
-    };
-    Ok(match run(&a)? {
+    Ok(match run(run_dir, &[], &stop, wait)? {
         Outcome::Completed { .. } | Outcome::AlreadyCompleted => Exit::Done.into(),
         Outcome::Interrupted { signal, .. } => Exit::Stopped(signal).into(),
     })
 }
 
-fn run(a: &super::Attempt) -> anyhow::Result<Outcome> {
-    let dir = RunDir::new(a.run_dir);
-    let _lock = super::lock(&dir, a)?;
+/// One attempt at the program run in `run_dir` (`given`: flags from the command line, which a
+/// program run refuses: its flags are its sweep's).
+pub fn run(
+    run_dir: &Path,
+    given: &[(String, serde_yaml::Value)],
+    stop: &Stop,
+    wait: bool,
+) -> anyhow::Result<Outcome> {
+    let dir = RunDir::new(run_dir);
+    let _lock = dir.lock_for(wait, || stop.requested().is_some())?;
     let RunFlags::Command(flags) = dir.read_flags()? else {
         bail!("{} is not a run of a program", dir.root.display());
     };
-    if !a.given.is_empty() {
+    if !given.is_empty() {
         bail!(crate::error::Error::usage(format!(
             "run {} is a run of your program: its flags are its sweep's (flags.yaml); give none on the command line",
             dir.root.display()
@@ -125,7 +124,7 @@ fn run(a: &super::Attempt) -> anyhow::Result<Outcome> {
     })?;
     let started = Instant::now();
     let result = supervise(
-        &dir, &flags, &pf, &words, seed, &id, resumed, a.stop, &mut info,
+        &dir, &flags, &pf, &words, seed, &id, resumed, stop, &mut info,
     );
     info.seconds += started.elapsed().as_secs_f64();
     record(&dir, &mut info, &pf, result)
@@ -186,7 +185,7 @@ fn supervise(
     let metrics: Vec<String> = pf.metrics.iter().map(|(n, _)| n.clone()).collect();
     let name = info.name.clone().unwrap_or_default();
     let mut scalars = scalars::Scalars::open(dir, &metrics, &name)?;
-    let own_events = crate::track::tb_dir(dir, &name);
+    let own_events = dir.tb_dir(&name);
     let mut events = events::Events::default();
     let mut events_at = Instant::now();
     let mut intake = intake::Intake::resume(scalars.rows, scalars.last_step, scalars.last_epoch);

@@ -39,7 +39,7 @@ impl Scalars {
             path: path.clone(),
             header,
             metrics: metrics.to_vec(),
-            tb: EventWriter::create(&crate::track::tb_dir(dir, name))?,
+            tb: EventWriter::create(&dir.tb_dir(name))?,
             resumed_after: None,
             last: Instant::now(),
             last_values: Default::default(),
@@ -73,8 +73,20 @@ impl Scalars {
         if let Some(after) = self.resumed_after.take() {
             if row.step <= after {
                 // Reported again after a resume: the rows from this step on are replaced.
-                crate::track::csv::keep_rows_through(&self.path, &self.header, 1, row.step - 1)?;
-                self.rows = read_rows(&self.path).len() as i64;
+                let kept: Vec<String> = std::fs::read_to_string(&self.path)?
+                    .lines()
+                    .skip(1)
+                    .filter(|l| {
+                        l.split(',')
+                            .nth(1)
+                            .and_then(|s| s.parse::<i64>().ok())
+                            .is_some_and(|s| s < row.step)
+                    })
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                let text = format!("{}\n{}", self.header, kept.concat());
+                crate::files::write_atomic(&self.path, text.as_bytes())?;
+                self.rows = kept.len() as i64;
             }
         }
         let seconds = self.last.elapsed().as_secs_f64();
