@@ -106,5 +106,7 @@ YAML
 }
 echo
 echo "2. Scalar intake: $LINES lines per run, a median stop rule active:"
+/usr/bin/time -f "%M" -o "$W/time.txt" "$BIN" run "$W/cost.yaml" --runs-dir "$W/runs" > /dev/null
+echo "   baseline: \`run\` peak $(( $(cat "$W/time.txt") / 1024 )) MB (the sweep of part 1, all completed: libtorch mapped, nothing read)"
 intake 100
 intake 100000
