@@ -408,6 +408,16 @@ pub struct Written {
 /// Writes the report of every label.
 pub fn run(opts: &Options) -> anyhow::Result<Written> {
     let groups = load(&opts.runs_dir, opts.label.as_deref())?;
+    // --sort names a metric the runs' programs may have declared: checked once they are read,
+    // before anything else is said.
+    if let Some(m) = opts.sort.as_deref() {
+        if !metrics().contains(&m) && m != "seconds" {
+            anyhow::bail!(crate::error::Error::usage(format!(
+                "invalid value '{m}' for '--sort <SORT>': expected one of {}, seconds",
+                metrics().join(", ")
+            )));
+        }
+    }
     if groups.is_empty() {
         match &opts.label {
             Some(l) => anyhow::bail!("no runs with label `{l}` in {}", opts.runs_dir.display()),

@@ -113,11 +113,9 @@ fn metric_of(g: &LabelRuns, record: &SweepRecord) -> String {
     {
         return m.column.to_string();
     }
-    match super::headline(g) {
-        "kid" => "val_kid",
-        _ => "val_noise_loss",
-    }
-    .into()
+    crate::metrics::names::Metric::named(super::headline(g))
+        .map_or("val_noise_loss", |m| m.column)
+        .into()
 }
 
 fn ranking_table(ranked: &[Ranked], varying: &[String], metric: &str) -> String {
