@@ -45,11 +45,50 @@ pub fn run(a: &Attempt) -> anyhow::Result<Outcome> {
     } else {
         None
     };
-    let kind = KINDS
+    (kind_for(KINDS, flags.as_ref()).run)(a)
+}
+
+/// The first of `kinds` that owns a run with these flags.
+fn kind_for(kinds: &[&'static Kind], flags: Option<&RunFlags>) -> &'static Kind {
+    kinds
         .iter()
-        .find(|k| (k.owns)(flags.as_ref()))
-        .expect("the built-in kind owns every other run");
-    (kind.run)(a)
+        .find(|k| (k.owns)(flags))
+        .copied()
+        .expect("the built-in kind owns every other run")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_flags::CommandFlags;
+
+    /// A third kind, as a new one would be written: one static and one line in the list.
+    static ECHO: Kind = Kind {
+        name: "echo",
+        owns: |f| matches!(f, Some(RunFlags::Command(c)) if c.command[0] == "echo-kind"),
+        run: |_| {
+            Ok(Outcome::Completed {
+                metrics: Default::default(),
+            })
+        },
+    };
+
+    #[test]
+    fn each_run_goes_to_the_first_kind_that_owns_it() {
+        let kinds: &[&'static Kind] = &[&ECHO, &command::KIND, &builtin::KIND];
+        let cmd = |w: &str| {
+            RunFlags::Command(CommandFlags {
+                command: vec![w.into()],
+                flags: Default::default(),
+            })
+        };
+        assert_eq!(kind_for(kinds, Some(&cmd("echo-kind"))).name, "echo");
+        assert_eq!(kind_for(kinds, Some(&cmd("python3"))).name, "command");
+        let builtin = RunFlags::Builtin(crate::flags::Flags::default());
+        assert_eq!(kind_for(kinds, Some(&builtin)).name, "builtin");
+        assert_eq!(kind_for(kinds, None).name, "builtin", "a new run by hand");
+        assert_eq!(kind_for(KINDS, Some(&cmd("echo-kind"))).name, "command");
+    }
 }
 
 /// Whether the run at `run_dir` is one of a program of the user's (its flags.yaml says so).
