@@ -57,6 +57,11 @@ fn kind_for(kinds: &[&'static Kind], flags: Option<&RunFlags>) -> &'static Kind 
         .expect("the built-in kind owns every other run")
 }
 
+/// Whether the run at `run_dir` is one of a program of the user's (its flags.yaml says so).
+pub fn is_program_run(run_dir: &Path) -> bool {
+    matches!(RunDir::new(run_dir).read_flags(), Ok(RunFlags::Command(_)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,9 +94,4 @@ mod tests {
         assert_eq!(kind_for(kinds, None).name, "builtin", "a new run by hand");
         assert_eq!(kind_for(KINDS, Some(&cmd("echo-kind"))).name, "command");
     }
-}
-
-/// Whether the run at `run_dir` is one of a program of the user's (its flags.yaml says so).
-pub fn is_program_run(run_dir: &Path) -> bool {
-    matches!(RunDir::new(run_dir).read_flags(), Ok(RunFlags::Command(_)))
 }
