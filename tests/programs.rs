@@ -349,7 +349,7 @@ if [ \"$DDIM_FLAG_BAD\" = true ]; then\n\
   setsid sh -c 'echo $$ >> pids; while true; do sleep 1; done' &\n\
 fi\n\
 e=1\nwhile [ $e -le 20 ]; do\n  echo \"epoch: $e\"\n\
-  if [ \"$DDIM_FLAG_BAD\" = true ]; then echo 'val_loss: 9'; else echo 'val_loss: 1'; fi\n\
+  if [ \"$DDIM_FLAG_BAD\" = true ]; then echo 'loss: 9'; else echo 'loss: 1'; fi\n\
   e=$((e+1)); sleep 0.1\ndone\n";
 
 #[test]
@@ -360,7 +360,7 @@ fn a_stop_rule_ends_the_program_and_every_process_it_started() {
     let sweep = write_sweep(
         d.path(),
         "s.yaml",
-        "label: st\ncommand: [./p.sh]\nmetrics:\n  val_loss: lower\ngrid:\n  bad: [false, true]\nstop:\n  metric: val_loss\n  rule: median\n  after_epochs: 2\n  min_runs: 1\n",
+        "label: st\ncommand: [./p.sh]\nmetrics:\n  loss: lower\ngrid:\n  bad: [false, true]\nstop:\n  metric: loss\n  rule: median\n  after_epochs: 2\n  min_runs: 1\n",
     );
     let o = cmd(&run_args(&sweep, &runs, &["--jobs", "1"]))
         .env("DDIM_STOP_GRACE", "1")
@@ -372,6 +372,8 @@ fn a_stop_rule_ends_the_program_and_every_process_it_started() {
         .iter()
         .find(|(_, i)| i["flags"]["bad"] == "true")
         .unwrap();
+    // `loss` is also a column of the built-in trainer's scalars.csv: the rule reads the
+    // program's.
     assert_eq!(bad["status"], "stopped", "{bad}");
     let epochs = std::fs::read_to_string(bad_dir.join("scalars.csv"))
         .unwrap()
@@ -479,12 +481,12 @@ fn a_tpe_search_of_a_program_gives_the_same_trials_whatever_the_jobs() {
     write_exec(
         d.path(),
         "f.sh",
-        "#!/bin/sh\nawk -v lr=\"$DDIM_FLAG_LR\" -v w=\"$DDIM_FLAG_WIDTH\" 'BEGIN { l = log(lr)/log(10) + 3; printf \"objective: %.12f\\n\", l*l + (w-32)*(w-32)/1000 }'\n",
+        "#!/bin/sh\nawk -v lr=\"$DDIM_FLAG_LR\" -v w=\"$DDIM_FLAG_WIDTH\" -v a=\"$DDIM_FLAG_ACT\" 'BEGIN { l = log(lr)/log(10) + 3; printf \"objective: %.12f\\n\", l*l + (w-32)*(w-32)/1000 + (a == \"gelu\") }'\n",
     );
     let sweep = write_sweep(
         d.path(),
         "s.yaml",
-        "label: tpe\ncommand: [./f.sh]\nmetrics:\n  objective: lower\nsearch:\n  sampler: tpe\n  metric: objective\n  trials: 6\n  parallel: 2\n  startup: 2\n  seed: 5\n  space:\n    lr: loguniform(1e-5, 1e-1)\n    width: randint(8, 64)\n",
+        "label: tpe\ncommand: [./f.sh]\nmetrics:\n  objective: lower\nsearch:\n  sampler: tpe\n  metric: objective\n  trials: 6\n  parallel: 2\n  startup: 2\n  seed: 5\n  space:\n    lr: loguniform(1e-5, 1e-1)\n    width: randint(8, 64)\n    act: [relu, gelu]\n",
     );
     let mut trials = Vec::new();
     for jobs in ["1", "2"] {
@@ -495,6 +497,29 @@ fn a_tpe_search_of_a_program_gives_the_same_trials_whatever_the_jobs() {
     }
     assert_eq!(trials[0].len(), 6);
     assert_eq!(trials[0], trials[1]);
+    // The record is read back whole: the report has the search, with every searched flag.
+    let runs = d.path().join("runs1");
+    let o = run(&[
+        "report",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("warning"), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!j["search"].is_null(), "{j}");
+    let table = run(&["runs", "--runs-dir", runs.to_str().unwrap()]);
+    let header = String::from_utf8_lossy(&table.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    for flag in ["lr", "width", "act", "objective"] {
+        assert!(header.split_whitespace().any(|c| c == flag), "{header}");
+    }
 }
 
 /// PyTorch's `SummaryWriter` in the run folder (its default `runs/…`), flushed each step.

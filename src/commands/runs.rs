@@ -147,8 +147,13 @@ fn table(runs: &[RunEntry], tasks: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
         .iter()
         .copied()
         .filter(|m| {
-            runs.iter().any(|e| e.info.metrics.contains_key(*m))
-                || (any_builtin && !named(m).is_some_and(|d| d.from_samples() || d.from_program()))
+            runs.iter().any(|e| {
+                e.info.metrics.contains_key(*m)
+                    || e.info
+                        .program
+                        .as_ref()
+                        .is_some_and(|p| p.non_finite.contains_key(*m))
+            }) || (any_builtin && !named(m).is_some_and(|d| d.from_samples() || d.from_program()))
         })
         .collect();
     let header: Vec<String> = ["id", "label", "status"]
@@ -191,9 +196,19 @@ fn stopped_cell(e: &RunEntry) -> String {
         return String::new();
     }
     match crate::store::RunDir::new(&e.dir).read_stop_request() {
+        // The epoch the rule decided at (the run may have gone on a little before the
+        // signal landed), of the epochs planned when known.
         Some(d) => format!(
-            "epoch {}/{}: {} {:.6} > {:.6}",
-            e.info.epoch, d.epochs, d.metric, d.value, d.threshold
+            "epoch {}{}: {} {:.6} > {:.6}",
+            d.epoch,
+            if d.epochs > 0 {
+                format!("/{}", d.epochs)
+            } else {
+                String::new()
+            },
+            d.metric,
+            d.value,
+            d.threshold
         ),
         None => format!("epoch {}", e.info.epoch),
     }

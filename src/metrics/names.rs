@@ -60,6 +60,11 @@ impl Metric {
     /// be one: a built-in metric's name or column, a name that is not a tag, or the same name
     /// declared before with the other direction.
     pub fn declare(name: &str, direction: Direction) -> Result<&'static Metric, String> {
+        if ["epoch", "step", "seconds"].contains(&name) {
+            return Err(format!(
+                "`{name}` is a column ddim-sweep writes beside every metric in scalars.csv (epoch, step, seconds): report the program's value under another name"
+            ));
+        }
         if let Some(m) = ALL.iter().find(|m| m.name == name || m.column == name) {
             return Err(format!(
                 "`{name}` is the name of ddim-sweep's own metric `{}`: name the program's metric otherwise (e.g. `my_{name}`)",

@@ -62,9 +62,11 @@ fn series_of(df: &DataFrame, col: &str) -> Vec<(f64, f64)> {
     let (Ok(e), Ok(v)) = (e.f64(), v.f64()) else {
         return Vec::new();
     };
+    // A value that is not a number (a program's NaN, inf) is not drawn.
     e.iter()
         .zip(v.iter())
         .filter_map(|(a, b)| Some((a?, b?)))
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
         .collect()
 }
 

@@ -321,7 +321,8 @@ impl SweepRecord {
                 ),
             ));
         }
-        // Searched flags' names name pictures and table columns: each must be a flag.
+        // Searched flags' names name pictures and table columns: each must be a flag (the
+        // built-in trainer's, or one a program's flag can be: letters, digits, `_`, `-`).
         let names = record.space.keys().chain(
             record
                 .search
@@ -329,7 +330,9 @@ impl SweepRecord {
                 .flat_map(|s| &s.trials)
                 .flat_map(|t| t.flags.keys()),
         );
-        if let Some(n) = names.into_iter().find(|n| crate::flags::lookup(n).is_err()) {
+        if let Some(n) = names.into_iter().find(|n| {
+            crate::flags::lookup(n).is_err() && crate::flags::program_flag_problem(n).is_some()
+        }) {
             return Err(super::Damaged::changed(
                 &path,
                 format!(

@@ -90,6 +90,15 @@ impl EpochRow {
     /// Sets the value of the column named `column`: a training or timing field, or a metric's
     /// column; false for a column this version does not know.
     fn set(&mut self, column: &str, value: Option<f64>) -> bool {
+        // A program's metric may be named like a training column (`loss`): it is the
+        // program's value (the built-in field keeps it too).
+        if let Some(m) =
+            crate::metrics::names::Metric::by_column(column).filter(|m| m.from_program())
+        {
+            if let Some(v) = value {
+                self.val.insert(m.column.to_string(), v);
+            }
+        }
         let slot = match column {
             "loss" => &mut self.loss,
             "noise_loss" => &mut self.noise_loss,

@@ -160,6 +160,7 @@ struct Ended {
     timed_out: bool,
     stderr_tail: Vec<String>,
     step: i64,
+    epoch: i64,
     last_values: std::collections::BTreeMap<String, f64>,
     left_behind: usize,
 }
@@ -297,6 +298,7 @@ fn supervise(
         timed_out,
         stderr_tail: tail.into_iter().collect(),
         step: scalars.last_step.unwrap_or(0),
+        epoch: scalars.last_epoch.unwrap_or(0),
         last_values: scalars.last_values.clone(),
         left_behind,
     })
@@ -452,7 +454,7 @@ fn record(
         }
     };
     info.step = e.step;
-    info.epoch = e.step;
+    info.epoch = e.epoch;
     let p = info.program.get_or_insert_with(Default::default);
     p.exit = Some(exit_text(&e.status));
     p.stderr_tail = e.stderr_tail.clone();
@@ -519,7 +521,14 @@ fn record(
     } else {
         (Status::Completed, None)
     };
-    info.metrics = finite.clone();
+    info.metrics = if status == Status::Completed {
+        finite.clone()
+    } else {
+        if let Some(p) = info.program.as_mut() {
+            p.non_finite.clear();
+        }
+        Default::default()
+    };
     let failed = reason.clone();
     dir.finish(info, status, reason);
     let mut progress = dir.read_progress().unwrap_or_default();

@@ -490,13 +490,21 @@ pub(crate) fn parse_race(
     grid: &[(String, Vec<Value>)],
 ) -> Result<Race, SpecError> {
     let line = |k: &str| t.line("race", k);
-    let Some(metric) = Metric::named(&r.metric) else {
+    let known = if t.program {
+        crate::metrics::declared::all()
+            .iter()
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+    } else {
+        Metric::names()
+    };
+    let Some(metric) = Metric::named(&r.metric).filter(|m| known.contains(&m.name)) else {
         return Err(t.err(
             line("metric"),
             format!(
                 "race: metric `{}` is not a final run metric; expected one of {}",
                 r.metric,
-                Metric::names().join(", ")
+                known.join(", ")
             ),
         ));
     };

@@ -777,16 +777,26 @@ pub(crate) fn parse_search(
                 ),
             )
         })?;
-    let metric = crate::metrics::names::Metric::named(&r.metric).ok_or_else(|| {
-        t.err(
-            line("metric"),
-            format!(
-                "search: unknown metric `{}`; expected one of {}",
-                r.metric,
-                crate::metrics::names::Metric::names().join(", ")
-            ),
-        )
-    })?;
+    let known = if t.program {
+        crate::metrics::declared::all()
+            .iter()
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+    } else {
+        crate::metrics::names::Metric::names()
+    };
+    let metric = crate::metrics::names::Metric::named(&r.metric)
+        .filter(|m| known.contains(&m.name))
+        .ok_or_else(|| {
+            t.err(
+                line("metric"),
+                format!(
+                    "search: unknown metric `{}`; expected one of {}",
+                    r.metric,
+                    known.join(", ")
+                ),
+            )
+        })?;
     if r.trials == 0 {
         return Err(t.err(line("trials"), "search: trials must be at least 1".into()));
     }
