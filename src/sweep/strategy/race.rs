@@ -446,8 +446,12 @@ fn standing_text(rec: &RaceRecord) -> String {
             rec.full_runs
         ),
         (Some(w), true) if tied => format!(
-            "race finished: the seeds ran out with {} configurations left; lowest mean [{}] after {} round(s); {runs}",
+            "race finished: the seeds ran out with {} configurations left; {} mean [{}] after {} round(s); {runs}",
             rec.survivors.len(),
+            match Metric::named(&rec.metric).map(|m| m.direction) {
+                Some(crate::metrics::metric::Direction::Higher) => "highest",
+                _ => "lowest",
+            },
             config_text(w),
             rec.rounds_completed
         ),
