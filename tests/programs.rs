@@ -587,3 +587,48 @@ fn tensorboard_files_a_pytorch_program_writes_are_read_while_it_runs() {
         - 1;
     assert!((3..30).contains(&rows), "{rows}");
 }
+
+#[test]
+fn a_completed_run_of_other_sources_stays_completed_and_is_marked() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    write_exec(d.path(), "p.sh", "#!/bin/sh\necho 'loss: 1'\n");
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: zz\ncommand: ./p.sh\nmetrics:\n  loss: lower\nrandom:\n  trials: 2\n  space:\n    x: uniform(0, 1)\n",
+    );
+    let o = run(&run_args(&sweep, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let before: Vec<_> = runs_of(&runs, "zz")
+        .into_iter()
+        .map(|(_, i)| i["program"]["sources_hash"].clone())
+        .collect();
+    // (Label zz: its two draws differ; a one-flag space can draw a value twice at 4 digits.)
+    assert_eq!(before.len(), 2, "two random draws");
+    // The script changes: the completed runs stay completed, are said and marked.
+    write_exec(d.path(), "p.sh", "#!/bin/sh\necho 'loss: 2'\n");
+    let o = run(&run_args(&sweep, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("2 completed run(s) were made by other sources than the current p.sh"),
+        "{out}"
+    );
+    assert!(out.contains("all 2 runs are completed"), "{out}");
+    for (dir, info) in runs_of(&runs, "zz") {
+        assert_eq!(info["metrics"]["loss"], 1.0, "not rerun");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("p.sh")).unwrap(),
+            "#!/bin/sh\necho 'loss: 1'\n",
+            "the copy it ran"
+        );
+    }
+    let o = run(&["runs", "--runs-dir", runs.to_str().unwrap()]);
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        listing.matches("completed (other sources)").count(),
+        2,
+        "{listing}"
+    );
+}
