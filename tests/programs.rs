@@ -632,3 +632,33 @@ fn a_completed_run_of_other_sources_stays_completed_and_is_marked() {
         "{listing}"
     );
 }
+
+/// A race over a program's metric where higher is better: the worst configurations are
+/// eliminated on their seeds (`DDIM_SEED`; the program has no --seed option).
+#[test]
+fn a_race_of_a_program_on_a_higher_is_better_metric() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    write_exec(
+        d.path(),
+        "p.sh",
+        "#!/bin/sh\nawk -v a=\"$DDIM_FLAG_A\" -v s=\"$DDIM_SEED\" 'BEGIN { printf \"acc: %.6f\\n\", a / 10 + (s % 3) / 1000 }'\n",
+    );
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: pr\ncommand: [./p.sh]\nmetrics:\n  acc: higher\ngrid:\n  a: [1, 5, 9]\nrace:\n  metric: acc\n  seeds: 4\n  min_seeds: 2\n  alpha: 0.05\n",
+    );
+    let o = run(&run_args(&sweep, &runs, &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let race = read_json(&runs.join("pr/sweep.json"))["race"].clone();
+    assert_eq!(race["winner"]["a"], "9", "{race:#}");
+    assert!(
+        race["runs_used"].as_u64().unwrap() < 12,
+        "losers eliminated: {race:#}"
+    );
+    for (_, info) in runs_of(&runs, "pr") {
+        let argv = info["program"]["argv"].to_string();
+        assert!(!argv.contains("--seed"), "{argv}");
+    }
+}
