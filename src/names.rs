@@ -35,6 +35,43 @@ pub fn label_problem(label: &str) -> Option<String> {
 }
 
 /// Whether `label` can name a sweep (see [`label_problem`]).
+/// Why `name` cannot be a metric of a user's program: it must start with a letter and hold
+/// only ASCII letters, digits and `_ . / -`, its `/`-separated parts non-empty, at most 128
+/// characters. It becomes a column of `scalars.csv`, a TensorBoard tag and a key of run.json,
+/// so it is checked wherever it is read (a sweep file, `program.json`, `run.json`).
+pub fn metric_problem(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+        && !name.split('/').any(|part| part.is_empty());
+    (!ok).then(|| {
+        format!(
+            "`{}` cannot be a metric's name: it must start with a letter and hold only ASCII letters, digits, `_`, `.`, `-` and `/` between non-empty parts (a TensorBoard tag, like val/loss), at most 128 characters",
+            name.escape_debug()
+        )
+    })
+}
+
+/// Why `rel` cannot name a file inside a folder: it must be relative, without `..`, `.`-only
+/// or empty parts (a source copied into a run must land inside it).
+pub fn relative_file_problem(rel: &str) -> Option<String> {
+    let path = std::path::Path::new(rel);
+    let inside = !rel.is_empty()
+        && !path.is_absolute()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    (!inside).then(|| {
+        format!(
+            "`{}` is not a path inside its folder (relative, without `..`)",
+            rel.escape_debug()
+        )
+    })
+}
+
 pub fn is_label(label: &str) -> bool {
     label_problem(label).is_none()
 }

@@ -74,8 +74,14 @@ impl RunFlags {
             .any(|l| l.starts_with("command:") || l.starts_with("\"command\":"));
         if is_command {
             let c: CommandFlags = serde_yaml::from_str(text)?;
-            if c.command.is_empty() {
-                anyhow::bail!("its command is empty");
+            if c.command.is_empty() || c.command.iter().any(|w| w.contains('\0')) {
+                anyhow::bail!("its command is empty or holds a NUL");
+            }
+            // Each flag becomes an option and a variable of the program: checked as the
+            // sweep file's are.
+            for (name, value) in &c.flags {
+                let spec = crate::flags::program_flag(name)?;
+                crate::flags::check_value(spec, value)?;
             }
             Ok(RunFlags::Command(c))
         } else {
@@ -198,5 +204,13 @@ mod tests {
         }));
         let names: Vec<&str> = d.iter().map(|(k, _, _)| k.as_str()).collect();
         assert_eq!(names, [":command", "lr", "name", "on"]);
+        // Read back from a runs folder: names and values are checked as a sweep file's.
+        for bad in [
+            "command: [x]\nflags:\n  \"a b\": 1\n",
+            "command: [x]\nflags:\n  a: [1, 2]\n",
+            "command: []\n",
+        ] {
+            assert!(RunFlags::from_yaml(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -36,15 +36,47 @@ impl ProgramFile {
             .join("program.json")
     }
 
+    /// The file of the sweep of `run_dir`, checked: it comes from a runs folder that may be
+    /// someone else's, and its sources become paths inside the run and its metrics columns.
     pub fn read(run_dir: &Path) -> anyhow::Result<ProgramFile> {
         let path = Self::path_for(run_dir);
         let text = fs_err::read_to_string(&path)?;
-        serde_json::from_str(&text).map_err(|e| {
-            anyhow::Error::new(crate::error::Damaged::new(
-                &path,
-                format!("not a program record ({e})"),
-            ))
-        })
+        let damaged = |why: String| anyhow::Error::new(crate::error::Damaged::new(&path, why));
+        let pf: ProgramFile = serde_json::from_str(&text)
+            .map_err(|e| damaged(format!("not a program record ({e})")))?;
+        if let Some(why) = pf.problem() {
+            return Err(damaged(why));
+        }
+        Ok(pf)
+    }
+
+    /// What makes the record unusable, if anything.
+    fn problem(&self) -> Option<String> {
+        if self.metrics.is_empty() {
+            return Some("it names no metric".into());
+        }
+        for (name, word) in &self.metrics {
+            if let Some(why) = crate::names::metric_problem(name) {
+                return Some(why);
+            }
+            if !["lower", "higher"].contains(&word.as_str()) {
+                return Some(format!(
+                    "metric `{name}`: `{}` is not lower or higher",
+                    word.escape_debug()
+                ));
+            }
+        }
+        if let Some(why) = self
+            .sources
+            .iter()
+            .find_map(|s| crate::names::relative_file_problem(s))
+        {
+            return Some(format!("its sources: {why}"));
+        }
+        if self.timeout.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+            return Some("its timeout is not a positive number of seconds".into());
+        }
+        None
     }
 
     pub fn write(&self, sweep_dir: &Path) -> Result<(), crate::error::Error> {
@@ -73,4 +105,76 @@ pub fn sources_hash(dir: &Path, names: &[String]) -> std::io::Result<String> {
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record from someone else's runs folder: a source outside the run, a metric that
+    /// cannot be a column, or a bad timeout is damaged, named.
+    #[test]
+    fn a_record_that_would_write_outside_the_run_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("run");
+        let good = ProgramFile {
+            sweep_dir: d.path().into(),
+            metrics: vec![("loss".into(), "lower".into())],
+            sources: vec!["train.py".into(), "lib/util.py".into()],
+            sources_hash: String::new(),
+            timeout: Some(5.0),
+            seed_option: false,
+        };
+        good.write(d.path()).unwrap();
+        assert_eq!(ProgramFile::read(&run).unwrap(), good);
+        let cases = [
+            (
+                ProgramFile {
+                    sources: vec!["../../etc/x".into()],
+                    ..good.clone()
+                },
+                "not a path inside",
+            ),
+            (
+                ProgramFile {
+                    sources: vec!["/etc/x".into()],
+                    ..good.clone()
+                },
+                "not a path inside",
+            ),
+            (
+                ProgramFile {
+                    metrics: vec![("a,b\n".into(), "lower".into())],
+                    ..good.clone()
+                },
+                "cannot be a metric",
+            ),
+            (
+                ProgramFile {
+                    metrics: vec![("a".into(), "up".into())],
+                    ..good.clone()
+                },
+                "not lower or higher",
+            ),
+            (
+                ProgramFile {
+                    metrics: vec![],
+                    ..good.clone()
+                },
+                "names no metric",
+            ),
+            (
+                ProgramFile {
+                    timeout: Some(-1.0),
+                    ..good.clone()
+                },
+                "timeout",
+            ),
+        ];
+        for (pf, want) in cases {
+            pf.write(d.path()).unwrap();
+            let e = format!("{:#}", ProgramFile::read(&run).unwrap_err());
+            assert!(e.contains(want) && e.contains("program.json"), "{e}");
+        }
+    }
 }

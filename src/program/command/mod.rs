@@ -87,12 +87,6 @@ pub fn run(
             dir.root.display()
         )
     })?;
-    if pf.metrics.is_empty() {
-        bail!(crate::error::Damaged::new(
-            &ProgramFile::path_for(&dir.root),
-            "it names no metric"
-        ));
-    }
     let resumed = info.attempts > 0;
     let hash = copy_sources(&pf, &dir.root, resumed)?;
     let id = dir
@@ -189,7 +183,11 @@ fn supervise(
     let own_events = dir.tb_dir(&name);
     let mut events = events::Events::default();
     let mut events_at = Instant::now();
-    let mut intake = intake::Intake::resume(scalars.rows, scalars.last_step, scalars.last_epoch);
+    let mut out = Output {
+        log: Log::default(),
+        tail: Default::default(),
+        intake: intake::Intake::resume(scalars.rows, scalars.last_step, scalars.last_epoch),
+    };
     let mut jsonl = intake::Intake::resume(scalars.rows, scalars.last_step, scalars.last_epoch);
     let cmd = argv::command(words, flags, pf, seed, id, &dir.root, resumed)?;
     process::become_subreaper();
@@ -209,8 +207,6 @@ fn supervise(
             .map(|s| reader(Box::new(s), true, tx.clone())),
     ];
     drop(tx);
-    let mut log = Log::default();
-    let mut tail: std::collections::VecDeque<String> = Default::default();
     let mut jsonl_at = 0u64;
     let mut signalled: Option<(Signal, Instant)> = None;
     let mut timed_out = false;
@@ -220,20 +216,13 @@ fn supervise(
     let mut open = 2;
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Out::Line(err, line)) => {
-                log.write(&line);
-                if err {
-                    if tail.len() == TAIL {
-                        tail.pop_front();
-                    }
-                    tail.push_back(line.clone());
-                }
-                if let Some(row) = intake.line(&line) {
-                    scalars.write(&row)?;
-                }
-            }
+            Ok(Out::Line(err, line)) => out.line(err, &line, &mut scalars)?,
             Ok(Out::Closed) => open -= 1,
-            Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // Both streams closed, the program not reaped yet: no busy wait.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
         }
         jsonl_at = read_jsonl(dir, jsonl_at, &mut jsonl, &mut scalars)?;
         if events_at.elapsed() >= Duration::from_millis(500) {
@@ -266,9 +255,11 @@ fn supervise(
             }
         }
         if let Some(status) = child.try_wait()? {
-            if open == 0 || rx_drained(&rx, &mut log, &mut tail, &mut intake, &mut scalars)? {
-                break status;
+            if open > 0 {
+                // Its streams may stay open in a child it left behind (ended next).
+                drain(&rx, &mut out, &mut scalars)?;
             }
+            break status;
         }
     };
     // Whatever the program left behind (children that outlived it, even after setsid).
@@ -276,13 +267,12 @@ fn supervise(
     for r in readers.into_iter().flatten() {
         let _ = r.join();
     }
-    while let Ok(Out::Line(_, line)) = rx.try_recv() {
-        log.write(&line);
-        if let Some(row) = intake.line(&line) {
-            scalars.write(&row)?;
+    while let Ok(msg) = rx.try_recv() {
+        if let Out::Line(err, line) = msg {
+            out.line(err, &line, &mut scalars)?;
         }
     }
-    if let Some(row) = intake.flush() {
+    if let Some(row) = out.intake.flush() {
         scalars.write(&row)?;
     }
     read_jsonl(dir, jsonl_at, &mut jsonl, &mut scalars)?;
@@ -296,7 +286,7 @@ fn supervise(
         status,
         stop: signalled.filter(|_| !timed_out).map(|(s, _)| s),
         timed_out,
-        stderr_tail: tail.into_iter().collect(),
+        stderr_tail: out.tail.into_iter().collect(),
         step: scalars.last_step.unwrap_or(0),
         epoch: scalars.last_epoch.unwrap_or(0),
         last_values: scalars.last_values.clone(),
@@ -304,36 +294,54 @@ fn supervise(
     })
 }
 
-/// After the program exited: the lines still queued (its streams may stay open in a child
-/// it left behind; those are ended next). True when nothing more is expected.
-fn rx_drained(
+/// What the program printed, taken line by line: its log, its last lines of stderr (made
+/// printable: they reach a terminal through `runs`), its scalars.
+struct Output {
+    log: Log,
+    tail: std::collections::VecDeque<String>,
+    intake: intake::Intake,
+}
+
+impl Output {
+    fn line(
+        &mut self,
+        err: bool,
+        line: &str,
+        scalars: &mut scalars::Scalars,
+    ) -> anyhow::Result<()> {
+        self.log.write(line);
+        if err {
+            if self.tail.len() == TAIL {
+                self.tail.pop_front();
+            }
+            let shown = line
+                .chars()
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c });
+            self.tail.push_back(shown.collect());
+        }
+        if let Some(row) = self.intake.line(line) {
+            scalars.write(&row)?;
+        }
+        Ok(())
+    }
+}
+
+/// After the program exited: the lines still queued, for at most 0.2 s (a child it left
+/// behind may hold its streams open).
+fn drain(
     rx: &mpsc::Receiver<Out>,
-    log: &mut Log,
-    tail: &mut std::collections::VecDeque<String>,
-    intake: &mut intake::Intake,
+    out: &mut Output,
     scalars: &mut scalars::Scalars,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_millis(200);
     while Instant::now() < until {
         match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(Out::Line(err, line)) => {
-                log.write(&line);
-                if err {
-                    tail.push_back(line.clone());
-                    while tail.len() > TAIL {
-                        tail.pop_front();
-                    }
-                }
-                if let Some(row) = intake.line(&line) {
-                    scalars.write(&row)?;
-                }
-            }
-            Ok(Out::Closed) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(true),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(Out::Line(err, line)) => out.line(err, &line, scalars)?,
+            Ok(Out::Closed) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Reads one stream line by line (each line cut at [`MAX_LINE`] bytes, any bytes taken as
@@ -404,10 +412,17 @@ fn read_jsonl(
     }
     use std::io::Seek;
     f.seek(std::io::SeekFrom::Start(at))?;
+    // At most 4 MB a look: memory stays bounded whatever the program appends.
+    const CHUNK: u64 = 4 << 20;
     let mut bytes = Vec::new();
-    f.take(len - at).read_to_end(&mut bytes)?;
+    f.take((len - at).min(CHUNK)).read_to_end(&mut bytes)?;
     let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
-        return Ok(at);
+        // A whole chunk without a line break is no line: skipped.
+        return Ok(if bytes.len() as u64 == CHUNK {
+            at + CHUNK
+        } else {
+            at
+        });
     };
     for line in bytes[..=end].split(|&b| b == b'\n') {
         if let Some(row) = intake.line(&String::from_utf8_lossy(line)) {
