@@ -97,6 +97,21 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
+/// Makes the process `cmd` starts receive `sig` when the thread that started it ends (its
+/// parent dies, even by SIGKILL): `PR_SET_PDEATHSIG`, set between fork and exec.
+pub fn die_with_parent(cmd: &mut std::process::Command, sig: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// How an attempt at a run ended (`train`, or a program's supervisor).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

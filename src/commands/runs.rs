@@ -39,14 +39,29 @@ fn metric(e: &RunEntry, m: &str) -> String {
 }
 
 /// Whether a completed run of a program was made by other sources than its sweep's current
-/// ones (its `program.json`, written by the last `run`).
-pub fn other_sources(e: &RunEntry) -> bool {
-    let Some(p) = &e.info.program else {
+/// ones (its `program.json`, written by the last `run`: read once per sweep folder).
+fn other_sources(e: &RunEntry) -> bool {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CURRENT: LazyLock<Mutex<HashMap<std::path::PathBuf, Option<String>>>> =
+        LazyLock::new(Default::default);
+    let Some(p) = e
+        .info
+        .program
+        .as_ref()
+        .filter(|_| e.info.status == Status::Completed)
+    else {
         return false;
     };
-    e.info.status == Status::Completed
-        && crate::store::program_file::ProgramFile::read(&e.dir)
-            .is_ok_and(|f| !p.sources_hash.is_empty() && f.sources_hash != p.sources_hash)
+    let sweep = crate::store::program_file::ProgramFile::path_for(&e.dir);
+    let mut current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
+    let hash = current.entry(sweep).or_insert_with(|| {
+        crate::store::program_file::ProgramFile::read(&e.dir)
+            .ok()
+            .map(|f| f.sources_hash)
+    });
+    hash.as_ref()
+        .is_some_and(|h| !p.sources_hash.is_empty() && *h != p.sources_hash)
 }
 
 /// A run `running` on this host whose process is gone (its lock is free: killed, or the

@@ -37,22 +37,7 @@ pub fn spawn(mut cmd: Command, dir: &RunDir, place: &str) -> anyhow::Result<Chil
         .kill_on_drop(false);
     // If the orchestrator dies (even by SIGKILL), each run gets SIGTERM: it checkpoints and
     // records `interrupted`, so the next `ddim-sweep run` resumes it.
-    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGTERM as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::process::die_with_parent(cmd.as_std_mut(), libc::SIGTERM);
     let child = cmd.spawn()?;
     let pid = child.id().unwrap_or(0);
     Ok(Child { child, pid })

@@ -7,54 +7,28 @@
 //! other direction is refused (a report over several sweeps that disagree names both).
 
 use super::metric::{Direction, Metric, Source};
-use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
-static DECLARED: LazyLock<Mutex<HashMap<String, &'static Metric>>> =
-    LazyLock::new(Default::default);
+/// Every declared metric, in the order declared (a handful: looked up by a scan).
+static DECLARED: LazyLock<Mutex<Vec<&'static Metric>>> = LazyLock::new(Default::default);
+
+fn declared() -> std::sync::MutexGuard<'static, Vec<&'static Metric>> {
+    DECLARED.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The program metric named `name`, when one was declared.
 pub fn named(name: &str) -> Option<&'static Metric> {
-    let map = DECLARED.lock().unwrap_or_else(|p| p.into_inner());
-    map.get(name).copied()
+    declared().iter().copied().find(|m| m.name == name)
 }
 
 /// Every declared metric, in the order declared.
 pub fn all() -> Vec<&'static Metric> {
-    let map = DECLARED.lock().unwrap_or_else(|p| p.into_inner());
-    let mut out: Vec<(usize, &'static Metric)> = map.values().map(|m| (order_of(m), *m)).collect();
-    out.sort_by_key(|(i, _)| *i);
-    out.into_iter().map(|(_, m)| m).collect()
+    declared().clone()
 }
 
-static ORDER: LazyLock<Mutex<Vec<&'static str>>> = LazyLock::new(Default::default);
-
-fn order_of(m: &Metric) -> usize {
-    let order = ORDER.lock().unwrap_or_else(|p| p.into_inner());
-    order
-        .iter()
-        .position(|n| *n == m.name)
-        .unwrap_or(usize::MAX)
-}
-
-/// Why `name` cannot be a program's metric: it must be a TensorBoard tag made of ASCII
-/// letters, digits and `_ . / -`, start with a letter, not end with `/`, and hold no empty
-/// part (`a//b`); at most 128 characters. It becomes a column of `scalars.csv`, a tag and a
-/// key of `run.json`.
+/// Why `name` cannot be a program's metric (see [`crate::names::metric_problem`]).
 pub fn name_problem(name: &str) -> Option<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
-        && !name.split('/').any(|part| part.is_empty());
-    (!ok).then(|| {
-        format!(
-            "`{}` cannot be a metric's name: it must start with a letter and hold only ASCII letters, digits, `_`, `.`, `-` and `/` between non-empty parts (a TensorBoard tag, like val/loss), at most 128 characters",
-            name.escape_debug()
-        )
-    })
+    crate::names::metric_problem(name)
 }
 
 /// Registers the program metric `name` with `direction`: the metric, or why it cannot be
@@ -64,8 +38,8 @@ pub(super) fn register(name: &str, direction: Direction) -> Result<&'static Metr
     if let Some(why) = name_problem(name) {
         return Err(why);
     }
-    let mut map = DECLARED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(m) = map.get(name) {
+    let mut list = declared();
+    if let Some(m) = list.iter().find(|m| m.name == name) {
         if m.direction != direction {
             return Err(format!(
                 "metric `{name}` is declared both `{}` and `{}` is better",
@@ -86,8 +60,7 @@ pub(super) fn register(name: &str, direction: Direction) -> Result<&'static Metr
         direction,
         source: Source::Program,
     }));
-    map.insert(name.to_string(), m);
-    ORDER.lock().unwrap_or_else(|p| p.into_inner()).push(leaked);
+    list.push(m);
     Ok(m)
 }
 

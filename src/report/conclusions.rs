@@ -166,9 +166,10 @@ fn pairs_of(
         .iter()
         .filter_map(|r| Some((*index.get(r.flag_text(flag))?, key_without(r, &[flag]), *r)))
         .collect();
+    let all = metrics();
     for (v, key, r) in &keyed {
         let firsts = groups.entry(key.clone()).or_default();
-        for (m, name) in metrics().iter().enumerate() {
+        for (m, name) in all.iter().enumerate() {
             if let Some(x) = r.entry.info.metrics.get(*name) {
                 firsts.entry((*v, m)).or_insert(*x);
             }
@@ -177,7 +178,7 @@ fn pairs_of(
     let mut out: BTreeMap<(usize, usize, usize), Vec<(f64, f64)>> = BTreeMap::new();
     for (a, key, r) in &keyed {
         let firsts = &groups[key];
-        for (m, name) in metrics().iter().enumerate() {
+        for (m, name) in all.iter().enumerate() {
             let Some(xa) = r.entry.info.metrics.get(*name) else {
                 continue;
             };
@@ -484,10 +485,11 @@ pub fn configs_csv(rows: &[ConfigRow]) -> String {
     }
     let mut out = format!("{}\n", head.join(","));
     let num = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
+    let all = metrics();
     for r in rows {
         let mut cells: Vec<String> = r.flags.iter().map(|(_, v)| csv_cell(v)).collect();
         cells.push(r.n.to_string());
-        for &m in metrics().iter() {
+        for &m in all.iter() {
             let x = r.metrics.get(m);
             cells.push(num(x.map(|x| x.mean)));
             cells.push(num(x.and_then(|x| x.sd)));

@@ -88,6 +88,19 @@ impl SweepText<'_> {
         self.err(self.line(section, name), format!("{section}: {e}"))
     }
 
+    /// The final metrics a block of this sweep may name: its program's (declared while its
+    /// `metrics:` was read), or the built-in trainer's.
+    pub fn metric_names(&self) -> Vec<&'static str> {
+        if self.program {
+            crate::metrics::declared::all()
+                .iter()
+                .map(|m| m.name)
+                .collect()
+        } else {
+            crate::metrics::names::Metric::names()
+        }
+    }
+
     /// A key of `section` that names a flag, with the flag's spec.
     pub fn flag(&self, section: &str, k: &Value) -> Result<(String, &'static FlagSpec), SpecError> {
         let name = k.as_str().map(String::from).ok_or_else(|| {

@@ -284,33 +284,56 @@ pub enum Ending {
 /// The events of a file, up to the first incomplete or corrupt record, and how it ended.
 pub fn read_events(path: &Path) -> std::io::Result<(Vec<pb::Event>, Ending)> {
     let bytes = fs_err::read(path)?;
+    let (events, _, ending) = decode_records(&bytes);
+    Ok((events, ending))
+}
+
+/// The complete events of `path` from byte `at` on (a file a writer is still appending to):
+/// the events, the offset to read from next (after the last complete record), and how the
+/// read ended ([`Ending::Damaged`] offsets counted from the file's start).
+pub fn read_events_from(path: &Path, at: u64) -> std::io::Result<(Vec<pb::Event>, u64, Ending)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(at))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    let (events, used, ending) = decode_records(&bytes);
+    let ending = match ending {
+        Ending::Damaged(i) => Ending::Damaged(at as usize + i),
+        e => e,
+    };
+    Ok((events, at + used as u64, ending))
+}
+
+/// The records of `bytes` as events: (events, bytes used by them, how it ended).
+fn decode_records(bytes: &[u8]) -> (Vec<pb::Event>, usize, Ending) {
     let mut events = Vec::new();
     let mut i = 0usize;
     while i < bytes.len() {
         if bytes.len() - i < 12 {
-            return Ok((events, Ending::Cut));
+            return (events, i, Ending::Cut);
         }
         let len_bytes = &bytes[i..i + 8];
         let len = u64::from_le_bytes(len_bytes.try_into().unwrap()) as usize;
         let len_crc = u32::from_le_bytes(bytes[i + 8..i + 12].try_into().unwrap());
         if masked_crc(len_bytes) != len_crc {
-            return Ok((events, Ending::Damaged(i)));
+            return (events, i, Ending::Damaged(i));
         }
         if bytes.len() - i - 12 < len.saturating_add(4) {
-            return Ok((events, Ending::Cut));
+            return (events, i, Ending::Cut);
         }
         let data = &bytes[i + 12..i + 12 + len];
         let data_crc = u32::from_le_bytes(bytes[i + 12 + len..i + 16 + len].try_into().unwrap());
         if masked_crc(data) != data_crc {
-            return Ok((events, Ending::Damaged(i)));
+            return (events, i, Ending::Damaged(i));
         }
         match pb::Event::decode(data) {
             Ok(e) => events.push(e),
-            Err(_) => return Ok((events, Ending::Damaged(i))),
+            Err(_) => return (events, i, Ending::Damaged(i)),
         }
         i += 16 + len;
     }
-    Ok((events, Ending::Clean))
+    (events, i, Ending::Clean)
 }
 
 /// Event files of a directory, in name order (the order TensorBoard reads them).

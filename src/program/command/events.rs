@@ -5,10 +5,8 @@
 //! files ddim-sweep itself writes for the run are not read.
 
 use super::intake::Row;
-use crate::track::tensorboard::{masked_crc, pb};
-use prost::Message;
+use crate::track::tensorboard::{pb, Ending};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Where each event file was read to.
@@ -94,49 +92,20 @@ fn scalar(v: &pb::Value) -> Option<f64> {
 }
 
 /// The complete events of `path` from byte `at`: the events, where to read next, and
-/// whether a damaged record stopped the read.
+/// whether a damaged record stopped the read (a file that cannot be read waits).
 fn read_from(path: &Path, at: u64) -> (Vec<pb::Event>, u64, bool) {
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return (Vec::new(), at, false);
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if len <= at || f.seek(SeekFrom::Start(at)).is_err() {
-        return (Vec::new(), at, false);
+    match crate::track::tensorboard::read_events_from(path, at) {
+        Ok((events, next, Ending::Damaged(_))) => (events, next, true),
+        Ok((events, next, _)) => (events, next, false),
+        Err(_) => (Vec::new(), at, false),
     }
-    let mut bytes = Vec::new();
-    if f.take(len - at).read_to_end(&mut bytes).is_err() {
-        return (Vec::new(), at, false);
-    }
-    let mut events = Vec::new();
-    let mut i = 0usize;
-    while bytes.len() - i >= 12 {
-        let len_bytes = &bytes[i..i + 8];
-        let n = u64::from_le_bytes(len_bytes.try_into().unwrap()) as usize;
-        let len_crc = u32::from_le_bytes(bytes[i + 8..i + 12].try_into().unwrap());
-        if masked_crc(len_bytes) != len_crc {
-            return (events, at + i as u64, true);
-        }
-        if bytes.len() - i - 12 < n.saturating_add(4) {
-            break; // cut short: the writer has not finished it yet
-        }
-        let data = &bytes[i + 12..i + 12 + n];
-        let crc = u32::from_le_bytes(bytes[i + 12 + n..i + 16 + n].try_into().unwrap());
-        if masked_crc(data) != crc {
-            return (events, at + i as u64, true);
-        }
-        match pb::Event::decode(data) {
-            Ok(e) => events.push(e),
-            Err(_) => return (events, at + i as u64, true),
-        }
-        i += 16 + n;
-    }
-    (events, at + i as u64, false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::track::tensorboard::EventWriter;
+    use prost::Message;
 
     #[test]
     fn reads_what_was_added_and_waits_for_a_cut_record() {

@@ -18,22 +18,7 @@ pub fn become_subreaper() {
 /// Starts `cmd` in a new process group, to die with this process (SIGKILL).
 pub fn spawn(mut cmd: Command) -> std::io::Result<Child> {
     cmd.process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::process::die_with_parent(&mut cmd, libc::SIGKILL);
     cmd.spawn()
 }
 

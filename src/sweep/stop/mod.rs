@@ -119,15 +119,9 @@ fn three() -> u32 {
 /// `stop:`: a watched metric, a rule, a grace period and a minimum of runs to compare.
 pub(crate) fn parse_stop(t: SweepText, s: RawStop) -> Result<EarlyStop, SpecError> {
     let line = |k: &str| t.line("stop", k);
-    if t.program
-        && !crate::metrics::declared::all()
-            .iter()
-            .any(|m| m.column == s.metric)
-    {
-        let names: Vec<&str> = crate::metrics::declared::all()
-            .iter()
-            .map(|m| m.name)
-            .collect();
+    // A program's metric is its own per-epoch column.
+    if t.program && !t.metric_names().contains(&s.metric.as_str()) {
+        let names = t.metric_names();
         return Err(t.err(
             line("metric"),
             format!(

@@ -777,14 +777,7 @@ pub(crate) fn parse_search(
                 ),
             )
         })?;
-    let known = if t.program {
-        crate::metrics::declared::all()
-            .iter()
-            .map(|m| m.name)
-            .collect::<Vec<_>>()
-    } else {
-        crate::metrics::names::Metric::names()
-    };
+    let known = t.metric_names();
     let metric = crate::metrics::names::Metric::named(&r.metric)
         .filter(|m| known.contains(&m.name))
         .ok_or_else(|| {
