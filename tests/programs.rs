@@ -662,3 +662,40 @@ fn a_race_of_a_program_on_a_higher_is_better_metric() {
         assert!(!argv.contains("--seed"), "{argv}");
     }
 }
+
+/// A program that forks a child and exits leaves no orphan; a value with a line break is one
+/// argument.
+#[test]
+fn a_program_that_forks_and_exits_leaves_no_orphan() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    write_exec(
+        d.path(),
+        "p.sh",
+        "#!/bin/sh\nsleep 300 &\necho $! > child\nprintf '%s' \"$2\" > arg\necho 'loss: 1'\n",
+    );
+    let sweep = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: orphan\ncommand: [./p.sh, --note, \"{note}\"]\nmetrics:\n  loss: lower\nflags:\n  note: \"two\\nlines\"\n",
+    );
+    let o = cmd(&run_args(&sweep, &runs, &[]))
+        .env("DDIM_STOP_GRACE", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let (dir, info) = runs_of(&runs, "orphan").remove(0);
+    assert_eq!(info["status"], "completed", "{info}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("arg")).unwrap(),
+        "two\nlines"
+    );
+    let pid: i32 = std::fs::read_to_string(dir.join("child"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for("the orphan to be ended", Duration::from_secs(5), || {
+        !alive(pid)
+    });
+}
