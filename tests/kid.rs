@@ -5,24 +5,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
-
-/// The tiny stand-in network, made once per test process with Python torch.
-fn tiny_network() -> PathBuf {
-    static NET: OnceLock<PathBuf> = OnceLock::new();
-    NET.get_or_init(|| {
-        let p = test_data_root().join("tiny_inception.pt");
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        python_json(
-            "make_tiny_inception.py",
-            &[p.to_str().unwrap()],
-            Duration::from_secs(120),
-        );
-        p
-    })
-    .clone()
-}
 
 fn real_network() -> PathBuf {
     // The project environment of scripts/setup.sh (DDIM_VENV, as the other helpers use).

@@ -17,6 +17,14 @@ fn write_exec(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.into_path())
+        .collect()
+}
+
 fn runs_of(runs: &Path, label: &str) -> Vec<(PathBuf, serde_json::Value)> {
     run_folders(runs, label)
         .into_iter()
@@ -698,4 +706,197 @@ fn a_program_that_forks_and_exits_leaves_no_orphan() {
     wait_for("the orphan to be ended", Duration::from_secs(5), || {
         !alive(pid)
     });
+}
+
+/// `sample_metrics:`: the images a program leaves in `samples/` are scored with the sample
+/// metrics once it exits (the same KID as `ddim-sweep kid`), each `samples/epoch_N/` is a row
+/// of scalars.csv, the search may rank by them; a program that leaves no images fails with
+/// the reason, and a missing reference or a stop rule on KID is refused at planning.
+#[test]
+fn sample_metrics_score_the_images_a_program_leaves() {
+    let d = tempfile::tempdir().unwrap();
+    let runs = d.path().join("runs");
+    let net = tiny_network();
+    write_pngs(&d.path().join("ref"), 8, 16, 1);
+    write_pngs(&d.path().join("pool/near"), 6, 16, 2);
+    write_pngs(&d.path().join("pool/far"), 6, 16, 40);
+    write_exec(
+        d.path(),
+        "p.sh",
+        "#!/bin/sh\nset -e\n[ \"$DDIM_FLAG_SET\" = none ] && { echo 'loss: 1'; exit 0; }\n\
+         mkdir -p samples/epoch_1 samples/epoch_2\n\
+         cp \"$1/$DDIM_FLAG_SET\"/img_00[0-2].png samples/epoch_1/\n\
+         cp \"$1/$DDIM_FLAG_SET\"/*.png samples/epoch_2/\n\
+         cp \"$1/$DDIM_FLAG_SET\"/*.png samples/\n\
+         echo 'epoch: 1'\necho 'loss: 2'\necho 'epoch: 2'\necho 'loss: 1'\n",
+    );
+    let body = |grid: &str, extra: &str| {
+        format!(
+            "label: sm\ncommand: [./p.sh, \"{{sweep_dir}}/pool\"]\nmetrics:\n  loss: lower\n\
+             sample_metrics:\n  reference: ref\ngrid:\n  set: [{grid}]\n{extra}"
+        )
+    };
+    let sweep = write_sweep(d.path(), "s.yaml", &body("near, far, none", ""));
+    let o = cmd(&run_args(&sweep, &runs, &[]))
+        .env("DDIM_INCEPTION", &net)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the run without images fails: {}",
+        text(&o)
+    );
+    let mut kids = std::collections::BTreeMap::new();
+    for (dir, info) in runs_of(&runs, "sm") {
+        let set = info["flags"]["set"].as_str().unwrap().to_string();
+        if set == "none" {
+            assert_eq!(info["status"], "failed", "{info}");
+            let reason = info["reason"].as_str().unwrap_or_default();
+            assert!(
+                reason.contains("sample_metrics") && reason.contains("samples"),
+                "{info}"
+            );
+            continue;
+        }
+        assert_eq!(info["status"], "completed", "{info}");
+        let kid = info["metrics"]["kid"].as_f64().unwrap();
+        // the same KID as the `kid` command on the same images (epoch_2/ holds copies of
+        // the final ones; `kid` reads a folder's subfolders too) and network
+        let o = run(&[
+            "kid",
+            dir.join("samples/epoch_2").to_str().unwrap(),
+            d.path().join("ref").to_str().unwrap(),
+            "--network",
+            net.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let want: f64 = out
+            .lines()
+            .find(|l| l.starts_with("KID ") && l.contains("batches of 128"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (kid - want).abs() <= 1e-7,
+            "{kid} vs {want} (printed to 7 places)"
+        );
+        // each epoch folder is a row; the program's own loss is kept beside it
+        let csv = std::fs::read_to_string(dir.join("scalars.csv")).unwrap();
+        let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let col = head.iter().position(|c| *c == "val_kid").expect(&csv);
+        let epoch = head.iter().position(|c| *c == "epoch").unwrap();
+        let rows: Vec<Vec<&str>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        let measured: Vec<(&str, f64)> = rows
+            .iter()
+            .filter(|r| !r[col].is_empty())
+            .map(|r| (r[epoch], r[col].parse().unwrap()))
+            .collect();
+        assert_eq!(measured.len(), 2, "{csv}");
+        assert_eq!((measured[0].0, measured[1].0), ("1", "2"), "{csv}");
+        assert!(
+            (measured[1].1 - kid).abs() < 1e-9,
+            "epoch 2 holds the final images: {csv}"
+        );
+        assert_eq!(info["metrics"]["loss"], 1.0, "{info}");
+        kids.insert(set, kid);
+    }
+    assert!(kids["near"] < kids["far"], "{kids:?}");
+    // The report and the listing have the KID column.
+    let o = run(&[
+        "report",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(j.to_string().contains("\"kid\""), "{j}");
+    let o = run(&["runs", "--runs-dir", runs.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("kid"),
+        "{}",
+        text(&o)
+    );
+
+    // The markdown report shows the images each run left, one row per run that left some.
+    let out = d.path().join("reports");
+    let o = cmd(&[
+        "report",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .env("DDIM_INCEPTION", &net)
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("sm/README.md"))
+        .or_else(|_| std::fs::read_to_string(out.join("sm/report.md")))
+        .unwrap_or_else(|_| panic!("{:?}", walk(&out)));
+    assert!(
+        md.contains("images.png") && md.contains("Images per run"),
+        "{md}"
+    );
+    let img = image::open(out.join("sm/images.png")).unwrap();
+    assert!(
+        img.height() > 2 * 16 && img.width() >= 8 * 16,
+        "{}x{}",
+        img.width(),
+        img.height()
+    );
+    assert!(md.contains("kid.png"), "{md}");
+
+    // A search may rank by KID.
+    let search = write_sweep(
+        d.path(),
+        "search.yaml",
+        "label: sms\ncommand: [./p.sh, \"{sweep_dir}/pool\"]\nmetrics:\n  loss: lower\n\
+         sample_metrics:\n  reference: ref\nsearch:\n  sampler: random\n  metric: kid\n  trials: 2\n  seed: 1\n  space:\n    set: [near, far]\n",
+    );
+    let o = cmd(&run_args(&search, &runs, &["--dry-run"]))
+        .env("DDIM_INCEPTION", &net)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Refused at planning: a missing reference, a stop rule on KID, sample_metrics without a
+    // program.
+    let cases = [
+        (
+            body("near", "").replace("reference: ref", "reference: nowhere"),
+            "s.yaml:",
+            "is not a folder",
+        ),
+        (
+            body("near", "stop: {metric: kid, rule: median}\n"),
+            "s.yaml:",
+            "sample_metrics",
+        ),
+        (
+            "label: sm\nsample_metrics:\n  reference: ref\nflags:\n  epochs: 1\n".to_string(),
+            "s.yaml:2",
+            "command",
+        ),
+    ];
+    for (text_, at, want) in cases {
+        let sweep = write_sweep(d.path(), "s.yaml", &text_);
+        let o = cmd(&run_args(&sweep, &runs, &["--dry-run"]))
+            .env("DDIM_INCEPTION", &net)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{text_}: {}", text(&o));
+        assert!(err.contains(at) && err.contains(want), "{text_}: {err}");
+    }
 }

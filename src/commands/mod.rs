@@ -8,6 +8,7 @@ pub mod report;
 pub mod run;
 pub mod runs;
 pub mod sample;
+pub mod score_samples;
 pub mod summary;
 pub mod train;
 
@@ -48,6 +49,9 @@ pub enum Command {
     Summary(summary::Args),
     /// List every training flag with its default and accepted values.
     Flags(flags::Args),
+    /// The sample metrics of a program run's images (what its supervisor calls).
+    #[command(hide = true)]
+    ScoreSamples(score_samples::Args),
 }
 
 /// `--runs-dir`: a directory, or a path that does not exist yet; a file is refused (exit 2)
@@ -111,5 +115,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sample(a) => sample::run(a),
         Command::Summary(a) => summary::run(a),
         Command::Flags(a) => flags::run(a),
+        Command::ScoreSamples(a) => score_samples::run(a),
     }
 }

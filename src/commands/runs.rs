@@ -171,6 +171,11 @@ fn table(runs: &[RunEntry], tasks: Option<&[String]>) -> (Vec<String>, Vec<Vec<S
             }) || (any_builtin && !named(m).is_some_and(|d| d.from_samples() || d.from_program()))
         })
         .collect();
+    let metrics = if any_builtin {
+        metrics
+    } else {
+        crate::report::program_first(metrics)
+    };
     let header: Vec<String> = ["id", "label", "status"]
         .iter()
         .map(|s| s.to_string())

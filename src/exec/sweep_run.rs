@@ -246,6 +246,19 @@ fn write_program_file(
         .map_err(|e| crate::error::Error::usage(format!("{}: {e}", file.display())))?;
     let hash = crate::store::program_file::sources_hash(&dir, &sources)
         .map_err(|e| crate::error::Error::usage(format!("{}: sources: {e}", file.display())))?;
+    let sample_metrics =
+        p.sample_metrics
+            .as_ref()
+            .map(|m| crate::store::program_file::SampleMetricsFile {
+                images: m.images.clone(),
+                reference: std::path::absolute(dir.join(&m.reference))
+                    .unwrap_or_else(|_| dir.join(&m.reference)),
+                columns: crate::metrics::names::ALL
+                    .iter()
+                    .filter(|m| m.from_samples())
+                    .map(|m| m.column.to_string())
+                    .collect(),
+            });
     let pf = crate::store::program_file::ProgramFile {
         sweep_dir: dir,
         metrics: p.metrics.clone(),
@@ -253,6 +266,7 @@ fn write_program_file(
         sources_hash: hash.clone(),
         timeout: p.timeout,
         seed_option: p.seed_option,
+        sample_metrics,
     };
     pf.write(&plan.sweep_dir)?;
     let other = plan

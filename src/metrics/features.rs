@@ -101,21 +101,35 @@ pub fn load_folder(dir: &Path) -> anyhow::Result<Tensor> {
             dir.display()
         );
     }
-    let mut paths: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
+    let paths = images_in(dir, true);
+    if paths.is_empty() {
+        bail!("{} holds no PNG or JPEG images", dir.display());
+    }
+    load_files(&paths)
+}
+
+/// The PNG/JPEG files in `dir` (in its subfolders too when `recursive`), sorted by path.
+pub fn images_in(dir: &Path, recursive: bool) -> Vec<PathBuf> {
+    let walk = walkdir::WalkDir::new(dir).sort_by_file_name();
+    let walk = if recursive { walk } else { walk.max_depth(1) };
+    let mut paths: Vec<PathBuf> = walk
         .into_iter()
         .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
         .map(|e| e.into_path())
         .filter(|p| crate::data::sources::is_image(p))
         .collect();
     paths.sort();
-    if paths.is_empty() {
-        bail!("{} holds no PNG or JPEG images", dir.display());
-    }
+    paths
+}
+
+/// The images at `paths` as RGB floats in [0, 1] (N, 3, H, W); images of different sizes are
+/// each resized to 299x299 (the network's input) on the way.
+pub fn load_files(paths: &[PathBuf]) -> anyhow::Result<Tensor> {
     let mut tensors = Vec::with_capacity(paths.len());
     let mut size: Option<(u32, u32)> = None;
     let mut mixed = false;
-    for p in &paths {
+    for p in paths {
         let img = image::open(p).with_context(|| format!("decoding {}", p.display()))?;
         let rgb = crate::data::to_rgb(img);
         let (w, h) = rgb.dimensions();

@@ -5,6 +5,7 @@
 pub mod declared;
 pub mod features;
 pub mod fid;
+pub mod folders;
 pub mod kid;
 pub mod metric;
 pub mod names;

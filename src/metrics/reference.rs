@@ -3,6 +3,8 @@
 //! (and `ddim-sweep kid`) compute them once. A lock file makes concurrent runs wait for the
 //! first one instead of computing them too; [`prepare`] lets a sweep compute them before
 //! its runs start, with every core, instead of in one of its runs while the others wait.
+//! A folder of real images (a program sweep's `sample_metrics: reference:`) is cached the
+//! same way, keyed by its files' names, sizes and modification times ([`folder_features`]).
 
 use super::features::{default_network_path, Inception, FEATURES};
 use crate::data::ImageSet;
@@ -17,8 +19,12 @@ pub const BATCH: i64 = 128;
 
 /// The cache file (and its lock, beside it) of `data`'s validation features under `net`.
 fn cache_path(net: &Inception, data: &ImageSet) -> PathBuf {
+    cache_file(net, &format!("{}:valid", data.key))
+}
+
+/// The cache file of the features under `net` of the images `key` stands for.
+fn cache_file(net: &Inception, key: &str) -> PathBuf {
     use sha2::{Digest, Sha256};
-    let key = format!("{}:valid", data.key);
     let digest =
         Sha256::digest(format!("{key}\n{}\n{}", net.path.display(), net.fingerprint).as_bytes());
     let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -36,7 +42,53 @@ pub fn features(net: &Inception, data: &ImageSet) -> anyhow::Result<Tensor> {
 
 /// [`features`], and whether they were computed now (not found in the cache).
 fn cached_or_computed(net: &Inception, data: &ImageSet) -> anyhow::Result<(Tensor, bool)> {
-    let path = cache_path(net, data);
+    locked_cache(&cache_path(net, data), data.valid_len(), || {
+        net.features(&crate::data::to_float(&data.valid), BATCH)
+    })
+}
+
+/// The features of the images of the folder `dir` (every PNG/JPEG in it and its subfolders,
+/// sorted by path), from the cache or computed now (and cached), [`BATCH`] images read at a
+/// time. The key is the folder's path and each file's name, size and modification time, so
+/// an image added, removed or rewritten computes them again.
+pub fn folder_features(net: &Inception, dir: &std::path::Path) -> anyhow::Result<Tensor> {
+    let paths = super::features::images_in(dir, true);
+    if paths.len() < 2 {
+        anyhow::bail!(
+            "{} holds {} PNG or JPEG image(s): the sample metrics need at least 2",
+            dir.display(),
+            paths.len()
+        );
+    }
+    let mut key = format!("folder:{}", std::path::absolute(dir)?.display());
+    for p in &paths {
+        let (len, mtime) = crate::files::file_stamp(p);
+        key.push_str(&format!("\n{}:{len}:{mtime}", p.display()));
+    }
+    let (f, _) = locked_cache(&cache_file(net, &key), paths.len() as i64, || {
+        batched_features(net, &paths)
+    })?;
+    Ok(f)
+}
+
+/// The features of the images at `paths`, [`BATCH`] files decoded at a time (memory stays
+/// bounded whatever the folder's size; the same features as decoding them all at once).
+pub fn batched_features(net: &Inception, paths: &[PathBuf]) -> anyhow::Result<Tensor> {
+    let mut out = Vec::new();
+    for chunk in paths.chunks(BATCH as usize) {
+        let images = super::features::load_files(chunk)?;
+        out.push(net.features(&images, BATCH)?);
+    }
+    Ok(Tensor::cat(&out, 0))
+}
+
+/// The features cached at `path` (`rows` of them), or computed by `compute` and cached, under
+/// the lock beside it (concurrent runs wait for the first); whether they were computed now.
+fn locked_cache(
+    path: &std::path::Path,
+    rows: i64,
+    compute: impl FnOnce() -> anyhow::Result<Tensor>,
+) -> anyhow::Result<(Tensor, bool)> {
     let dir = path.parent().expect("a cache folder");
     fs_err::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let lock = fs_err::File::options()
@@ -45,13 +97,13 @@ fn cached_or_computed(net: &Inception, data: &ImageSet) -> anyhow::Result<(Tenso
         .write(true)
         .open(path.with_extension("lock"))?;
     lock.lock()?;
-    if let Some(f) = read_cached(&path, data.valid_len()) {
+    if let Some(f) = read_cached(path, rows) {
         return Ok((f, false));
     }
-    let f = net.features(&crate::data::to_float(&data.valid), BATCH)?;
-    let tmp = crate::files::tmp_path(&path);
+    let f = compute()?;
+    let tmp = crate::files::tmp_path(path);
     Tensor::write_safetensors(&[("features", &f)], &tmp)?;
-    crate::files::commit_tmp(&tmp, &path)?;
+    crate::files::commit_tmp(&tmp, path)?;
     Ok((f, true))
 }
 

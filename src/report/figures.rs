@@ -4,6 +4,7 @@
 //! diffusion, the sinusoidal embedding). Sampling (libtorch) is here; charts are drawn by
 //! [`super::charts`].
 
+use super::rows::LABEL_H;
 use super::{charts, LabelRuns, ReportRun};
 use crate::model::DiffusionModel;
 use crate::store::RunDir;
@@ -104,6 +105,25 @@ fn list<'a>(
                 samples(&labelled, path, device)
             },
         ));
+    }
+    if let Some(folder) = g.runs.iter().find_map(super::rows::program_images_folder) {
+        let runs: Vec<(String, Vec<std::path::PathBuf>)> = order
+            .iter()
+            .map(|id| g.run(id))
+            .map(|r| {
+                let label = format!("{}  {}", r.entry.id, r.name(&g.varying));
+                (label, super::rows::program_images(r, &folder))
+            })
+            .filter(|(_, images)| !images.is_empty())
+            .collect();
+        if !runs.is_empty() {
+            figures.push(Figure::new(
+                "Images per run",
+                "images.png",
+                format!("Each row: the first {} images the program left in `{}/` of the run named above it (those directly in it, else in its last `epoch_N/`), in the table's order; each fitted into a square cell and scaled up by a whole factor (nearest neighbour).", super::rows::PER_ROW, super::md::text(&folder)),
+                move |path| super::rows::program_rows(&runs, path),
+            ));
+        }
     }
     let program: Vec<(String, String)> = g
         .runs
@@ -239,9 +259,6 @@ fn model_of(r: &ReportRun, device: Device) -> Option<DiffusionModel> {
     }
 }
 
-/// Height of the band above each row of samples that names its run.
-const LABEL_H: u32 = 24;
-
 /// One row per run of 8 samples, each under a band naming the run (its id and varying
 /// flags), scaled up by a whole factor to at least 64 px per image (nearest neighbour);
 /// each run's row is cached in `.cache/` by run and weights.
@@ -268,21 +285,7 @@ fn samples(runs: &[(&ReportRun, String)], path: &Path, device: Device) -> anyhow
         let k = grid::readable_scale(raw.height() as i64) as u32;
         rows.push((label.as_str(), grid::upscale_rgb(&raw, k)));
     }
-    let width = rows.iter().map(|(_, r)| r.width()).max().unwrap_or(1);
-    let height: u32 = rows
-        .iter()
-        .map(|(_, r)| LABEL_H + r.height())
-        .sum::<u32>()
-        .max(1);
-    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
-    let mut y = 0;
-    let mut labels: Vec<(&str, (i32, i32))> = Vec::new();
-    for (label, r) in &rows {
-        labels.push((label, (4, y as i32 + 4)));
-        image::imageops::replace(&mut canvas, r, 0, (y + LABEL_H) as i64);
-        y += LABEL_H + r.height();
-    }
-    charts::save_labelled(canvas, &labels, path)
+    super::rows::stack(&rows, path)
 }
 
 /// [`BEST_SAMPLES`] samples of `b` (left) beside its run's `valid.png` (right; left out for

@@ -8,6 +8,7 @@ pub mod format;
 pub mod md;
 mod page;
 pub mod race;
+mod rows;
 pub mod search;
 pub mod table;
 pub mod trials;
@@ -27,6 +28,14 @@ pub fn metrics() -> Vec<&'static str> {
     let mut out = crate::metrics::names::Metric::names();
     out.extend(crate::metrics::declared::all().into_iter().map(|m| m.name));
     out
+}
+
+/// `metrics` with a program's own metrics first (as it declared them, the headline first),
+/// then the sample metrics ddim-sweep measured on its images (`sample_metrics:`).
+pub fn program_first(mut metrics: Vec<&'static str>) -> Vec<&'static str> {
+    let own = |m: &str| crate::metrics::names::Metric::named(m).is_some_and(|d| d.from_program());
+    metrics.sort_by_key(|m| !own(m));
+    metrics
 }
 
 /// Declares the metrics of the programs that made `runs` (their run.json says them): a

@@ -76,6 +76,27 @@ impl Page<'_> {
             for (m, d) in &program {
                 md.push_str(&format!("- `{m}` ({d} is better).\n"));
             }
+            let sampled: Vec<_> = crate::metrics::names::ALL
+                .iter()
+                .filter(|m| m.from_samples())
+                .filter(|m| {
+                    self.g
+                        .runs
+                        .iter()
+                        .any(|r| r.entry.info.metrics.contains_key(m.name))
+                })
+                .collect();
+            if !sampled.is_empty() {
+                md.push_str("\nMeasured by ddim-sweep on the images each run left once its program ended (`sample_metrics:`; the reference folder of the sweep stands for the validation images):\n\n");
+                for m in sampled {
+                    md.push_str(&format!(
+                        "- `{}`: {} ({}).\n",
+                        m.name,
+                        m.description,
+                        m.direction_text()
+                    ));
+                }
+            }
             md.push_str("\nA value that is not a number (NaN, inf) is shown as `—` and ranks after every number.\n\n");
             return md;
         }

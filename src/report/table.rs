@@ -188,13 +188,19 @@ fn shown_metrics(df: &DataFrame) -> Vec<&'static str> {
     let program = all
         .iter()
         .any(|m| named(m).is_some_and(|d| d.from_program()) && measured(m));
-    all.iter()
+    let shown: Vec<&'static str> = all
+        .iter()
         .copied()
         .filter(|m| {
             measured(m)
                 || (!program && !named(m).is_some_and(|d| d.from_samples() || d.from_program()))
         })
-        .collect()
+        .collect();
+    if program {
+        super::program_first(shown)
+    } else {
+        shown
+    }
 }
 
 fn export_frame(df: &DataFrame, varying: &[String]) -> PolarsResult<DataFrame> {

@@ -25,6 +25,21 @@ pub struct ProgramFile {
     /// otherwise the seed of `seeds:` reaches the program only as `DDIM_SEED`.
     #[serde(default)]
     pub seed_option: bool,
+    /// `sample_metrics:`: scored by `ddim-sweep score-samples` once the program exited 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_metrics: Option<SampleMetricsFile>,
+}
+
+/// What a run needs to have its images scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleMetricsFile {
+    /// The folder of the run's images, relative to the run folder.
+    pub images: String,
+    /// The folder of real images (absolute).
+    pub reference: PathBuf,
+    /// The per-epoch columns of the sample metrics (`val_kid`, ...), in scalars.csv's order.
+    pub columns: Vec<String>,
 }
 
 impl ProgramFile {
@@ -39,9 +54,13 @@ impl ProgramFile {
     /// The file of the sweep of `run_dir`, checked: it comes from a runs folder that may be
     /// someone else's, and its sources become paths inside the run and its metrics columns.
     pub fn read(run_dir: &Path) -> anyhow::Result<ProgramFile> {
-        let path = Self::path_for(run_dir);
-        let text = fs_err::read_to_string(&path)?;
-        let damaged = |why: String| anyhow::Error::new(crate::error::Damaged::new(&path, why));
+        Self::read_at(&Self::path_for(run_dir))
+    }
+
+    /// The file `<sweep_dir>/program.json`, checked as [`Self::read`] does.
+    pub fn read_at(path: &Path) -> anyhow::Result<ProgramFile> {
+        let text = fs_err::read_to_string(path)?;
+        let damaged = |why: String| anyhow::Error::new(crate::error::Damaged::new(path, why));
         let pf: ProgramFile = serde_json::from_str(&text)
             .map_err(|e| damaged(format!("not a program record ({e})")))?;
         if let Some(why) = pf.problem() {
@@ -72,6 +91,24 @@ impl ProgramFile {
             .find_map(|s| crate::names::relative_file_problem(s))
         {
             return Some(format!("its sources: {why}"));
+        }
+        if let Some(m) = &self.sample_metrics {
+            if let Some(why) = crate::names::relative_file_problem(&m.images) {
+                return Some(format!("its sample_metrics images: {why}"));
+            }
+            if let Some(why) = m
+                .columns
+                .iter()
+                .find_map(|c| crate::names::metric_problem(c))
+            {
+                return Some(format!("its sample_metrics columns: {why}"));
+            }
+            if m.columns
+                .iter()
+                .any(|c| self.metrics.iter().any(|(n, _)| n == c))
+            {
+                return Some("a sample_metrics column is also a metric of the program".into());
+            }
         }
         if self.timeout.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
             return Some("its timeout is not a positive number of seconds".into());
@@ -124,6 +161,7 @@ mod tests {
             sources_hash: String::new(),
             timeout: Some(5.0),
             seed_option: false,
+            sample_metrics: None,
         };
         good.write(d.path()).unwrap();
         assert_eq!(ProgramFile::read(&run).unwrap(), good);

@@ -396,6 +396,24 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
             .and_then(|s| std::path::absolute(s).ok())
             .and_then(|s| s.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("."));
+        if let Some(m) = &p.sample_metrics {
+            super::program::check_reference(&folder, &m.reference).map_err(|e| {
+                crate::error::Error::usage(format!(
+                    "{file}{}: {e}",
+                    spec.sample_metrics_line
+                        .map(|l| format!(":{l}"))
+                        .unwrap_or_default()
+                ))
+            })?;
+            let net = crate::metrics::features::default_network_path();
+            if !net.is_file() {
+                return Err(anyhow::Error::new(crate::error::Error::usage(format!(
+                    "{file}: sample_metrics: the Inception network is missing at {}: run `bash scripts/setup.sh` (it installs it), or point {} at a copy",
+                    net.display(),
+                    crate::metrics::features::NETWORK_ENV
+                ))));
+            }
+        }
         p.check_runnable(&folder).map_err(|e| {
             anyhow::Error::new(crate::error::Error::usage(format!(
                 "{file}{}: {e}",
@@ -423,6 +441,17 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
+impl Plan {
+    /// Whether a run with `flags` measures the sample metrics: a built-in run with
+    /// `kid_images`, or any run of a program whose sweep has `sample_metrics:`.
+    fn measures_samples(&self, flags: &crate::run_flags::RunFlags) -> bool {
+        self.program
+            .as_ref()
+            .is_some_and(|p| p.sample_metrics.is_some())
+            || flags.builtin().is_some_and(|f| f.measures_kid())
+    }
+}
+
 /// A search's points must resolve to valid flags (checked on its representative points), and
 /// its metric must be measured by its runs.
 fn check_search(plan: &Plan, s: &super::strategy::search::Search) -> Result<(), String> {
@@ -430,7 +459,7 @@ fn check_search(plan: &Plan, s: &super::strategy::search::Search) -> Result<(), 
         let f = plan
             .point_flags(&p)
             .map_err(|e| format!("the point [{}] is invalid: {e}", point_text(&p)))?;
-        if s.metric.from_samples() && !f.builtin().is_some_and(|f| f.measures_kid()) {
+        if s.metric.from_samples() && !plan.measures_samples(&f) {
             return Err(format!(
                 "metric {}, but its runs do not measure samples: set kid_images (e.g. 100)",
                 s.metric.name
@@ -474,11 +503,7 @@ fn check_race(plan: &Plan, race: &super::strategy::race::Race) -> Result<(), Str
     let samples =
         crate::metrics::names::Metric::named(&race.metric).is_some_and(|m| m.from_samples());
     if samples {
-        if let Some(r) = plan
-            .runs
-            .iter()
-            .find(|r| !r.flags.builtin().is_some_and(|f| f.measures_kid()))
-        {
+        if let Some(r) = plan.runs.iter().find(|r| !plan.measures_samples(&r.flags)) {
             return Err(format!(
                 "metric {}, but run {} [{}] does not measure samples: set kid_images (e.g. 100)",
                 race.metric,

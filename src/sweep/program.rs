@@ -9,6 +9,9 @@
 //!   accuracy: higher
 //! sources: ["*.py"]        # copied into each run's folder (default: the files command: names)
 //! timeout: 2h              # per run (humantime: 90s, 30m, 2h)
+//! sample_metrics:          # KID, FID, precision, recall of the images each run leaves
+//!   images: samples        # in its folder (the default), against
+//!   reference: data/valid  # a folder of real images (relative to the sweep file's folder)
 //! ```
 
 use super::section::{SpecError, SweepText};
@@ -33,6 +36,27 @@ pub struct ProgramSpec {
     /// seeds of `seeds:` and `race:` reach the program only as `DDIM_SEED`.
     #[serde(default)]
     pub seed_option: bool,
+    /// `sample_metrics:`: the sample metrics of the images each run leaves.
+    #[serde(default)]
+    pub sample_metrics: Option<SampleMetricsSpec>,
+}
+
+/// `sample_metrics:` as validated: where a run's images are, the reference folder as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleMetricsSpec {
+    /// A folder inside each run (`samples`): its images are the final ones (else those of its
+    /// last `epoch_N/`), and each `epoch_N/` is scored at epoch N.
+    pub images: String,
+    /// The folder of real images, relative to the sweep file's folder or absolute.
+    pub reference: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSampleMetrics {
+    #[serde(default)]
+    images: Option<String>,
+    reference: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +80,7 @@ pub(crate) struct RawProgram {
     pub metrics: Option<Mapping>,
     pub sources: Option<Vec<String>>,
     pub timeout: Option<RawTimeout>,
+    pub sample_metrics: Option<RawSampleMetrics>,
 }
 
 /// Parses the program keys: None for a sweep of the built-in trainer (then none of them may
@@ -69,6 +94,7 @@ pub(crate) fn parse_program(
             ("metrics", raw.metrics.is_some()),
             ("sources", raw.sources.is_some()),
             ("timeout", raw.timeout.is_some()),
+            ("sample_metrics", raw.sample_metrics.is_some()),
         ] {
             if set {
                 return Err(t.err(
@@ -106,13 +132,36 @@ pub(crate) fn parse_program(
             }
         }
     }
+    let sample_metrics = raw
+        .sample_metrics
+        .map(|m| sample_metrics(m).map_err(|e| t.err(line("sample_metrics"), e)))
+        .transpose()?;
     Ok(Some(ProgramSpec {
         command: words,
         metrics,
         sources: raw.sources,
         timeout,
         seed_option: false,
+        sample_metrics,
     }))
+}
+
+/// `sample_metrics:` checked: `images` a folder inside the run, `reference` not empty.
+fn sample_metrics(raw: RawSampleMetrics) -> Result<SampleMetricsSpec, String> {
+    let images = raw.images.unwrap_or_else(|| "samples".into());
+    let images = images.trim_end_matches('/').to_string();
+    if let Some(why) = crate::names::relative_file_problem(&images) {
+        return Err(format!(
+            "sample_metrics: images: `{images}` must be a folder inside each run's folder (a relative path without ..): {why}"
+        ));
+    }
+    if raw.reference.trim().is_empty() {
+        return Err("sample_metrics: reference: give the folder of real images to compare with (relative to the sweep file's folder)".into());
+    }
+    Ok(SampleMetricsSpec {
+        images,
+        reference: raw.reference,
+    })
 }
 
 /// The command's words: a list of strings (numbers taken as written), or one string split
@@ -309,6 +358,31 @@ impl ProgramSpec {
     }
 }
 
+/// The reference folder of `sample_metrics:` (relative to `sweep_file_dir`) holds at least
+/// 2 images (KID's least).
+pub fn check_reference(sweep_file_dir: &Path, written: &str) -> Result<(), String> {
+    let dir = &sweep_file_dir.join(written);
+    if !dir.is_dir() {
+        return Err(format!(
+            "sample_metrics: reference: `{written}` is not a folder ({}): give a folder of real PNG or JPEG images",
+            dir.display()
+        ));
+    }
+    let n = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file() && crate::data::sources::is_image(e.path()))
+        .take(2)
+        .count();
+    if n < 2 {
+        return Err(format!(
+            "sample_metrics: reference: {} holds {n} PNG or JPEG image(s): KID needs at least 2",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// `name` on `PATH`, as `execvp` would find it.
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -391,6 +465,7 @@ mod tests {
             sources: None,
             timeout: None,
             seed_option: false,
+            sample_metrics: None,
         };
         assert_eq!(p.placeholders(), ["lr", "sweep_dir"]);
     }

@@ -66,6 +66,9 @@ pub struct SweepText<'a> {
     /// The sweep runs a program of the user's (`command:`): its flags are the program's own
     /// (any name, any scalar; [`crate::flags::program_flag`]), not the built-in trainer's.
     pub program: bool,
+    /// That program's sweep has `sample_metrics:`: ddim-sweep measures KID, FID, precision
+    /// and recall of the images it leaves, after it exits.
+    pub samples: bool,
 }
 
 impl SweepText<'_> {
@@ -99,6 +102,22 @@ impl SweepText<'_> {
         } else {
             crate::metrics::names::Metric::names()
         }
+    }
+
+    /// The final metrics a `search:`, `race:` or `--sort` may name: [`Self::metric_names`],
+    /// and in a program's sweep with `sample_metrics:` the sample metrics measured after it
+    /// exits (no `stop:` rule can watch those: they have no value while it runs).
+    pub fn final_metric_names(&self) -> Vec<&'static str> {
+        let mut out = self.metric_names();
+        if self.samples {
+            out.extend(
+                crate::metrics::names::ALL
+                    .iter()
+                    .filter(|m| m.from_samples())
+                    .map(|m| m.name),
+            );
+        }
+        out
     }
 
     /// A key of `section` that names a flag, with the flag's spec.

@@ -48,6 +48,8 @@ pub struct SweepSpec {
     pub program: Option<super::program::ProgramSpec>,
     /// The line of `command:` (for messages about the program found at planning).
     pub command_line: Option<usize>,
+    /// The line of `sample_metrics:`, for the messages about its reference folder.
+    pub sample_metrics_line: Option<usize>,
     pub source: Option<PathBuf>,
 }
 
@@ -101,9 +103,21 @@ impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OnlyKey<'_, T> {
 }
 
 /// The sections a sweep file has (besides the executors' blocks).
-const SECTIONS: [&str; 13] = [
-    "label", "flags", "grid", "seeds", "exclude", "random", "stop", "race", "search", "command",
-    "metrics", "sources", "timeout",
+const SECTIONS: [&str; 14] = [
+    "label",
+    "flags",
+    "grid",
+    "seeds",
+    "exclude",
+    "random",
+    "stop",
+    "race",
+    "search",
+    "command",
+    "metrics",
+    "sources",
+    "timeout",
+    "sample_metrics",
 ];
 
 /// The sections of [`SECTIONS`]; other top-level keys are checked by [`blocks`].
@@ -135,6 +149,8 @@ struct RawSweep {
     sources: Option<Vec<String>>,
     #[serde(default)]
     timeout: Option<super::program::RawTimeout>,
+    #[serde(default)]
+    sample_metrics: Option<super::program::RawSampleMetrics>,
 }
 
 /// Is `label` usable as one directory name? (the rule of [`crate::names::label_problem`])
@@ -174,6 +190,7 @@ impl SweepSpec {
             text,
             file,
             program: raw.command.is_some(),
+            samples: raw.command.is_some() && raw.sample_metrics.is_some(),
         };
         let p = Parser { t };
         let label = p.label(raw.label.take())?;
@@ -185,6 +202,7 @@ impl SweepSpec {
                 metrics: raw.metrics.take(),
                 sources: raw.sources.take(),
                 timeout: raw.timeout.take(),
+                sample_metrics: raw.sample_metrics.take(),
             },
         )?;
         let fixed = p.fixed(raw.flags.unwrap_or_default())?;
@@ -248,6 +266,10 @@ impl SweepSpec {
             race,
             search,
             command_line: program.as_ref().and_then(|_| t.line("", "command")),
+            sample_metrics_line: program
+                .as_ref()
+                .and_then(|p| p.sample_metrics.as_ref())
+                .and_then(|_| t.line("", "sample_metrics")),
             program,
             source: None,
         })
@@ -303,7 +325,7 @@ fn check_program_blocks(
     stop: &Option<EarlyStop>,
     race: &Option<Race>,
 ) -> Result<(), SpecError> {
-    let declared: Vec<&str> = prog.metrics.iter().map(|(n, _)| n.as_str()).collect();
+    let declared = t.final_metric_names();
     let named = [
         ("stop", stop.as_ref().map(|s| s.metric.clone())),
         ("search", search.as_ref().map(|s| s.metric.name.to_string())),

@@ -532,3 +532,32 @@ pub fn two_runs(dir: &Path, label: &str) -> (String, std::path::PathBuf) {
     assert!(o.status.success(), "{}", text(&o));
     (s, runs)
 }
+
+/// The tiny stand-in Inception network, made once per test process with Python torch.
+pub fn tiny_network() -> PathBuf {
+    static NET: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    NET.get_or_init(|| {
+        let p = test_data_root().join("tiny_inception.pt");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        python_json(
+            "make_tiny_inception.py",
+            &[p.to_str().unwrap()],
+            Duration::from_secs(120),
+        );
+        p
+    })
+    .clone()
+}
+
+/// Writes `n` `size`×`size` RGB PNGs into `dir` whose pixels depend on `seed`.
+pub fn write_pngs(dir: &Path, n: usize, size: u32, seed: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n as u32 {
+        let img = image::RgbImage::from_fn(size, size, |x, y| {
+            let v =
+                |k: u32| ((x * (3 + k + seed) + y * (5 + 2 * k) + i * 37 + seed * 11) % 256) as u8;
+            image::Rgb([v(0), v(1), v(2)])
+        });
+        img.save(dir.join(format!("img_{i:03}.png"))).unwrap();
+    }
+}

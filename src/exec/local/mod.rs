@@ -241,11 +241,51 @@ impl Scheduler {
     }
 }
 
+/// The features of the reference folder of a program sweep's `sample_metrics:`, computed
+/// once here when its runs' scoring would run on the CPU (as [`prepare_kid_references`]).
+fn prepare_program_reference(plan: &Plan) {
+    let path = plan.sweep_dir.join("program.json");
+    let Ok(Some(m)) =
+        crate::store::program_file::ProgramFile::read_at(&path).map(|pf| pf.sample_metrics)
+    else {
+        return;
+    };
+    if !matches!(
+        crate::device::resolve(crate::flags::DeviceSpec::Auto),
+        Ok(tch::Device::Cpu)
+    ) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let net = crate::metrics::features::default_network_path();
+    let done = crate::metrics::Inception::load(&net, tch::Device::Cpu)
+        .and_then(|net| crate::metrics::reference::folder_features(&net, &m.reference));
+    match done {
+        Ok(f) => crate::say!(
+            "sweep {}: sample_metrics: features of the {} reference images in {} ready in {:.1}s",
+            plan.label,
+            f.size()[0],
+            m.reference.display(),
+            start.elapsed().as_secs_f64()
+        ),
+        Err(e) => eprintln!(
+            "sweep {}: warning: could not prepare the sample_metrics reference features ({e:#}); each run will try",
+            plan.label
+        ),
+    }
+}
+
 /// The KID reference features of the runs about to train on the CPU, computed here once per
 /// image set with every core, before the runs start; otherwise the first run computes them on
 /// its share of the cores while the others wait for it. A failure here only warns: each run
 /// then meets it and records it as its own error.
 fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
+    if plan.program.is_some() {
+        if !todo.is_empty() {
+            prepare_program_reference(plan);
+        }
+        return;
+    }
     let mut seen = Vec::new();
     // A search's later trials are not in the plan yet: its space's representatives stand in.
     let flags: Vec<crate::flags::Flags> = if plan.search.is_some() {

@@ -136,6 +136,7 @@ mod tests {
             sources_hash: String::new(),
             timeout: None,
             seed_option: false,
+            sample_metrics: None,
         };
         assert_eq!(
             words(&flags, &pf, 3),

@@ -9,6 +9,7 @@ pub mod argv;
 pub mod events;
 pub mod intake;
 pub mod process;
+pub mod samples;
 pub mod scalars;
 
 use crate::process::{now_rfc3339, Outcome, Signal, Stop};
@@ -177,7 +178,13 @@ fn supervise(
     stop: &Stop,
     info: &mut RunInfo,
 ) -> anyhow::Result<Ended> {
-    let metrics: Vec<String> = pf.metrics.iter().map(|(n, _)| n.clone()).collect();
+    let mut metrics: Vec<String> = pf.metrics.iter().map(|(n, _)| n.clone()).collect();
+    let measured: Vec<String> = pf
+        .sample_metrics
+        .iter()
+        .flat_map(|m| m.columns.iter().cloned())
+        .collect();
+    metrics.extend(measured.iter().cloned());
     let name = info.name.clone().unwrap_or_default();
     let mut scalars = scalars::Scalars::open(dir, &metrics, &name)?;
     let own_events = dir.tb_dir(&name);
@@ -282,6 +289,18 @@ fn supervise(
     for row in events.read(&dir.root, &own_events) {
         scalars.write(&row)?;
     }
+    // The per-epoch sample metrics are columns, not final values: those come from scoring.
+    let mut last_values = scalars.last_values.clone();
+    last_values.retain(|k, _| !measured.contains(k));
+    let headline = &pf.metrics[0].0;
+    if let Some(m) = &pf.sample_metrics {
+        if status.success() && signalled.is_none() && last_values.contains_key(headline) {
+            match samples::score(dir, m, stop, &mut scalars)? {
+                samples::Scored::Done(values) => last_values.extend(values),
+                samples::Scored::Stopped(sig) => signalled = Some((sig, Instant::now())),
+            }
+        }
+    }
     Ok(Ended {
         status,
         stop: signalled.filter(|_| !timed_out).map(|(s, _)| s),
@@ -289,7 +308,7 @@ fn supervise(
         stderr_tail: out.tail.into_iter().collect(),
         step: scalars.last_step.unwrap_or(0),
         epoch: scalars.last_epoch.unwrap_or(0),
-        last_values: scalars.last_values.clone(),
+        last_values,
         left_behind,
     })
 }

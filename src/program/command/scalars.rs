@@ -22,6 +22,8 @@ pub struct Scalars {
     pub rows: i64,
     pub last_step: Option<i64>,
     pub last_epoch: Option<i64>,
+    /// The last step of each epoch written.
+    epoch_steps: std::collections::BTreeMap<i64, i64>,
 }
 
 impl Scalars {
@@ -46,6 +48,7 @@ impl Scalars {
             rows: 0,
             last_step: None,
             last_epoch: None,
+            epoch_steps: Default::default(),
         };
         let old = read_rows(&path);
         if old.is_empty() {
@@ -56,6 +59,7 @@ impl Scalars {
                 .extend(values.iter().map(|(k, v)| (k.clone(), *v)));
             s.last_step = Some(*step);
             s.last_epoch = Some(*epoch);
+            s.epoch_steps.insert(*epoch, *step);
         }
         s.rows = old.len() as i64;
         s.resumed_after = s.last_step;
@@ -105,6 +109,22 @@ impl Scalars {
         self.rows += 1;
         self.last_step = Some(row.step);
         self.last_epoch = Some(row.epoch);
+        self.epoch_steps.insert(row.epoch, row.step);
+        Ok(())
+    }
+
+    /// The last step written at `epoch`.
+    pub fn step_of_epoch(&self, epoch: i64) -> Option<i64> {
+        self.epoch_steps.get(&epoch).copied()
+    }
+
+    /// Writes a row measured after the program exited (its sample metrics at an epoch): added
+    /// beside the program's rows, never replacing them.
+    pub fn write_measured(&mut self, row: &Row) -> anyhow::Result<()> {
+        self.resumed_after = None;
+        let (step, epoch) = (self.last_step, self.last_epoch);
+        self.write(row)?;
+        (self.last_step, self.last_epoch) = (step, epoch);
         Ok(())
     }
 }

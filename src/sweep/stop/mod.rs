@@ -120,6 +120,19 @@ fn three() -> u32 {
 pub(crate) fn parse_stop(t: SweepText, s: RawStop) -> Result<EarlyStop, SpecError> {
     let line = |k: &str| t.line("stop", k);
     // A program's metric is its own per-epoch column.
+    if t.program
+        && t.final_metric_names().contains(&s.metric.as_str())
+        && !t.metric_names().contains(&s.metric.as_str())
+    {
+        return Err(t.err(
+            line("metric"),
+            format!(
+                "stop: `{}` is measured by sample_metrics: once the program has exited, so a stop rule never sees it while the program runs: watch a metric the program reports ({})",
+                s.metric,
+                t.metric_names().join(", ")
+            ),
+        ));
+    }
     if t.program && !t.metric_names().contains(&s.metric.as_str()) {
         let names = t.metric_names();
         return Err(t.err(

@@ -494,7 +494,7 @@ pub(crate) fn parse_race(
     grid: &[(String, Vec<Value>)],
 ) -> Result<Race, SpecError> {
     let line = |k: &str| t.line("race", k);
-    let known = t.metric_names();
+    let known = t.final_metric_names();
     let Some(metric) = Metric::named(&r.metric).filter(|m| known.contains(&m.name)) else {
         return Err(t.err(
             line("metric"),

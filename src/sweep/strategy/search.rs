@@ -777,7 +777,7 @@ pub(crate) fn parse_search(
                 ),
             )
         })?;
-    let known = t.metric_names();
+    let known = t.final_metric_names();
     let metric = crate::metrics::names::Metric::named(&r.metric)
         .filter(|m| known.contains(&m.name))
         .ok_or_else(|| {
