@@ -127,7 +127,7 @@ fn bad_sweep_files_name_file_line_and_fix() {
         ),
         (
             "label: a\nslrum:\n  time: 1\n",
-            ":2:1: unknown field `slrum` (a sweep file has label, flags, grid, seeds, exclude, random, stop, race, search, command, metrics, sources, timeout, and a block per executor: local, slurm); did you mean `slurm`?",
+            ":2:1: unknown field `slrum` (a sweep file has label, flags, grid, seeds, exclude, random, stop, race, search, command, metrics, sources, timeout, sample_metrics, and a block per executor: local, slurm); did you mean `slurm`?",
         ),
     ];
     for (i, (body, expected)) in cases.iter().enumerate() {
