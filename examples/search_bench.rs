@@ -133,6 +133,7 @@ fn simulate(func: &Function, sampler: &'static str, q: usize, seed: u64, trials:
         parallel: q,
         startup: 10.max(q).min(trials),
         space: func.space.clone(),
+        rung_model: false,
     };
     let mut t = Trials::new(search, func.name);
     let mut outcomes: Vec<Outcome> = Vec::new();

@@ -13,6 +13,7 @@
 
 pub mod child;
 pub mod display;
+pub mod early;
 pub mod launch;
 pub mod local;
 pub mod orchestrator;

@@ -4,15 +4,14 @@
 //! invocation in `sweep.json`, and the summary.
 
 use super::display::Display;
+use super::early::EarlyStopping;
 use super::{Event, Executor, Options, Summary};
 use crate::process::{hostname, now_rfc3339, Signal};
 use crate::store::RunState;
 use crate::store::{RunInfo, Status};
-use crate::sweep::record::{Decision, Invocation, SweepRecord};
-use crate::sweep::stop::EarlyStop;
-use crate::sweep::strategy::{Proposal, RunResult, Strategy};
+use crate::sweep::record::{Invocation, SweepRecord};
+use crate::sweep::strategy::{Proposal, RunResult, StopPeers, Strategy};
 use crate::sweep::Plan;
-use crate::track::csv::{self, EpochRow};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
@@ -167,6 +166,11 @@ impl Planner {
         self.strategy.decisions()
     }
 
+    /// Which runs the stop rule may compare `run` with.
+    pub fn stop_peers(&self, run: usize) -> StopPeers {
+        self.strategy.stop_peers(run)
+    }
+
     /// The search's trials so far, for the sweep's record.
     pub fn search(&self, plan: &Plan) -> Option<crate::store::sweep_file::SearchRecord> {
         self.strategy.search(plan)
@@ -213,13 +217,7 @@ pub async fn execute(
         planner,
         record,
         fail_fast: opts.fail_fast,
-        early: stop.map(|rule| EarlyStopping {
-            rule,
-            seen: HashMap::new(),
-            stamps: HashMap::new(),
-            exempt,
-            decisions: Vec::new(),
-        }),
+        early: stop.map(|rule| EarlyStopping::new(rule, exempt)),
         display: Display::new(&label, todo.len(), opts.progress_every),
         active: HashMap::new(),
         summary: Summary::default(),
@@ -425,81 +423,27 @@ impl Orchestrator<'_> {
     }
 
     /// Applies the early-stopping rule to each epoch the running runs have written since the
-    /// last look: a run worse than the rule allows gets a stop request and is stopped.
+    /// last look ([`EarlyStopping::look`]): a run worse than the rule allows gets a stop
+    /// request and is stopped.
     fn apply_stop_rule(&mut self, executor: &mut dyn Executor) {
         let Some(e) = &mut self.early else { return };
         if self.stopping {
             return;
         }
-        let mut scalars: HashMap<usize, Vec<EpochRow>> = HashMap::new();
-        let mut read = |i: usize| -> Vec<EpochRow> {
-            scalars
-                .entry(i)
-                .or_insert_with(|| {
-                    let path = self.plan.runs[i].run_dir().scalars();
-                    csv::read(&path).unwrap_or_else(|e| {
-                        if path.exists() {
-                            eprintln!("warning: {e:#}; the stop rule cannot judge this run");
-                        }
-                        Vec::new()
-                    })
-                })
-                .clone()
-        };
         let mut active: Vec<usize> = self.active.keys().copied().collect();
         active.sort();
-        for run in active {
-            if e.exempt.contains(&run) {
-                continue;
-            }
-            // Read again only when the file changed since the last look.
-            let stamp = crate::files::file_stamp(&self.plan.runs[run].run_dir().scalars());
-            if e.stamps.insert(run, stamp) == Some(stamp) {
-                continue;
-            }
-            let rows = read(run);
-            let seen = e.seen.get(&run).copied().unwrap_or(0);
-            for row in rows.iter().filter(|r| r.epoch > seen) {
-                e.seen.insert(run, row.epoch);
-                let Some(value) = row.metric(&e.rule.metric) else {
-                    continue;
-                };
-                let others: Vec<f64> = (0..self.plan.runs.len())
-                    .filter(|j| *j != run)
-                    .filter_map(|j| {
-                        read(j)
-                            .iter()
-                            .find(|o| o.epoch == row.epoch)
-                            .and_then(|o| o.metric(&e.rule.metric))
-                    })
-                    .collect();
-                let Some(threshold) = e.rule.verdict(row.epoch, value, &others) else {
-                    continue;
-                };
-                let r = &self.plan.runs[run];
-                let d = Decision {
-                    run: r.id.clone(),
-                    rule: e.rule.rule_name(),
-                    metric: e.rule.metric.clone(),
-                    epoch: row.epoch,
-                    value,
-                    threshold,
-                    compared: others.len(),
-                    epochs: r.flags.epochs(),
-                    at: now_rfc3339(),
-                };
-                if r.run_dir().write_stop_request(&d).is_ok() {
-                    self.display.say(format!(
-                        "stopping  {} {}: {}",
-                        r.id,
-                        r.varying_text(),
-                        d.reason()
-                    ));
-                    executor.stop_run(run);
-                    e.decisions.push(d);
-                    e.exempt.insert(run); // decided once
-                }
-                break;
+        let planner = &*self.planner;
+        for (run, d) in e.look(self.plan, &active, &|r| planner.stop_peers(r)) {
+            let r = &self.plan.runs[run];
+            if r.run_dir().write_stop_request(&d).is_ok() {
+                self.display.say(format!(
+                    "stopping  {} {}: {}",
+                    r.id,
+                    r.varying_text(),
+                    d.reason()
+                ));
+                executor.stop_run(run);
+                e.decisions.push(d);
             }
         }
     }
@@ -523,18 +467,6 @@ impl Orchestrator<'_> {
                 .say("stopped at once; run the same command again to resume");
         }
     }
-}
-
-/// The state of early stopping in one invocation.
-struct EarlyStopping {
-    rule: EarlyStop,
-    /// The last epoch looked at, per run.
-    seen: HashMap<usize, i64>,
-    /// scalars.csv's size and time at the last look, per run.
-    stamps: HashMap<usize, (u64, u128)>,
-    /// Runs the rule leaves alone: resumed with --resume-stopped, or already stopped.
-    exempt: std::collections::HashSet<usize>,
-    decisions: Vec<Decision>,
 }
 
 fn metrics_text(info: &RunInfo) -> String {

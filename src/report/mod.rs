@@ -3,6 +3,7 @@
 
 mod charts;
 pub mod conclusions;
+mod fidelity;
 mod figures;
 pub mod format;
 pub mod md;

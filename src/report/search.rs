@@ -82,6 +82,15 @@ pub fn section(
     ));
     md.push_str(&ranking_table(&ranked, &g.varying, &metric));
     md.push_str(&savings(g, record));
+    if record.stop.is_some() {
+        let watched = record
+            .stop
+            .as_ref()
+            .map_or(metric.clone(), |s| s.metric.clone());
+        md.push_str(&super::fidelity::markdown(
+            g, record, &watched, out, images,
+        )?);
+    }
     if images {
         for (name, entry) in &record.space {
             let file = format!("search_{name}.png");

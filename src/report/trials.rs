@@ -186,11 +186,21 @@ pub fn markdown(
         .first()
         .map(|x| x.flags.iter().map(|(k, _)| k.as_str()).collect())
         .unwrap_or_default();
+    // A multi-fidelity search says which rung each model-based point was fitted on.
+    let fitted: std::collections::HashMap<usize, i64> = s
+        .trials
+        .iter()
+        .filter_map(|e| Some((e.trial, e.fitted_on?)))
+        .collect();
     let mut table = Table::new()
         .column("trial", Align::Right)
         .columns(["id", "state"], Align::Left)
         .columns(names, Align::Left)
         .columns([metric.as_str(), "best so far"], Align::Right);
+    if !fitted.is_empty() {
+        table = table.column("fitted on epoch", Align::Right);
+        md.push_str("Trials decided by the model with too few completed trials were fitted on the values at the highest rung with enough of them (its epoch in the last column), as BOHB does.\n\n");
+    }
     for (x, b) in t.iter().zip(&best) {
         let num = |v: Option<f64>| v.map_or(String::new(), super::format::fixed6);
         let mut cells = vec![
@@ -200,6 +210,13 @@ pub fn markdown(
         ];
         cells.extend(x.flags.iter().map(|(_, v)| v.clone()));
         cells.extend([num(x.value), num(*b)]);
+        if !fitted.is_empty() {
+            cells.push(
+                fitted
+                    .get(&x.trial)
+                    .map_or(String::new(), |e| e.to_string()),
+            );
+        }
         table.row(cells);
     }
     md.push_str(&table.markdown());
@@ -220,10 +237,16 @@ pub fn json(g: &LabelRuns, s: Option<&SearchRecord>) -> serde_json::Value {
     let Some(s) = s else {
         return serde_json::Value::Null;
     };
+    let fitted: std::collections::HashMap<usize, i64> = s
+        .trials
+        .iter()
+        .filter_map(|e| Some((e.trial, e.fitted_on?)))
+        .collect();
     let trials: Vec<serde_json::Value> = trials(g, s)
         .into_iter()
         .map(|t| {
             serde_json::json!({
+                "fitted_on": fitted.get(&t.trial),
                 "trial": t.trial,
                 "run": t.run,
                 "flags": t

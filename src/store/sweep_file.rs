@@ -97,6 +97,10 @@ pub struct TrialEntry {
     /// a resumed search reuses the point while the check holds. Empty for random draws.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub check: String,
+    /// The rung (epochs) whose values the sampler was fitted on, when it was one below the
+    /// trials' end (multi-fidelity search: `search:` with a rung rule in `stop:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fitted_on: Option<i64>,
 }
 
 /// A trial the search waits for: its run's files are damaged.

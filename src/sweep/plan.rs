@@ -115,14 +115,21 @@ impl Plan {
     /// what must be ready before the first run starts.
     /// (Built-in runs only: a program's needs are its own.)
     pub fn all_flags(&self) -> Vec<Flags> {
-        let mut out: Vec<Flags> = self
-            .runs
-            .iter()
-            .filter_map(|r| r.flags.builtin().cloned())
-            .collect();
+        self.every_flags()
+            .into_iter()
+            .filter_map(|f| match f {
+                RunFlags::Builtin(f) => Some(f),
+                RunFlags::Command(_) => None,
+            })
+            .collect()
+    }
+
+    /// [`Plan::all_flags`] of every kind of run (a program's too).
+    fn every_flags(&self) -> Vec<RunFlags> {
+        let mut out: Vec<RunFlags> = self.runs.iter().map(|r| r.flags.clone()).collect();
         if let Some(s) = &self.search {
             for p in s.representatives(&self.label) {
-                if let Ok(RunFlags::Builtin(f)) = self.point_flags(&p) {
+                if let Ok(f) = self.point_flags(&p) {
                     out.push(f);
                 }
             }
@@ -435,7 +442,10 @@ pub fn expand(spec: &SweepSpec, runs_dir: &Path) -> anyhow::Result<Plan> {
     }
     if let Some(stop) = &plan.stop {
         check_stop(&plan, stop).map_err(|e| {
-            anyhow::Error::new(crate::error::Error::usage(format!("{file}: stop: {e}")))
+            anyhow::Error::new(crate::error::Error::usage(format!(
+                "{file}{}: stop: {e}",
+                spec.stop_line.map(|l| format!(":{l}")).unwrap_or_default()
+            )))
         })?;
     }
     Ok(plan)
@@ -472,6 +482,7 @@ fn check_search(plan: &Plan, s: &super::strategy::search::Search) -> Result<(), 
 /// A stop rule on a per-epoch sample metric needs runs that measure it every few epochs
 /// (`kid_images` > 0 and `kid_every` > 0): otherwise it would never see a value and never stop.
 fn check_stop(plan: &Plan, stop: &super::stop::EarlyStop) -> Result<(), String> {
+    check_rungs(plan, stop)?;
     let samples =
         crate::metrics::names::Metric::by_column(&stop.metric).is_some_and(|m| m.from_samples());
     if !samples {
@@ -488,6 +499,43 @@ fn check_stop(plan: &Plan, stop: &super::stop::EarlyStop) -> Result<(), String> 
         )),
         None => Ok(()),
     }
+}
+
+/// Hyperband's brackets need the most epochs a run trains (its `epochs` flag) above the
+/// least (`after_epochs`); a search that learns from the rungs needs its own metric measured
+/// at each of them.
+fn check_rungs(plan: &Plan, stop: &super::stop::EarlyStop) -> Result<(), String> {
+    let flags = plan.every_flags();
+    if stop.rule.has_brackets() {
+        if let Some(f) = flags.iter().find(|f| f.epochs() <= stop.after_epochs) {
+            return Err(match f.epochs() {
+                0 => format!("{}: its brackets count epochs up to the runs' `epochs` flag, which this sweep does not set: add epochs: (the most epochs a run trains) under flags: (a program gets it as --epochs)", stop.rule_name()),
+                e => format!("{}: after_epochs ({}) must be below the runs' epochs ({e}): the brackets run from after_epochs up to epochs", stop.rule_name(), stop.after_epochs),
+            });
+        }
+    }
+    let (Some(search), Some(_)) = (&plan.search, stop.rule.rung_eta()) else {
+        return Ok(());
+    };
+    let m = search.metric;
+    if !m.from_samples() || plan.program.is_some() {
+        return Ok(());
+    }
+    for f in &flags {
+        let ladder = stop.ladder(f.epochs()).unwrap_or_default();
+        let every = f
+            .builtin()
+            .filter(|b| b.measures_kid())
+            .map_or(0, |b| b.kid_every);
+        if every == 0 || ladder.iter().any(|e| e % every != 0) {
+            return Err(format!(
+                "the search learns from the values of its metric {} at the rungs (epochs {}), but the runs do not measure it there: set kid_images and a kid_every that divides every rung (kid_every: 1), or search on a metric measured every epoch",
+                m.name,
+                ladder.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A race needs every configuration on every seed, at least two configurations, and its

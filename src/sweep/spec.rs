@@ -50,6 +50,8 @@ pub struct SweepSpec {
     pub command_line: Option<usize>,
     /// The line of `sample_metrics:`, for the messages about its reference folder.
     pub sample_metrics_line: Option<usize>,
+    /// The line of `stop:`'s rule, for the messages about the runs it stops.
+    pub stop_line: Option<usize>,
     pub source: Option<PathBuf>,
 }
 
@@ -230,6 +232,14 @@ impl SweepSpec {
             .map(|r| parse_random(t, r, &fixed, &grid))
             .transpose()?;
         let stop = raw.stop.map(|s| parse_stop(t, s)).transpose()?;
+        if let (Some(st), Some(_)) = (&stop, &race) {
+            if st.rule.has_brackets() {
+                return Err(t.err(
+                    t.line("stop", "rule"),
+                    "stop: hyperband's brackets and race: do not go together (a race compares every configuration on the same seeds; brackets would stop them at different epochs): use rule: asha or median, or drop race:".into(),
+                ));
+            }
+        }
         let search = match raw.search {
             Some(r) => Some(parse_search(
                 t,
@@ -255,7 +265,9 @@ impl SweepSpec {
         if let Some(prog) = &program {
             check_program_blocks(t, prog, &fixed, &grid, &random, &search, &stop, &race)?;
         }
+        let stop_line = stop.as_ref().and_then(|_| t.line("stop", "rule"));
         Ok(SweepSpec {
+            stop_line,
             label,
             fixed,
             grid,

@@ -11,7 +11,7 @@ impl Rule for Median {
         "median".into()
     }
 
-    fn decides_at(&self, _epoch: i64, _first: i64) -> bool {
+    fn decides_at(&self, _epoch: i64, _first: i64, _max: i64, _bracket: u32) -> bool {
         true
     }
 

@@ -1,17 +1,18 @@
 //! Early stopping (`stop:`): a rule compares each running run's per-epoch validation metric
 //! with the other runs' at the same epoch and stops the hopeless ones. Each rule is a
-//! [`Rule`] in its own file: [`median::Median`], [`asha::Asha`].
+//! [`Rule`] in its own file: [`median::Median`], [`asha::Asha`], [`hyperband::Hyperband`].
 //!
 //! ```yaml
 //! stop:
 //!   metric: val_noise_loss     # a per-epoch validation scalar (its direction: the metric's)
-//!   rule: median               # median | asha
+//!   rule: median               # median | asha | hyperband
 //!   after_epochs: 2            # grace period
 //!   min_runs: 2                # compare only against at least this many runs
-//!   eta: 3                     # asha: keep the top 1/eta of each rung
+//!   eta: 3                     # asha, hyperband: keep the top 1/eta of each rung
 //! ```
 
 pub mod asha;
+pub mod hyperband;
 pub mod median;
 
 use crate::metrics::names::Metric;
@@ -23,20 +24,40 @@ use std::sync::Arc;
 pub trait Rule: std::fmt::Debug + Send + Sync {
     /// As recorded: `median`, `asha (eta 3)`.
     fn name(&self) -> String;
-    /// Whether the rule decides at `epoch` (at least `first`, the grace period).
-    fn decides_at(&self, epoch: i64, first: i64) -> bool;
+    /// The bracket of the run at `position` (a search's trial number, else its index in the
+    /// plan), for runs of `first` ..= `max` epochs: runs are compared only within their
+    /// bracket. One bracket (0) unless the rule has several.
+    fn bracket(&self, _position: usize, _first: i64, _max: i64) -> u32 {
+        0
+    }
+    /// Whether runs fall into several brackets (then the runs need an `epochs` flag).
+    fn has_brackets(&self) -> bool {
+        false
+    }
+    /// Whether the rule decides at `epoch` (at least `first`, the grace period) for a run of
+    /// `max` epochs in `bracket`.
+    fn decides_at(&self, epoch: i64, first: i64, max: i64, bracket: u32) -> bool;
+    /// Its reduction when it decides at rungs only (successive halving: at `first · eta^i`
+    /// epochs), so that the values at those rungs are what a search may learn from.
+    fn rung_eta(&self) -> Option<u32> {
+        None
+    }
     /// Some(threshold) when a run with `value` stops, given the other runs' finite values at
     /// the same epoch (at least one).
     fn threshold(&self, value: f64, others: &[f64]) -> Option<f64>;
 }
 
-/// The rule a sweep file names (`eta` for asha).
+/// The rules by name, for messages.
+pub const RULES: &str = "median, asha or hyperband";
+
+/// The rule a sweep file names (`eta` for asha and hyperband).
 pub fn rule_named(name: &str, eta: u32) -> Result<Arc<dyn Rule>, String> {
     match name {
         "median" => Ok(Arc::new(median::Median)),
-        "asha" if eta >= 2 => Ok(Arc::new(asha::Asha { eta })),
-        "asha" => Err(format!("stop: eta must be at least 2, not {eta}")),
-        other => Err(format!("stop: rule `{other}`: expected median or asha")),
+        "asha" | "hyperband" if eta < 2 => Err(format!("stop: eta must be at least 2, not {eta}")),
+        "asha" => Ok(Arc::new(asha::Asha { eta })),
+        "hyperband" => Ok(Arc::new(hyperband::Hyperband { eta })),
+        other => Err(format!("stop: rule `{other}`: expected {RULES}")),
     }
 }
 
@@ -64,16 +85,40 @@ impl EarlyStop {
         self.rule.name()
     }
 
-    /// Whether `epoch` is a point where the rule decides.
-    pub fn decides_at(&self, epoch: i64) -> bool {
-        epoch >= self.after_epochs && self.rule.decides_at(epoch, self.after_epochs)
+    /// The rung epochs below `max` when the rule decides at rungs (`after_epochs · eta^i`):
+    /// every bracket's rungs are among them.
+    pub fn ladder(&self, max: i64) -> Option<Vec<i64>> {
+        let eta = self.rule.rung_eta()?.max(2) as i64;
+        let mut r = self.after_epochs.max(1);
+        let mut out = Vec::new();
+        while r < max {
+            out.push(r);
+            r *= eta;
+        }
+        Some(out)
     }
 
-    /// Whether a run with `value` at `epoch` stops, given the other runs' values at that
-    /// epoch: Some(threshold) when it does. The rules compare losses (lower is better): a
-    /// metric where higher is better is negated for them, and the threshold back.
-    pub fn verdict(&self, epoch: i64, value: f64, others: &[f64]) -> Option<f64> {
-        if !self.decides_at(epoch) || others.len() < self.min_runs || !value.is_finite() {
+    /// The bracket of the run at `position` with `max` epochs.
+    pub fn bracket(&self, position: usize, max: i64) -> u32 {
+        self.rule.bracket(position, self.after_epochs, max)
+    }
+
+    /// Whether `epoch` is a point where the rule decides, for a run of `max` epochs in
+    /// `bracket`.
+    pub fn decides_at(&self, epoch: i64, max: i64, bracket: u32) -> bool {
+        epoch >= self.after_epochs && self.rule.decides_at(epoch, self.after_epochs, max, bracket)
+    }
+
+    /// Whether a run with `value` at `epoch` (of `max`, in `bracket`) stops, given the other
+    /// runs' values at that epoch: Some(threshold) when it does. The rules compare losses
+    /// (lower is better): a metric where higher is better is negated for them, and the
+    /// threshold back.
+    pub fn verdict(&self, at: (i64, i64, u32), value: f64, others: &[f64]) -> Option<f64> {
+        let (epoch, max, bracket) = at;
+        if !self.decides_at(epoch, max, bracket)
+            || others.len() < self.min_runs
+            || !value.is_finite()
+        {
             return None;
         }
         let metric = Metric::by_column(&self.metric)?;
@@ -177,28 +222,41 @@ mod tests {
             after_epochs: 2,
             min_runs: 2,
         };
-        assert_eq!(m.verdict(1, 9.0, &[1.0, 2.0]), None, "grace period");
-        assert_eq!(m.verdict(2, 9.0, &[1.0]), None, "too few runs");
-        assert_eq!(m.verdict(2, 9.0, &[1.0, 2.0]), Some(1.5));
-        assert_eq!(m.verdict(2, 1.2, &[1.0, 2.0]), None);
+        assert_eq!(m.verdict((1, 9, 0), 9.0, &[1.0, 2.0]), None, "grace period");
+        assert_eq!(m.verdict((2, 9, 0), 9.0, &[1.0]), None, "too few runs");
+        assert_eq!(m.verdict((2, 9, 0), 9.0, &[1.0, 2.0]), Some(1.5));
+        assert_eq!(m.verdict((2, 9, 0), 1.2, &[1.0, 2.0]), None);
         let a = EarlyStop {
             rule: rule_named("asha", 2).unwrap(),
             ..m.clone()
         };
-        assert!(a.decides_at(2) && a.decides_at(4) && a.decides_at(8) && !a.decides_at(3));
-        assert_eq!(a.verdict(3, 9.0, &[1.0, 2.0]), None, "not a rung");
+        let at = |e| a.decides_at(e, 9, 0);
+        assert!(at(2) && at(4) && at(8) && !at(3));
+        assert_eq!(a.verdict((3, 9, 0), 9.0, &[1.0, 2.0]), None, "not a rung");
         assert_eq!(
-            a.verdict(4, 3.0, &[1.0, 2.0, 4.0]),
+            a.verdict((4, 9, 0), 3.0, &[1.0, 2.0, 4.0]),
             Some(2.0),
             "top half of 4 is 1, 2"
         );
-        assert_eq!(a.verdict(4, 2.0, &[1.0, 3.0, 4.0]), None);
+        assert_eq!(a.verdict((4, 9, 0), 2.0, &[1.0, 3.0, 4.0]), None);
         assert!(rule_named("asha", 1)
             .unwrap_err()
             .contains("eta must be at least 2"));
-        assert!(rule_named("hyperband", 3)
+        assert!(rule_named("hyperband", 1)
             .unwrap_err()
-            .contains("expected median or asha"));
+            .contains("eta must be at least 2"));
+        assert!(rule_named("pbt", 3)
+            .unwrap_err()
+            .contains("expected median, asha or hyperband"));
+        // hyperband: 8 epochs from 2 (eta 2): s_max 2; bracket 2's rungs 2, 4; bracket 1's 4.
+        let h = EarlyStop {
+            rule: rule_named("hyperband", 2).unwrap(),
+            ..m.clone()
+        };
+        assert!(h.decides_at(2, 8, 2) && h.decides_at(4, 8, 2) && !h.decides_at(8, 8, 2));
+        assert!(!h.decides_at(2, 8, 1) && h.decides_at(4, 8, 1));
+        assert!(!h.decides_at(4, 8, 0));
+        assert_eq!(h.verdict((4, 8, 1), 3.0, &[1.0, 2.0, 4.0]), Some(2.0));
         assert_ne!(m, a);
     }
 
@@ -211,15 +269,15 @@ mod tests {
             min_runs: 2,
         };
         // The median of 0.4 and 0.8 is 0.6: 0.3 is worse (lower), 0.7 is not.
-        let t = m.verdict(1, 0.3, &[0.4, 0.8]).expect("stops");
+        let t = m.verdict((1, 9, 0), 0.3, &[0.4, 0.8]).expect("stops");
         assert!((t - 0.6).abs() < 1e-12, "{t}");
-        assert_eq!(m.verdict(1, 0.7, &[0.4, 0.8]), None);
+        assert_eq!(m.verdict((1, 9, 0), 0.7, &[0.4, 0.8]), None);
         let a = EarlyStop {
             rule: rule_named("asha", 2).unwrap(),
             ..m.clone()
         };
         // The top half of 0.9, 0.6, 0.5, 0.2 is 0.9 and 0.6.
-        assert_eq!(a.verdict(1, 0.5, &[0.9, 0.6, 0.2]), Some(0.6));
-        assert_eq!(a.verdict(1, 0.6, &[0.9, 0.5, 0.2]), None);
+        assert_eq!(a.verdict((1, 9, 0), 0.5, &[0.9, 0.6, 0.2]), Some(0.6));
+        assert_eq!(a.verdict((1, 9, 0), 0.6, &[0.9, 0.5, 0.2]), None);
     }
 }

@@ -687,6 +687,7 @@ mod tests {
             parallel: q,
             startup: 4,
             space,
+            rung_model: false,
         };
         let mut t = Trials::new(search, "g");
         let mut outcomes: Vec<Outcome> = Vec::new();

@@ -86,6 +86,21 @@ pub enum Proposal {
     },
 }
 
+/// Which runs a stop rule may compare a run with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopPeers {
+    /// Every other run that has reached the epoch (a grid's, a race's): which ones have
+    /// depends on timing.
+    Any,
+    /// A search's trial `trial`: only the runs of trials `0 ..= trial-q` (as (trial, run)),
+    /// what the determinism contract lets it depend on; the rule waits for those still
+    /// running to reach the epoch or end.
+    Earlier {
+        trial: usize,
+        runs: Vec<(usize, usize)>,
+    },
+}
+
 /// Proposes runs from what has ended (ask/tell).
 pub trait Strategy {
     /// The runs to train now, in the order to start them, given each run's outcome: runs of
@@ -106,6 +121,11 @@ pub trait Strategy {
         None
     }
 
+    /// Which runs the stop rule may compare `run` with.
+    fn stop_peers(&self, _run: usize) -> StopPeers {
+        StopPeers::Any
+    }
+
     /// A search's trials so far, for the sweep's record.
     fn search(&self, _plan: &Plan) -> Option<crate::store::sweep_file::SearchRecord> {
         None
@@ -121,7 +141,12 @@ pub fn for_plan(
     forget: &[String],
 ) -> Box<dyn Strategy + Send> {
     if let Some(s) = &plan.search {
-        let mut search = search::SearchStrategy::new(s.clone(), &plan.label)
+        let mut s = s.clone();
+        s.rung_model = plan
+            .stop
+            .as_ref()
+            .is_some_and(|st| st.rule.rung_eta().is_some());
+        let mut search = search::SearchStrategy::new(s, &plan.label)
             .resuming(previous.and_then(|r| r.search.as_ref()));
         search.forget(forget);
         return Box::new(search);

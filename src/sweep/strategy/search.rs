@@ -179,6 +179,9 @@ pub struct Search {
     /// Random trials before the sampler's model is used.
     pub startup: usize,
     pub space: Vec<(String, Dist)>,
+    /// Learn from rungs (set from the sweep's `stop:` when its rule decides at rungs): the
+    /// sampler is fitted on the highest rung with enough values ([`at_fidelity`]).
+    pub rung_model: bool,
 }
 
 impl PartialEq for Search {
@@ -188,6 +191,7 @@ impl PartialEq for Search {
             && (self.trials, self.seed, self.parallel, self.startup)
                 == (o.trials, o.seed, o.parallel, o.startup)
             && self.space == o.space
+            && self.rung_model == o.rung_model
     }
 }
 
@@ -263,6 +267,7 @@ impl Outcome {
 pub struct Recorded {
     pub point: Point,
     pub check: String,
+    pub fitted_on: Option<i64>,
 }
 
 /// The contract's bookkeeping apart from plans and runs: which trial may be decided now and
@@ -283,6 +288,11 @@ pub struct Trials {
     points: Vec<Point>,
     /// Each decided trial's check (see the type's documentation).
     checks: Vec<String>,
+    /// Each decided trial's rung the sampler was fitted on, when below the end.
+    fitted_on: Vec<Option<i64>>,
+    /// Each ended trial's values at the rungs (epoch, value as a loss), when the search
+    /// learns from rungs ([`Trials::set_rungs`]).
+    rungs: Vec<Vec<(i64, f64)>>,
     /// Decisions recorded by an earlier invocation, by trial.
     recorded: Vec<Recorded>,
     /// `chain[j]`: the hash of the settings and of trials `0 .. j`'s points and outcomes
@@ -307,12 +317,17 @@ impl Trials {
         for (n, d) in &search.space {
             h.update(format!("{n} ~ {}\n", d.text()));
         }
+        if search.rung_model {
+            h.update("learns from rungs\n");
+        }
         Trials {
             sampler: make(),
             search,
             label: label.to_string(),
             points: Vec::new(),
             checks: Vec::new(),
+            fitted_on: Vec::new(),
+            rungs: Vec::new(),
             recorded: Vec::new(),
             chain: vec![h.finalize().into()],
             reused: 0,
@@ -334,6 +349,20 @@ impl Trials {
     /// Each decided trial's check, in order.
     pub fn checks(&self) -> &[String] {
         &self.checks
+    }
+
+    /// Each decided trial's rung the sampler was fitted on, when below the end.
+    pub fn fitted_on(&self) -> &[Option<i64>] {
+        &self.fitted_on
+    }
+
+    /// Trial `j`'s values at the rungs (epoch, value as a loss: lower is better), told with
+    /// its outcome when the search learns from rungs; part of what a decision's check covers.
+    pub fn set_rungs(&mut self, j: usize, values: Vec<(i64, f64)>) {
+        if self.rungs.len() <= j {
+            self.rungs.resize(j + 1, Vec::new());
+        }
+        self.rungs[j] = values;
     }
 
     /// Decides the next trial (k = the number decided so far) when the contract allows it
@@ -362,6 +391,7 @@ impl Trials {
             // Random search's trials need no results: each is decided as soon as a place is free.
             let point = if k < s.startup || !self.sampler.uses_results() {
                 self.checks.push(String::new());
+                self.fitted_on.push(None);
                 s.draw(&self.label, k)
             } else {
                 let decided = (k + 1).saturating_sub(s.parallel); // trials 0 ..= k-q
@@ -390,6 +420,12 @@ impl Trials {
                 point_key(&self.points[j]),
                 outcomes[j]
             ));
+            if self.search.rung_model {
+                h.update(format!(
+                    "rungs {:?}\n",
+                    self.rungs.get(j).cloned().unwrap_or_default()
+                ));
+            }
             self.chain.push(h.finalize().into());
         }
         let mut basis = Sha256::new();
@@ -410,6 +446,7 @@ impl Trials {
             if !r.check.is_empty() && check(&r.point) == r.check {
                 self.reused += 1;
                 self.checks.push(r.check.clone());
+                self.fitted_on.push(r.fitted_on);
                 return r.point.clone();
             }
         }
@@ -424,6 +461,11 @@ impl Trials {
             })
             .collect();
         let s = &self.search;
+        let (told, fitted_on) = if s.rung_model {
+            at_fidelity(told, &self.rungs, s.space.len() + 2)
+        } else {
+            (told, None)
+        };
         let point = self.sampler.suggest(&Ask {
             label: &self.label,
             seed: s.seed,
@@ -434,8 +476,57 @@ impl Trials {
         });
         self.computed += 1;
         self.checks.push(check(&point));
+        self.fitted_on.push(fitted_on);
         point
     }
+}
+
+/// BOHB's choice of what a sampler is fitted on (Falkner et al. 2018): the highest fidelity
+/// with at least `need` observations (d + 2 for d searched dimensions). The final values
+/// of the completed trials when there are that many (with the stopped trials ranked after
+/// them, as without rungs); else the values at the highest rung that `need` trials reached
+/// (stopped ones at the rung where they stopped or below), each as a completed value; when
+/// no rung has that many, everything told as without rungs. The rung used, when one was.
+pub fn at_fidelity(
+    told: Vec<Told>,
+    rungs: &[Vec<(i64, f64)>],
+    need: usize,
+) -> (Vec<Told>, Option<i64>) {
+    let completed = told
+        .iter()
+        .filter(|t| matches!(t.score, Score::Completed(_)))
+        .count();
+    if completed >= need {
+        return (told, None);
+    }
+    let at = |t: &Told, e: i64| {
+        rungs
+            .get(t.trial)
+            .and_then(|r| r.iter().find(|(re, _)| *re == e))
+            .map(|(_, v)| *v)
+            .filter(|v| v.is_finite())
+    };
+    let mut epochs: Vec<i64> = told
+        .iter()
+        .flat_map(|t| rungs.get(t.trial).into_iter().flatten().map(|(e, _)| *e))
+        .collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    for &e in epochs.iter().rev() {
+        let level: Vec<Told> = told
+            .iter()
+            .filter_map(|t| {
+                at(t, e).map(|v| Told {
+                    score: Score::Completed(v),
+                    ..t.clone()
+                })
+            })
+            .collect();
+        if level.len() >= need {
+            return (level, Some(e));
+        }
+    }
+    (told, None)
 }
 
 /// Whether `r` records this same search (its sampler, metric, seed, q, startup and space):
@@ -540,6 +631,7 @@ impl SearchStrategy {
                 (t.trial == k).then(|| Recorded {
                     point: recorded_point(space, &t.flags).unwrap_or_default(),
                     check: t.check.clone(),
+                    fitted_on: t.fitted_on,
                 })
             })
             .collect();
@@ -610,6 +702,10 @@ impl SearchStrategy {
             _ => None,
         };
         if let Some(score) = score {
+            if self.trials.search.rung_model {
+                let values = rung_values(plan, i, m);
+                self.trials.set_rungs(j, values);
+            }
             return Outcome::Told(score);
         }
         if !self.left_out.contains(&j) {
@@ -628,14 +724,52 @@ impl SearchStrategy {
     }
 }
 
-/// A stopped run's score: its epochs and last value of the metric's column (scalars.csv).
+/// A stopped run's score: the epoch where the stop rule decided and the metric's value
+/// there (its `stop.json`), so that it does not depend on when the stop landed; the run's
+/// last epoch and value when it has no readable request. Infinite when the value is unknown.
 fn stopped_score(run: &crate::sweep::PlannedRun, m: &Metric) -> Score {
     let rows = crate::track::csv::read(&run.run_dir().scalars()).unwrap_or_default();
+    if let Some(d) = run.run_dir().read_stop_request() {
+        let last = rows
+            .iter()
+            .find(|r| r.epoch == d.epoch)
+            .and_then(|r| r.metric(m.column));
+        return Score::Stopped {
+            epochs: d.epoch,
+            last: last.map_or(f64::INFINITY, |v| m.as_loss(v)),
+        };
+    }
     let last = rows.iter().rev().find_map(|r| r.metric(m.column));
     Score::Stopped {
         epochs: rows.last().map_or(0, |r| r.epoch),
         last: last.map_or(f64::INFINITY, |v| m.as_loss(v)),
     }
+}
+
+/// Run `i`'s values of the search's metric at the stop rule's rungs (epoch, as a loss), up
+/// to the rung where it was stopped.
+fn rung_values(plan: &Plan, i: usize, m: &Metric) -> Vec<(i64, f64)> {
+    let run = &plan.runs[i];
+    let Some(ladder) = plan
+        .stop
+        .as_ref()
+        .and_then(|s| s.ladder(run.flags.epochs()))
+    else {
+        return Vec::new();
+    };
+    let cap = run
+        .run_dir()
+        .read_stop_request()
+        .map_or(i64::MAX, |d| d.epoch);
+    let rows = crate::track::csv::read(&run.run_dir().scalars()).unwrap_or_default();
+    ladder
+        .into_iter()
+        .filter(|e| *e <= cap)
+        .filter_map(|e| {
+            let v = rows.iter().find(|r| r.epoch == e)?.metric(m.column)?;
+            Some((e, m.as_loss(v)))
+        })
+        .collect()
 }
 
 impl Strategy for SearchStrategy {
@@ -663,6 +797,20 @@ impl Strategy for SearchStrategy {
 
     fn admitted(&mut self, trial: usize, run: usize) {
         self.runs[trial] = Some(run);
+    }
+
+    /// Trial k is compared only with trials `0 ..= k-q`, which the contract lets it depend on.
+    fn stop_peers(&self, run: usize) -> super::StopPeers {
+        let Some(k) = self.runs.iter().position(|r| *r == Some(run)) else {
+            return super::StopPeers::Any;
+        };
+        let upto = (k + 1).saturating_sub(self.trials.search.parallel);
+        super::StopPeers::Earlier {
+            trial: k,
+            runs: (0..upto)
+                .filter_map(|j| self.runs.get(j).copied().flatten().map(|r| (j, r)))
+                .collect(),
+        }
     }
 
     fn notes(&mut self) -> Vec<String> {
@@ -699,6 +847,7 @@ impl Strategy for SearchStrategy {
                             .map(|(n, v)| (n.clone(), crate::flags::plain_value(v)))
                             .collect(),
                         check: checks[k].clone(),
+                        fitted_on: self.trials.fitted_on().get(k).copied().flatten(),
                     })
                 })
                 .collect(),
@@ -831,6 +980,7 @@ pub(crate) fn parse_search(
         parallel: r.parallel,
         startup,
         space,
+        rung_model: false,
     })
 }
 
@@ -951,5 +1101,51 @@ mod tests {
             mean_lr_error(&tpe),
             mean_lr_error(&random)
         );
+    }
+
+    /// BOHB's rule, worked by hand: with need 3, two completed trials are too few; rung 9
+    /// has two values (too few), rung 3 has three (stopped trial 2 counts at its rung; trial
+    /// 3, stopped at rung 1, does not); with a third completed trial the final values are
+    /// used, stopped trials ranked after.
+    #[test]
+    fn the_sampler_is_fitted_on_the_highest_rung_with_enough_values() {
+        let told = |trial: usize, score: Score| Told {
+            trial,
+            point: Vec::new(),
+            score,
+        };
+        let stopped = |epochs| Score::Stopped { epochs, last: 1.0 };
+        let mut all = vec![
+            told(0, Score::Completed(0.5)),
+            told(1, Score::Completed(0.7)),
+            told(2, stopped(3)),
+            told(3, stopped(1)),
+        ];
+        let rungs = vec![
+            vec![(1, 0.9), (3, 0.6), (9, 0.55)],
+            vec![(1, 0.8), (3, 0.75), (9, 0.72)],
+            vec![(1, 0.85), (3, 0.8)],
+            vec![(1, 2.0)],
+        ];
+        let (fitted, on) = at_fidelity(all.clone(), &rungs, 3);
+        assert_eq!(on, Some(3));
+        let values: Vec<(usize, Score)> = fitted.iter().map(|t| (t.trial, t.score)).collect();
+        assert_eq!(
+            values,
+            [
+                (0, Score::Completed(0.6)),
+                (1, Score::Completed(0.75)),
+                (2, Score::Completed(0.8))
+            ]
+        );
+        let (fitted, on) = at_fidelity(all.clone(), &rungs, 5);
+        assert_eq!(
+            (fitted, on),
+            (all.clone(), None),
+            "no rung has 5: as without rungs"
+        );
+        all.push(told(4, Score::Completed(0.4)));
+        let (fitted, on) = at_fidelity(all.clone(), &rungs, 3);
+        assert_eq!((fitted, on), (all, None), "3 completed: their final values");
     }
 }
