@@ -157,7 +157,7 @@ fn a_stop_rule_on_a_sample_metric_needs_it_measured() {
     let o = run(&run_args(&s, &runs, &["--dry-run"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains("no.yaml: stop: metric val_improved_precision is measured only by runs with kid_images > 0 and kid_every > 0"),
+        text(&o).contains("no.yaml:13: stop: metric val_improved_precision is measured only by runs with kid_images > 0 and kid_every > 0"),
         "{}",
         text(&o)
     );

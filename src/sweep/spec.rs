@@ -50,7 +50,7 @@ pub struct SweepSpec {
     pub command_line: Option<usize>,
     /// The line of `sample_metrics:`, for the messages about its reference folder.
     pub sample_metrics_line: Option<usize>,
-    /// The line of `stop:`'s rule, for the messages about the runs it stops.
+    /// The line of `stop:`, for the messages about the runs it stops.
     pub stop_line: Option<usize>,
     pub source: Option<PathBuf>,
 }
@@ -265,7 +265,7 @@ impl SweepSpec {
         if let Some(prog) = &program {
             check_program_blocks(t, prog, &fixed, &grid, &random, &search, &stop, &race)?;
         }
-        let stop_line = stop.as_ref().and_then(|_| t.line("stop", "rule"));
+        let stop_line = stop.as_ref().and_then(|_| t.line("", "stop"));
         Ok(SweepSpec {
             stop_line,
             label,

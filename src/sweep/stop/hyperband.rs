@@ -2,10 +2,11 @@
 //! ASHA's promotion inside each (no waiting for a rung to fill). With the least resource
 //! `first` (`after_epochs`), the most `max` (the runs' `epochs`) and the reduction `eta`,
 //! `s_max = ⌊log_eta(max / first)⌋`; bracket `s` (from `s_max`, the most aggressive, down to
-//! 0, which stops nothing) has its first rung at `max · eta^-s` and keeps the top 1/eta of
-//! its own runs at each rung. A run's bracket follows from its position (a search's trial
-//! number, else the run's index in the plan) alone: positions go round the brackets in
-//! proportion to Hyperband's numbers of configurations `n_s = ⌈(s_max + 1)/(s + 1) · eta^s⌉`.
+//! 0, which stops nothing) has its first rung at `first · eta^(s_max - s)` and keeps the top
+//! 1/eta of its own runs at each rung. A run's bracket follows from its position (a search's
+//! trial number, else the run's index in the plan) alone: positions go round the brackets in
+//! proportion to Hyperband's numbers of configurations `n_s = ⌈(s_max + 1)/(s + 1) · eta^s⌉`,
+//! interleaved ([`Hyperband::bracket`]).
 
 use super::Rule;
 
@@ -41,23 +42,30 @@ impl Hyperband {
             .collect()
     }
 
-    /// The bracket `s` of position `p`: positions go round the brackets, `s_max` first, each
-    /// taking `n_s` consecutive positions of every round.
+    /// The bracket `s` of position `p`. Positions go round the brackets in rounds of
+    /// `Σ n_s` positions, bracket s taking `n_s` of each round, interleaved by smooth weighted
+    /// round-robin (each step adds every bracket's `n_s` to its credit and takes the bracket
+    /// of most credit, `s_max` first on ties, which pays the round's total): so a small budget
+    /// already meets every bracket, rather than `n_{s_max}` aggressive trials first.
     pub fn bracket(&self, p: usize, first: i64, max: i64) -> u32 {
         let s_max = self.s_max(first, max);
-        let n: Vec<(u32, usize)> = (0..=s_max)
+        let n: Vec<(u32, i64)> = (0..=s_max)
             .rev()
-            .map(|s| (s, self.bracket_table(s, first, max)[0].0.max(1) as usize))
+            .map(|s| (s, self.bracket_table(s, first, max)[0].0.max(1)))
             .collect();
-        let round: usize = n.iter().map(|(_, c)| c).sum();
-        let mut at = p % round;
-        for (s, c) in n {
-            if at < c {
-                return s;
+        let round: i64 = n.iter().map(|(_, c)| c).sum();
+        let mut credit = vec![0i64; n.len()];
+        let mut chosen = 0;
+        for _ in 0..=(p % round as usize) {
+            for (c, (_, w)) in credit.iter_mut().zip(&n) {
+                *c += w;
             }
-            at -= c;
+            chosen = (0..n.len())
+                .max_by(|&a, &b| credit[a].cmp(&credit[b]).then(b.cmp(&a)))
+                .expect("a bracket");
+            credit[chosen] -= round;
         }
-        0
+        n[chosen].0
     }
 
     /// The rung epochs of bracket `s` below `max` (where it decides), in whole epochs: the
@@ -127,8 +135,9 @@ mod tests {
         assert!(h.rungs(0, 1, 81).is_empty());
     }
 
-    /// Positions 0..143 are one round: 81 in bracket 4, then 34, 15, 8, 5; the next round
-    /// starts again at bracket 4.
+    /// Positions 0..143 are one round: 81 in bracket 4, then 34, 15, 8, 5 of the others,
+    /// interleaved; the next round repeats it. For 9 epochs from 1 (eta 3: n = 9, 5, 3), the
+    /// credits worked by hand give brackets 2, 1, 2, 0, 2, 1, 2 first.
     #[test]
     fn positions_go_round_the_brackets_in_proportion() {
         let h = Hyperband { eta: 3 };
@@ -137,16 +146,19 @@ mod tests {
             counts[h.bracket(p, 1, 81) as usize] += 1;
         }
         assert_eq!(counts, [5, 8, 15, 34, 81]);
-        assert_eq!(h.bracket(0, 1, 81), 4);
-        assert_eq!(h.bracket(81, 1, 81), 3);
-        assert_eq!(h.bracket(142, 1, 81), 0);
-        assert_eq!(h.bracket(143, 1, 81), 4);
-        // 9 epochs from 1, eta 3: s_max 2, n = 9, 5 (⌈3/2·3⌉), 3; rungs 1, 3 | 3 | none.
+        assert_eq!((h.bracket(0, 1, 81), h.bracket(1, 1, 81)), (4, 3));
+        for p in 0..143 {
+            assert_eq!(h.bracket(p, 1, 81), h.bracket(p + 143, 1, 81));
+        }
         assert_eq!(h.s_max(1, 9), 2);
         assert_eq!(h.rungs(2, 1, 9), [1, 3]);
         assert_eq!(h.rungs(1, 1, 9), [3]);
-        assert_eq!(h.bracket(9, 1, 9), 1);
-        assert_eq!(h.bracket(14, 1, 9), 0);
-        assert_eq!(h.bracket(17, 1, 9), 2);
+        let first: Vec<u32> = (0..7).map(|p| h.bracket(p, 1, 9)).collect();
+        assert_eq!(first, [2, 1, 2, 0, 2, 1, 2]);
+        let mut counts = [0usize; 3];
+        for p in 0..17 {
+            counts[h.bracket(p, 1, 9) as usize] += 1;
+        }
+        assert_eq!(counts, [3, 5, 9]);
     }
 }

@@ -482,22 +482,23 @@ impl Trials {
 }
 
 /// BOHB's choice of what a sampler is fitted on (Falkner et al. 2018): the highest fidelity
-/// with at least `need` observations (d + 2 for d searched dimensions). The final values
-/// of the completed trials when there are that many (with the stopped trials ranked after
-/// them, as without rungs); else the values at the highest rung that `need` trials reached
-/// (stopped ones at the rung where they stopped or below), each as a completed value; when
-/// no rung has that many, everything told as without rungs. The rung used, when one was.
+/// with at least `need` observations (d + 2 for d searched dimensions), and only those: the
+/// final values of the completed trials when there are that many; else the values at the
+/// highest rung that `need` trials reached (stopped ones at the rung where they stopped or
+/// below), each as a completed value; when no rung has that many, everything told as without
+/// rungs (completed trials, then stopped ones ranked after them). The rung used, if one was.
 pub fn at_fidelity(
     told: Vec<Told>,
     rungs: &[Vec<(i64, f64)>],
     need: usize,
 ) -> (Vec<Told>, Option<i64>) {
-    let completed = told
+    let completed: Vec<Told> = told
         .iter()
         .filter(|t| matches!(t.score, Score::Completed(_)))
-        .count();
-    if completed >= need {
-        return (told, None);
+        .cloned()
+        .collect();
+    if completed.len() >= need {
+        return (completed, None);
     }
     let at = |t: &Told, e: i64| {
         rungs
@@ -1105,8 +1106,8 @@ mod tests {
 
     /// BOHB's rule, worked by hand: with need 3, two completed trials are too few; rung 9
     /// has two values (too few), rung 3 has three (stopped trial 2 counts at its rung; trial
-    /// 3, stopped at rung 1, does not); with a third completed trial the final values are
-    /// used, stopped trials ranked after.
+    /// 3, stopped at rung 1, does not); with a third completed trial the final values of the
+    /// completed ones alone are used.
     #[test]
     fn the_sampler_is_fitted_on_the_highest_rung_with_enough_values() {
         let told = |trial: usize, score: Score| Told {
@@ -1146,6 +1147,11 @@ mod tests {
         );
         all.push(told(4, Score::Completed(0.4)));
         let (fitted, on) = at_fidelity(all.clone(), &rungs, 3);
-        assert_eq!((fitted, on), (all, None), "3 completed: their final values");
+        let completed = vec![all[0].clone(), all[1].clone(), all[4].clone()];
+        assert_eq!(
+            (fitted, on),
+            (completed, None),
+            "3 completed: their final values only"
+        );
     }
 }

@@ -1,0 +1,460 @@
+//! The multi-fidelity benchmark (`bench/multi_fidelity.sh` runs it): ddim-sweep's search with
+//! its stop rules, driven through the search's own bookkeeping (`Trials`, with the rung model
+//! the orchestrator's strategy uses) and the stop rule's own code (`EarlyStop`: brackets,
+//! rungs, verdicts), with a simulated sequential executor (q = 1), on mf-prior-bench 1.10's
+//! MFHartmann functions (written here from its definition; the noise realisations are this
+//! file's, the same distribution), fidelity 1..100 as epochs. Each method runs until a budget
+//! of epochs is spent; the regret at 10×, 30×, 100× the maximum fidelity is the best value at
+//! fidelity 100 found within that budget minus the function's minimum. The peers' results
+//! (`bench/mf_peers.py`: Optuna TPE + HyperbandPruner / SuccessiveHalvingPruner, DEHB) are
+//! read from a JSON file and compared seed by seed.
+//!
+//! `mf_bench [--peers FILE] [--seeds N] [--budget N] [--functions mfh6_good,...]`
+
+use ddim_sweep::metrics::names::Metric;
+use ddim_sweep::sweep::stop::{rule_named, EarlyStop};
+use ddim_sweep::sweep::strategy::random::Dist;
+use ddim_sweep::sweep::strategy::search::{Outcome, Point, Score, Search, Trials};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+const R: i64 = 100;
+
+/// An MFHartmann function (Kandasamy et al. 2017's bias, as mf-prior-bench 1.10 defines it):
+/// at fidelity z, alpha' = alpha − bias·(1 − s) and a noise |N(0,1)|·noise·(1 − s) is added,
+/// with s = ln z / ln 100; at z = 100 it is the Hartmann function itself.
+struct Function {
+    name: &'static str,
+    dims: usize,
+    bias: f64,
+    noise: f64,
+    min: f64,
+}
+
+const A6: [[f64; 6]; 4] = [
+    [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+    [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+    [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+    [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+];
+const P6: [[f64; 6]; 4] = [
+    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+    [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+    [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+];
+const A3: [[f64; 3]; 4] = [
+    [3.0, 10.0, 30.0],
+    [0.1, 10.0, 35.0],
+    [3.0, 10.0, 30.0],
+    [0.1, 10.0, 35.0],
+];
+const P3: [[f64; 3]; 4] = [
+    [0.3689, 0.1170, 0.2673],
+    [0.4699, 0.4387, 0.7470],
+    [0.1091, 0.8732, 0.5547],
+    [0.0381, 0.5743, 0.8828],
+];
+const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+
+impl Function {
+    fn value(&self, x: &[f64], z: i64, seed: u64) -> f64 {
+        let s = (z as f64).ln() / (R as f64).ln();
+        let h: f64 = -(0..4)
+            .map(|i| {
+                let inner: f64 = (0..self.dims)
+                    .map(|j| {
+                        let (a, p) = if self.dims == 6 {
+                            (A6[i][j], P6[i][j])
+                        } else {
+                            (A3[i][j], P3[i][j])
+                        };
+                        a * (x[j] - p).powi(2)
+                    })
+                    .sum();
+                (ALPHA[i] - self.bias * (1.0 - s)) * (-inner).exp()
+            })
+            .sum::<f64>();
+        if self.noise == 0.0 || z >= R {
+            return h;
+        }
+        // |N(0, 1)| from (seed, z, x), by Box–Muller.
+        let mut key = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (z as u64);
+        for v in x {
+            key = key.rotate_left(17) ^ v.to_bits();
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(key);
+        let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
+        let n = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        h + n.abs() * self.noise * (1.0 - s)
+    }
+}
+
+fn functions() -> Vec<Function> {
+    let h6 = -3.322_368_011_391_339;
+    let h3 = -3.862_782_147_820_756;
+    vec![
+        Function {
+            name: "mfh6_good",
+            dims: 6,
+            bias: 2.5,
+            noise: 2.0,
+            min: h6,
+        },
+        Function {
+            name: "mfh6_bad",
+            dims: 6,
+            bias: 3.5,
+            noise: 4.0,
+            min: h6,
+        },
+        Function {
+            name: "mfh3_good",
+            dims: 3,
+            bias: 2.5,
+            noise: 2.0,
+            min: h3,
+        },
+        Function {
+            name: "mfh3_bad",
+            dims: 3,
+            bias: 3.5,
+            noise: 4.0,
+            min: h3,
+        },
+    ]
+}
+
+/// One method: a sampler, whether it learns from rungs, and its stop rule (none: every trial
+/// to the maximum fidelity).
+struct Method {
+    name: &'static str,
+    sampler: &'static str,
+    rule: Option<&'static str>,
+}
+
+fn methods() -> Vec<Method> {
+    vec![
+        Method {
+            name: "tpe+hyperband",
+            sampler: "tpe",
+            rule: Some("hyperband"),
+        },
+        Method {
+            name: "random+hyperband",
+            sampler: "random",
+            rule: Some("hyperband"),
+        },
+        Method {
+            name: "random+asha",
+            sampler: "random",
+            rule: Some("asha"),
+        },
+        Method {
+            name: "tpe",
+            sampler: "tpe",
+            rule: None,
+        },
+    ]
+}
+
+/// (epochs spent, best value at fidelity 100 so far) after each trial.
+type Log = Vec<(i64, f64)>;
+
+fn coords(p: &Point) -> Vec<f64> {
+    p.iter()
+        .map(|(_, v)| v.as_f64().expect("a number"))
+        .collect()
+}
+
+/// One search of `budget` epochs, sequentially: each trial's point from `Trials`, then its
+/// epochs up to 100, stopped at a rung when the rule says so against the earlier trials of its
+/// bracket (the contract at q = 1: every earlier trial has ended).
+fn simulate(f: &Function, m: &Method, seed: u64, budget: i64) -> Log {
+    let space: Vec<(String, Dist)> = (0..f.dims)
+        .map(|i| (format!("X_{i}"), Dist::Uniform(0.0, 1.0)))
+        .collect();
+    let search = Search {
+        sampler: m.sampler,
+        metric: Metric::named("image_loss").expect("a metric"),
+        trials: 1_000_000,
+        seed,
+        parallel: 1,
+        startup: 10,
+        space,
+        rung_model: m.rule.is_some(),
+    };
+    let stop = m.rule.map(|r| EarlyStop {
+        metric: "val_image_loss".into(),
+        rule: rule_named(r, 3).expect("a rule"),
+        after_epochs: 1,
+        min_runs: 1,
+    });
+    let ladder = stop.as_ref().and_then(|s| s.ladder(R)).unwrap_or_default();
+    let mut t = Trials::new(search, f.name);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    // Each trial's values at the ladder's epochs, up to where it stopped.
+    let mut at_rungs: Vec<BTreeMap<i64, f64>> = Vec::new();
+    let (mut spent, mut best, mut log) = (0i64, f64::INFINITY, Log::new());
+    while spent < budget {
+        let known = outcomes.clone();
+        let Some(point) = t.decide(&|j| known.get(j).copied().unwrap_or(Outcome::Pending)) else {
+            break;
+        };
+        let k = outcomes.len();
+        let x = coords(&point);
+        let mut values = BTreeMap::new();
+        let mut outcome = None;
+        if let Some(s) = &stop {
+            let bracket = s.bracket(k, R);
+            for &e in &ladder {
+                let v = f.value(&x, e, seed);
+                values.insert(e, v);
+                if !s.decides_at(e, R, bracket) {
+                    continue;
+                }
+                let others: Vec<f64> = (0..k)
+                    .filter(|j| s.bracket(*j, R) == bracket)
+                    .filter_map(|j| at_rungs[j].get(&e).copied())
+                    .collect();
+                if s.verdict((e, R, bracket), v, &others).is_some() {
+                    spent += e;
+                    outcome = Some(Score::Stopped { epochs: e, last: v });
+                    break;
+                }
+            }
+        }
+        let score = outcome.unwrap_or_else(|| {
+            let v = f.value(&x, R, seed);
+            spent += R;
+            best = best.min(v);
+            Score::Completed(v)
+        });
+        outcomes.push(Outcome::Told(score));
+        t.set_rungs(k, values.iter().map(|(e, v)| (*e, *v)).collect());
+        at_rungs.push(values);
+        log.push((spent, best));
+    }
+    if std::env::var_os("MF_DEBUG").is_some() {
+        let done = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Told(Score::Completed(_))))
+            .count();
+        let fitted: BTreeMap<String, usize> =
+            t.fitted_on().iter().fold(BTreeMap::new(), |mut m, f| {
+                *m.entry(format!("{f:?}")).or_default() += 1;
+                m
+            });
+        eprintln!(
+            "{} {} seed {seed}: {} trials, {done} completed, fitted on {fitted:?}",
+            f.name,
+            m.name,
+            outcomes.len()
+        );
+    }
+    log
+}
+
+/// The best value at fidelity 100 found within `budget` epochs.
+fn best_within(log: &[(i64, f64)], budget: i64) -> f64 {
+    log.iter()
+        .take_while(|(s, _)| *s <= budget)
+        .last()
+        .map_or(f64::INFINITY, |(_, b)| *b)
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `--check`: our functions without noise at 200 points and fidelities, one JSON line each
+/// (name, bias, z, x, value), for the bench script to compare with mf-prior-bench.
+fn check() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for f in functions() {
+        for _ in 0..50 {
+            let z = rng.random_range(1..=R);
+            let x: Vec<f64> = (0..f.dims).map(|_| rng.random::<f64>()).collect();
+            let quiet = Function { noise: 0.0, ..f };
+            let v = quiet.value(&x, z, 1);
+            println!("{}", serde_json::json!([f.name, f.bias, z, x, v]));
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--check") {
+        return check();
+    }
+    let seeds: u64 = arg(&args, "--seeds", 10);
+    let budget: i64 = arg(&args, "--budget", 10 * R);
+    let names: String = arg(
+        &args,
+        "--functions",
+        "mfh6_good,mfh6_bad,mfh3_good".to_string(),
+    );
+    let peers: Option<serde_json::Value> = args
+        .iter()
+        .position(|a| a == "--peers")
+        .and_then(|i| args.get(i + 1))
+        .map(|p| {
+            serde_json::from_str(&std::fs::read_to_string(p).expect("peers file")).expect("JSON")
+        });
+    let checkpoints: Vec<i64> = [10, 30, 100]
+        .iter()
+        .map(|c| c * R)
+        .filter(|c| *c <= budget)
+        .collect();
+    let log10 = |r: f64| r.max(1e-9).log10();
+    let mut tests: Vec<(String, ddim_sweep::stats::Paired)> = Vec::new();
+    for f in functions()
+        .into_iter()
+        .filter(|f| names.split(',').any(|n| n == f.name))
+    {
+        println!("{}: median regret (best value at fidelity 100 − minimum) over {seeds} seeds at {} epochs:", f.name,
+            checkpoints.iter().map(|c| format!("{}×", c / R)).collect::<Vec<_>>().join(" / "));
+        let mut regrets: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
+        for m in methods() {
+            let start = std::time::Instant::now();
+            let per_seed: Vec<Vec<f64>> = (0..seeds)
+                .map(|s| {
+                    let log = simulate(&f, &m, s, budget);
+                    checkpoints
+                        .iter()
+                        .map(|c| best_within(&log, *c) - f.min)
+                        .collect()
+                })
+                .collect();
+            let secs = start.elapsed().as_secs_f64();
+            let meds: Vec<String> = (0..checkpoints.len())
+                .map(|i| {
+                    format!(
+                        "{:.3e}",
+                        median(&mut per_seed.iter().map(|r| r[i]).collect::<Vec<_>>())
+                    )
+                })
+                .collect();
+            println!("  {:<26} {}   ({secs:.1} s)", m.name, meds.join(" / "));
+            regrets.insert(m.name.to_string(), per_seed);
+        }
+        if let Some(p) = peers.as_ref().and_then(|p| p.get(f.name)) {
+            for (name, logs) in p.as_object().expect("methods") {
+                let per_seed: Vec<Vec<f64>> = logs
+                    .as_array()
+                    .expect("seeds")
+                    .iter()
+                    .take(seeds as usize)
+                    .map(|l| {
+                        let log: Vec<(i64, f64)> = l
+                            .as_array()
+                            .expect("a log")
+                            .iter()
+                            .map(|e| {
+                                (
+                                    e[0].as_i64().unwrap(),
+                                    e[1].as_f64().unwrap_or(f64::INFINITY),
+                                )
+                            })
+                            .collect();
+                        checkpoints
+                            .iter()
+                            .map(|c| best_within(&log, *c) - f.min)
+                            .collect()
+                    })
+                    .collect();
+                let meds: Vec<String> = (0..checkpoints.len())
+                    .map(|i| {
+                        format!(
+                            "{:.3e}",
+                            median(&mut per_seed.iter().map(|r| r[i]).collect::<Vec<_>>())
+                        )
+                    })
+                    .collect();
+                println!("  {:<26} {}", name, meds.join(" / "));
+                regrets.insert(name.clone(), per_seed);
+            }
+        }
+        // Ours (tpe+hyperband) against each multi-fidelity peer and our plain TPE, paired over
+        // seeds on log10 regret at each checkpoint.
+        let ours = &regrets["tpe+hyperband"];
+        for peer in [
+            "optuna-tpe+hyperband",
+            "optuna-tpe+sha",
+            "dehb",
+            "tpe",
+            "random+asha",
+        ] {
+            let Some(other) = regrets.get(peer) else {
+                continue;
+            };
+            for (i, c) in checkpoints.iter().enumerate() {
+                let pairs: Vec<(f64, f64)> = ours
+                    .iter()
+                    .zip(other)
+                    .filter(|(a, b)| a[i].is_finite() && b[i].is_finite())
+                    .map(|(a, b)| (log10(a[i]), log10(b[i])))
+                    .collect();
+                if pairs.len() >= 2 {
+                    tests.push((
+                        format!("{} {}× vs {peer}", f.name, c / R),
+                        ddim_sweep::stats::paired(&pairs),
+                    ));
+                }
+            }
+        }
+        println!();
+    }
+    // The aim: the upper 95% bound of the geometric mean of ours/peer below 1.25; a one-sided
+    // paired t-test of "ours/peer ≥ 1.25" with Holm over every comparison.
+    let bound = 1.25f64.log10();
+    let p: Vec<f64> = tests
+        .iter()
+        .map(|(_, t)| match (t.diff.sd, t.diff.n) {
+            (Some(sd), n) if n >= 2 && sd > 0.0 => {
+                let se = sd / (n as f64).sqrt();
+                ddim_sweep::stats::t_cdf((t.diff.mean - bound) / se, n as f64 - 1.0)
+            }
+            _ => {
+                if t.diff.mean < bound {
+                    0.0
+                } else {
+                    1.0
+                }
+            }
+        })
+        .collect();
+    let holm = ddim_sweep::stats::holm(&p);
+    println!("tpe+hyperband against each method, paired over seeds on log10 regret:");
+    println!("  geometric mean of ours/theirs [95% interval]; p of \"ours/theirs >= 1.25\" (one-sided), Holm over {} tests", tests.len());
+    for ((name, t), h) in tests.iter().zip(holm) {
+        let g = |v: f64| 10f64.powf(v);
+        println!(
+            "  {name:<40} {:.3} [{}]  ours better on {}/{}  p {:.3}  p_holm {h:.3}",
+            g(t.diff.mean),
+            t.diff
+                .ci95
+                .map_or("-".into(), |(a, b)| format!("{:.3}, {:.3}", g(a), g(b))),
+            t.a_better,
+            t.diff.n,
+            p[tests.iter().position(|(n, _)| n == name).unwrap()],
+        );
+    }
+}
