@@ -450,6 +450,78 @@ fn a_search_on_slurm_decides_the_local_trials() {
     assert!(c.queued().is_empty());
 }
 
+/// A TPE + Hyperband search of a program on Slurm: the same trials, the same stops (each at
+/// the same rung) and the same rungs fitted on as with `--jobs 1` on this machine.
+#[test]
+fn a_tpe_hyperband_search_on_slurm_decides_and_stops_as_locally() {
+    use std::os::unix::fs::PermissionsExt;
+    let _s = serial();
+    let c = cluster();
+    let d = tempfile::tempdir().unwrap();
+    let prog = d.path().join("f.sh");
+    fs::write(
+        &prog,
+        "#!/bin/sh\ne=1\nwhile [ $e -le $DDIM_FLAG_EPOCHS ]; do\n\
+         awk -v x=\"$DDIM_FLAG_X\" -v y=\"$DDIM_FLAG_Y\" -v e=$e 'BEGIN { printf \"epoch: %d\\nloss: %.9f\\n\", e, (x-0.3)^2 + (y-0.6)^2 + 1/e + 0.05*sin(7*x*e) }'\n\
+         sleep 0.05\ne=$((e+1))\ndone\n",
+    )
+    .unwrap();
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    let s = write_sweep(
+        d.path(),
+        "s.yaml",
+        "label: mfs\ncommand: [./f.sh]\nmetrics:\n  loss: lower\nflags:\n  epochs: 9\nsearch:\n  sampler: tpe\n  metric: loss\n  trials: 10\n  parallel: 2\n  startup: 4\n  seed: 2\n  space:\n    x: uniform(0, 1)\n    y: uniform(0, 1)\nstop:\n  metric: loss\n  rule: hyperband\n  after_epochs: 1\n  eta: 3\n  min_runs: 1\n",
+    );
+    let ends = |runs: &Path| {
+        let mut out = Vec::new();
+        for dir in run_paths(runs, "mfs") {
+            let stopped_at = fs::read_to_string(dir.join("stop.json"))
+                .ok()
+                .map(|t| serde_json::from_str::<serde_json::Value>(&t).unwrap()["epoch"].clone());
+            out.push((
+                dir.file_name().unwrap().to_owned(),
+                info(&dir)["status"].clone(),
+                stopped_at,
+            ));
+        }
+        out
+    };
+    let fitted = |runs: &Path| {
+        read_json(&runs.join("mfs/sweep.json"))["search"]["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["fitted_on"].clone())
+            .collect::<Vec<_>>()
+    };
+    let local = d.path().join("local");
+    let o = cmd(&run_args(&s, &local, &["--jobs", "1"]))
+        .env("DDIM_STOP_GRACE", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let runs = d.path().join("slurm");
+    let o = c
+        .cmd(&run_args(
+            &s,
+            &runs,
+            &["--executor", "slurm", "--jobs", "2"],
+        ))
+        .env("DDIM_STOP_GRACE", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(search_trials(&runs, "mfs"), search_trials(&local, "mfs"));
+    assert_eq!(ends(&runs), ends(&local));
+    assert_eq!(fitted(&runs), fitted(&local));
+    let stopped = ends(&local)
+        .iter()
+        .filter(|(_, s, _)| s == "stopped")
+        .count();
+    assert!(stopped >= 2, "{:?}", ends(&local));
+    assert!(c.queued().is_empty());
+}
+
 /// A search over a program of the user's on Slurm decides the local trials, with the same
 /// values; each run supervised by `ddim-sweep-program` in a Slurm task.
 #[test]
