@@ -64,6 +64,7 @@ impl Events {
             .map(|(step, values)| Row {
                 epoch: step,
                 step,
+                numbered: false,
                 values,
             })
             .collect()

@@ -12,6 +12,9 @@ pub struct Row {
     pub epoch: i64,
     /// The program's `step` when it reports one, else the row's number.
     pub step: i64,
+    /// Whether `step` is the row's number (the program reports no step): a resumed run's
+    /// rows are then known by their epochs ([`super::scalars::Scalars::write`]).
+    pub numbered: bool,
     /// Every scalar of the row by name (the last value of a name wins).
     pub values: BTreeMap<String, f64>,
 }
@@ -82,6 +85,7 @@ impl Intake {
         Some(Row {
             epoch: self.epoch.unwrap_or(self.rows),
             step: self.step.unwrap_or(self.rows),
+            numbered: self.step.is_none(),
             values: std::mem::take(&mut self.pending),
         })
     }
@@ -175,11 +179,21 @@ mod tests {
         out
     }
 
+    /// A row at the program's own step.
     fn row(epoch: i64, step: i64, values: &[(&str, f64)]) -> Row {
         Row {
             epoch,
             step,
+            numbered: false,
             values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    /// A row of a program that reports no step: its step is its number.
+    fn numbered(epoch: i64, step: i64, values: &[(&str, f64)]) -> Row {
+        Row {
+            numbered: true,
+            ..row(epoch, step, values)
         }
     }
 
@@ -200,8 +214,8 @@ mod tests {
         assert_eq!(
             got,
             [
-                row(1, 1, &[("loss", 0.5), ("val/loss", 0.25)]),
-                row(2, 2, &[("loss", 0.3)])
+                numbered(1, 1, &[("loss", 0.5), ("val/loss", 0.25)]),
+                numbered(2, 2, &[("loss", 0.3)])
             ]
         );
         // Only steps: the step is the program's, the epoch the row's number.
@@ -213,7 +227,7 @@ mod tests {
         // Neither: one row at the end, the last value of each name.
         assert_eq!(
             rows(&["a: 1", "a: 2", "b: -3.5"]),
-            [row(1, 1, &[("a", 2.0), ("b", -3.5)])]
+            [numbered(1, 1, &[("a", 2.0), ("b", -3.5)])]
         );
     }
 

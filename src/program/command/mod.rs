@@ -190,12 +190,14 @@ fn supervise(
     let own_events = dir.tb_dir(&name);
     let mut events = events::Events::default();
     let mut events_at = Instant::now();
+    // A program that reports no step is resumed by epochs; its steps stay row numbers.
+    let own_step = scalars.last_step.filter(|_| !scalars.numbered);
     let mut out = Output {
         log: Log::default(),
         tail: Default::default(),
-        intake: intake::Intake::resume(scalars.rows, scalars.last_step, scalars.last_epoch),
+        intake: intake::Intake::resume(scalars.rows, own_step, scalars.last_epoch),
     };
-    let mut jsonl = intake::Intake::resume(scalars.rows, scalars.last_step, scalars.last_epoch);
+    let mut jsonl = intake::Intake::resume(scalars.rows, own_step, scalars.last_epoch);
     let cmd = argv::command(words, flags, pf, seed, id, &dir.root, resumed)?;
     process::become_subreaper();
     let mut child = process::spawn(cmd)

@@ -123,6 +123,7 @@ pub fn score(
         scalars.write_measured(&Row {
             epoch,
             step,
+            numbered: false,
             values,
         })?;
     }

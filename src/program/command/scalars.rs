@@ -1,7 +1,9 @@
 //! A program run's scalars on disk: `scalars.csv` (one row per step the program reported:
 //! `epoch,step`, then its declared metrics, then `seconds`) and TensorBoard event files with
 //! every scalar it reported (declared or not). On a resumed run, a step reported again
-//! replaces the rows from that step on.
+//! replaces the rows from that step on; for a program that reports no step (its rows are
+//! numbered), an epoch reported again replaces the rows from that epoch on, and the rows
+//! after it are numbered on from the rows kept.
 
 use super::intake::Row;
 use crate::store::RunDir;
@@ -16,6 +18,10 @@ pub struct Scalars {
     tb: EventWriter,
     /// The last step already in the file when this attempt started (None: a new file).
     resumed_after: Option<i64>,
+    /// The last epoch already in the file when this attempt started.
+    resumed_epoch: Option<i64>,
+    /// Whether the file's steps are its rows' numbers (1, 2, …): the program reports none.
+    pub numbered: bool,
     last: Instant,
     /// The last value of every declared metric, finite or not.
     pub last_values: std::collections::BTreeMap<String, f64>,
@@ -43,6 +49,8 @@ impl Scalars {
             metrics: metrics.to_vec(),
             tb: EventWriter::create(&dir.tb_dir(name))?,
             resumed_after: None,
+            resumed_epoch: None,
+            numbered: true,
             last: Instant::now(),
             last_values: Default::default(),
             rows: 0,
@@ -63,36 +71,43 @@ impl Scalars {
         }
         s.rows = old.len() as i64;
         s.resumed_after = s.last_step;
+        s.resumed_epoch = s.last_epoch;
+        s.numbered = old
+            .iter()
+            .enumerate()
+            .all(|(i, (_, step, _))| *step == i as i64 + 1);
         Ok(s)
     }
 
     /// Writes one row: its declared metrics to scalars.csv (a row with none of them only to
     /// TensorBoard), every value to TensorBoard.
     pub fn write(&mut self, row: &Row) -> anyhow::Result<()> {
-        let values: Vec<(&str, f64)> = row.values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        self.tb.scalars(row.step, &values)?;
         if !self.metrics.iter().any(|m| row.values.contains_key(m)) {
+            let values: Vec<(&str, f64)> =
+                row.values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            self.tb.scalars(row.step, &values)?;
             return Ok(());
         }
-        if let Some(after) = self.resumed_after.take() {
-            if row.step <= after {
-                // Reported again after a resume: the rows from this step on are replaced.
-                let kept: Vec<String> = std::fs::read_to_string(&self.path)?
-                    .lines()
-                    .skip(1)
-                    .filter(|l| {
-                        l.split(',')
-                            .nth(1)
-                            .and_then(|s| s.parse::<i64>().ok())
-                            .is_some_and(|s| s < row.step)
-                    })
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                let text = format!("{}\n{}", self.header, kept.concat());
-                crate::files::write_atomic(&self.path, text.as_bytes())?;
-                self.rows = kept.len() as i64;
+        let (after, after_epoch) = (self.resumed_after.take(), self.resumed_epoch.take());
+        let step = if row.numbered {
+            // Known by its epoch: one reported again replaces the rows from it on.
+            if after_epoch.is_some_and(|e| row.epoch <= e) {
+                self.keep_rows(|epoch, _| epoch < row.epoch)?;
             }
-        }
+            self.rows + 1
+        } else {
+            if after.is_some_and(|s| row.step <= s) {
+                // Reported again after a resume: the rows from this step on are replaced.
+                self.keep_rows(|_, step| step < row.step)?;
+            }
+            row.step
+        };
+        let values: Vec<(&str, f64)> = row.values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        self.tb.scalars(step, &values)?;
+        let row = &Row {
+            step,
+            ..row.clone()
+        };
         let seconds = self.last.elapsed().as_secs_f64();
         self.last = Instant::now();
         let mut cells = vec![row.epoch.to_string(), row.step.to_string()];
@@ -110,6 +125,26 @@ impl Scalars {
         self.last_step = Some(row.step);
         self.last_epoch = Some(row.epoch);
         self.epoch_steps.insert(row.epoch, row.step);
+        Ok(())
+    }
+
+    /// Keeps the rows of the file whose (epoch, step) `keep` accepts.
+    fn keep_rows(&mut self, keep: impl Fn(i64, i64) -> bool) -> anyhow::Result<()> {
+        let kept: Vec<String> = std::fs::read_to_string(&self.path)?
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let mut cells = l.split(',').map(|c| c.parse::<i64>().ok());
+                match (cells.next().flatten(), cells.next().flatten()) {
+                    (Some(epoch), Some(step)) => keep(epoch, step),
+                    _ => false,
+                }
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let text = format!("{}\n{}", self.header, kept.concat());
+        crate::files::write_atomic(&self.path, text.as_bytes())?;
+        self.rows = kept.len() as i64;
         Ok(())
     }
 
@@ -163,4 +198,70 @@ fn read_rows(path: &std::path::Path) -> Vec<OldRow> {
         out.push((epoch, step, values));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(epoch: i64, step: i64, v: f64) -> Row {
+        Row {
+            epoch,
+            step,
+            numbered: true,
+            values: [("loss".to_string(), v)].into(),
+        }
+    }
+
+    fn epochs_and_steps(dir: &RunDir) -> Vec<(i64, i64)> {
+        read_rows(&dir.scalars())
+            .into_iter()
+            .map(|(e, s, _)| (e, s))
+            .collect()
+    }
+
+    /// A program that reports epochs but no step, killed after printing epoch 4 but before
+    /// its checkpoint of it: resumed, it reports epoch 3 again, which replaces the rows from
+    /// epoch 3 on; the steps stay the rows' numbers.
+    #[test]
+    fn a_resumed_program_without_steps_is_known_by_its_epochs() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(d.path());
+        let metrics = vec!["loss".to_string()];
+        let mut s = Scalars::open(&dir, &metrics, "r").unwrap();
+        for e in 1..=4 {
+            s.write(&numbered(e, e, e as f64)).unwrap();
+        }
+        drop(s);
+        let mut s = Scalars::open(&dir, &metrics, "r").unwrap();
+        assert!(s.numbered);
+        // The intake resumes its numbering after the 4 rows.
+        for (i, e) in (3..=6).enumerate() {
+            s.write(&numbered(e, 5 + i as i64, e as f64)).unwrap();
+        }
+        assert_eq!(
+            epochs_and_steps(&dir),
+            [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)]
+        );
+        // A program with its own steps: a step reported again replaces from that step on.
+        let d = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(d.path());
+        let mut s = Scalars::open(&dir, &metrics, "r").unwrap();
+        for step in [100, 200, 300] {
+            let row = Row {
+                numbered: false,
+                ..numbered(step / 100, step, 1.0)
+            };
+            s.write(&row).unwrap();
+        }
+        drop(s);
+        let mut s = Scalars::open(&dir, &metrics, "r").unwrap();
+        assert!(!s.numbered);
+        s.write(&Row {
+            numbered: false,
+            ..numbered(2, 200, 0.5)
+        })
+        .unwrap();
+        assert_eq!(epochs_and_steps(&dir), [(1, 100), (2, 200)]);
+    }
 }

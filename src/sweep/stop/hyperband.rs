@@ -68,13 +68,17 @@ impl Hyperband {
         n[chosen].0
     }
 
-    /// The rung epochs of bracket `s` below `max` (where it decides), in whole epochs: the
-    /// first at `first · eta^(s_max - s)`.
+    /// The rung epochs of bracket `s` (where it decides), in whole epochs: its `s` halvings
+    /// at `first · eta^(s_max - s + i)`, i = 0 … s−1, those below `max`; bracket 0 has none.
     pub fn rungs(&self, s: u32, first: i64, max: i64) -> Vec<i64> {
         let s_max = self.s_max(first, max);
-        let mut r = first.max(1) * self.eta().pow(s_max - s.min(s_max));
+        let s = s.min(s_max);
+        let mut r = first.max(1) * self.eta().pow(s_max - s);
         let mut out = Vec::new();
-        while r < max {
+        for _ in 0..s {
+            if r >= max {
+                break;
+            }
             out.push(r);
             r *= self.eta();
         }
@@ -153,6 +157,9 @@ mod tests {
         assert_eq!(h.s_max(1, 9), 2);
         assert_eq!(h.rungs(2, 1, 9), [1, 3]);
         assert_eq!(h.rungs(1, 1, 9), [3]);
+        // 10 epochs: the same brackets; bracket 0 still stops nothing.
+        assert_eq!(h.rungs(2, 1, 10), [1, 3]);
+        assert!(h.rungs(0, 1, 10).is_empty());
         let first: Vec<u32> = (0..7).map(|p| h.bracket(p, 1, 9)).collect();
         assert_eq!(first, [2, 1, 2, 0, 2, 1, 2]);
         let mut counts = [0usize; 3];
