@@ -561,3 +561,12 @@ pub fn write_pngs(dir: &Path, n: usize, size: u32, seed: u32) {
         img.save(dir.join(format!("img_{i:03}.png"))).unwrap();
     }
 }
+
+/// Writes an executable script `name` with `body` into `dir`.
+pub fn write_exec(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
