@@ -5,10 +5,9 @@
 //! sweep's record.
 
 use super::charts::{draw_err, figure};
-use super::LabelRuns;
+use super::ReportRun;
 use crate::store::sweep_file::SweepRecord;
-use crate::store::RunDir;
-use crate::track::csv;
+use crate::track::csv::EpochRow;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -18,9 +17,10 @@ struct Curve {
     stopped: bool,
 }
 
-/// The budget line, and the learning curves' picture when `images` (written to `out`).
+/// The budget line, and the learning curves' picture when `images` (written to `out`), from
+/// each run's scalar rows.
 pub fn markdown(
-    g: &LabelRuns,
+    runs: &[(&ReportRun, &[EpochRow])],
     record: &SweepRecord,
     metric: &str,
     out: &Path,
@@ -28,8 +28,7 @@ pub fn markdown(
 ) -> anyhow::Result<String> {
     let mut curves = Vec::new();
     let (mut spent, mut full) = (0i64, 0i64);
-    for r in &g.runs {
-        let rows = csv::read(&RunDir::new(&r.entry.dir).scalars()).unwrap_or_default();
+    for (r, rows) in runs {
         spent += rows.last().map_or(0, |row| row.epoch.max(0));
         full += r.flags.as_ref().map_or(0, |f| f.epochs().max(0));
         curves.push(Curve {

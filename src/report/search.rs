@@ -12,11 +12,13 @@ use crate::track::csv;
 use plotters::prelude::*;
 use std::path::Path;
 
-/// A run's place in the search: the metric's last value and the epochs it trained.
+/// A run's place in the search: the metric's last value and the epochs it trained (its
+/// scalar rows kept for the learning curves).
 struct Ranked<'a> {
     run: &'a ReportRun,
     value: Option<f64>,
     epoch: i64,
+    rows: Vec<csv::EpochRow>,
 }
 
 /// The section's markdown (with its pictures written to `out`), or None when the sweep
@@ -47,6 +49,7 @@ pub fn section(
                 run: r,
                 value,
                 epoch,
+                rows,
             }
         })
         .collect();
@@ -87,8 +90,9 @@ pub fn section(
             .stop
             .as_ref()
             .map_or(metric.clone(), |s| s.metric.clone());
+        let curves: Vec<_> = ranked.iter().map(|r| (r.run, &r.rows[..])).collect();
         md.push_str(&super::fidelity::markdown(
-            g, record, &watched, out, images,
+            &curves, record, &watched, out, images,
         )?);
     }
     if images {

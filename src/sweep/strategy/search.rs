@@ -692,6 +692,10 @@ impl SearchStrategy {
             }
         }
         self.damaged.remove(&j);
+        let rung_model = self.trials.search.rung_model;
+        let scored = matches!(r, RunResult::Stopped(_))
+            || (rung_model && matches!(r, RunResult::Completed(_)));
+        let files = (scored && !forgotten).then(|| RunFiles::read(&plan.runs[i]));
         let score = match &r {
             RunResult::Pending => return Outcome::Pending,
             _ if forgotten => None,
@@ -699,13 +703,14 @@ impl SearchStrategy {
                 Some(v) if v.is_finite() => Some(Score::Completed(m.as_loss(*v))),
                 _ => None,
             },
-            RunResult::Stopped(_) => Some(stopped_score(&plan.runs[i], m)),
+            RunResult::Stopped(_) => files.as_ref().map(|f| f.stopped_score(m)),
             _ => None,
         };
         if let Some(score) = score {
-            if self.trials.search.rung_model {
-                let values = rung_values(plan, i, m);
-                self.trials.set_rungs(j, values);
+            let epochs = plan.runs[i].flags.epochs();
+            let ladder = plan.stop.as_ref().and_then(|s| s.ladder(epochs));
+            if let (true, Some(files), Some(ladder)) = (rung_model, &files, ladder) {
+                self.trials.set_rungs(j, files.rung_values(ladder, m));
             }
             return Outcome::Told(score);
         }
@@ -725,52 +730,56 @@ impl SearchStrategy {
     }
 }
 
-/// A stopped run's score: the epoch where the stop rule decided and the metric's value
-/// there (its `stop.json`), so that it does not depend on when the stop landed; the run's
-/// last epoch and value when it has no readable request. Infinite when the value is unknown.
-fn stopped_score(run: &crate::sweep::PlannedRun, m: &Metric) -> Score {
-    let rows = crate::track::csv::read(&run.run_dir().scalars()).unwrap_or_default();
-    if let Some(d) = run.run_dir().read_stop_request() {
-        let last = rows
-            .iter()
-            .find(|r| r.epoch == d.epoch)
-            .and_then(|r| r.metric(m.column));
-        return Score::Stopped {
-            epochs: d.epoch,
-            last: last.map_or(f64::INFINITY, |v| m.as_loss(v)),
-        };
-    }
-    let last = rows.iter().rev().find_map(|r| r.metric(m.column));
-    Score::Stopped {
-        epochs: rows.last().map_or(0, |r| r.epoch),
-        last: last.map_or(f64::INFINITY, |v| m.as_loss(v)),
-    }
+/// What a trial's run folder says beyond its record, read once: its scalar rows and the
+/// epoch where a stop rule decided (its `stop.json`), if it has a readable one.
+struct RunFiles {
+    rows: Vec<crate::track::csv::EpochRow>,
+    stopped_at: Option<i64>,
 }
 
-/// Run `i`'s values of the search's metric at the stop rule's rungs (epoch, as a loss), up
-/// to the rung where it was stopped.
-fn rung_values(plan: &Plan, i: usize, m: &Metric) -> Vec<(i64, f64)> {
-    let run = &plan.runs[i];
-    let Some(ladder) = plan
-        .stop
-        .as_ref()
-        .and_then(|s| s.ladder(run.flags.epochs()))
-    else {
-        return Vec::new();
-    };
-    let cap = run
-        .run_dir()
-        .read_stop_request()
-        .map_or(i64::MAX, |d| d.epoch);
-    let rows = crate::track::csv::read(&run.run_dir().scalars()).unwrap_or_default();
-    ladder
-        .into_iter()
-        .filter(|e| *e <= cap)
-        .filter_map(|e| {
-            let v = rows.iter().find(|r| r.epoch == e)?.metric(m.column)?;
-            Some((e, m.as_loss(v)))
-        })
-        .collect()
+impl RunFiles {
+    fn read(run: &crate::sweep::PlannedRun) -> Self {
+        let dir = run.run_dir();
+        RunFiles {
+            rows: crate::track::csv::read(&dir.scalars()).unwrap_or_default(),
+            stopped_at: dir.read_stop_request().map(|d| d.epoch),
+        }
+    }
+
+    /// A stopped run's score: the decision's epoch and the metric's value there, so that it
+    /// does not depend on when the stop landed; the run's last epoch and value when it has no
+    /// readable request. Infinite when the value is unknown.
+    fn stopped_score(&self, m: &Metric) -> Score {
+        let (epochs, value) = match self.stopped_at {
+            Some(e) => (e, self.value_at(e, m)),
+            None => (
+                self.rows.last().map_or(0, |r| r.epoch),
+                self.rows.iter().rev().find_map(|r| r.metric(m.column)),
+            ),
+        };
+        Score::Stopped {
+            epochs,
+            last: value.map_or(f64::INFINITY, |v| m.as_loss(v)),
+        }
+    }
+
+    /// The metric at each epoch of `ladder` (as a loss), up to the rung where the run was
+    /// stopped.
+    fn rung_values(&self, ladder: Vec<i64>, m: &Metric) -> Vec<(i64, f64)> {
+        let cap = self.stopped_at.unwrap_or(i64::MAX);
+        ladder
+            .into_iter()
+            .filter(|e| *e <= cap)
+            .filter_map(|e| Some((e, m.as_loss(self.value_at(e, m)?))))
+            .collect()
+    }
+
+    fn value_at(&self, epoch: i64, m: &Metric) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.epoch == epoch)?
+            .metric(m.column)
+    }
 }
 
 impl Strategy for SearchStrategy {
