@@ -1,6 +1,7 @@
 """The multi-fidelity benchmark's peers (bench/multi_fidelity.sh runs it): Optuna 5's TPE with
 its HyperbandPruner and with its SuccessiveHalvingPruner (reduction 3, resource 1..100), and
-DEHB 0.1.2, on mf-prior-bench 1.10's MFHartmann functions, sequentially (one worker), each
+DEHB 0.1.2, on mf-prior-bench 1.10's MFHartmann functions and BOCA's multi-fidelity Branin
+(`mfbranin`, defined below as in examples/shared/functions.rs), sequentially (one worker), each
 until BUDGET fidelity units are spent (a pruned trial costs the fidelity it reached; a DEHB
 evaluation costs its fidelity). Prints JSON: {function: {method: [[(spent, best), ...] per seed]}}
 where best is the best value among evaluations at the maximum fidelity 100 so far.
@@ -31,8 +32,39 @@ R, ETA = 100, 3
 RUNGS = [1, 3, 9, 27, 81]
 
 
+class Result:
+    def __init__(self, error):
+        self.error = error
+
+
+class MFBranin:
+    """Branin at fidelity s = ln z / ln 100 as Kandasamy et al. 2017 (BOCA, ICML) define it with
+    every fidelity coordinate equal to s, on [0, 1]^2 scaled to [-5, 10] x [0, 15]; no noise."""
+
+    def __init__(self, seed):
+        import ConfigSpace
+        self.space = ConfigSpace.ConfigurationSpace(
+            {"X_0": (0.0, 1.0), "X_1": (0.0, 1.0)}, seed=seed)
+
+    @staticmethod
+    def value(x0, x1, z):
+        s = math.log(z) / math.log(R)
+        b = 5.1 / (4 * math.pi ** 2) - 0.01 * (1 - s)
+        c = 5 / math.pi - 0.1 * (1 - s)
+        t = 1 / (8 * math.pi) + 0.05 * (1 - s)
+        x1_, x2_ = -5 + 15 * x0, 15 * x1
+        return (x2_ - b * x1_ ** 2 + c * x1_ - 6) ** 2 + 10 * (1 - t) * math.cos(x1_) + 10
+
+    def query(self, cfg, at):
+        return Result(self.value(cfg["X_0"], cfg["X_1"], at))
+
+
+def bench_named(name, seed):
+    return MFBranin(seed) if name == "mfbranin" else mfpbench.get(name, seed=seed)
+
+
 def optuna_run(name, seed, budget, pruner):
-    bench = mfpbench.get(name, seed=seed)
+    bench = bench_named(name, seed)
     d = len(bench.space.get_hyperparameters())
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner())
     spent, best, log = 0, math.inf, []
@@ -58,7 +90,7 @@ def optuna_run(name, seed, budget, pruner):
 
 
 def dehb_run(name, seed, budget):
-    bench = mfpbench.get(name, seed=seed)
+    bench = bench_named(name, seed)
     cs = bench.space
     tmp = tempfile.mkdtemp(prefix="dehb-")
     d = DEHB(cs=cs, dimensions=len(cs.get_hyperparameters()), min_fidelity=1, max_fidelity=R,

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # The multi-fidelity benchmark (docs/benchmarks.md, "Multi-fidelity search"): ddim-sweep's
-# TPE + Hyperband (fitted on rungs), random + Hyperband, random + ASHA and plain TPE
+# TPE + Hyperband and GP + Hyperband (fitted on rungs), random + Hyperband, random + ASHA,
+# plain TPE and GP
 # (examples/mf_bench.rs) against Optuna 5's TPE + HyperbandPruner and + SuccessiveHalvingPruner
 # and DEHB 0.1.2 (bench/mf_peers.py), side by side in one run, on mf-prior-bench 1.10's
-# MFHartmann functions, sequentially (q = 1), each until BUDGET epochs are spent. The peers
+# MFHartmann functions and a multi-fidelity Branin (BOCA's), sequentially (q = 1), each until
+# BUDGET epochs are spent; the GP rows over GP_SEEDS seeds (their suggestions cost more). The peers
 # (bench dependencies, never runtime ones) are installed into the project's environment when
 # missing. First a check that our MFHartmann equals mf-prior-bench's without noise.
-#   bash bench/multi_fidelity.sh [SEEDS] [BUDGET] [FUNCTIONS]
+#   bash bench/multi_fidelity.sh [SEEDS] [BUDGET] [FUNCTIONS] [GP_SEEDS]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
 cd "$DDIM_ROOT"
 SEEDS="${1:-20}"
 BUDGET="${2:-3000}"
-FUNCTIONS="${3:-mfh6_good,mfh6_bad,mfh3_good}"
+FUNCTIONS="${3:-mfh6_good,mfh6_bad,mfh3_good,mfbranin}"
+GP_SEEDS="${4:-10}"
 PY="$DDIM_VENV/bin/python"
 if ! "$PY" -c 'import optuna, mfpbench, dehb' 2>/dev/null; then
   echo "bench: installing optuna 5, mf-prior-bench 1.10, dehb 0.1.2 into $DDIM_VENV" >&2
@@ -29,10 +32,16 @@ import mfpbench
 worst = 0.0
 for line in sys.stdin:
     name, bias, z, x, ours = json.loads(line)
-    b = mfpbench.get(name.split("_")[0], bias=bias, noise=0.0, seed=1)
     cfg = {f"X_{i}": v for i, v in enumerate(x)}
-    worst = max(worst, abs(b.query(cfg, at=z).error - ours))
-print(f"check: our MFHartmann against mf-prior-bench (noise off), largest difference {worst:.2e}")
+    if name == "mfbranin":
+        sys.path.insert(0, "bench")
+        from mf_peers import MFBranin
+        theirs = MFBranin.value(x[0], x[1], z)
+    else:
+        b = mfpbench.get(name.split("_")[0], bias=bias, noise=0.0, seed=1)
+        theirs = b.query(cfg, at=z).error
+    worst = max(worst, abs(theirs - ours))
+print(f"check: our MFHartmann against mf-prior-bench (noise off), our MF Branin against the peers' (bench/mf_peers.py), largest difference {worst:.2e}")
 assert worst < 1e-9
 '
 OUT="$(mktemp -d)"
@@ -40,4 +49,4 @@ trap 'rm -rf "$OUT"' EXIT
 start=$(date +%s)
 "$PY" bench/mf_peers.py "$SEEDS" "$BUDGET" "$FUNCTIONS" "$OUT/peers.json" 2>/dev/null
 echo "peers: $(( $(date +%s) - start )) s"
-"$BIN" --peers "$OUT/peers.json" --seeds "$SEEDS" --budget "$BUDGET" --functions "$FUNCTIONS"
+"$BIN" --peers "$OUT/peers.json" --seeds "$SEEDS" --gp-seeds "$GP_SEEDS" --budget "$BUDGET" --functions "$FUNCTIONS"

@@ -9,20 +9,25 @@
 //! (`bench/mf_peers.py`: Optuna TPE + HyperbandPruner / SuccessiveHalvingPruner, DEHB) are
 //! read from a JSON file and compared seed by seed.
 //!
-//! `mf_bench [--peers FILE] [--seeds N] [--budget N] [--functions mfh6_good,...]`
+//! `mf_bench [--peers FILE] [--seeds N] [--gp-seeds N] [--budget N] [--functions mfh6_good,...]`
 
+#[path = "shared/functions.rs"]
+mod functions;
 use ddim_sweep::metrics::names::Metric;
 use ddim_sweep::sweep::stop::{rule_named, EarlyStop};
 use ddim_sweep::sweep::strategy::random::Dist;
 use ddim_sweep::sweep::strategy::search::{Outcome, Point, Score, Search, Trials};
+use functions::{median, HARTMANN3_A, HARTMANN3_P, HARTMANN6_A, HARTMANN6_P, HARTMANN_ALPHA};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 
 const R: i64 = 100;
 
-/// An MFHartmann function (Kandasamy et al. 2017's bias, as mf-prior-bench 1.10 defines it):
-/// at fidelity z, alpha' = alpha − bias·(1 − s) and a noise |N(0,1)|·noise·(1 − s) is added,
-/// with s = ln z / ln 100; at z = 100 it is the Hartmann function itself.
+/// A multi-fidelity function of points in [0, 1]^dims, at fidelity z = 1..100 (s = ln z / ln 100):
+/// mf-prior-bench 1.10's MFHartmann (Kandasamy et al. 2017's bias as it defines it: at fidelity
+/// s, alpha' = alpha − bias·(1 − s) and a noise |N(0,1)|·noise·(1 − s) is added; at z = 100 it is
+/// the Hartmann function itself), or BOCA's multi-fidelity Branin ([`functions::branin`],
+/// without noise, scaled from [0, 1]²).
 struct Function {
     name: &'static str,
     dims: usize,
@@ -31,48 +36,25 @@ struct Function {
     min: f64,
 }
 
-const A6: [[f64; 6]; 4] = [
-    [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
-    [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
-    [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
-    [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
-];
-const P6: [[f64; 6]; 4] = [
-    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
-    [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
-    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
-    [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
-];
-const A3: [[f64; 3]; 4] = [
-    [3.0, 10.0, 30.0],
-    [0.1, 10.0, 35.0],
-    [3.0, 10.0, 30.0],
-    [0.1, 10.0, 35.0],
-];
-const P3: [[f64; 3]; 4] = [
-    [0.3689, 0.1170, 0.2673],
-    [0.4699, 0.4387, 0.7470],
-    [0.1091, 0.8732, 0.5547],
-    [0.0381, 0.5743, 0.8828],
-];
-const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
-
 impl Function {
     fn value(&self, x: &[f64], z: i64, seed: u64) -> f64 {
         let s = (z as f64).ln() / (R as f64).ln();
+        if self.name == "mfbranin" {
+            return functions::branin(-5.0 + 15.0 * x[0], 15.0 * x[1], s);
+        }
         let h: f64 = -(0..4)
             .map(|i| {
                 let inner: f64 = (0..self.dims)
                     .map(|j| {
                         let (a, p) = if self.dims == 6 {
-                            (A6[i][j], P6[i][j])
+                            (HARTMANN6_A[i][j], HARTMANN6_P[i][j])
                         } else {
-                            (A3[i][j], P3[i][j])
+                            (HARTMANN3_A[i][j], HARTMANN3_P[i][j])
                         };
                         a * (x[j] - p).powi(2)
                     })
                     .sum();
-                (ALPHA[i] - self.bias * (1.0 - s)) * (-inner).exp()
+                (HARTMANN_ALPHA[i] - self.bias * (1.0 - s)) * (-inner).exp()
             })
             .sum::<f64>();
         if self.noise == 0.0 || z >= R {
@@ -122,6 +104,13 @@ fn functions() -> Vec<Function> {
             noise: 4.0,
             min: h3,
         },
+        Function {
+            name: "mfbranin",
+            dims: 2,
+            bias: 0.0,
+            noise: 0.0,
+            min: functions::BRANIN_MIN,
+        },
     ]
 }
 
@@ -153,6 +142,16 @@ fn methods() -> Vec<Method> {
         Method {
             name: "tpe",
             sampler: "tpe",
+            rule: None,
+        },
+        Method {
+            name: "gp+hyperband",
+            sampler: "gp",
+            rule: Some("hyperband"),
+        },
+        Method {
+            name: "gp",
+            sampler: "gp",
             rule: None,
         },
     ]
@@ -263,17 +262,16 @@ fn best_within(log: &[(i64, f64)], budget: i64) -> f64 {
         .map_or(f64::INFINITY, |(_, b)| *b)
 }
 
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
+/// The median over seeds at each checkpoint, "a / b / c".
+fn medians(per_seed: &[Vec<f64>]) -> String {
+    let n = per_seed.first().map_or(0, Vec::len);
+    (0..n)
+        .map(|i| {
+            let mut at: Vec<f64> = per_seed.iter().map(|r| r[i]).collect();
+            format!("{:.3e}", median(&mut at))
+        })
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -306,6 +304,8 @@ fn main() {
     }
     let seeds: u64 = arg(&args, "--seeds", 10);
     let budget: i64 = arg(&args, "--budget", 10 * R);
+    // The GP's suggestions cost more: its rows may use fewer seeds.
+    let gp_seeds: u64 = arg(&args, "--gp-seeds", seeds);
     let names: String = arg(
         &args,
         "--functions",
@@ -334,7 +334,8 @@ fn main() {
         let mut regrets: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
         for m in methods() {
             let start = std::time::Instant::now();
-            let per_seed: Vec<Vec<f64>> = (0..seeds)
+            let n = if m.sampler == "gp" { gp_seeds } else { seeds };
+            let per_seed: Vec<Vec<f64>> = (0..n)
                 .map(|s| {
                     let log = simulate(&f, &m, s, budget);
                     checkpoints
@@ -344,15 +345,16 @@ fn main() {
                 })
                 .collect();
             let secs = start.elapsed().as_secs_f64();
-            let meds: Vec<String> = (0..checkpoints.len())
-                .map(|i| {
-                    format!(
-                        "{:.3e}",
-                        median(&mut per_seed.iter().map(|r| r[i]).collect::<Vec<_>>())
-                    )
-                })
-                .collect();
-            println!("  {:<26} {}   ({secs:.1} s)", m.name, meds.join(" / "));
+            let note = if n == seeds {
+                String::new()
+            } else {
+                format!(", {n} seeds")
+            };
+            println!(
+                "  {:<26} {}   ({secs:.1} s{note})",
+                m.name,
+                medians(&per_seed)
+            );
             regrets.insert(m.name.to_string(), per_seed);
         }
         if let Some(p) = peers.as_ref().and_then(|p| p.get(f.name)) {
@@ -380,15 +382,7 @@ fn main() {
                             .collect()
                     })
                     .collect();
-                let meds: Vec<String> = (0..checkpoints.len())
-                    .map(|i| {
-                        format!(
-                            "{:.3e}",
-                            median(&mut per_seed.iter().map(|r| r[i]).collect::<Vec<_>>())
-                        )
-                    })
-                    .collect();
-                println!("  {:<26} {}", name, meds.join(" / "));
+                println!("  {:<26} {}", name, medians(&per_seed));
                 regrets.insert(name.clone(), per_seed);
             }
         }

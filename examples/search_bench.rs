@@ -8,6 +8,8 @@
 //! `search_bench [--optuna FILE] [--seeds N] [--trials N] [--samplers tpe,random,gp]
 //!  [--functions branin,hartmann6,mixed] [--qs 1,4]`
 
+#[path = "shared/functions.rs"]
+mod functions;
 use ddim_sweep::metrics::names::Metric;
 use ddim_sweep::sweep::strategy::random::Dist;
 use ddim_sweep::sweep::strategy::search::{Outcome, Point, Score, Search, Trials};
@@ -31,26 +33,11 @@ fn num(p: &Point, name: &str) -> f64 {
 }
 
 fn branin(p: &Point) -> f64 {
-    let (x1, x2) = (num(p, "x1"), num(p, "x2"));
-    let pi = std::f64::consts::PI;
-    let (b, c, t) = (5.1 / (4.0 * pi * pi), 5.0 / pi, 1.0 / (8.0 * pi));
-    (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
+    functions::branin(num(p, "x1"), num(p, "x2"), 1.0)
 }
 
 fn hartmann6(p: &Point) -> f64 {
-    const A: [[f64; 6]; 4] = [
-        [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
-        [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
-        [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
-        [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
-    ];
-    const P: [[f64; 6]; 4] = [
-        [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
-        [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
-        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
-        [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
-    ];
-    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+    use functions::{HARTMANN6_A as A, HARTMANN6_P as P, HARTMANN_ALPHA as ALPHA};
     let x: Vec<f64> = (1..=6).map(|i| num(p, &format!("x{i}"))).collect();
     -(0..4)
         .map(|i| {
@@ -216,15 +203,7 @@ fn print_q_ratio(
     println!();
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
+use functions::median;
 
 fn quantile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
