@@ -41,7 +41,7 @@ for line in sys.stdin:
         b = mfpbench.get(name.split("_")[0], bias=bias, noise=0.0, seed=1)
         theirs = b.query(cfg, at=z).error
     worst = max(worst, abs(theirs - ours))
-print(f"check: our MFHartmann against mf-prior-bench (noise off), our MF Branin against the peers' (bench/mf_peers.py), largest difference {worst:.2e}")
+print(f"check: our MFHartmann against mf-prior-bench (noise off), our MF Branin against the copy in bench/mf_peers.py, largest difference {worst:.2e}")
 assert worst < 1e-9
 '
 OUT="$(mktemp -d)"

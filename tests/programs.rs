@@ -181,7 +181,7 @@ fn shell_programs_metrics_jsonl_and_hostile_output() {
         d.path(),
         "train.sh",
         "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' 'x'; echo\nhead -c 2000 /dev/urandom; echo\n\
-         for e in 1 2 3; do echo \"{\\\"step\\\": $((e*100)), \\\"val/loss\\\": 0.$e}\" >> \"$DDIM_RUN_DIR/metrics.jsonl\"; done\n\
+         for e in 1 2 3; do l=\"{\\\"step\\\": $((e*100)), \\\"val/loss\\\": 0.$e}\"; echo \"$l\"; echo \"$l\" >> \"$DDIM_RUN_DIR/metrics.jsonl\"; done\n\
          printf '{\"step\": 400, \"val/loss\": 0.9' >> \"$DDIM_RUN_DIR/metrics.jsonl\"\n\
          echo 'not json {' >> \"$DDIM_RUN_DIR/metrics.jsonl\"\nexit 0\n",
     );
@@ -205,10 +205,13 @@ fn shell_programs_metrics_jsonl_and_hostile_output() {
         .skip(1)
         .map(|l| l.split(',').nth(1).unwrap())
         .collect();
+    // Printed and appended to metrics.jsonl: each value once, from one channel, said.
     assert_eq!(steps, ["100", "200", "300"], "{csv}");
     // The log keeps a bounded part of the 300 kB line.
-    let log = std::fs::metadata(dir.join("train.log")).unwrap().len();
-    assert!(log < 200_000, "{log}");
+    let log = std::fs::read(dir.join("train.log")).unwrap();
+    assert!(log.len() < 200_000, "{}", log.len());
+    let log = String::from_utf8_lossy(&log);
+    assert_eq!(log.matches("`val/loss` comes from").count(), 1, "{log}");
 }
 
 #[test]
@@ -343,12 +346,16 @@ fn bad_programs_names_and_values_are_refused_at_planning() {
 /// A program that reports `val_loss` every 0.3 s for 20 epochs; `bad` ones report worse
 /// values and start a child that ignores SIGTERM and one in its own session, writing their
 /// pids to `pids`.
+/// Each epoch: three rows of training steps, then a row with the watched `loss` (the rule
+/// must wait for it, not judge the epoch's first row).
 const STOPPABLE: &str = "#!/bin/sh\n\
 if [ \"$DDIM_FLAG_BAD\" = true ]; then\n\
   sh -c 'trap \"\" TERM; while true; do sleep 1; done' &\n  echo $! >> pids\n\
   setsid sh -c 'echo $$ >> pids; while true; do sleep 1; done' &\n\
 fi\n\
-e=1\nwhile [ $e -le 20 ]; do\n  echo \"epoch: $e\"\n\
+e=1\ns=0\nwhile [ $e -le 20 ]; do\n  echo \"epoch: $e\"\n\
+  for i in 1 2 3; do s=$((s+1)); echo \"step: $s\"; echo 'train_loss: 0.5'; done\n\
+  s=$((s+1)); echo \"step: $s\"\n\
   if [ \"$DDIM_FLAG_BAD\" = true ]; then echo 'loss: 9'; else echo 'loss: 1'; fi\n\
   e=$((e+1)); sleep 0.1\ndone\n";
 
@@ -360,7 +367,7 @@ fn a_stop_rule_ends_the_program_and_every_process_it_started() {
     let sweep = write_sweep(
         d.path(),
         "s.yaml",
-        "label: st\ncommand: [./p.sh]\nmetrics:\n  loss: lower\ngrid:\n  bad: [false, true]\nstop:\n  metric: loss\n  rule: median\n  after_epochs: 2\n  min_runs: 1\n",
+        "label: st\ncommand: [./p.sh]\nmetrics:\n  loss: lower\n  train_loss: lower\ngrid:\n  bad: [false, true]\nstop:\n  metric: loss\n  rule: median\n  after_epochs: 2\n  min_runs: 1\n",
     );
     let o = cmd(&run_args(&sweep, &runs, &["--jobs", "1"]))
         .env("DDIM_STOP_GRACE", "1")
@@ -375,12 +382,23 @@ fn a_stop_rule_ends_the_program_and_every_process_it_started() {
     // `loss` is also a column of the built-in trainer's scalars.csv: the rule reads the
     // program's.
     assert_eq!(bad["status"], "stopped", "{bad}");
-    let epochs = std::fs::read_to_string(bad_dir.join("scalars.csv"))
-        .unwrap()
-        .lines()
-        .count()
-        - 1;
-    assert!(epochs < 20, "stopped early: {epochs} epochs");
+    let epochs: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(bad_dir.join("scalars.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect();
+    assert!(epochs.len() < 20, "stopped early: {epochs:?}");
+    let d = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(bad_dir.join("stop.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (d["value"].as_f64(), d["compared"].as_u64()),
+        (Some(9.0), Some(1)),
+        "{d}"
+    );
     let pids: Vec<i32> = std::fs::read_to_string(bad_dir.join("pids"))
         .unwrap()
         .split_whitespace()

@@ -6,21 +6,20 @@
 //! landing, depends on timing). So a search's stops, like its points, do not depend on
 //! `--jobs`, the finishing order or a kill and rerun.
 
-use crate::store::RunDir;
 use crate::sweep::record::Decision;
 use crate::sweep::stop::EarlyStop;
 use crate::sweep::strategy::{RunResult, StopPeers};
 use crate::sweep::Plan;
-use crate::track::csv::{self, EpochRow};
-use std::collections::{HashMap, HashSet};
+use crate::track::follow::Follow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The state of early stopping in one invocation.
 pub struct EarlyStopping {
     pub rule: EarlyStop,
     /// The last epoch decided (or passed over), per run.
     seen: HashMap<usize, i64>,
-    /// scalars.csv's size and time at the last look, per run.
-    stamps: HashMap<usize, (u64, u128)>,
+    /// Each run's values of the watched metric, read as its scalars.csv grows.
+    values: HashMap<usize, Values>,
     /// Runs whose next decision waits for runs they are compared with.
     waiting: HashSet<usize>,
     /// Runs the rule leaves alone: resumed with --resume-stopped, or already stopped.
@@ -35,52 +34,97 @@ enum Compared {
     Wait,
 }
 
-/// The runs' files read once per look.
+/// One run's values of the watched metric by epoch (the first a row of the epoch gave; None
+/// while its rows have none), kept up to date from its scalars.csv: memory grows with its
+/// epochs, not its rows.
+struct Values {
+    follow: Follow,
+    by_epoch: BTreeMap<i64, Option<f64>>,
+    /// A damaged file: said once, the run not judged until it reads again.
+    damaged: bool,
+}
+
+impl Values {
+    /// Reads what the run appended; whether anything new came.
+    fn refresh(&mut self, metric: &str) -> bool {
+        let by_epoch = &mut self.by_epoch;
+        let mut fresh = Vec::new();
+        let read = self
+            .follow
+            .read(|row| fresh.push((row.epoch, row.metric(metric))));
+        match read {
+            Ok(grown) => {
+                if grown.restarted {
+                    by_epoch.clear();
+                }
+                self.damaged = false;
+                for (epoch, v) in fresh {
+                    let at = by_epoch.entry(epoch).or_insert(None);
+                    *at = at.or(v);
+                }
+                grown.rows > 0 || grown.restarted
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.damaged, true) {
+                    eprintln!("warning: {e:#}; the stop rule cannot judge this run");
+                }
+                false
+            }
+        }
+    }
+
+    fn last_epoch(&self) -> Option<i64> {
+        self.by_epoch.keys().next_back().copied()
+    }
+}
+
+/// The runs' values brought up to date at most once per look.
 struct Look<'a> {
     plan: &'a Plan,
-    rows: HashMap<usize, Vec<EpochRow>>,
+    metric: String,
+    values: HashMap<usize, Values>,
+    fresh: HashSet<usize>,
     /// The epoch where each run was stopped (its stop request), if it was.
     caps: HashMap<usize, Option<i64>>,
 }
 
 impl Look<'_> {
-    fn dir(&self, i: usize) -> RunDir {
-        self.plan.runs[i].run_dir()
-    }
-
-    fn rows(&mut self, i: usize) -> &[EpochRow] {
-        let dir = self.dir(i);
-        self.rows.entry(i).or_insert_with(|| {
-            let path = dir.scalars();
-            csv::read(&path).unwrap_or_else(|e| {
-                if path.exists() {
-                    eprintln!("warning: {e:#}; the stop rule cannot judge this run");
-                }
-                Vec::new()
-            })
-        })
+    /// Run `i`'s values, read up to now; whether this read found anything new.
+    fn values(&mut self, i: usize) -> (&Values, bool) {
+        let grown = if self.fresh.insert(i) {
+            let scalars = self.plan.runs[i].run_dir().scalars();
+            let v = self.values.entry(i).or_insert_with(|| Values {
+                follow: Follow::new(&scalars),
+                by_epoch: BTreeMap::new(),
+                damaged: false,
+            });
+            v.refresh(&self.metric)
+        } else {
+            false
+        };
+        (&self.values[&i], grown)
     }
 
     fn cap(&mut self, i: usize) -> Option<i64> {
-        let dir = self.dir(i);
+        let dir = self.plan.runs[i].run_dir();
         *self
             .caps
             .entry(i)
             .or_insert_with(|| dir.read_stop_request().map(|d| d.epoch))
     }
 
-    /// Run `i`'s value of `metric` at `epoch`: Some(Some(v)) when it has one there (before
-    /// any stop), Some(None) when it never will (stopped before, or reached it without the
-    /// metric), None when it may still (not there yet).
-    fn value(&mut self, i: usize, epoch: i64, metric: &str) -> Option<Option<f64>> {
+    /// Run `i`'s value of the metric at `epoch`: Some(Some(v)) when it has one there (before
+    /// any stop), Some(None) when it never will (stopped before, or went past it without the
+    /// metric), None when it may still (not there yet, or still there).
+    fn value(&mut self, i: usize, epoch: i64) -> Option<Option<f64>> {
         if self.cap(i).is_some_and(|c| epoch > c) {
             return Some(None);
         }
-        let rows = self.rows(i);
-        if let Some(r) = rows.iter().find(|r| r.epoch == epoch) {
-            return Some(r.metric(metric));
+        let (v, _) = self.values(i);
+        if let Some(Some(x)) = v.by_epoch.get(&epoch) {
+            return Some(Some(*x));
         }
-        rows.iter().any(|r| r.epoch > epoch).then_some(None)
+        v.last_epoch().is_some_and(|l| l > epoch).then_some(None)
     }
 }
 
@@ -89,7 +133,7 @@ impl EarlyStopping {
         EarlyStopping {
             rule,
             seen: HashMap::new(),
-            stamps: HashMap::new(),
+            values: HashMap::new(),
             waiting: HashSet::new(),
             exempt,
             decisions: Vec::new(),
@@ -107,7 +151,9 @@ impl EarlyStopping {
     ) -> Vec<(usize, Decision)> {
         let mut look = Look {
             plan,
-            rows: HashMap::new(),
+            metric: self.rule.metric.clone(),
+            values: std::mem::take(&mut self.values),
+            fresh: HashSet::new(),
             caps: HashMap::new(),
         };
         let mut out = Vec::new();
@@ -115,10 +161,9 @@ impl EarlyStopping {
             if self.exempt.contains(&run) {
                 continue;
             }
-            // Read again only when the file changed since the last look, or when waiting.
-            let stamp = crate::files::file_stamp(&plan.runs[run].run_dir().scalars());
-            let same = self.stamps.insert(run, stamp) == Some(stamp);
-            if same && !self.waiting.contains(&run) {
+            // Judged again only when the run wrote rows since the last look, or when waiting.
+            let (_, grown) = look.values(run);
+            if !grown && !self.waiting.contains(&run) {
                 continue;
             }
             self.waiting.remove(&run);
@@ -127,6 +172,7 @@ impl EarlyStopping {
                 out.push((run, d));
             }
         }
+        self.values = look.values;
         out
     }
 
@@ -140,17 +186,26 @@ impl EarlyStopping {
         };
         let bracket = self.rule.bracket(position, max);
         let seen = self.seen.get(&run).copied().unwrap_or(0);
-        let rows: Vec<(i64, Option<f64>)> = look
-            .rows(run)
-            .iter()
-            .filter(|row| row.epoch > seen)
-            .map(|row| (row.epoch, row.metric(&self.rule.metric)))
+        let (values, _) = look.values(run);
+        let last = values.last_epoch();
+        let epochs: Vec<(i64, Option<f64>)> = values
+            .by_epoch
+            .range(seen + 1..)
+            .map(|(e, v)| (*e, *v))
             .collect();
-        for (epoch, value) in rows {
-            let Some(value) = value.filter(|_| self.rule.decides_at(epoch, max, bracket)) else {
+        for (epoch, value) in epochs {
+            let Some(value) = value else {
+                // Its value may still come in a later row of the same epoch.
+                if Some(epoch) == last {
+                    break;
+                }
                 self.seen.insert(run, epoch);
                 continue;
             };
+            if !self.rule.decides_at(epoch, max, bracket) {
+                self.seen.insert(run, epoch);
+                continue;
+            }
             let others = match self.compared(look, run, peers, (epoch, bracket)) {
                 Compared::Values(v) => v,
                 Compared::Wait => {
@@ -185,7 +240,6 @@ impl EarlyStopping {
         peers: &StopPeers,
         (epoch, bracket): (i64, u32),
     ) -> Compared {
-        let metric = &self.rule.metric;
         let in_bracket = |look: &mut Look, position: usize, j: usize| {
             self.rule
                 .bracket(position, look.plan.runs[j].flags.epochs())
@@ -196,7 +250,7 @@ impl EarlyStopping {
             StopPeers::Any => {
                 for j in (0..look.plan.runs.len()).filter(|j| *j != run) {
                     if in_bracket(look, j, j) {
-                        values.extend(look.value(j, epoch, metric).flatten());
+                        values.extend(look.value(j, epoch).flatten());
                     }
                 }
             }
@@ -205,7 +259,7 @@ impl EarlyStopping {
                     if !in_bracket(look, trial, j) {
                         continue;
                     }
-                    match look.value(j, epoch, metric) {
+                    match look.value(j, epoch) {
                         Some(v) => values.extend(v),
                         None if RunResult::of(&look.plan.runs[j]) == RunResult::Pending => {
                             return Compared::Wait

@@ -16,6 +16,7 @@
 //! `tensorboard --logdir runs` shows readable run names.
 
 pub mod csv;
+pub mod follow;
 pub mod grid;
 pub mod steps;
 pub mod tensorboard;

@@ -18,6 +18,7 @@ use crate::store::program_file::ProgramFile;
 use crate::store::run_info::ProgramRun;
 use crate::store::{RunDir, RunInfo, Status};
 use anyhow::{bail, Context};
+use scalars::Channel;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
@@ -237,7 +238,7 @@ fn supervise(
         if events_at.elapsed() >= Duration::from_millis(500) {
             events_at = Instant::now();
             for row in events.read(&dir.root, &own_events) {
-                scalars.write(&row)?;
+                scalars.write(Channel::Events, &row)?;
             }
         }
         if signalled.is_none() {
@@ -282,14 +283,14 @@ fn supervise(
         }
     }
     if let Some(row) = out.intake.flush() {
-        scalars.write(&row)?;
+        scalars.write(Channel::Output, &row)?;
     }
     read_jsonl(dir, jsonl_at, &mut jsonl, &mut scalars)?;
     if let Some(row) = jsonl.flush() {
-        scalars.write(&row)?;
+        scalars.write(Channel::Jsonl, &row)?;
     }
     for row in events.read(&dir.root, &own_events) {
-        scalars.write(&row)?;
+        scalars.write(Channel::Events, &row)?;
     }
     // The per-epoch sample metrics are columns, not final values: those come from scoring.
     let mut last_values = scalars.last_values.clone();
@@ -341,7 +342,7 @@ impl Output {
             self.tail.push_back(shown.collect());
         }
         if let Some(row) = self.intake.line(line) {
-            scalars.write(&row)?;
+            scalars.write(Channel::Output, &row)?;
         }
         Ok(())
     }
@@ -447,7 +448,7 @@ fn read_jsonl(
     };
     for line in bytes[..=end].split(|&b| b == b'\n') {
         if let Some(row) = intake.line(&String::from_utf8_lossy(line)) {
-            scalars.write(&row)?;
+            scalars.write(Channel::Jsonl, &row)?;
         }
     }
     Ok(at + end as u64 + 1)

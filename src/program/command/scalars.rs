@@ -3,13 +3,39 @@
 //! every scalar it reported (declared or not). On a resumed run, a step reported again
 //! replaces the rows from that step on; for a program that reports no step (its rows are
 //! numbered), an epoch reported again replaces the rows from that epoch on, and the rows
-//! after it are numbered on from the rows kept.
+//! after it are numbered on from the rows kept. A name reported on more than one channel
+//! (printed and also written to TensorBoard, say) is taken from the channel it came from
+//! first in this attempt; the other channels' values of it are left out, said once.
 
 use super::intake::Row;
 use crate::store::RunDir;
 use crate::track::tensorboard::EventWriter;
 use std::io::Write;
 use std::time::Instant;
+
+/// Where a row came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Channel {
+    /// The program's stdout and stderr.
+    Output,
+    /// `$DDIM_RUN_DIR/metrics.jsonl`.
+    Jsonl,
+    /// TensorBoard event files the program writes.
+    Events,
+    /// Measured by ddim-sweep after the program exited (sample metrics).
+    Measured,
+}
+
+impl Channel {
+    fn name(self) -> &'static str {
+        match self {
+            Channel::Output => "its output",
+            Channel::Jsonl => "metrics.jsonl",
+            Channel::Events => "its TensorBoard events",
+            Channel::Measured => "sample_metrics",
+        }
+    }
+}
 
 pub struct Scalars {
     path: std::path::PathBuf,
@@ -30,6 +56,10 @@ pub struct Scalars {
     pub last_epoch: Option<i64>,
     /// The last step of each epoch written.
     epoch_steps: std::collections::BTreeMap<i64, i64>,
+    /// The channel each name is taken from (the first it came from).
+    owners: std::collections::BTreeMap<String, Channel>,
+    /// The (name, channel) pairs already said to be left out.
+    said: std::collections::BTreeSet<(String, Channel)>,
 }
 
 impl Scalars {
@@ -57,6 +87,8 @@ impl Scalars {
             last_step: None,
             last_epoch: None,
             epoch_steps: Default::default(),
+            owners: Default::default(),
+            said: Default::default(),
         };
         let old = read_rows(&path);
         if old.is_empty() {
@@ -79,9 +111,14 @@ impl Scalars {
         Ok(s)
     }
 
-    /// Writes one row: its declared metrics to scalars.csv (a row with none of them only to
-    /// TensorBoard), every value to TensorBoard.
-    pub fn write(&mut self, row: &Row) -> anyhow::Result<()> {
+    /// Writes one row from `channel`: its declared metrics to scalars.csv (a row with none of
+    /// them only to TensorBoard), every value to TensorBoard; values of names that another
+    /// channel reports are left out.
+    pub fn write(&mut self, channel: Channel, row: &Row) -> anyhow::Result<()> {
+        let row = &self.own_values(channel, row);
+        if row.values.is_empty() {
+            return Ok(());
+        }
         if !self.metrics.iter().any(|m| row.values.contains_key(m)) {
             let values: Vec<(&str, f64)> =
                 row.values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -128,6 +165,27 @@ impl Scalars {
         Ok(())
     }
 
+    /// The row with only the names `channel` owns (a name new to every channel becomes its).
+    fn own_values(&mut self, channel: Channel, row: &Row) -> Row {
+        let mut kept = row.clone();
+        for name in row.values.keys() {
+            let owner = *self.owners.entry(name.clone()).or_insert(channel);
+            if owner == channel {
+                continue;
+            }
+            kept.values.remove(name);
+            if self.said.insert((name.clone(), channel)) {
+                crate::say!(
+                    "program: `{name}` comes from {} and from {}: taken from {} only",
+                    owner.name(),
+                    channel.name(),
+                    owner.name()
+                );
+            }
+        }
+        kept
+    }
+
     /// Keeps the rows of the file whose (epoch, step) `keep` accepts.
     fn keep_rows(&mut self, keep: impl Fn(i64, i64) -> bool) -> anyhow::Result<()> {
         let kept: Vec<String> = std::fs::read_to_string(&self.path)?
@@ -158,7 +216,7 @@ impl Scalars {
     pub fn write_measured(&mut self, row: &Row) -> anyhow::Result<()> {
         self.resumed_after = None;
         let (step, epoch) = (self.last_step, self.last_epoch);
-        self.write(row)?;
+        self.write(Channel::Measured, row)?;
         (self.last_step, self.last_epoch) = (step, epoch);
         Ok(())
     }
@@ -230,14 +288,15 @@ mod tests {
         let metrics = vec!["loss".to_string()];
         let mut s = Scalars::open(&dir, &metrics, "r").unwrap();
         for e in 1..=4 {
-            s.write(&numbered(e, e, e as f64)).unwrap();
+            s.write(Channel::Output, &numbered(e, e, e as f64)).unwrap();
         }
         drop(s);
         let mut s = Scalars::open(&dir, &metrics, "r").unwrap();
         assert!(s.numbered);
         // The intake resumes its numbering after the 4 rows.
         for (i, e) in (3..=6).enumerate() {
-            s.write(&numbered(e, 5 + i as i64, e as f64)).unwrap();
+            s.write(Channel::Output, &numbered(e, 5 + i as i64, e as f64))
+                .unwrap();
         }
         assert_eq!(
             epochs_and_steps(&dir),
@@ -252,16 +311,45 @@ mod tests {
                 numbered: false,
                 ..numbered(step / 100, step, 1.0)
             };
-            s.write(&row).unwrap();
+            s.write(Channel::Output, &row).unwrap();
         }
         drop(s);
         let mut s = Scalars::open(&dir, &metrics, "r").unwrap();
         assert!(!s.numbered);
-        s.write(&Row {
-            numbered: false,
-            ..numbered(2, 200, 0.5)
-        })
+        s.write(
+            Channel::Output,
+            &Row {
+                numbered: false,
+                ..numbered(2, 200, 0.5)
+            },
+        )
         .unwrap();
         assert_eq!(epochs_and_steps(&dir), [(1, 100), (2, 200)]);
+    }
+
+    /// A metric printed and also written to TensorBoard by the program is logged once, from
+    /// the channel it came from first; the other channel's other names still count.
+    #[test]
+    fn a_name_on_two_channels_is_taken_from_the_first() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(d.path());
+        let metrics = vec!["loss".to_string(), "acc".to_string()];
+        let mut s = Scalars::open(&dir, &metrics, "r").unwrap();
+        let at = |step: i64, values: &[(&str, f64)]| Row {
+            epoch: step,
+            step,
+            numbered: false,
+            values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        };
+        s.write(Channel::Output, &at(1, &[("loss", 0.5)])).unwrap();
+        s.write(Channel::Events, &at(1, &[("loss", 0.5)])).unwrap();
+        s.write(Channel::Output, &at(2, &[("loss", 0.4)])).unwrap();
+        s.write(Channel::Events, &at(2, &[("loss", 9.0), ("acc", 0.7)]))
+            .unwrap();
+        let rows = read_rows(&dir.scalars());
+        assert_eq!(epochs_and_steps(&dir), [(1, 1), (2, 2), (2, 2)]);
+        assert_eq!(rows[1].2, [("loss".to_string(), 0.4)]);
+        assert_eq!(rows[2].2, [("acc".to_string(), 0.7)]);
+        assert_eq!(s.last_values["loss"], 0.4);
     }
 }

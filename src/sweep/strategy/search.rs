@@ -775,10 +775,11 @@ impl RunFiles {
     }
 
     fn value_at(&self, epoch: i64, m: &Metric) -> Option<f64> {
+        // The first value in the epoch's rows, as the stop rule judges it.
         self.rows
             .iter()
-            .find(|r| r.epoch == epoch)?
-            .metric(m.column)
+            .filter(|r| r.epoch == epoch)
+            .find_map(|r| r.metric(m.column))
     }
 }
 
