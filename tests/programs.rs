@@ -308,6 +308,11 @@ fn bad_programs_names_and_values_are_refused_at_planning() {
             "does not exist",
         ),
         (
+            "command: [sh, -e, missing.sh]\nmetrics: {loss: lower}\n",
+            "s.yaml:2",
+            "the script `missing.sh` that `sh` is to run does not exist",
+        ),
+        (
             "command: [sh]\nmetrics: {\"a b\": lower}\n",
             "s.yaml:3",
             "cannot be a metric's name",

@@ -303,6 +303,55 @@ impl ProgramSpec {
                 path.display()
             ));
         }
+        self.check_script(&first, sweep_file_dir)
+    }
+
+    /// When the program is an interpreter (`python3`, `Rscript`, `bash` …), the script it is
+    /// given (its first word that is not an option, when it names a file by its extension)
+    /// must exist: relative to the sweep file's folder, or absolute.
+    fn check_script(&self, program: &str, sweep_file_dir: &Path) -> Result<(), String> {
+        const INTERPRETERS: [&str; 11] = [
+            "python", "Rscript", "bash", "sh", "zsh", "node", "julia", "perl", "ruby", "lua", "R",
+        ];
+        const SCRIPTS: [&str; 10] = ["py", "R", "r", "sh", "bash", "jl", "js", "pl", "rb", "lua"];
+        let name = Path::new(program)
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().to_string());
+        // `python3.11` is `python`.
+        let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+        if !INTERPRETERS.contains(&base) {
+            return Ok(());
+        }
+        let dir = sweep_file_dir.display().to_string();
+        for w in self.command.iter().skip(1) {
+            // `-m module`, `-c code`, `-e expr`, `-` (stdin): no script file.
+            let code = match base {
+                "python" => ["-m", "-c"].contains(&w.as_str()),
+                "bash" | "sh" | "zsh" => w == "-c",
+                _ => ["-e", "--eval"].contains(&w.as_str()),
+            };
+            if code || w == "-" {
+                return Ok(());
+            }
+            if w.starts_with('-') {
+                continue;
+            }
+            let w = w.replace("{sweep_dir}", &dir);
+            let is_script = Path::new(&w)
+                .extension()
+                .is_some_and(|e| SCRIPTS.contains(&e.to_string_lossy().as_ref()));
+            if w.contains('{') || !is_script {
+                return Ok(());
+            }
+            let path = sweep_file_dir.join(&w);
+            if !path.is_file() {
+                return Err(format!(
+                    "command: the script `{w}` that `{program}` is to run does not exist ({} is not a file; relative paths in command: are from the sweep file's folder)",
+                    path.display()
+                ));
+            }
+            return Ok(());
+        }
         Ok(())
     }
 }
@@ -468,5 +517,46 @@ mod tests {
             sample_metrics: None,
         };
         assert_eq!(p.placeholders(), ["lr", "sweep_dir"]);
+    }
+
+    /// An interpreter's script must exist; its options, modules and code are not scripts.
+    #[test]
+    fn an_interpreters_script_must_exist() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("train.py"), "").unwrap();
+        let check = |words: &[&str]| {
+            let p = ProgramSpec {
+                command: words.iter().map(|w| w.to_string()).collect(),
+                metrics: vec![("m".into(), "lower".into())],
+                sources: None,
+                timeout: None,
+                seed_option: false,
+                sample_metrics: None,
+            };
+            p.check_script(words[0], d.path())
+        };
+        for ok in [
+            &["python3", "train.py"][..],
+            &["/usr/bin/python3.11", "-u", "train.py", "missing.py"],
+            &["python3", "{sweep_dir}/train.py"],
+            &["python3", "-m", "pkg.missing"],
+            &["python", "-c", "print(1)"],
+            &["Rscript", "-e", "x.R"],
+            &["bash", "-c", "missing.sh"],
+            &["python3", "{script}"],
+            &["python3", "notascript"],
+            &["./train.py", "missing.py"],
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            &["python3", "missing.py"][..],
+            &["python3.11", "-u", "missing.py"],
+            &["sh", "-e", "missing.sh"],
+            &["Rscript", "{sweep_dir}/missing.R"],
+        ] {
+            let e = check(bad).unwrap_err();
+            assert!(e.contains("does not exist"), "{bad:?}: {e}");
+        }
     }
 }
