@@ -68,8 +68,9 @@ fn stop_then_resume(signal: i32, expect_code: Option<i32>) {
         expect_code,
         "orchestrator exit after signal {signal}"
     );
-    if signal == libc::SIGINT {
-        // Every run that was going is now interrupted; none is left running.
+    if signal == libc::SIGINT || signal == libc::SIGKILL {
+        // Every run that was going is now interrupted (after a SIGKILL, by the SIGTERM each
+        // run gets when its orchestrator dies, however many arrive); none is left running.
         wait_for("children to stop", Duration::from_secs(30), || {
             !status_counts(&cut, "slow").contains_key("running")
         });

@@ -15,7 +15,8 @@ pub struct Args {
     pub offline: bool,
     /// When another process trains the run, wait for it (said once, with its pid and host)
     /// instead of exiting 75: a run it completes is left completed, one it leaves unfinished
-    /// continues here. Sweeps start their runs with it.
+    /// continues here. Sweeps start their runs with it. With it, a second SIGINT or SIGTERM
+    /// does not end the run at once: it still checkpoints and records how it ended.
     #[arg(long)]
     pub wait: bool,
     /// Training flags as FLAG=VALUE (see `ddim-sweep flags`).
@@ -25,8 +26,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let given = parse_assignments(&args.flags).map_err(crate::error::Error::input)?;
-    // A program's supervisor records how its program ended whatever it is sent.
-    let stop = if crate::program::is_program_run(&args.run_dir) {
+    // A program's supervisor records how its program ended whatever it is sent; so does a
+    // run a sweep started (`--wait`): an orchestrator that dies sends it SIGTERM once per
+    // thread (`PR_SET_PDEATHSIG`), and ends runs at once with SIGKILL, never a second signal.
+    let stop = if args.wait || crate::program::is_program_run(&args.run_dir) {
         Stop::install_patient()?
     } else {
         Stop::install()?
