@@ -93,6 +93,31 @@ fn one_sided_p(mean: f64, sd: f64, n: usize) -> f64 {
     t_cdf(t, (n - 1) as f64)
 }
 
+/// The number of pairs a paired t-test needs to find a mean difference of `mean` with
+/// differences of sd `sd` (as observed) at the two-sided 5% level with 80% power: the smallest
+/// n ≥ 2 with `(t(0.975, n−1) + t(0.8, n−1)) · sd / √n ≤ |mean|` (the usual approximation of
+/// the noncentral-t power; it gives the exact n at the effect sizes tested). None when there is
+/// nothing to find (a zero or non-finite mean, no sd) or past ten million pairs.
+pub fn pairs_for_power(mean: f64, sd: f64) -> Option<usize> {
+    if mean == 0.0 || !mean.is_finite() || !sd.is_finite() {
+        return None;
+    }
+    if sd == 0.0 {
+        return Some(2);
+    }
+    let d = mean.abs() / sd;
+    // The normal approximation is a lower bound (t's quantiles are larger): start there.
+    let z = 1.959_963_984_540_054 + 0.841_621_233_572_914_3;
+    let start = (z / d).powi(2).ceil();
+    if start > 1e7 {
+        return None;
+    }
+    (start.max(2.0) as usize..=10_000_000).find(|&n| {
+        let df = (n - 1) as f64;
+        (t_quantile(0.975, df) + t_quantile(0.8, df)) / (n as f64).sqrt() <= d
+    })
+}
+
 /// Holm's step-down adjustment: sorted ascending, `p_adj(i) = max_{j<=i} min(1, (m − j + 1) p_(j))`,
 /// returned in the input's order.
 pub fn holm(p: &[f64]) -> Vec<f64> {
@@ -112,6 +137,28 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exact n of a two-sided paired t-test at 5% with 80% power (the smallest n whose
+    /// noncentral-t power reaches 0.8), computed with SciPy 1.17 (`stats.nct`), by effect
+    /// size d = |mean| / sd.
+    #[test]
+    fn pairs_for_power_matches_the_noncentral_t() {
+        for (d, n) in [
+            (0.1, 787),
+            (0.25, 128),
+            (0.5, 34),
+            (0.8, 15),
+            (1.0, 10),
+            (1.5, 6),
+            (2.0, 5),
+            (3.0, 4),
+        ] {
+            assert_eq!(pairs_for_power(-d * 0.3, 0.3), Some(n), "d = {d}");
+        }
+        assert_eq!(pairs_for_power(0.0, 1.0), None);
+        assert_eq!(pairs_for_power(1.0, 0.0), Some(2));
+        assert_eq!(pairs_for_power(1e-9, 1.0), None);
+    }
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol

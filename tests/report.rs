@@ -394,6 +394,7 @@ fn replicates_give_intervals_and_paired_effects_equal_to_scipy() {
         assert_eq!(e["pairs"], 6, "{key}: 2 other-flag values x 3 seeds");
         assert_eq!(e["pairs"], theirs["pairs"], "{key}");
         assert_eq!(e["a_better"], theirs["a_better"], "{key}");
+        assert_eq!(e["pairs_for_power"], theirs["pairs_for_power"], "{key}");
         close(
             &e["mean_diff"],
             &theirs["mean_diff"],

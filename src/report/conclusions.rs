@@ -245,23 +245,20 @@ pub fn configs_markdown(rows: &[ConfigRow]) -> String {
     table.markdown()
 }
 
-/// The effects table and one sentence per flag and metric pair: the conclusion, or that the
-/// data does not support one.
-pub fn effects_markdown(rows: &[EffectRow]) -> String {
+/// The effects table, the headline metric's rows first, then a sentence for each difference
+/// the data supports, and one line for the rest: that none is supported, with the pairs that
+/// the headline metric's effects of the size observed would need.
+pub fn effects_markdown(rows: &[EffectRow], headline: &str) -> String {
+    let mut order: Vec<&EffectRow> = rows.iter().collect();
+    order.sort_by_key(|e| e.metric != headline);
     let mut table = Table::new()
         .columns(["flag", "A", "B", "metric"], Align::Left)
         .columns(["pairs", "mean A − B"], Align::Right)
         .column("95% interval", Align::Left)
         .column("A better in", Align::Right)
         .column("significant", Align::Left);
-    let mut sentences = Vec::new();
-    for e in rows {
+    for e in &order {
         let d = &e.paired.diff;
-        let interval = d
-            .ci95
-            .map(|(lo, hi)| format!("[{}, {}]", sig7(lo), sig7(hi)))
-            .unwrap_or_else(|| "(one pair)".into());
-        let sig = e.paired.significant();
         table.row(vec![
             e.flag.clone(),
             e.a.clone(),
@@ -269,44 +266,105 @@ pub fn effects_markdown(rows: &[EffectRow]) -> String {
             e.metric.clone(),
             d.n.to_string(),
             sig7(d.mean),
-            interval.clone(),
+            interval(e),
             format!("{} of {}", e.paired.a_better, d.n),
-            if sig { "**yes**" } else { "no" }.to_string(),
+            if e.paired.significant() {
+                "**yes**"
+            } else {
+                "no"
+            }
+            .to_string(),
         ]);
-        sentences.push(sentence(e, &interval, sig));
     }
     let mut md = table.markdown();
     md.push('\n');
-    for s in sentences {
-        md.push_str(&format!("- {s}\n"));
+    let supported: Vec<&&EffectRow> = order.iter().filter(|e| e.paired.significant()).collect();
+    for e in &supported {
+        md.push_str(&format!(
+            "- {}
+",
+            sentence(e)
+        ));
+    }
+    let tested = order
+        .iter()
+        .filter(|e| e.paired.diff.ci95.is_some())
+        .count();
+    let mut rest = match supported.len() {
+        0 => format!("None of the {tested} comparisons shows a difference the data supports (each 95% interval includes 0)."),
+        n if n < tested => format!("The other {} comparisons show no difference the data supports.", tested - n),
+        _ => String::new(),
+    };
+    let needs: Vec<String> = order
+        .iter()
+        .filter(|e| e.metric == headline && !e.paired.significant())
+        .filter_map(|e| {
+            let n = pairs_needed(e)?;
+            Some(format!(
+                "{} for `{}` {} − {} (now {})",
+                thousands(n),
+                e.flag,
+                e.a,
+                e.b,
+                e.paired.diff.n
+            ))
+        })
+        .collect();
+    if !needs.is_empty() {
+        rest.push_str(&format!(
+            " To find a `{headline}` effect of the size observed (5% level, 80% power) would take about this many pairs: {}.",
+            needs.join(", ")
+        ));
+    }
+    if !rest.is_empty() {
+        md.push_str(&format!("{}\n", rest.trim_start()));
     }
     md
 }
 
-fn sentence(e: &EffectRow, interval: &str, sig: bool) -> String {
+/// `2,553,573`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `[lo, hi]`, or "(one pair)".
+fn interval(e: &EffectRow) -> String {
+    e.paired
+        .diff
+        .ci95
+        .map(|(lo, hi)| format!("[{}, {}]", sig7(lo), sig7(hi)))
+        .unwrap_or_else(|| "(one pair)".into())
+}
+
+/// The pairs a paired t-test needs to find an effect of the size observed
+/// ([`crate::stats::pairs_for_power`]); None with fewer than 2 pairs.
+fn pairs_needed(e: &EffectRow) -> Option<usize> {
+    let d = &e.paired.diff;
+    crate::stats::pairs_for_power(d.mean, d.sd?)
+}
+
+/// The conclusion of a difference the data supports.
+fn sentence(e: &EffectRow) -> String {
     let d = &e.paired.diff;
     let a_wins = crate::metrics::names::Metric::named(&e.metric)
         .map_or(d.mean < 0.0, |m| m.as_loss(d.mean) < 0.0);
     let (better, worse) = if a_wins { (&e.a, &e.b) } else { (&e.b, &e.a) };
-    if sig {
-        format!(
-            "`{}`: {better} is better than {worse} on {} by {} (95% interval of A − B {interval}, {} pairs): the data supports a difference.",
-            e.flag,
-            e.metric,
-            sig7(d.mean.abs()),
-            d.n
-        )
-    } else {
-        format!(
-            "`{}`: {} against {} on {}: mean A − B {} ({interval}, {} pairs) — the data does not support a difference.",
-            e.flag,
-            e.a,
-            e.b,
-            e.metric,
-            sig7(d.mean),
-            d.n
-        )
-    }
+    format!(
+        "`{}`: {better} is better than {worse} on {} by {} (95% interval of A − B {}, {} pairs): the data supports a difference.",
+        e.flag,
+        e.metric,
+        sig7(d.mean.abs()),
+        interval(e),
+        d.n
+    )
 }
 
 /// The JSON shape of a configuration (README: `configs`).
@@ -336,6 +394,8 @@ pub struct EffectJson {
     pub ci95: Option<[f64; 2]>,
     pub a_better: usize,
     pub significant: bool,
+    /// The pairs needed to find an effect of the size observed (5% level, 80% power).
+    pub pairs_for_power: Option<usize>,
 }
 
 pub fn configs_json(rows: &[ConfigRow]) -> Vec<ConfigJson> {
@@ -371,6 +431,7 @@ pub fn effects_json(rows: &[EffectRow]) -> Vec<EffectJson> {
             ci95: e.paired.diff.ci95.map(|(lo, hi)| [lo, hi]),
             a_better: e.paired.a_better,
             significant: e.paired.significant(),
+            pairs_for_power: pairs_needed(e),
         })
         .collect()
 }
@@ -438,7 +499,7 @@ pub fn sections(g: &LabelRuns, out: &std::path::Path, images: bool) -> anyhow::R
     if has_intervals(&effects) {
         let mut md = format!(
             "## Effects\n\nFor each flag that varies, each pair of its values A and B: the runs that differ only in that flag (same seed, same other flags) are paired, and the effect is the mean of `metric(A) − metric(B)` over the pairs with its 95% interval (Student's t over the differences). Where lower is better (the losses, KID, FID) a negative effect favours A; where higher is better (precision, recall) a positive one does. An interval that excludes 0 is significant.\n\n{}\n",
-            effects_markdown(&effects)
+            effects_markdown(&effects, super::headline(g))
         );
         if images {
             let main = [super::headline(g), "noise_loss"]
@@ -503,8 +564,9 @@ pub fn configs_csv(rows: &[ConfigRow]) -> String {
 
 /// One row per effect, the JSON's fields.
 pub fn effects_csv(rows: &[EffectRow]) -> String {
-    let mut out =
-        String::from("flag,a,b,metric,pairs,mean_diff,ci95_lo,ci95_hi,a_better,significant\n");
+    let mut out = String::from(
+        "flag,a,b,metric,pairs,mean_diff,ci95_lo,ci95_hi,a_better,significant,pairs_for_power\n",
+    );
     for e in rows {
         let d = &e.paired.diff;
         let (lo, hi) = d
@@ -512,7 +574,7 @@ pub fn effects_csv(rows: &[EffectRow]) -> String {
             .map(|(l, h)| (format!("{l}"), format!("{h}")))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{},{},{},{lo},{hi},{},{}\n",
+            "{},{},{},{},{},{},{lo},{hi},{},{},{}\n",
             e.flag,
             csv_cell(&e.a),
             csv_cell(&e.b),
@@ -520,7 +582,8 @@ pub fn effects_csv(rows: &[EffectRow]) -> String {
             d.n,
             d.mean,
             e.paired.a_better,
-            e.paired.significant()
+            e.paired.significant(),
+            pairs_needed(e).map_or(String::new(), |n| n.to_string())
         ));
     }
     out
@@ -529,6 +592,55 @@ pub fn effects_csv(rows: &[EffectRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn effect(flag: &str, metric: &str, pairs: &[(f64, f64)]) -> EffectRow {
+        EffectRow {
+            flag: flag.into(),
+            a: "x".into(),
+            b: "y".into(),
+            metric: metric.into(),
+            paired: paired_on(metric, pairs),
+        }
+    }
+
+    /// The headline's rows first; a sentence only for a supported difference; one line for
+    /// the rest with the pairs the headline's observed effects would need.
+    #[test]
+    fn effects_lead_with_the_headline_and_state_only_what_the_data_supports() {
+        let noisy = [(0.30, 0.20), (0.10, 0.15)];
+        let clear = [(0.10, 0.20), (0.11, 0.20), (0.12, 0.20)];
+        let md = effects_markdown(
+            &[
+                effect("lr", "noise_loss", &clear),
+                effect("lr", "kid", &noisy),
+            ],
+            "kid",
+        );
+        let kid = md.find("| lr | x | y | kid |").unwrap();
+        assert!(
+            kid < md.find("| lr | x | y | noise_loss |").unwrap(),
+            "{md}"
+        );
+        assert_eq!(md.matches("\n- ").count(), 1, "{md}");
+        assert!(
+            md.contains("- `lr`: x is better than y on noise_loss by 0.09000000"),
+            "{md}"
+        );
+        // d = 0.025 / 0.1060660 = 0.2357: 144 pairs (the smallest n with power 0.8).
+        let want = crate::stats::pairs_for_power(0.025, 0.106_066_017_177_982_13);
+        assert_eq!(want, Some(144));
+        assert!(
+            md.contains("The other 1 comparisons show no difference the data supports. To find a `kid` effect of the size observed (5% level, 80% power) would take about this many pairs: 144 for `lr` x − y (now 2)."),
+            "{md}"
+        );
+        let none = effects_markdown(&[effect("lr", "kid", &noisy)], "kid");
+        assert!(
+            none.contains("None of the 1 comparisons shows a difference"),
+            "{none}"
+        );
+        assert_eq!(thousands(2_553_573), "2,553,573");
+        assert_eq!(thousands(144), "144");
+    }
 
     /// The configurations table bolds each metric's best mean by its direction: the lowest
     /// noise_loss, the highest improved_precision.

@@ -2,7 +2,10 @@
 SciPy from the runs' run.json files (their `name`, the varying flags, and final `metrics`).
 
 usage: conclusions_ref.py SWEEP_DIR  ->  JSON {"configs": {KEY: {METRIC: {mean, std, lo, hi, n}}},
-                                               "effects": {FLAG|A|B|METRIC: {pairs, mean_diff, lo, hi, a_better}}}
+                                               "effects": {FLAG|A|B|METRIC: {pairs, mean_diff, lo, hi, a_better, pairs_for_power}}}
+
+pairs_for_power: the smallest n whose two-sided 5% paired t-test has power 0.8 against the observed
+mean difference and sd, from the noncentral t (exact, not the report's approximation).
 """
 import glob
 import itertools
@@ -14,6 +17,25 @@ import numpy as np
 from scipy import stats
 
 METRICS = ["noise_loss", "image_loss", "kid"]
+
+
+def pairs_for_power(mean, sd):
+    if mean == 0 or sd is None:
+        return None
+    if sd == 0:
+        return 2
+    d = abs(mean) / sd
+    n = 2
+    while n <= 10_000_000:
+        df = n - 1
+        tc = stats.t.ppf(0.975, df)
+        nc = d * np.sqrt(n)
+        power = 1 - stats.nct.cdf(tc, df, nc) + stats.nct.cdf(-tc, df, nc)
+        if power >= 0.8:
+            return n
+        # Far from the answer: jump by the normal approximation's step.
+        n = max(n + 1, int(((1.959964 + 0.841621) / d) ** 2) if n == 2 else n + 1)
+    return None
 
 
 def flags_of(info):
@@ -67,6 +89,7 @@ for flag in names:
             out_effects[f"{flag}|{a}|{b}|{m}"] = dict(
                 pairs=len(pairs), mean_diff=r["mean"], lo=r["lo"], hi=r["hi"],
                 a_better=sum(1 for x, y in pairs if x < y),
+                pairs_for_power=pairs_for_power(r["mean"], r["std"]),
                 p_less=float(stats.ttest_rel([x for x, _ in pairs], [y for _, y in pairs], alternative="less").pvalue) if len(pairs) > 1 else None,
             )
 
