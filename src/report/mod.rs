@@ -11,6 +11,7 @@ mod page;
 pub mod race;
 mod rows;
 pub mod search;
+mod slice;
 pub mod table;
 pub mod trials;
 

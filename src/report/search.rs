@@ -3,19 +3,19 @@
 //! they stopped with), each searched flag plotted against the metric, and what early
 //! stopping saved. Everything comes from the runs' files and the sweep's record.
 
-use super::charts::{draw_err, figure};
 use super::format::{Align, Table};
 use super::{LabelRuns, ReportRun};
 use crate::store::sweep_file::SweepRecord;
 use crate::store::RunDir;
 use crate::track::csv;
-use plotters::prelude::*;
 use std::path::Path;
 
 /// A run's place in the search: the metric's last value and the epochs it trained (its
 /// scalar rows kept for the learning curves).
 struct Ranked<'a> {
     run: &'a ReportRun,
+    /// Its trial number (a search's), else its place in the sweep.
+    trial: usize,
     value: Option<f64>,
     epoch: i64,
     rows: Vec<csv::EpochRow>,
@@ -35,10 +35,16 @@ pub fn section(
     let metric = metric_of(g, record);
     // A model-based search ranks its runs by their final metric (what it searched on).
     let final_name = record.search.as_ref().map(|s| s.metric.clone());
+    let trial_of: std::collections::HashMap<&str, usize> = record
+        .search
+        .iter()
+        .flat_map(|s| s.trials.iter().map(|t| (t.run.as_str(), t.trial)))
+        .collect();
     let mut ranked: Vec<Ranked> = g
         .runs
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let rows = csv::read(&RunDir::new(&r.entry.dir).scalars()).unwrap_or_default();
             let value = match &final_name {
                 Some(n) => r.entry.info.metrics.get(n).copied(),
@@ -47,6 +53,7 @@ pub fn section(
             let epoch = rows.last().map_or(0, |row| row.epoch);
             Ranked {
                 run: r,
+                trial: trial_of.get(r.entry.id.as_str()).copied().unwrap_or(i),
                 value,
                 epoch,
                 rows,
@@ -98,7 +105,7 @@ pub fn section(
     if images {
         for (name, entry) in &record.space {
             let file = format!("search_{name}.png");
-            if scatter(&ranked, name, entry.log, &metric, &out.join(&file))? {
+            if slice_chart(g, &ranked, name, entry.log, &metric, &out.join(&file))? {
                 md.push_str(&format!(
                     "### {metric} against {name}\n\n![{name}]({file})\n\n"
                 ));
@@ -198,79 +205,51 @@ fn savings(g: &LabelRuns, record: &SweepRecord) -> String {
     md
 }
 
-/// The metric against one searched flag (numbers only; a log axis for log-uniform flags).
-/// Returns whether a picture was written.
-fn scatter(
+/// The slice chart of `flag` ([`super::slice`]): the runs' values of it against the metric,
+/// its markers by the first other varying flag whose values are not numbers.
+fn slice_chart(
+    g: &LabelRuns,
     ranked: &[Ranked],
     flag: &str,
     log: bool,
     metric: &str,
     path: &Path,
 ) -> anyhow::Result<bool> {
-    let pts: Vec<(f64, f64)> = ranked
+    let categorical = g
+        .varying
         .iter()
-        .filter_map(|r| Some((r.run.flag_text(flag).parse::<f64>().ok()?, r.value?)))
-        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!log || *x > 0.0))
+        .filter(|f| *f != flag && *f != "seed")
+        .find(|f| {
+            ranked
+                .iter()
+                .any(|r| r.run.flag_text(f).parse::<f64>().is_err())
+        });
+    let mut values: Vec<String> = Vec::new();
+    let points: Vec<super::slice::Point> = ranked
+        .iter()
+        .filter_map(|r| {
+            let category = categorical.map_or(0, |c| {
+                let v = r.run.flag_text(c);
+                values.iter().position(|x| x == v).unwrap_or_else(|| {
+                    values.push(v.to_string());
+                    values.len() - 1
+                })
+            });
+            Some(super::slice::Point {
+                x: r.run.flag_text(flag).parse::<f64>().ok()?,
+                y: r.value?,
+                trial: r.trial,
+                category,
+            })
+        })
         .collect();
-    if pts.len() < 2 {
-        return Ok(false);
-    }
-    figure(path, |canvas| {
-        let (mut x0, mut x1) = pts
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-        let (y0, y1) = pts
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-        if x0 == x1 {
-            (x0, x1) = (x0 * 0.9 - 1e-12, x1 * 1.1 + 1e-12);
-        }
-        let pad = (y1 - y0).max(1e-9) * 0.08;
-        let root = canvas.area((640, 420));
-        root.fill(&WHITE).map_err(draw_err)?;
-        let caption = format!(
-            "{metric} against {flag}{}",
-            if log { " (log scale)" } else { "" }
-        );
-        let mut builder = ChartBuilder::on(&root);
-        builder
-            .caption(caption, ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(70);
-        let style = ShapeStyle::from(&RGBColor(31, 119, 180)).filled();
-        if log {
-            let mut chart = builder
-                .build_cartesian_2d((x0 * 0.9..x1 * 1.1).log_scale(), y0 - pad..y1 + pad)
-                .map_err(draw_err)?;
-            chart
-                .configure_mesh()
-                .x_desc(flag)
-                .y_desc(metric)
-                .x_labels(6)
-                .x_label_formatter(&|v| format!("{v:.0e}"))
-                .light_line_style(WHITE)
-                .draw()
-                .map_err(draw_err)?;
-            chart
-                .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
-                .map_err(draw_err)?;
-        } else {
-            let xpad = (x1 - x0) * 0.05;
-            let mut chart = builder
-                .build_cartesian_2d(x0 - xpad..x1 + xpad, y0 - pad..y1 + pad)
-                .map_err(draw_err)?;
-            chart
-                .configure_mesh()
-                .x_desc(flag)
-                .y_desc(metric)
-                .draw()
-                .map_err(draw_err)?;
-            chart
-                .draw_series(pts.iter().map(|p| Circle::new(*p, 5, style)))
-                .map_err(draw_err)?;
-        }
-        root.present().map_err(draw_err)?;
-        Ok(true)
-    })
+    let slice = super::slice::Slice {
+        flag,
+        metric,
+        log,
+        categories: categorical
+            .filter(|_| values.len() >= 2)
+            .map(|c| (c.as_str(), &values[..])),
+    };
+    super::slice::draw(&points, &slice, path)
 }
