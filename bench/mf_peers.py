@@ -66,7 +66,10 @@ def bench_named(name, seed):
 def optuna_run(name, seed, budget, pruner):
     bench = bench_named(name, seed)
     d = len(bench.space.get_hyperparameters())
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner())
+    # Named: HyperbandPruner assigns brackets by a hash of the study's name and the trial
+    # number, so an unnamed study (a random name) is not reproducible even with a seed.
+    study = optuna.create_study(study_name=f"{name}-{seed}",
+                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner())
     spent, best, log = 0, math.inf, []
     while spent < budget:
         t = study.ask()
