@@ -8,7 +8,7 @@
 # BUDGET epochs are spent; the GP rows over GP_SEEDS seeds (their suggestions cost more). The peers
 # (bench dependencies, never runtime ones) are installed into the project's environment when
 # missing. First a check that our MFHartmann equals mf-prior-bench's without noise.
-#   bash bench/multi_fidelity.sh [SEEDS] [BUDGET] [FUNCTIONS] [GP_SEEDS]
+#   [PEERS_JSON=FILE] bash bench/multi_fidelity.sh [SEEDS] [BUDGET] [FUNCTIONS] [GP_SEEDS]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
 cd "$DDIM_ROOT"
@@ -44,9 +44,21 @@ for line in sys.stdin:
 print(f"check: our MFHartmann against mf-prior-bench (noise off), our MF Branin against the copy in bench/mf_peers.py, largest difference {worst:.2e}")
 assert worst < 1e-9
 '
+# PEERS_JSON: the peers' results are kept there, and read from there when it exists (the peers
+# take minutes; their runs are reproducible: seeded, studies named).
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
-start=$(date +%s)
-"$PY" bench/mf_peers.py "$SEEDS" "$BUDGET" "$FUNCTIONS" "$OUT/peers.json" 2>/dev/null
-echo "peers: $(( $(date +%s) - start )) s"
-"$BIN" --peers "$OUT/peers.json" --seeds "$SEEDS" --gp-seeds "$GP_SEEDS" --budget "$BUDGET" --functions "$FUNCTIONS"
+PEERS="${PEERS_JSON:-$OUT/peers.json}"
+if [[ -s "$PEERS" ]]; then
+  echo "peers: read from $PEERS"
+else
+  start=$(date +%s)
+  "$PY" bench/mf_peers.py "$SEEDS" "$BUDGET" "$FUNCTIONS" "$PEERS" 2>/dev/null
+  echo "peers: $(( $(date +%s) - start )) s"
+fi
+echo "== q = 1"
+"$BIN" --peers "$PEERS" --seeds "$SEEDS" --gp-seeds "$GP_SEEDS" --budget "$BUDGET" --functions "$FUNCTIONS"
+# q = 4: ours only (the peers' parallel runs are not simulated), with the fraction of
+# worker time idle under the search's contract; the GP rows left out (their cost).
+echo "== q = 4 (ours)"
+"$BIN" --q 4 --seeds "$SEEDS" --gp-seeds 0 --budget "$BUDGET" --functions "$FUNCTIONS"

@@ -1,7 +1,7 @@
 //! The multi-fidelity benchmark (`bench/multi_fidelity.sh` runs it): ddim-sweep's search with
 //! its stop rules, driven through the search's own bookkeeping (`Trials`, with the rung model
 //! the orchestrator's strategy uses) and the stop rule's own code (`EarlyStop`: brackets,
-//! rungs, verdicts), with a simulated sequential executor (q = 1), on mf-prior-bench 1.10's
+//! rungs, verdicts), with a simulated executor of q workers (`--q`, default 1: sequential), on mf-prior-bench 1.10's
 //! MFHartmann functions (written here from its definition; the noise realisations are this
 //! file's, the same distribution), fidelity 1..100 as epochs. Each method runs until a budget
 //! of epochs is spent; the regret at 10×, 30×, 100× the maximum fidelity is the best value at
@@ -9,7 +9,7 @@
 //! (`bench/mf_peers.py`: Optuna TPE + HyperbandPruner / SuccessiveHalvingPruner, DEHB) are
 //! read from a JSON file and compared seed by seed.
 //!
-//! `mf_bench [--peers FILE] [--seeds N] [--gp-seeds N] [--budget N] [--functions mfh6_good,...]`
+//! `mf_bench [--peers FILE] [--seeds N] [--gp-seeds N] [--budget N] [--q Q] [--functions mfh6_good,...]`
 
 #[path = "shared/functions.rs"]
 mod functions;
@@ -166,10 +166,24 @@ fn coords(p: &Point) -> Vec<f64> {
         .collect()
 }
 
-/// One search of `budget` epochs, sequentially: each trial's point from `Trials`, then its
-/// epochs up to 100, stopped at a rung when the rule says so against the earlier trials of its
-/// bracket (the contract at q = 1: every earlier trial has ended).
-fn simulate(f: &Function, m: &Method, seed: u64, budget: i64) -> Log {
+/// A trial on a worker of the simulated executor.
+struct Running {
+    k: usize,
+    x: Vec<f64>,
+    bracket: u32,
+    /// Epochs trained so far.
+    epoch: i64,
+    /// Rungs reached whose stop decision is not made yet (it waits for earlier trials).
+    undecided: std::collections::VecDeque<i64>,
+}
+
+/// One search of `budget` epochs on `q` simulated workers, one epoch per time step: trial k
+/// is decided when `Trials` allows it (trials 0..=k−q ended), each running trial trains an
+/// epoch per step, and at a rung the stop rule compares it with the rung's values of trials
+/// 0..=k−q of its bracket, waiting (while it trains on) for those not there yet; a stopped
+/// trial counts as stopped at its rung (the epochs it trained while waiting are spent). At
+/// q = 1 this is the sequential search. The log, and the fraction of worker-steps idle.
+fn simulate(f: &Function, m: &Method, seed: u64, budget: i64, q: usize) -> (Log, f64) {
     let space: Vec<(String, Dist)> = (0..f.dims)
         .map(|i| (format!("X_{i}"), Dist::Uniform(0.0, 1.0)))
         .collect();
@@ -178,7 +192,7 @@ fn simulate(f: &Function, m: &Method, seed: u64, budget: i64) -> Log {
         metric: Metric::named("image_loss").expect("a metric"),
         trials: 1_000_000,
         seed,
-        parallel: 1,
+        parallel: q,
         startup: 10,
         space,
         rung_model: m.rule.is_some(),
@@ -192,47 +206,88 @@ fn simulate(f: &Function, m: &Method, seed: u64, budget: i64) -> Log {
     let ladder = stop.as_ref().and_then(|s| s.ladder(R)).unwrap_or_default();
     let mut t = Trials::new(search, f.name);
     let mut outcomes: Vec<Outcome> = Vec::new();
-    // Each trial's values at the ladder's epochs, up to where it stopped.
+    // Each trial's values at the ladder's epochs (up to where it stopped), and its bracket.
     let mut at_rungs: Vec<BTreeMap<i64, f64>> = Vec::new();
+    let mut brackets: Vec<u32> = Vec::new();
+    let mut running: Vec<Running> = Vec::new();
     let (mut spent, mut best, mut log) = (0i64, f64::INFINITY, Log::new());
-    while spent < budget {
-        let known = outcomes.clone();
-        let Some(point) = t.decide(&|j| known.get(j).copied().unwrap_or(Outcome::Pending)) else {
-            break;
+    let (mut idle, mut steps) = (0usize, 0usize);
+    loop {
+        // Every trial the contract allows now (Trials keeps at most q in flight).
+        let new = if spent < budget {
+            t.decide_all(&mut outcomes)
+        } else {
+            Vec::new()
         };
-        let k = outcomes.len();
-        let x = coords(&point);
-        let mut values = BTreeMap::new();
-        let mut outcome = None;
-        if let Some(s) = &stop {
-            let bracket = s.bracket(k, R);
-            for &e in &ladder {
-                let v = f.value(&x, e, seed);
-                values.insert(e, v);
-                if !s.decides_at(e, R, bracket) {
-                    continue;
-                }
-                let others: Vec<f64> = (0..k)
-                    .filter(|j| s.bracket(*j, R) == bracket)
-                    .filter_map(|j| at_rungs[j].get(&e).copied())
-                    .collect();
-                if s.verdict((e, R, bracket), v, &others).is_some() {
-                    spent += e;
-                    outcome = Some(Score::Stopped { epochs: e, last: v });
-                    break;
+        for point in new {
+            let k = at_rungs.len();
+            at_rungs.push(BTreeMap::new());
+            let bracket = stop.as_ref().map_or(0, |s| s.bracket(k, R));
+            brackets.push(bracket);
+            running.push(Running {
+                k,
+                x: coords(&point),
+                bracket,
+                epoch: 0,
+                undecided: Default::default(),
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        steps += 1;
+        idle += q - running.len();
+        for r in &mut running {
+            r.epoch += 1;
+            spent += 1;
+            if ladder.contains(&r.epoch) {
+                at_rungs[r.k].insert(r.epoch, f.value(&r.x, r.epoch, seed));
+                if stop
+                    .as_ref()
+                    .is_some_and(|s| s.decides_at(r.epoch, R, r.bracket))
+                {
+                    r.undecided.push_back(r.epoch);
                 }
             }
         }
-        let score = outcome.unwrap_or_else(|| {
-            let v = f.value(&x, R, seed);
-            spent += R;
-            best = best.min(v);
-            Score::Completed(v)
-        });
-        outcomes.push(Outcome::Told(score));
-        t.set_rungs(k, values.iter().map(|(e, v)| (*e, *v)).collect());
-        at_rungs.push(values);
-        log.push((spent, best));
+        let mut ended: Vec<(usize, Score)> = Vec::new();
+        for r in &mut running {
+            while let (Some(&e), Some(s)) = (r.undecided.front(), &stop) {
+                // Trials 0..=k−q of the bracket: their value at e, or wait for them.
+                let mut others = Vec::new();
+                let mut wait = false;
+                for j in (0..(r.k + 1).saturating_sub(q)).filter(|j| brackets[*j] == r.bracket) {
+                    match at_rungs[j].get(&e) {
+                        Some(v) => others.push(*v),
+                        None if outcomes[j] == Outcome::Pending => wait = true,
+                        None => {}
+                    }
+                }
+                if wait {
+                    break;
+                }
+                r.undecided.pop_front();
+                let v = at_rungs[r.k][&e];
+                if s.verdict((e, R, r.bracket), v, &others).is_some() {
+                    // What it trained past the rung while waiting is not its value.
+                    at_rungs[r.k].retain(|re, _| *re <= e);
+                    ended.push((r.k, Score::Stopped { epochs: e, last: v }));
+                    break;
+                }
+            }
+            // At its end a trial completes; a decision still waiting is moot.
+            if r.epoch >= R && !ended.iter().any(|(k, _)| *k == r.k) {
+                let v = f.value(&r.x, R, seed);
+                best = best.min(v);
+                ended.push((r.k, Score::Completed(v)));
+            }
+        }
+        for (k, score) in ended {
+            outcomes[k] = Outcome::Told(score);
+            t.set_rungs(k, at_rungs[k].iter().map(|(e, v)| (*e, *v)).collect());
+            running.retain(|r| r.k != k);
+            log.push((spent, best));
+        }
     }
     if std::env::var_os("MF_DEBUG").is_some() {
         let done = outcomes
@@ -251,7 +306,7 @@ fn simulate(f: &Function, m: &Method, seed: u64, budget: i64) -> Log {
             outcomes.len()
         );
     }
-    log
+    (log, idle as f64 / (q * steps.max(1)) as f64)
 }
 
 /// The best value at fidelity 100 found within `budget` epochs.
@@ -306,6 +361,8 @@ fn main() {
     let budget: i64 = arg(&args, "--budget", 10 * R);
     // The GP's suggestions cost more: its rows may use fewer seeds.
     let gp_seeds: u64 = arg(&args, "--gp-seeds", seeds);
+    // Simulated workers: trials run q at a time under the search's contract.
+    let q: usize = arg(&args, "--q", 1);
     let names: String = arg(
         &args,
         "--functions",
@@ -335,9 +392,11 @@ fn main() {
         for m in methods() {
             let start = std::time::Instant::now();
             let n = if m.sampler == "gp" { gp_seeds } else { seeds };
+            let mut idle = Vec::new();
             let per_seed: Vec<Vec<f64>> = (0..n)
                 .map(|s| {
-                    let log = simulate(&f, &m, s, budget);
+                    let (log, idle_fraction) = simulate(&f, &m, s, budget, q);
+                    idle.push(idle_fraction);
                     checkpoints
                         .iter()
                         .map(|c| best_within(&log, *c) - f.min)
@@ -345,11 +404,14 @@ fn main() {
                 })
                 .collect();
             let secs = start.elapsed().as_secs_f64();
-            let note = if n == seeds {
+            let mut note = if n == seeds {
                 String::new()
             } else {
                 format!(", {n} seeds")
             };
+            if q > 1 {
+                note.push_str(&format!(", idle {:.1}%", 100.0 * median(&mut idle)));
+            }
             println!(
                 "  {:<26} {}   ({secs:.1} s{note})",
                 m.name,
