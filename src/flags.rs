@@ -823,8 +823,9 @@ impl Flags {
         }
     }
 
-    /// Whether the run ends with a KID (`kid_images` is `auto` or above 0).
-    pub fn measures_kid(&self) -> bool {
+    /// Whether the run ends with its sample metrics (KID, FID, precision and recall of
+    /// `kid_images` samples: `auto` or above 0).
+    pub fn measures_samples(&self) -> bool {
         self.kid_images.or(1) != 0
     }
 

@@ -68,7 +68,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         max_runs: a.max_runs,
         forget: a.forget,
         opts: Options {
-            jobs: a.jobs.unwrap_or(1),
             fail_fast: a.fail_fast,
             args: std::env::args().collect(),
             exempt_from_stop: Vec::new(),

@@ -301,7 +301,6 @@ impl Controls {
 /// How to schedule.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub jobs: usize,
     pub fail_fast: bool,
     /// The command line, for the sweep record.
     pub args: Vec<String>,

@@ -97,6 +97,19 @@ impl Metric {
     }
 }
 
+/// The headline among the built-in metrics: the first sample metric (in [`ALL`]'s order: KID)
+/// that `every_run_has`, else the first validation metric (noise_loss).
+pub fn headline(every_run_has: impl Fn(&Metric) -> bool) -> &'static Metric {
+    let first = |sample: bool| {
+        ALL.iter().copied().find(|m| match m.source {
+            Source::Samples(_) => sample && every_run_has(m),
+            Source::Validation(_) => !sample,
+            Source::Program => false,
+        })
+    };
+    first(true).or_else(|| first(false)).unwrap_or(&NOISE_LOSS)
+}
+
 /// Every sample metric measured on the same features: (metric, value) for those measurable.
 pub fn measure_samples(real: &Tensor, generated: &Tensor) -> Vec<(&'static Metric, f64)> {
     ALL.iter()
@@ -128,6 +141,13 @@ mod tests {
         };
         assert_eq!(higher.best([0.3, 0.1, 0.2]), Some(0.3));
         assert_eq!(higher.as_loss(0.3), -0.3);
+    }
+
+    #[test]
+    fn the_headline_is_the_first_sample_metric_every_run_has() {
+        assert_eq!(headline(|_| true).name, "kid");
+        assert_eq!(headline(|m| m.name != "kid").name, "fid");
+        assert_eq!(headline(|_| false).name, "noise_loss");
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub struct Prepared {
 /// this process has. Nothing to do (None) for runs without KID or that train on a GPU,
 /// where each run computes it in seconds.
 pub fn prepare(flags: &Flags) -> anyhow::Result<Option<Prepared>> {
-    if !flags.measures_kid() || crate::device::resolve(flags.device)? != Device::Cpu {
+    if !flags.measures_samples() || crate::device::resolve(flags.device)? != Device::Cpu {
         return Ok(None);
     }
     let start = Instant::now();

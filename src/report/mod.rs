@@ -362,9 +362,10 @@ fn fingerprint(g: &LabelRuns, order: &[String]) -> String {
 }
 
 /// The sweep's headline metric, decided once for the whole report (the best run, its
-/// pictures, the pivot, the search's ranking, the effects' figure): `kid` when every run with
-/// final metrics has one, else `noise_loss`, so that a run is never ranked against another
-/// run's different metric.
+/// pictures, the pivot, the search's ranking, the effects' figure): a program's first metric;
+/// else the first sample metric that every run with final metrics has (`kid`:
+/// [`crate::metrics::names::headline`]), else `noise_loss`, so that a run is never ranked
+/// against another run's different metric.
 pub fn headline(g: &LabelRuns) -> &'static str {
     // A program's: the first of its metrics.
     if let Some(m) = g
@@ -382,11 +383,10 @@ pub fn headline(g: &LabelRuns) -> &'static str {
         .map(|r| &r.entry.info.metrics)
         .filter(|m| !m.is_empty())
         .collect();
-    if !measured.is_empty() && measured.iter().all(|m| m.contains_key("kid")) {
-        "kid"
-    } else {
-        "noise_loss"
-    }
+    crate::metrics::names::headline(|m| {
+        !measured.is_empty() && measured.iter().all(|have| have.contains_key(m.name))
+    })
+    .name
 }
 
 /// A copy of `g` whose texts from disk (flag values, reasons, damage) are escaped for

@@ -458,7 +458,7 @@ impl Plan {
         self.program
             .as_ref()
             .is_some_and(|p| p.sample_metrics.is_some())
-            || flags.builtin().is_some_and(|f| f.measures_kid())
+            || flags.builtin().is_some_and(|f| f.measures_samples())
     }
 }
 
@@ -491,7 +491,7 @@ fn check_stop(plan: &Plan, stop: &super::stop::EarlyStop) -> Result<(), String> 
     match plan
         .all_flags()
         .into_iter()
-        .find(|f| !f.measures_kid() || f.kid_every == 0)
+        .find(|f| !f.measures_samples() || f.kid_every == 0)
     {
         Some(_) => Err(format!(
             "metric {} is measured only by runs with kid_images > 0 and kid_every > 0 (e.g. kid_images: 100, kid_every: 1): set both under flags:",
@@ -525,7 +525,7 @@ fn check_rungs(plan: &Plan, stop: &super::stop::EarlyStop) -> Result<(), String>
         let ladder = stop.ladder(f.epochs()).unwrap_or_default();
         let every = f
             .builtin()
-            .filter(|b| b.measures_kid())
+            .filter(|b| b.measures_samples())
             .map_or(0, |b| b.kid_every);
         if every == 0 || ladder.iter().any(|e| e % every != 0) {
             return Err(format!(

@@ -76,7 +76,7 @@ impl Trainer {
     ) -> anyhow::Result<Trainer> {
         let data = data::load(flags)?.to_device(device);
         // Load the KID network first: a missing file fails the run before any training.
-        let inception = if flags.measures_kid() {
+        let inception = if flags.measures_samples() {
             let path = crate::metrics::features::default_network_path();
             Some(crate::metrics::Inception::load(&path, device)?)
         } else {

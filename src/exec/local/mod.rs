@@ -303,7 +303,7 @@ fn prepare_kid_references(plan: &Plan, todo: &[usize]) {
             f.max_images,
             f.antialias,
         );
-        if !f.measures_kid() || seen.contains(&key) {
+        if !f.measures_samples() || seen.contains(&key) {
             continue;
         }
         seen.push(key);
