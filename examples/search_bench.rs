@@ -242,6 +242,9 @@ fn main() {
     };
     let seeds: u64 = arg("--seeds").map_or(30, |s| s.parse().expect("--seeds N"));
     let trials: usize = arg("--trials").map_or(100, |s| s.parse().expect("--trials N"));
+    if let Some(path) = arg("--gp-peer") {
+        return gp_against_optuna(&path, seeds, trials);
+    }
     let samplers: Vec<&'static str> = arg("--samplers")
         .unwrap_or_else(|| "tpe,random".into())
         .split(',')
@@ -367,6 +370,89 @@ fn main() {
             n - 100,
             1e3 * quantile(&mut last, 0.5),
             1e3 * quantile(&mut last, 0.99)
+        );
+    }
+}
+
+/// Our GP against Optuna's GPSampler (`bench/gp_optuna.py`'s results in `path`) on Branin
+/// and Hartmann6 at q = 1: median regret, the per-seed geometric mean of ours / Optuna's
+/// regret after `trials` with its 95% interval (the project's paired t on log10 regret), and
+/// the time per suggestion after the 10 startup trials (p50, p99 over every seed's).
+fn gp_against_optuna(path: &str, seeds: u64, trials: usize) {
+    let text = std::fs::read_to_string(path).expect("the Optuna GP results");
+    let peer: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let nums = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .expect("a list")
+            .iter()
+            .map(|x| x.as_f64().expect("a number"))
+            .collect()
+    };
+    let log = |x: f64| (x.max(0.0) + 1e-12).log10();
+    for func in functions()
+        .into_iter()
+        .filter(|f| ["branin", "hartmann6"].contains(&f.name))
+    {
+        let theirs: Vec<(Vec<f64>, Vec<f64>)> = peer
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|r| r["function"] == func.name)
+            .take(seeds as usize)
+            .map(|r| (nums(&r["best"]), nums(&r["ask_s"])))
+            .collect();
+        let ours: Vec<Run> = (0..theirs.len() as u64)
+            .map(|seed| simulate(&func, "gp", 1, seed, trials))
+            .collect();
+        let regret = |best: &[f64], n: usize| best[n.min(best.len()) - 1] - func.min;
+        for (name, bests, times) in [
+            (
+                "ours gp",
+                ours.iter().map(|r| r.best.clone()).collect::<Vec<_>>(),
+                ours.iter()
+                    .flat_map(|r| r.suggest_s[10..].to_vec())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "optuna gp",
+                theirs.iter().map(|t| t.0.clone()).collect(),
+                theirs.iter().flat_map(|t| t.1[10..].to_vec()).collect(),
+            ),
+        ] {
+            let meds: Vec<String> = [25.min(trials), 50.min(trials), trials]
+                .iter()
+                .map(|&n| {
+                    sig4(median(
+                        &mut bests.iter().map(|b| regret(b, n)).collect::<Vec<_>>(),
+                    ))
+                })
+                .collect();
+            let mut t = times;
+            println!(
+                "{:<10} {name:<10} median regret after 25 / 50 / {trials} trials: {}   suggestion p50 {:.0} ms, p99 {:.0} ms",
+                func.name,
+                meds.join(" / "),
+                1e3 * quantile(&mut t, 0.5),
+                1e3 * quantile(&mut t, 0.99)
+            );
+        }
+        let pairs: Vec<(f64, f64)> = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(o, t)| (log(regret(&o.best, trials)), log(regret(&t.0, trials))))
+            .collect();
+        let p = ddim_sweep::stats::paired(&pairs);
+        let g = |v: f64| 10f64.powf(v);
+        println!(
+            "{:<10} ours / optuna, geometric mean over {} seeds: {:.3} [{}], ours better on {}/{}\n",
+            func.name,
+            p.diff.n,
+            g(p.diff.mean),
+            p.diff
+                .ci95
+                .map_or("-".into(), |(a, b)| format!("{:.3}, {:.3}", g(a), g(b))),
+            p.a_better,
+            p.diff.n
         );
     }
 }
