@@ -317,6 +317,10 @@ pub fn effects_markdown(rows: &[EffectRow], headline: &str) -> String {
         ));
     }
     if !rest.is_empty() {
+        // A paragraph of its own, not a continuation of the list above.
+        if !supported.is_empty() {
+            md.push('\n');
+        }
         md.push_str(&format!("{}\n", rest.trim_start()));
     }
     md

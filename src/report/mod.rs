@@ -15,6 +15,9 @@ mod slice;
 pub mod table;
 pub mod trials;
 
+#[cfg(test)]
+mod driver_tests;
+
 use crate::flags::FLAG_SPECS;
 use crate::store::listing::{list_runs, RunEntry};
 use crate::store::RunDir;
