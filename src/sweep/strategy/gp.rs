@@ -3,7 +3,11 @@
 //! (length scales, signal variance, noise) fitted by maximising the log marginal likelihood
 //! (Adam on libtorch's autograd, from the same start every time, on one thread so that the
 //! same results give the same fit), and the point of largest log expected improvement among
-//! candidates suggested.
+//! candidates suggested, refined by a local ascent of log EI (Adam on its gradient, from the 5
+//! best candidates, the float columns only: 30 steps) where that improves it. Without the
+//! ascent, the best of 2,500 candidates could not place a point close to an optimum: Optuna's
+//! GPSampler, which refines with L-BFGS-B, reached 89× lower regret on Hartmann6 after 100
+//! trials (docs/benchmarks.md).
 //!
 //! The space is the unit cube: a float by its position between the bounds (on the log
 //! scale for `loguniform`), an integer likewise at its integer positions only, a list one
@@ -29,6 +33,10 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 const UNIFORM: usize = 2000;
 const LOCAL: usize = 100;
 const LOCAL_AROUND: usize = 5;
+/// The best candidates a local ascent of log EI starts from, its Adam steps and rate.
+const REFINE: usize = 5;
+const ASCENT_STEPS: usize = 30;
+const ASCENT_LR: f64 = 0.01;
 /// Adam steps of the hyperparameter fit, and its learning rate.
 const FIT_STEPS: usize = 150;
 const FIT_LR: f64 = 0.05;
@@ -71,22 +79,20 @@ impl Sampler for Gp {
         }
         let threads = tch::get_num_threads();
         tch::set_num_threads(1);
-        let scores = Fitted::fit(&xs, &ys)
+        let observed: Vec<f64> = ys.iter().take(completed.len()).copied().collect();
+        let picked = Fitted::fit(&xs, &ys)
             .and_then(|gp| gp.believing(&pending))
-            .map(|gp| gp.log_ei(&cands, ys.iter().take(completed.len()).copied()));
+            .map(|gp| {
+                let scores = gp.log_ei(&cands, observed.iter().copied());
+                gp.refined(&cube.float_mask(), &cands, &scores, &observed)
+            });
         tch::set_num_threads(threads);
         // A GP that cannot be fitted (values no kernel matrix can hold) suggests what random
         // search would: a valid point, never a panic.
-        let Some(scores) = scores else {
-            return RandomSampler.suggest(ask);
-        };
-        let mut pick = 0;
-        for (i, s) in scores.iter().enumerate() {
-            if *s > scores[pick] || scores[pick].is_nan() {
-                pick = i;
-            }
+        match picked {
+            Some(x) => cube.decode(&x),
+            None => RandomSampler.suggest(ask),
         }
-        cube.decode(&cands[pick])
     }
 
     fn check_space(&self, space: &[(String, Dist)]) -> Result<(), String> {
@@ -166,6 +172,18 @@ impl<'a> Cube<'a> {
                 };
                 at += 1;
                 (name.clone(), v)
+            })
+            .collect()
+    }
+
+    /// 1 for each column a float takes (it may move continuously), 0 for integers and lists.
+    fn float_mask(&self) -> Vec<f64> {
+        self.space
+            .iter()
+            .flat_map(|(_, d)| match d {
+                Dist::Uniform(..) | Dist::LogUniform(..) => vec![1.0],
+                Dist::RandInt(..) => vec![0.0],
+                Dist::Choice(values) => vec![0.0; values.len()],
             })
             .collect()
     }
@@ -414,6 +432,78 @@ impl Fitted {
                 .clamp_min(1e-12);
             (mu, var.sqrt())
         })
+    }
+
+    /// The point to suggest: the candidate of largest log EI, then a local ascent of log EI
+    /// from the [`REFINE`] best candidates (Adam on its gradient, the float columns only, within
+    /// the cube, [`ASCENT_STEPS`] steps); an ascended point replaces the best candidate only
+    /// where its log EI is larger.
+    fn refined(&self, mask: &[f64], cands: &[Vec<f64>], scores: &[f64], observed: &[f64]) -> Vec<f64> {
+        let mut pick = 0;
+        for (i, s) in scores.iter().enumerate() {
+            if *s > scores[pick] || scores[pick].is_nan() {
+                pick = i;
+            }
+        }
+        let mut order: Vec<usize> = (0..cands.len()).filter(|i| scores[*i].is_finite()).collect();
+        order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)));
+        order.truncate(REFINE);
+        if order.is_empty() || !mask.contains(&1.0) {
+            return cands[pick].clone();
+        }
+        let starts: Vec<Vec<f64>> = order.iter().map(|i| cands[*i].clone()).collect();
+        let ascended = self.ascend(&starts, mask, observed);
+        let after = self.log_ei(&ascended, observed.iter().copied());
+        let mut best = (scores[pick], cands[pick].clone());
+        for (x, s) in ascended.into_iter().zip(after) {
+            if s > best.0 {
+                best = (s, x);
+            }
+        }
+        best.1
+    }
+
+    /// Gradient ascent of log EI from `starts` (Adam, lr [`ASCENT_LR`]), moving the columns
+    /// `mask` marks and clamping to the cube; a non-finite gradient moves nothing.
+    fn ascend(&self, starts: &[Vec<f64>], mask: &[f64], observed: &[f64]) -> Vec<Vec<f64>> {
+        let best = observed.iter().copied().fold(f64::MAX, f64::min);
+        let best = (best / self.scale - self.mean) / self.std;
+        let mask = Tensor::from_slice(mask).to_kind(Kind::Double);
+        let mut x = tensor2(starts);
+        let (mut m, mut v) = (x.zeros_like(), x.zeros_like());
+        let (b1, b2) = (0.9f64, 0.999f64);
+        for t in 1..=ASCENT_STEPS {
+            let xg = x.detach().set_requires_grad(true);
+            let objective = self.log_ei_at(&xg, best).sum(Kind::Double);
+            let g = Tensor::run_backward(&[objective], &[&xg], false, false)
+                .pop()
+                .expect("a gradient");
+            let g = tch::no_grad(|| g.nan_to_num(0.0, 0.0, 0.0) * &mask);
+            (x, m, v) = tch::no_grad(|| {
+                let m = &m * b1 + &g * (1.0 - b1);
+                let v = &v * b2 + g.square() * (1.0 - b2);
+                let mhat = &m / (1.0 - b1.powi(t as i32));
+                let vhat = &v / (1.0 - b2.powi(t as i32));
+                let step = mhat / (vhat.sqrt() + 1e-8) * ASCENT_LR;
+                ((&x + step).clamp(0.0, 1.0), m, v)
+            });
+        }
+        Vec::<Vec<f64>>::try_from(&x).unwrap_or_else(|_| starts.to_vec())
+    }
+
+    /// Log EI at the rows of `c` over the standardised `best`, differentiable in `c`.
+    fn log_ei_at(&self, c: &Tensor, best: f64) -> Tensor {
+        let (ls, sig) = hyper_tensors(&self.hyper);
+        let ks = matern52(c, &self.x, &ls, &sig);
+        let mu = ks.matmul(&self.alpha).squeeze_dim(1);
+        let v = self
+            .chol
+            .linalg_solve_triangular(&ks.transpose(0, 1), false, true, false);
+        let var = (v.square().sum_dim_intlist(0, false, Kind::Double) * -1.0 + self.hyper.signal)
+            .clamp_min(1e-12);
+        let sd = var.sqrt();
+        let z = (mu * -1.0 + best) / &sd;
+        log_h(&z) + sd.log()
     }
 
     /// Log expected improvement (minimising) over the best of `observed` at each candidate.
