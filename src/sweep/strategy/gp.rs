@@ -422,16 +422,21 @@ impl Fitted {
     }
 
     fn predict_slice(&self, cands: &[Vec<f64>]) -> (Tensor, Tensor) {
-        tch::no_grad(|| {
-            let (ls, sig) = hyper_tensors(&self.hyper);
-            let c = tensor2(cands);
-            let ks = matern52(&c, &self.x, &ls, &sig);
-            let mu = ks.matmul(&self.alpha).squeeze_dim(1);
-            let v = self.chol.linalg_solve_triangular(&ks.transpose(0, 1), false, true, false);
-            let var = (v.square().sum_dim_intlist(0, false, Kind::Double) * -1.0 + self.hyper.signal)
-                .clamp_min(1e-12);
-            (mu, var.sqrt())
-        })
+        tch::no_grad(|| self.posterior(&tensor2(cands)))
+    }
+
+    /// The standardised posterior mean and standard deviation at the rows of `c`
+    /// (differentiable in `c` outside `no_grad`).
+    fn posterior(&self, c: &Tensor) -> (Tensor, Tensor) {
+        let (ls, sig) = hyper_tensors(&self.hyper);
+        let ks = matern52(c, &self.x, &ls, &sig);
+        let mu = ks.matmul(&self.alpha).squeeze_dim(1);
+        let v = self
+            .chol
+            .linalg_solve_triangular(&ks.transpose(0, 1), false, true, false);
+        let var = (v.square().sum_dim_intlist(0, false, Kind::Double) * -1.0 + self.hyper.signal)
+            .clamp_min(1e-12);
+        (mu, var.sqrt())
     }
 
     /// The point to suggest: the candidate of largest log EI, then a local ascent of log EI
@@ -493,15 +498,7 @@ impl Fitted {
 
     /// Log EI at the rows of `c` over the standardised `best`, differentiable in `c`.
     fn log_ei_at(&self, c: &Tensor, best: f64) -> Tensor {
-        let (ls, sig) = hyper_tensors(&self.hyper);
-        let ks = matern52(c, &self.x, &ls, &sig);
-        let mu = ks.matmul(&self.alpha).squeeze_dim(1);
-        let v = self
-            .chol
-            .linalg_solve_triangular(&ks.transpose(0, 1), false, true, false);
-        let var = (v.square().sum_dim_intlist(0, false, Kind::Double) * -1.0 + self.hyper.signal)
-            .clamp_min(1e-12);
-        let sd = var.sqrt();
+        let (mu, sd) = self.posterior(c);
         let z = (mu * -1.0 + best) / &sd;
         log_h(&z) + sd.log()
     }
