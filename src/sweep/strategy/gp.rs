@@ -471,8 +471,7 @@ impl Fitted {
     /// Gradient ascent of log EI from `starts` (Adam, lr [`ASCENT_LR`]), moving the columns
     /// `mask` marks and clamping to the cube; a non-finite gradient moves nothing.
     fn ascend(&self, starts: &[Vec<f64>], mask: &[f64], observed: &[f64]) -> Vec<Vec<f64>> {
-        let best = observed.iter().copied().fold(f64::MAX, f64::min);
-        let best = (best / self.scale - self.mean) / self.std;
+        let best = self.standardised_best(observed.iter().copied());
         let mask = Tensor::from_slice(mask).to_kind(Kind::Double);
         let mut x = tensor2(starts);
         let (mut m, mut v) = (x.zeros_like(), x.zeros_like());
@@ -499,19 +498,27 @@ impl Fitted {
     /// Log EI at the rows of `c` over the standardised `best`, differentiable in `c`.
     fn log_ei_at(&self, c: &Tensor, best: f64) -> Tensor {
         let (mu, sd) = self.posterior(c);
-        let z = (mu * -1.0 + best) / &sd;
-        log_h(&z) + sd.log()
+        log_ei_of(mu, &sd, best)
+    }
+
+    /// The best of `observed` in the standardised units of the fit.
+    fn standardised_best(&self, observed: impl Iterator<Item = f64>) -> f64 {
+        let best = observed.fold(f64::MAX, f64::min);
+        (best / self.scale - self.mean) / self.std
     }
 
     /// Log expected improvement (minimising) over the best of `observed` at each candidate.
     pub fn log_ei(&self, cands: &[Vec<f64>], observed: impl Iterator<Item = f64>) -> Vec<f64> {
-        let best = observed.fold(f64::MAX, f64::min);
-        let best = (best / self.scale - self.mean) / self.std;
+        let best = self.standardised_best(observed);
         let (mu, sd) = self.predict_std(cands);
-        let z = (mu * -1.0 + best) / &sd;
-        let out = log_h(&z) + sd.log();
-        Vec::<f64>::try_from(&out).expect("f64")
+        Vec::<f64>::try_from(&log_ei_of(mu, &sd, best)).expect("f64")
     }
+}
+
+/// Log EI (minimising) of a posterior (mean, sd) over `best`, all standardised.
+fn log_ei_of(mu: Tensor, sd: &Tensor, best: f64) -> Tensor {
+    let z = (mu * -1.0 + best) / sd;
+    log_h(&z) + sd.log()
 }
 
 fn hyper_tensors(h: &Hyper) -> (Tensor, Tensor) {
